@@ -1,0 +1,103 @@
+"""Shared CLI output: Rich consoles and running a job in the foreground with live progress.
+
+CLI commands run their job on the calling thread (no runner thread is needed headless);
+Ctrl-C sets the job's cancel flag, so the job stops within a batch and cleans up.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from engine.errors import JobCancelled, KdcamError
+from engine.events import Epoch, JobEvent, Log
+from engine.events import Progress as ProgressEvent
+from engine.jobs import JobContext, run_inline
+
+
+def console() -> Console:
+    return Console()
+
+
+def error_console() -> Console:
+    return Console(stderr=True)
+
+
+def print_json(obj: Any) -> None:
+    sys.stdout.write(json.dumps(obj, indent=2, default=str) + "\n")
+
+
+def run_job(spec: Any, as_json: bool = False, on_event: Any = None) -> Any:
+    """Run ``spec`` in the foreground. Progress goes to stderr (Rich) or stdout (JSON lines)."""
+    cancel = threading.Event()
+    previous = signal.getsignal(signal.SIGINT)
+
+    def interrupt(signum: int, frame: Any) -> None:
+        if cancel.is_set():  # second Ctrl-C: stop hard
+            signal.signal(signal.SIGINT, previous)
+            raise KeyboardInterrupt
+        cancel.set()
+        error_console().print("[yellow]cancelling after the current batch… (Ctrl-C again to abort)[/]")
+
+    signal.signal(signal.SIGINT, interrupt)
+    try:
+        if as_json:
+            def emit(event: JobEvent) -> None:
+                sys.stdout.write(json.dumps(event.to_dict(), default=str) + "\n")
+                sys.stdout.flush()
+                if on_event:
+                    on_event(event)
+
+            return run_inline(spec, JobContext("cli", emit, cancel))
+        return _run_with_rich(spec, cancel, on_event)
+    except JobCancelled:
+        raise KdcamError("cancelled; files written so far are consistent (resume where supported)") from None
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _run_with_rich(spec: Any, cancel: threading.Event, on_event: Any) -> Any:
+    err = error_console()
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[note]}"),
+        console=err,
+        transient=False,
+    ) as progress:
+        tasks: dict[str, Any] = {}
+
+        def emit(event: JobEvent) -> None:
+            if isinstance(event, ProgressEvent):
+                task = tasks.get(event.phase)
+                if task is None:
+                    task = tasks[event.phase] = progress.add_task(event.phase, total=event.total, note="")
+                progress.update(task, completed=event.done, total=event.total, note=event.message)
+            elif isinstance(event, Log):
+                style = {"warning": "yellow", "error": "red"}.get(event.level, "dim")
+                progress.console.print(f"[{style}]{event.message}[/]", highlight=False)
+            elif isinstance(event, Epoch):
+                progress.console.print(_epoch_line(event), highlight=False)
+            if on_event:
+                on_event(event)
+
+        return run_inline(spec, JobContext("cli", emit, cancel))
+
+
+def _epoch_line(event: Epoch) -> str:
+    r = event.record
+    losses = " ".join(f"{k}={v:.4f}" for k, v in r.get("losses", {}).items())
+    return (
+        f"[cyan]{event.run_id}[/] epoch {r.get('epoch')}/{r.get('epochs')} {losses} "
+        f"train {r.get('train_acc', 0):.2%} test {r.get('test_acc', 0):.2%} "
+        f"lr {r.get('lr', 0):.4g} {r.get('images_per_s', 0):.0f} img/s"
+    )

@@ -1,0 +1,41 @@
+"""Datasets as arrays in memory: every split is an ``ImageSet``.
+
+Dataset specs are strings: ``shapes`` (embedded default), ``cifar10``, ``cifar100``,
+``mnist``, ``npz:PATH``, ``imagefolder:PATH``. ``load_split(spec, split, root)`` returns
+the split; dataset-specific options ride on the spec (e.g. ``shapes?classes=10&train=2000``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class ImageSet:
+    """One split, fully in memory. Normalisation statistics are defaults for new checkpoints."""
+
+    name: str  # the dataset spec it came from
+    split: str
+    images: np.ndarray  # uint8, N x H x W x C
+    labels: np.ndarray  # int64, N
+    class_names: list[str]
+    masks: np.ndarray | None = None  # bool, N x H x W: the object, where the dataset knows it
+    mean: tuple[float, ...] = (0.5, 0.5, 0.5)
+    std: tuple[float, ...] = (0.25, 0.25, 0.25)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def image_size(self) -> int:
+        return int(self.images.shape[1])
+
+    @property
+    def channels(self) -> int:
+        return int(self.images.shape[3])

@@ -1,0 +1,110 @@
+"""The one interface every kdcam model offers: logits, plus named feature taps.
+
+A *tap* is the output of a named submodule. Hint and attention losses read taps, and
+CAMs are computed at a tap. Because a tap is exactly one module's output, reference
+libraries that hook modules (pytorch-grad-cam) see the same tensor we do.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+
+@dataclass(frozen=True)
+class TapInfo:
+    name: str
+    channels: int
+    height: int
+    width: int
+
+
+class TappedModel(nn.Module):
+    """Base class: subclasses list their body as ``(tap name or None, module)`` pairs."""
+
+    #: the tap CAMs use by default: the last convolutional stage before global pooling
+    default_cam_tap: str = ""
+    #: the tap FitNet hints use by default (stage-2 output)
+    default_hint_tap: str = ""
+    num_classes: int
+
+    def body(self, x: Tensor) -> list[tuple[str | None, nn.Module]]:
+        """The modules applied in order to the input; named entries are taps."""
+        raise NotImplementedError
+
+    def head(self, x: Tensor) -> Tensor:
+        """Global pooling and classifier applied to the last body output."""
+        raise NotImplementedError
+
+    def forward_taps(self, x: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        taps: dict[str, Tensor] = {}
+        for name, module in self.body(x):
+            x = module(x)
+            if name is not None:
+                taps[name] = x
+        return self.head(x), taps
+
+    def forward(self, x: Tensor) -> Tensor:
+        for _, module in self.body(x):
+            x = module(x)
+        return self.head(x)
+
+    @property
+    def tap_names(self) -> tuple[str, ...]:
+        probe = torch.empty(1, 3, 32, 32, device="meta")
+        return tuple(name for name, _ in self.body(probe) if name is not None)
+
+    def tap_module(self, name: str) -> nn.Module:
+        """The submodule whose output is tap ``name`` (for hooking by reference libraries)."""
+        probe = torch.empty(1, 3, 32, 32, device="meta")
+        for tap, module in self.body(probe):
+            if tap == name:
+                return module
+        raise KeyError(f"unknown tap {name!r}; this model has {', '.join(self.tap_names)}")
+
+    def tap_info(self, input_size: int = 32, in_channels: int = 3) -> list[TapInfo]:
+        """Channels and spatial size of every tap for an input of the given size.
+
+        Runs on the meta device with meta copies of the weights: no memory, no compute,
+        and the model itself is left untouched.
+        """
+        from torch.func import functional_call
+
+        meta_state = {f"inner.{k}": torch.empty_like(v, device="meta") for k, v in self.state_dict().items()}
+        probe = torch.empty(1, in_channels, input_size, input_size, device="meta")
+        with torch.no_grad():
+            _, taps = functional_call(_TapsView(self), meta_state, (probe,), strict=False)
+        return [TapInfo(n, t.shape[1], t.shape[2], t.shape[3]) for n, t in taps.items()]
+
+
+class _TapsView(nn.Module):
+    """Exposes ``forward_taps`` as ``forward`` so ``functional_call`` can run it."""
+
+    def __init__(self, inner: TappedModel):
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        return self.inner.forward_taps(x)
+
+
+def scaled(channels: int, width: float) -> int:
+    """Channel count under a width multiplier (never below 4, so tiny demos stay trainable)."""
+    return max(4, int(round(channels * width)))
+
+
+def init_weights(model: nn.Module) -> None:
+    """Kaiming init for convs, unit BN, small normal for classifiers (RepDistiller's choice)."""
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, 0, 0.01)
+            nn.init.zeros_(m.bias)
