@@ -116,3 +116,19 @@ class ExportSpec(_Spec):
     @property
     def title(self) -> str:
         return f"export {self.analysis}"
+
+
+@dataclass(frozen=True)
+class DemoSpec(_Spec):
+    """The embedded demo: on ``shapes``, a small teacher and its students, one analysis, one report."""
+
+    runner: ClassVar[str] = "engine.demo:run_demo_job"
+    kind: ClassVar[str] = "demo"
+    workspace: str
+    methods: tuple[str, ...] = ("si", "ls", "kd", "dkd", "hints", "crd", "at")
+    seed: int = 0
+    export: bool = True
+
+    @property
+    def title(self) -> str:
+        return "demo on the embedded shapes dataset"
