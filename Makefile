@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.kdcam-installed
 WORKSPACE ?= demo-workspace
 
-.PHONY: install run tui test bench clean
+.PHONY: install run tui test bench browser clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,8 +22,15 @@ run: $(STAMP)
 tui: $(STAMP)
 	$(BIN)/kdcam-tui --workspace $(WORKSPACE) --demo
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/python -m pytest -q
+
+# The report test opens report.html in a real headless Chromium. Install Debian's package
+# when it is missing and we can (root with apt); elsewhere that test skips locally.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+	  || echo "chromium not installed: the browser test will be skipped"; }
 
 bench: $(STAMP)
 	for b in bench/*.py; do $(BIN)/python $$b || exit 1; done

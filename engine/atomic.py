@@ -81,9 +81,7 @@ def atomic_directory(path: str | Path) -> Iterator[Path]:
 
 
 def _json_default(obj: Any) -> Any:
-    if hasattr(obj, "item"):  # numpy / torch scalars
-        return obj.item()
-    if hasattr(obj, "tolist"):
+    if hasattr(obj, "tolist"):  # numpy / torch scalars and arrays
         return obj.tolist()
     if isinstance(obj, Path):
         return str(obj)
