@@ -1,0 +1,54 @@
+"""Attention transfer (Zagoruyko & Komodakis): match where activations are strong, per tap."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import torch.nn.functional as F
+from torch import Tensor
+
+from engine.distill.base import Distiller, TrainingSet, check_tap, cross_entropy, tap_shape
+from engine.errors import KdcamError
+from engine.models import TappedModel
+
+
+def attention_map(features: Tensor) -> Tensor:
+    """a = L2-normalise(flatten(mean over channels of F²)): one unit vector per image."""
+    return F.normalize(features.float().pow(2).mean(dim=1).flatten(1), dim=1)
+
+
+def at_loss(student_taps: list[Tensor], teacher_taps: list[Tensor]) -> Tensor:
+    """Σ over taps of mean((a_s − a_t)²)."""
+    return sum((attention_map(s) - attention_map(t)).pow(2).mean() for s, t in zip(student_taps, teacher_taps))
+
+
+class AttentionTransfer(Distiller):
+    """``at``: CE + 1000·Σ_taps mean((a_s − a_t)²) over every tap both models share at equal size."""
+
+    key = "at"
+    title = "attention transfer"
+    uses_taps = True
+    defaults: ClassVar[dict[str, Any]] = {"ce_weight": 1.0, "at_weight": 1000.0, "taps": ""}
+
+    def __init__(self, student: TappedModel, teacher: TappedModel | None, options=None, training_set: TrainingSet | None = None):
+        super().__init__(student, teacher, options, training_set)
+        wanted = [t for t in self.options["taps"].split(",") if t] or [
+            t for t in student.tap_names if t in teacher.tap_names
+        ]
+        for tap in wanted:
+            check_tap(student, tap, "student", self.key)
+            check_tap(teacher, tap, "teacher", self.key)
+            if tap_shape(student, tap, training_set)[1:] != tap_shape(teacher, tap, training_set)[1:]:
+                raise KdcamError(f"method 'at': tap {tap!r} has different spatial sizes in teacher and student")
+        if not wanted:
+            raise KdcamError("method 'at': teacher and student share no feature tap")
+        self.taps = wanted
+
+    def losses(self, logits, taps, teacher, labels, indices, epoch) -> dict[str, Tensor]:
+        o = self.options
+        student_taps = [taps[t] for t in self.taps]
+        teacher_taps = [teacher[1][t] for t in self.taps]
+        return {
+            "ce": o["ce_weight"] * cross_entropy(logits, labels),
+            "at": o["at_weight"] * at_loss(student_taps, teacher_taps),
+        }

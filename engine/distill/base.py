@@ -1,0 +1,173 @@
+"""The interface every distillation method shares, and the option handling they all use.
+
+A ``Distiller`` wraps a student (trained) and a teacher (frozen, always in eval mode,
+run under inference mode). ``forward(images, labels, indices, epoch)`` returns the
+student's logits and a dict of *weighted* loss terms; the trainer sums the terms and
+logs each one, so events.jsonl shows what every part of the objective contributes.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor, nn
+
+from engine.errors import KdcamError
+from engine.models import TappedModel
+
+
+@dataclass(frozen=True)
+class TrainingSet:
+    """What a method may need to know about the training split before training starts.
+
+    CRD keeps one memory slot per training image and draws negatives from other classes.
+    """
+
+    size: int
+    labels: Tensor  # int64, one per training image, indexed by the loader's ``indices``
+    input_size: int = 32
+    in_channels: int = 3
+
+
+class Distiller(nn.Module):
+    """Base class: subclasses set ``key``/``defaults`` and implement ``losses``."""
+
+    key: ClassVar[str]
+    title: ClassVar[str]
+    #: every overridable weight / temperature / size, with its default (DESIGN §4)
+    defaults: ClassVar[dict[str, Any]] = {}
+    #: False for methods that never read the teacher (si, ls): no teacher is needed at all
+    uses_teacher: ClassVar[bool] = True
+    #: True when the method reads feature taps, so the student runs ``forward_taps``
+    uses_taps: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        student: TappedModel,
+        teacher: TappedModel | None,
+        options: dict[str, Any] | None = None,
+        training_set: TrainingSet | None = None,
+    ):
+        super().__init__()
+        self.options = resolve_options(self.key, self.defaults, options or {})
+        if self.uses_teacher and teacher is None:
+            raise KdcamError(f"method {self.key!r} needs a teacher")
+        if teacher is not None and self.uses_teacher and teacher.num_classes != student.num_classes:
+            raise KdcamError(
+                f"teacher has {teacher.num_classes} classes but the student has {student.num_classes}; "
+                "distillation needs the same classes in the same order"
+            )
+        self.student = student
+        self.teacher = teacher if self.uses_teacher else None
+        if self.teacher is not None:
+            self.teacher.requires_grad_(False)
+            self.teacher.eval()
+
+    def train(self, mode: bool = True) -> "Distiller":
+        """Switch the student and extras; the teacher stays in eval mode (frozen BN statistics)."""
+        super().train(mode)
+        if self.teacher is not None:
+            self.teacher.eval()
+        return self
+
+    def trainable_parameters(self) -> Iterator[nn.Parameter]:
+        """Student parameters plus the method's extras (regressors, embeddings); never the teacher's."""
+        for name, param in self.named_parameters():
+            if not name.startswith("teacher."):
+                yield param
+
+    def extras_state_dict(self) -> dict[str, Tensor]:
+        """State of everything the method adds (regressors, embeddings, memory bank)."""
+        return {k: v for k, v in self.state_dict().items() if not k.startswith(("student.", "teacher."))}
+
+    def load_extras_state_dict(self, state: dict[str, Tensor]) -> None:
+        full = {k: v for k, v in self.state_dict().items() if k.startswith(("student.", "teacher."))}
+        self.load_state_dict({**full, **state})
+
+    def teacher_outputs(self, images: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        """Teacher logits and taps under inference mode, cloned into ordinary tensors.
+
+        Inference tensors cannot be saved for backward; the clone (a few small tensors per
+        batch) makes them usable as loss targets while the teacher itself records nothing.
+        """
+        assert self.teacher is not None
+        with torch.inference_mode():
+            if self.uses_taps:
+                logits, taps = self.teacher.forward_taps(images)
+            else:
+                logits, taps = self.teacher(images), {}
+        return logits.clone(), {k: v.clone() for k, v in taps.items()}
+
+    def forward(self, images: Tensor, labels: Tensor, indices: Tensor, epoch: int) -> tuple[Tensor, dict[str, Tensor]]:
+        """Student logits and the weighted loss terms for one batch; ``epoch`` counts from 1."""
+        if self.uses_taps:
+            logits, taps = self.student.forward_taps(images)
+        else:
+            logits, taps = self.student(images), {}
+        teacher = self.teacher_outputs(images) if self.teacher is not None else None
+        return logits, self.losses(logits, taps, teacher, labels, indices, epoch)
+
+    def losses(
+        self,
+        logits: Tensor,
+        taps: dict[str, Tensor],
+        teacher: tuple[Tensor, dict[str, Tensor]] | None,
+        labels: Tensor,
+        indices: Tensor,
+        epoch: int,
+    ) -> dict[str, Tensor]:
+        raise NotImplementedError
+
+
+def resolve_options(key: str, defaults: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """Defaults updated with ``overrides``; unknown names and non-finite or negative numbers are refused."""
+    unknown = sorted(set(overrides) - set(defaults))
+    if unknown:
+        known = ", ".join(defaults) or "none"
+        raise KdcamError(f"method {key!r} has no option {', '.join(map(repr, unknown))}; its options are: {known}")
+    options = dict(defaults)
+    for name, value in overrides.items():
+        default = defaults[name]
+        if isinstance(default, (int, float)) and not isinstance(default, bool):
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                raise KdcamError(f"option {key}.{name} must be a number, got {value!r}") from None
+            if not math.isfinite(number) or number < 0:
+                raise KdcamError(f"option {key}.{name} must be a finite non-negative number, got {value!r}")
+            value = int(number) if isinstance(default, int) else number
+        elif isinstance(default, str) and not isinstance(value, str):
+            raise KdcamError(f"option {key}.{name} must be text, got {value!r}")
+        options[name] = value
+    return options
+
+
+def cross_entropy(logits: Tensor, labels: Tensor, smoothing: float = 0.0) -> Tensor:
+    """CE computed in float32 whatever the autocast dtype of the logits."""
+    return nn.functional.cross_entropy(logits.float(), labels, label_smoothing=smoothing)
+
+
+def pooled_features(taps: dict[str, Tensor], tap: str) -> Tensor:
+    """Global-average-pooled tap: the penultimate representation for the default CAM tap."""
+    return taps[tap].float().mean(dim=(2, 3))
+
+
+def check_tap(model: TappedModel, tap: str, role: str, method: str) -> None:
+    if tap not in model.tap_names:
+        raise KdcamError(
+            f"method {method!r}: the {role} has no tap {tap!r}; its taps are: {', '.join(model.tap_names)}"
+        )
+
+
+def tap_shape(model: TappedModel, tap: str, training_set: TrainingSet | None) -> tuple[int, int, int]:
+    """(channels, height, width) of ``tap`` for the training images' size."""
+    size = training_set.input_size if training_set else 32
+    channels = training_set.in_channels if training_set else 3
+    for info in model.tap_info(size, channels):
+        if info.name == tap:
+            return info.channels, info.height, info.width
+    raise KeyError(tap)
