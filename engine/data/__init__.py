@@ -39,3 +39,9 @@ class ImageSet:
     @property
     def channels(self) -> int:
         return int(self.images.shape[3])
+
+
+# Re-exported last: the registry imports ImageSet from this module.
+from engine.data.registry import describe_datasets, load_split, parse_spec  # noqa: E402
+
+__all__ = ["ImageSet", "describe_datasets", "load_split", "parse_spec"]

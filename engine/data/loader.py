@@ -1,0 +1,124 @@
+"""``DeviceLoader``: a whole split as one uint8 tensor on the device, batched and augmented there.
+
+Why not ``torch.utils.data.DataLoader``: for 32x32 images the per-image Python work
+(PIL conversion, transforms, collation, worker processes) costs more than the model. Here
+a batch is one gather from a resident tensor; random crop (4-pixel zero padding) and
+horizontal flip are one more gather for the whole batch, then conversion and normalisation.
+
+Determinism: the sample order and every crop offset and flip are drawn at ``set_epoch(e)``
+from a generator seeded by ``(seed, e)`` only, so a run resumed at epoch ``e`` sees exactly
+the batches it would have seen without the interruption. Iterating without calling
+``set_epoch`` again repeats the same epoch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+
+from engine.data import ImageSet
+from engine.errors import KdcamError
+
+PAD = 4  # random-crop padding in pixels, as in the CIFAR KD literature
+
+
+class DeviceLoader:
+    def __init__(
+        self,
+        imageset: ImageSet,
+        batch_size: int,
+        device: str | torch.device = "cpu",
+        train: bool = False,
+        seed: int = 0,
+        mean: tuple[float, ...] | None = None,
+        std: tuple[float, ...] | None = None,
+        channels_last: bool = False,
+        drop_last: bool = False,
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.device = torch.device(device)
+        self.batch_size = batch_size
+        self.train = train
+        self.seed = seed
+        self.channels_last = channels_last
+        self.drop_last = drop_last
+        images = np.ascontiguousarray(imageset.images)
+        self.images = torch.from_numpy(images).to(self.device)  # N x H x W x C uint8
+        self.labels = torch.from_numpy(np.asarray(imageset.labels, dtype=np.int64)).to(self.device)
+        channels = images.shape[3]
+        mean = imageset.mean if mean is None else mean
+        std = imageset.std if std is None else std
+        self.mean = _per_channel(mean, channels, "mean").to(self.device)
+        self.inv_std = 1.0 / _per_channel(std, channels, "std").to(self.device)
+        self.epoch = 0
+        self._plan = self._draw_plan(0)
+
+    def __len__(self) -> int:
+        n = len(self.labels)
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Fix the order and augmentation of the next iteration to those of ``epoch``."""
+        self.epoch = epoch
+        self._plan = self._draw_plan(epoch)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+        order, offsets, flips = self._plan
+        for b in range(len(self)):
+            indices = order[b * self.batch_size : (b + 1) * self.batch_size]
+            batch = self.images[indices]
+            if self.train:
+                positions = slice(b * self.batch_size, (b + 1) * self.batch_size)
+                batch = crop_and_flip(batch, offsets[positions], flips[positions])
+            yield self._normalise(batch), self.labels[indices], indices
+
+    def _draw_plan(self, epoch: int) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """Order, crop offsets (N x 2) and flips (N) of one epoch, on the device."""
+        n = len(self.labels)
+        if not self.train:
+            return torch.arange(n, device=self.device), None, None
+        generator = torch.Generator().manual_seed(_mix(self.seed, epoch))
+        order = torch.randperm(n, generator=generator)
+        offsets = torch.randint(0, 2 * PAD + 1, (n, 2), generator=generator)
+        flips = torch.rand(n, generator=generator) < 0.5
+        return order.to(self.device), offsets.to(self.device), flips.to(self.device)
+
+    def _normalise(self, batch: torch.Tensor) -> torch.Tensor:
+        """uint8 B x H x W x C -> normalised float B x C x H x W."""
+        images = (batch.float().div_(255.0).sub_(self.mean).mul_(self.inv_std)).permute(0, 3, 1, 2)
+        if self.channels_last:
+            return images  # an NHWC-strided NCHW view is exactly channels_last
+        return images.contiguous()
+
+
+def crop_and_flip(batch: torch.Tensor, offsets: torch.Tensor, flips: torch.Tensor) -> torch.Tensor:
+    """Random crop from a ``PAD``-pixel zero-padded image, then optional horizontal flip.
+
+    ``batch`` is B x H x W x C; ``offsets[i] = (dy, dx)`` in ``[0, 2 * PAD]`` is where the crop
+    starts in the padded image; ``flips[i]`` mirrors image i. One gather for the whole batch.
+    """
+    b, h, w, c = batch.shape
+    padded = batch.new_zeros((b, h + 2 * PAD, w + 2 * PAD, c))
+    padded[:, PAD : PAD + h, PAD : PAD + w] = batch
+    columns = torch.arange(w, device=batch.device)
+    columns = torch.where(flips[:, None], w - 1 - columns, columns) + offsets[:, 1:2]  # B x W
+    rows = torch.arange(h, device=batch.device) + offsets[:, 0:1]  # B x H
+    batch_index = torch.arange(b, device=batch.device)[:, None, None]
+    return padded[batch_index, rows[:, :, None], columns[:, None, :]]
+
+
+def _per_channel(values: tuple[float, ...], channels: int, what: str) -> torch.Tensor:
+    values = tuple(float(v) for v in values)
+    if len(values) == 1:
+        values = values * channels
+    if len(values) != channels:
+        raise KdcamError(f"normalisation {what} has {len(values)} values for {channels}-channel images")
+    return torch.tensor(values, dtype=torch.float32)
+
+
+def _mix(seed: int, epoch: int) -> int:
+    """A 63-bit generator seed from (seed, epoch); distinct pairs give unrelated streams."""
+    return int(np.random.SeedSequence([seed, epoch]).generate_state(1, dtype=np.uint64)[0] >> 1)
