@@ -1,0 +1,119 @@
+"""``compute_cams``: one forward pass per batch for logits and taps, then a method's map.
+
+Gradient methods differentiate the target score with ``torch.autograd.grad`` with respect
+to the tap tensor only: no parameter ``.grad`` is touched, nothing propagates back past
+the tap, and the graph is released before returning. No hooks are registered. The model
+runs in eval mode and every submodule's train/eval flag is restored on exit, error or not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from engine.cam.methods import GRADIENT_METHODS, eigencam
+from engine.cam.postprocess import postprocess
+from engine.cam.scorecam import scorecam
+from engine.cam.targets import Target, as_target
+from engine.errors import KdcamError
+
+METHODS: tuple[str, ...] = (*GRADIENT_METHODS, "eigencam", "scorecam", "attention")
+
+
+@dataclass
+class CamBatch:
+    """CAMs for one batch; all tensors detached, on the model's device."""
+
+    maps: Tensor  # float32 N x H x W in [0, 1] (DESIGN §5 post-processing)
+    degenerate: Tensor  # bool N: the map's range was below ε; its map is all zeros
+    logits: Tensor  # N x K: the model's outputs on the unmodified images
+    raw: Tensor  # N x h x w: the method's map at the tap's resolution, before post-processing
+
+
+@contextmanager
+def eval_mode(model: nn.Module) -> Iterator[None]:
+    """Eval mode inside; every submodule's own training flag restored afterwards."""
+    flags = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        yield
+    finally:
+        for module, training in flags:
+            module.training = training
+
+
+def resolve_tap(model: nn.Module, method: str, tap: str | None) -> str:
+    """The tap a method reads; unknown names and attention on plain models are user errors."""
+    if method == "attention":
+        attention_tap = getattr(model, "attention_tap", None)
+        if attention_tap is None:
+            raise KdcamError(f"method 'attention' needs a model with its own attention map; "
+                             f"{type(model).__name__} has none (use an attention_cnn)")
+        return attention_tap
+    name = tap or model.default_cam_tap
+    if name not in model.tap_names:
+        raise KdcamError(f"unknown layer {name!r} for {type(model).__name__}; "
+                         f"its taps are: {', '.join(model.tap_names)}")
+    return name
+
+
+def compute_cams(
+    model: nn.Module,
+    images: Tensor,
+    targets: Target | Tensor | Sequence[int],
+    method: str = "gradcam",
+    tap: str | None = None,
+    *,
+    score_chunk: int = 256,
+) -> CamBatch:
+    """CAMs of ``model`` for a batch of normalised images (N x C x H x W).
+
+    ``targets``: a ``Target`` (see ``resolve_targets``) or one class index per image.
+    ``tap``: any of ``model.tap_names``; default ``model.default_cam_tap``. The
+    ``attention`` method always reads ``model.attention_tap``. ``score_chunk`` bounds how
+    many masked images Score-CAM scores per forward pass.
+    """
+    if method not in METHODS:
+        raise KdcamError(f"unknown CAM method {method!r}; choose one of: {', '.join(METHODS)}")
+    if images.ndim != 4:
+        raise KdcamError(f"images must be N x C x H x W, got shape {tuple(images.shape)}")
+    tap_name = resolve_tap(model, method, tap)
+    target = as_target(targets)
+    device = next(model.parameters()).device
+    images = images.to(device)
+    with eval_mode(model):
+        if method in GRADIENT_METHODS:
+            logits, activations, raw = _gradient_cam(model, images, target, method, tap_name)
+        else:
+            with torch.no_grad():
+                logits, taps = model.forward_taps(images)
+                activations = taps[tap_name]
+                if method == "eigencam":
+                    raw = eigencam(activations)
+                elif method == "scorecam":
+                    raw = scorecam(model, images, activations, target.bind(logits), chunk=score_chunk)
+                else:
+                    raw = activations[:, 0]
+    maps, degenerate = postprocess(raw, tuple(images.shape[-2:]))
+    return CamBatch(maps=maps, degenerate=degenerate, logits=logits.detach(), raw=raw.detach())
+
+
+def _gradient_cam(model: nn.Module, images: Tensor, target: Target, method: str,
+                  tap_name: str) -> tuple[Tensor, Tensor, Tensor]:
+    with torch.enable_grad():
+        if not any(p.requires_grad for p in model.parameters()):
+            # frozen weights: let the graph exist from the input; the gradient still stops at the tap
+            images = images.detach().requires_grad_(True)
+        logits, taps = model.forward_taps(images)
+        activations = taps[tap_name]
+        rows = torch.arange(images.shape[0], device=images.device)
+        score = target.bind(logits).score(logits, rows).sum()
+        (grads,) = torch.autograd.grad(score, activations)
+    activations = activations.detach()
+    with torch.no_grad():
+        raw = GRADIENT_METHODS[method](activations, grads)
+    return logits.detach(), activations, raw
