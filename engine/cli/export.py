@@ -1,0 +1,55 @@
+"""``kdcam export ANALYSIS``: turn an analysis into a report folder (HTML, PNG, CSV, JSON).
+
+Nothing heavy is imported here: the export job itself needs only numpy and matplotlib,
+and they are imported when the command runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from engine.errors import KdcamError
+
+FORMATS = ("html", "png", "csv", "json")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "export",
+        help="write an analysis as an offline report folder (report.html, figures, CSV, JSON)",
+        description="Write analyses/ANALYSIS as exports/NAME/: one self-contained report.html, PNG figures, "
+        "CSV tables and results.json. The folder is built under a temporary name and renamed into place.",
+    )
+    parser.add_argument("analysis", metavar="ANALYSIS", help="analysis id (a directory under analyses/)")
+    parser.add_argument("--out", help="destination folder (default: exports/ANALYSIS); relative to the workspace")
+    parser.add_argument("--formats", default=",".join(FORMATS),
+                        help=f"comma-separated subset of {','.join(FORMATS)} (default: all)")
+    parser.add_argument("--examples", type=int, default=8, metavar="K",
+                        help="images per CAM grid: most similar, least similar, random (default: 8)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing destination")
+    parser.add_argument("--json", action="store_true", help="JSON lines of progress, then the result")
+    parser.set_defaults(handler=_handle)
+
+
+def parse_formats(text: str) -> tuple[str, ...]:
+    formats = tuple(dict.fromkeys(part.strip().lower() for part in text.split(",") if part.strip()))
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown or not formats:
+        raise KdcamError(f"--formats: unknown {', '.join(unknown) or 'empty list'}; choose from {','.join(FORMATS)}")
+    return formats
+
+
+def _handle(args: argparse.Namespace) -> int:
+    from engine.cli.output import console, print_json, run_job
+    from engine.specs import ExportSpec
+
+    spec = ExportSpec(workspace=args.workspace, analysis=args.analysis, out=args.out,
+                      formats=parse_formats(args.formats), examples=args.examples, overwrite=args.overwrite)
+    result = run_job(spec, as_json=args.json)
+    if args.json:
+        print_json({"event": "result", **result.to_dict()})
+    else:
+        console().print(f"[green]report written to[/] {result.path} ({len(result.files)} files)", highlight=False)
+        if "html" in spec.formats:
+            console().print(f"open {result.path}/report.html in a browser (works offline)", highlight=False)
+    return 0

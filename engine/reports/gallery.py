@@ -1,0 +1,155 @@
+"""Which figures a report holds and what goes into each: example selection plus figure plans.
+
+``plan_figures`` returns one ``FigureTask`` per PNG, each drawing lazily, so the export job can
+report progress and honour cancellation between figures. Example images are chosen from the
+per-image metrics: the most and least similar images (mean Pearson over students) and a random
+sample seeded by the analysis seed, so re-exporting an analysis gives the same report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from engine.reports import figures
+from engine.reports.source import BANDED_METRICS, AnalysisSource
+
+WORST_PER_CLASS = 2  # worst errors shown per class on a model's diagnosis sheet
+TOP_CONFUSED = 10
+
+
+@dataclass(frozen=True)
+class FigureTask:
+    """A PNG of the report: its file name (under the export folder), what it shows, how to draw it."""
+
+    filename: str
+    title: str
+    group: str  # grids | metrics | confusion | diagnosis | pairs | training
+    draw: Callable[[], bytes]
+
+
+@dataclass(frozen=True)
+class ExampleSets:
+    """Rows of images.npy chosen for the CAM grids."""
+
+    most_similar: list[int]
+    least_similar: list[int]
+    random_sample: list[int]
+
+
+def image_similarity(source: AnalysisSource) -> np.ndarray:
+    """Mean teacher-vs-student Pearson per image (NaN where no student has a valid map)."""
+    pearson = np.asarray(source.per_image["pearson"], dtype=np.float64)
+    valid = ~np.isnan(pearson)
+    counts = valid.sum(axis=0)
+    sums = np.where(valid, pearson, 0.0).sum(axis=0)
+    return np.divide(sums, counts, out=np.full(pearson.shape[1], np.nan), where=counts > 0)
+
+
+def choose_examples(source: AnalysisSource, k: int) -> ExampleSets:
+    similarity = image_similarity(source)
+    scored = np.flatnonzero(~np.isnan(similarity))
+    order = scored[np.argsort(similarity[scored], kind="stable")]
+    rng = np.random.default_rng(int(source.spec.get("seed", 0) or 0))
+    sample = np.sort(rng.choice(source.n, size=min(k, source.n), replace=False)) if source.n else np.array([], int)
+    return ExampleSets(
+        most_similar=order[::-1][:k].tolist(),
+        least_similar=order[:k].tolist(),
+        random_sample=sample.tolist(),
+    )
+
+
+def _grid_rows(source: AnalysisSource, rows: list[int]) -> list[figures.GridRow]:
+    data = source.per_image
+    images = source.images
+    grid = []
+    for i in rows:
+        label = int(data["labels"][i])
+        panels = []
+        for m, model in enumerate(source.model_names):
+            pred = int(data["preds"][m, i])
+            panels.append(figures.Panel(cam=np.asarray(source.maps(model)[i]), model=model,
+                                        predicted=source.class_name(pred),
+                                        confidence=float(data["confidences"][m, i]), correct=pred == label))
+        caption = f"#{int(data['indices'][i])} {source.class_name(label)}"
+        grid.append(figures.GridRow(image=np.asarray(images[i]), caption=caption, panels=panels))
+    return grid
+
+
+def _metric_bars(source: AnalysisSource, metric: str) -> list[figures.IntervalBar]:
+    bars = []
+    for pair in source.pairs:
+        stat = pair["metrics"][metric]
+        if stat.get("mean") is None:
+            continue
+        bars.append(figures.IntervalBar(label=pair["student"], mean=stat["mean"], low=stat["ci_low"],
+                                        high=stat["ci_high"], band=stat["band"]))
+    return bars
+
+
+def _worst_items(source: AnalysisSource, model: str) -> list[figures.WorstItem]:
+    """The model's worst errors (highest-confidence misclassifications), worst classes first."""
+    diagnosis = source.results["diagnosis"][model]
+    accuracy = {entry["class"]: entry["accuracy"] for entry in diagnosis["per_class"]}
+    true_maps = source.diagnosis_maps(model, "true")
+    pred_maps = source.diagnosis_maps(model, "pred")
+    images = source.images
+    groups = sorted(diagnosis.get("worst_errors", []), key=lambda g: (accuracy.get(g["class"], 1.0), g["class"]))
+    items = []
+    for group in groups:
+        for entry in group["items"][:WORST_PER_CLASS]:
+            row = entry.get("row")
+            caption = (f"{source.class_name(group['class'])} → {source.class_name(entry['predicted'])} "
+                       f"{entry['confidence']:.0%}\n(class acc. {accuracy.get(group['class'], float('nan')):.0%})")
+            items.append(figures.WorstItem(
+                image=np.asarray(images[entry["image"]]), caption=caption,
+                true_cam=None if true_maps is None or row is None else np.asarray(true_maps[row]),
+                predicted_cam=None if pred_maps is None or row is None else np.asarray(pred_maps[row]),
+                correct=False,
+            ))
+    return items
+
+
+def _confused(source: AnalysisSource, model: str) -> list[tuple[str, str, int]]:
+    pairs = source.results["diagnosis"][model]["confused_pairs"][:TOP_CONFUSED]
+    return [(source.class_name(p["true"]), source.class_name(p["predicted"]), int(p["count"])) for p in pairs]
+
+
+def plan_figures(source: AnalysisSource, examples: int) -> list[FigureTask]:
+    """Every PNG of the report, in the order they are drawn and shown."""
+    tasks: list[FigureTask] = []
+    chosen = choose_examples(source, examples)
+    for key, title in (("most_similar", "Most similar maps"), ("least_similar", "Least similar maps"),
+                       ("random_sample", "Random sample")):
+        rows = getattr(chosen, key)
+        if rows:
+            full_title = f"{title} — original | teacher | students (✓ right, ✗ wrong)"
+            tasks.append(FigureTask(f"grid_{key}.png", title, "grids",
+                                    lambda rows=rows, t=full_title: figures.cam_grid(_grid_rows(source, rows), t)))
+    for metric in BANDED_METRICS:
+        bars = _metric_bars(source, metric)
+        if bars:
+            tasks.append(FigureTask(f"metric_{metric}.png", metric, "metrics",
+                                    lambda m=metric, b=bars: figures.metric_chart(m, b)))
+    for model in source.model_names:
+        diagnosis = source.results["diagnosis"][model]
+        tasks.append(FigureTask(
+            f"confusion_{model}.png", f"Confusion matrix — {model}", "confusion",
+            lambda m=model, d=diagnosis: figures.confusion_matrix(np.asarray(d["confusion"]), source.class_names,
+                                                                  f"{m}: confusion matrix (accuracy {d['accuracy']:.1%})")))
+        if any(group["items"] for group in diagnosis.get("worst_errors", [])):
+            tasks.append(FigureTask(
+                f"worst_{model}.png", f"Worst predictions per class — {model}", "diagnosis",
+                lambda m=model: figures.worst_predictions_sheet(
+                    f"{m}: most confident errors per class (worst classes first)", _worst_items(source, m))))
+        if diagnosis["confused_pairs"]:
+            tasks.append(FigureTask(
+                f"confused_pairs_{model}.png", f"Most confused pairs — {model}", "pairs",
+                lambda m=model: figures.confused_pairs_chart(_confused(source, m), f"{m}: most confused pairs")))
+    curves = source.run_curves()
+    if curves:
+        tasks.append(FigureTask("training_curves.png", "Training curves", "training",
+                                lambda: figures.training_curves(curves, "Training runs of these checkpoints")))
+    return tasks

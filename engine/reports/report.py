@@ -1,0 +1,178 @@
+"""report.html: the analysis as one self-contained page a person can put in front of a supervisor.
+
+Sections: what was computed (header), the leaderboard coloured by band with interval bars,
+metric charts, the CAM grids, the split by who was right, per-model diagnosis (written
+summary, recommendations, per-class accuracy, worst predictions, confusion, confused pairs),
+and training curves when the workspace has the runs. Figures arrive as PNG bytes and are
+inlined; numbers are shown to 4 decimals with the exact value in ``data-value``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from engine.reports import html as h
+from engine.reports.bands import BANDS, METRIC_LABELS, band_colour, band_tint
+from engine.reports.gallery import FigureTask
+from engine.reports.source import BANDED_METRICS, AnalysisSource
+
+SPLITS = (("both_correct", "both correct"), ("teacher_only", "teacher only correct"),
+          ("student_only", "student only correct"), ("both_wrong", "both wrong"))
+
+
+def _band(band: str | None) -> str:
+    if not band:
+        return "–"
+    return f'<span class="band" style="background:{band_colour(band)}">{h.esc(band)}</span>'
+
+
+def _legend() -> str:
+    items = "".join(f'<span><span class="swatch" style="background:{band_colour(b)}"></span>{b}</span>' for b in BANDS)
+    rule = ("Pearson, L2 similarity: Excellent &gt; 0.85, Good ≥ 0.70, Acceptable ≥ 0.50; IoU: &gt; 0.75, ≥ 0.60, "
+            "≥ 0.40; KL: &lt; 0.15, ≤ 0.30, ≤ 0.60; otherwise Problematic. Overall: mean of the four scores "
+            "(3…0), rounded half up.")
+    return f'<div class="legend">{items}</div><p class="note">{rule}</p>'
+
+
+def _interval(stat: Mapping[str, Any], band: str | None, upper: float = 1.0) -> str:
+    """A small bar: the 95% interval as a band-coloured span, the mean as a tick."""
+    mean, low, high = stat.get("mean"), stat.get("ci_low"), stat.get("ci_high")
+    if mean is None or low is None or high is None or upper <= 0:
+        return ""
+
+    def pct(v: float) -> float:
+        return max(0.0, min(100.0, 100.0 * v / upper))
+
+    title = f"95% interval {low:.4f} – {high:.4f}"
+    return (f'<span class="interval" title="{title}"><i style="left:{pct(low):.1f}%;width:{max(pct(high) - pct(low), 1):.1f}%;'
+            f'background:{band_colour(band)}"></i><b style="left:{pct(mean):.1f}%"></b></span>')
+
+
+def _stat(stat: Mapping[str, Any] | None, band: str | None = None, bar: bool = False, upper: float = 1.0) -> str:
+    stat = stat or {}
+    extra = _interval(stat, band, upper) if bar else ""
+    return h.numeric_cell(stat.get("mean"), extra=extra)
+
+
+def leaderboard(source: AnalysisSource) -> str:
+    kl_upper = max([1.0] + [p["metrics"]["kl"].get("ci_high") or 0.0 for p in source.pairs])
+    columns = [h.Column("student"), h.Column("method"), h.Column("band"),
+               h.Column("accuracy", True), h.Column("agreement", True, "top-1 agreement with the teacher")]
+    columns += [h.Column(METRIC_LABELS[m], True, "mean with 95% bootstrap interval") for m in BANDED_METRICS]
+    columns += [h.Column("output KL", True, "KL(softmax(teacher) ‖ softmax(student))"), h.Column("valid maps", True)]
+    rows, attrs = [], []
+    for pair in source.pairs:
+        student = source.model_entry(pair["student"])
+        cells = [h.esc(pair["student"]), h.esc(pair.get("method") or "–"), _band(pair.get("band")),
+                 _stat(student.get("accuracy")), _stat(pair.get("agreement"))]
+        for metric in BANDED_METRICS:
+            entry = pair["metrics"][metric]
+            cells.append(_stat(entry, entry.get("band"), bar=True, upper=kl_upper if metric == "kl" else 1.0))
+        cells += [_stat(pair.get("output_kl")), h.numeric_cell(pair.get("n_valid"), 0)]
+        rows.append(cells)
+        attrs.append(f'data-student="{h.esc(pair["student"])}" style="background:{band_tint(pair.get("band"))}"')
+    return _legend() + h.table(columns, rows, "leaderboard", attrs)
+
+
+def models_table(source: AnalysisSource) -> str:
+    columns = [h.Column("model"), h.Column("role"), h.Column("architecture"), h.Column("parameters", True),
+               h.Column("accuracy", True), h.Column("95% interval"), h.Column("checkpoint accuracy", True),
+               h.Column("mean confidence", True), h.Column("degenerate maps", True)]
+    has_mask = any(m.get("mask") for m in source.models)
+    if has_mask:
+        columns += [h.Column("pointing game", True), h.Column("energy in mask", True)]
+    rows = []
+    for model in source.models:
+        acc = model.get("accuracy") or {}
+        interval = (f"{acc['ci_low']:.4f} – {acc['ci_high']:.4f}" if acc.get("ci_low") is not None else "–")
+        row = [h.esc(model["name"]), h.esc(model["role"]), h.esc(f"{model.get('arch')} ×{model.get('width')}"),
+               h.numeric_cell(model.get("params"), 0), _stat(acc), h.esc(interval),
+               h.numeric_cell(model.get("checkpoint_accuracy")), h.numeric_cell(model.get("mean_confidence")),
+               h.numeric_cell(model.get("degenerate"), 0)]
+        if has_mask:
+            mask = model.get("mask") or {}
+            row += [_stat(mask.get("pointing_game")), _stat(mask.get("energy_in_mask"))]
+        rows.append(row)
+    return h.table(columns, rows, "models")
+
+
+def splits_table(source: AnalysisSource) -> str:
+    columns = [h.Column("student"), h.Column("split")]
+    columns += [h.Column("n", True)] + [h.Column(METRIC_LABELS[m], True) for m in BANDED_METRICS]
+    rows = []
+    for pair in source.pairs:
+        for key, label in SPLITS:
+            split = pair.get("splits", {}).get(key, {})
+            rows.append([h.esc(pair["student"]), h.esc(label), h.numeric_cell(split.get("n"), 0)]
+                        + [_stat(split.get("metrics", {}).get(m)) for m in BANDED_METRICS])
+    return h.table(columns, rows, "splits")
+
+
+def _figure(pngs: Mapping[str, bytes], name: str, alt: str) -> str:
+    return h.image(pngs[name], alt) if name in pngs else ""
+
+
+def diagnosis(source: AnalysisSource, pngs: Mapping[str, bytes]) -> str:
+    """Per model: the written summary, recommendations, per-class accuracy, and the diagnosis figures."""
+    blocks = []
+    for model in source.model_names:
+        d = source.results["diagnosis"][model]
+        summary = "".join(f"<li>{h.esc(line)}</li>" for line in d.get("summary", []))
+        advice = "".join(f"<li>{h.esc(line)}</li>" for line in d.get("recommendations", []))
+        columns = [h.Column("class"), h.Column("n", True), h.Column("accuracy", True), h.Column("pointing game", True)]
+        rows = [[h.esc(c["name"]), h.numeric_cell(c["n"], 0), h.numeric_cell(c["accuracy"]),
+                 h.numeric_cell(c.get("pointing_game"))] for c in d["per_class"]]
+        pair_rows = [[h.esc(source.class_name(p["true"])), h.esc(source.class_name(p["predicted"])),
+                      h.numeric_cell(p["count"], 0), h.numeric_cell(p["rate"])] for p in d["confused_pairs"]]
+        pair_table = h.table([h.Column("true"), h.Column("predicted"), h.Column("count", True), h.Column("rate", True)],
+                             pair_rows, f"pairs-{model}") if pair_rows else '<p class="note">No confusions.</p>'
+        blocks.append(
+            f'<h3 id="diag-{h.esc(model)}">{h.esc(model)} — accuracy {h.numeric_cell(d["accuracy"])}</h3>'
+            + (f'<div class="summary"><ul>{summary}</ul></div>' if summary else "")
+            + (f"<p><strong>Recommendations</strong></p><ul>{advice}</ul>" if advice else "")
+            + _figure(pngs, f"worst_{model}.png", f"worst predictions of {model}")
+            + f"<details><summary>Per-class accuracy ({len(rows)} classes)</summary>"
+            + h.table(columns, rows, f"classes-{model}") + "</details>"
+            + f"<details><summary>Most confused pairs and confusion matrix</summary>{pair_table}"
+            + _figure(pngs, f"confused_pairs_{model}.png", f"confused pairs of {model}")
+            + _figure(pngs, f"confusion_{model}.png", f"confusion matrix of {model}") + "</details>"
+        )
+    return "".join(blocks)
+
+
+def render(source: AnalysisSource, tasks: list[FigureTask], pngs: Mapping[str, bytes]) -> str:
+    """The whole report.html as text. ``pngs`` may be empty (an export without the png format
+    still draws the figures for the page, so callers pass what they drew)."""
+    by_group: dict[str, list[FigureTask]] = {}
+    for task in tasks:
+        by_group.setdefault(task.group, []).append(task)
+
+    def figures_of(group: str, css: str = "") -> str:
+        images = "".join(_figure(pngs, t.filename, t.title) for t in by_group.get(group, []))
+        return f'<div class="{css}">{images}</div>' if css else images
+
+    sections = [
+        h.section("Leaderboard", leaderboard(source), "leaderboard-section",
+                  f"How alike each student's maps are to the teacher's ({source.teacher}), "
+                  "means over images with 95% bootstrap intervals. Click a column to sort."),
+        h.section("Models", models_table(source), "models-section", "Accuracy on the analysed images."),
+        h.section("Metric charts", figures_of("metrics", "figures"), "metrics-section",
+                  "Dashed lines are the band edges; error bars are 95% intervals."),
+        h.section("CAM examples", figures_of("grids"), "grids-section",
+                  "Each row: the original image, then the teacher's and each student's map; captions give the "
+                  "predicted class and confidence, green when right and red when wrong."),
+        h.section("By who was right", splits_table(source), "splits-section",
+                  "Map similarity on images where both models, only one, or neither predicted the true class."),
+        h.section("Per-class diagnosis", diagnosis(source, pngs), "diagnosis-section",
+                  "Where each model fails, with the map for the true class beside the map for the class it chose."),
+    ]
+    nav = [("leaderboard-section", "Leaderboard"), ("models-section", "Models"), ("metrics-section", "Charts"),
+           ("grids-section", "Examples"), ("splits-section", "Splits"), ("diagnosis-section", "Diagnosis")]
+    if "training" in by_group:
+        sections.append(h.section("Training curves", figures_of("training"), "training-section"))
+        nav.append(("training-section", "Training"))
+    title = f"kdcam report — {source.teacher} and {len(source.pairs)} students"
+    subtitle = (f"Do the students look where the teacher looks? {source.results['cam']['method']} maps on "
+                f"{source.n} images of {source.dataset['spec']}.")
+    return h.page(title, subtitle, source.facts(), nav, sections)

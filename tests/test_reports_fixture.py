@@ -1,0 +1,216 @@
+"""A synthetic analysis directory written exactly as docs/RESULTS_SCHEMA.md (v1) describes.
+
+Used by the report tests (small) and by ``bench/export.py`` (10,000 images, 7 models) where
+running the real pipeline at that size would take the whole benchmark budget. Maps are
+blobs whose students drift from the teacher by a per-student amount, so the metrics,
+bands and examples vary the way a real analysis does; every number in results.json is
+computed from the arrays written beside it. The tests at the bottom check that the
+project's own reader accepts what this writes.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine.analysis import bands
+from engine.workspace import Workspace
+
+METRICS = ("pearson", "l2_similarity", "iou", "kl", "spearman", "peak_distance")
+
+
+def _stat(values: np.ndarray, rng: np.random.Generator) -> dict[str, Any]:
+    values = np.asarray(values, dtype=np.float64)
+    values = values[~np.isnan(values)]
+    if len(values) == 0:
+        return {"mean": None, "ci_low": None, "ci_high": None, "n": 0}
+    means = rng.choice(values, size=(200, len(values))).mean(axis=1) if len(values) > 1 else values
+    return {"mean": float(values.mean()), "ci_low": float(np.percentile(means, 2.5)),
+            "ci_high": float(np.percentile(means, 97.5)), "n": int(len(values))}
+
+
+def _blobs(rng: np.random.Generator, centres: np.ndarray, size: int, spread: float) -> np.ndarray:
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    d2 = (yy[None] - centres[:, 0, None, None]) ** 2 + (xx[None] - centres[:, 1, None, None]) ** 2
+    maps = np.exp(-d2 / (2 * spread**2)).astype(np.float32)
+    maps += rng.random(maps.shape, dtype=np.float32) * 0.15
+    low = maps.min(axis=(1, 2), keepdims=True)
+    high = maps.max(axis=(1, 2), keepdims=True)
+    return (maps - low) / (high - low + 1e-7)
+
+
+def _pair_metrics(t: np.ndarray, s: np.ndarray) -> dict[str, np.ndarray]:
+    n = len(t)
+    tf, sf = t.reshape(n, -1).astype(np.float64), s.reshape(n, -1).astype(np.float64)
+
+    def corr(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        a = a - a.mean(1, keepdims=True)
+        b = b - b.mean(1, keepdims=True)
+        return (a * b).sum(1) / np.sqrt((a * a).sum(1) * (b * b).sum(1))
+
+    tb, sb = tf > 0.5, sf > 0.5
+    union = (tb | sb).sum(1)
+    p = tf / tf.sum(1, keepdims=True)
+    q = sf / sf.sum(1, keepdims=True)
+    width = t.shape[2]
+    tp, sp = tf.argmax(1), sf.argmax(1)
+    return {
+        "pearson": corr(tf, sf),
+        "l2_similarity": 1 - np.sqrt(((tf - sf) ** 2).mean(1)),
+        "iou": np.where(union > 0, (tb & sb).sum(1) / np.maximum(union, 1), 1.0),
+        "kl": (p * np.log((p + 1e-8) / (q + 1e-8))).sum(1),
+        "spearman": corr(tf.argsort(1).argsort(1), sf.argsort(1).argsort(1)),
+        "peak_distance": np.hypot(tp // width - sp // width, tp % width - sp % width),
+    }
+
+
+def write_synthetic_analysis(workspace: Workspace, analysis_id: str = "synthetic", n: int = 60,
+                             students: tuple[str, ...] = ("kd-student", "at-student", "si-student"),
+                             num_classes: int = 5, size: int = 32, seed: int = 0,
+                             with_diagnosis_maps: bool = True) -> Path:
+    """Write ``analyses/<analysis_id>/`` (schema v1) and return its path."""
+    rng = np.random.default_rng(seed)
+    root = workspace.analyses / analysis_id
+    (root / "maps").mkdir(parents=True)
+    class_names = [f"shape{k}" for k in range(num_classes)]
+    models = ["teacher", *students]
+    methods = ["kd", "at", "si", "dkd", "ls", "hints", "crd"]
+    labels = rng.integers(0, num_classes, n)
+    centres = rng.uniform(6, size - 6, (n, 2))
+    images = rng.integers(0, 120, (n, size, size, 3), dtype=np.uint8)
+    yy, xx = np.mgrid[0:size, 0:size]
+    masks = (yy[None] - centres[:, 0, None, None]) ** 2 + (xx[None] - centres[:, 1, None, None]) ** 2 < 25
+    images[masks] = np.array([220, 180, 40], dtype=np.uint8)
+    np.save(root / "images.npy", images)
+    np.save(root / "masks.npy", masks)
+
+    teacher_map = _blobs(rng, centres, size, 4.0)
+    float_maps = {"teacher": teacher_map}
+    for s, student in enumerate(students):
+        drift = 1.0 + 3.0 * s
+        float_maps[student] = _blobs(rng, centres + rng.normal(0, drift, (n, 2)), size, 4.0 + s)
+    for model, maps in float_maps.items():
+        np.save(root / "maps" / f"{model}.npy", np.round(maps * 255).astype(np.uint8))
+
+    accuracy_of = {model: 0.9 - 0.08 * m for m, model in enumerate(models)}
+    preds = np.stack([np.where(rng.random(n) < accuracy_of[m], labels, (labels + 1 + rng.integers(0, num_classes - 1, n)) % num_classes)
+                      for m in models])
+    confidences = rng.uniform(0.3, 1.0, (len(models), n)).astype(np.float32)
+    true_probs = np.where(preds == labels, confidences, rng.uniform(0, 0.3, preds.shape)).astype(np.float32)
+    metric_arrays = {key: np.zeros((len(students), n), np.float32) for key in (*METRICS, "output_kl")}
+    for s, student in enumerate(students):
+        for key, values in _pair_metrics(teacher_map, float_maps[student]).items():
+            metric_arrays[key][s] = values
+        metric_arrays["output_kl"][s] = rng.uniform(0, 1, n)
+    metric_arrays["pearson"][-1, :2] = np.nan  # a degenerate pair of maps, as the real analysis marks them
+    degenerate = np.zeros((len(models), n), bool)
+    degenerate[-1, :2] = True
+    peaks = teacher_map.reshape(n, -1).argmax(1)
+    np.savez(root / "per_image.npz", indices=np.arange(n) * 3, labels=labels, models=np.array(models),
+             preds=preds, confidences=confidences, true_probs=true_probs, targets=np.tile(labels, (len(models), 1)),
+             degenerate=degenerate, pointing_game=np.tile(masks.reshape(n, -1)[np.arange(n), peaks], (len(models), 1)).astype(np.float32),
+             energy_in_mask=np.full((len(models), n), 0.5, np.float32), students=np.array(students), **metric_arrays)
+
+    model_entries, pairs, diagnosis = [], [], {}
+    for m, model in enumerate(models):
+        correct = preds[m] == labels
+        model_entries.append({
+            "name": model, "role": "teacher" if m == 0 else "student", "arch": "vgg8", "width": 0.25,
+            "params": 250000 - m, "method": None if m == 0 else methods[(m - 1) % len(methods)],
+            "checkpoint_accuracy": None, "accuracy": _stat(correct.astype(float), rng),
+            "mean_confidence": float(confidences[m].mean()), "degenerate": int(degenerate[m].sum()),
+            "mask": {"pointing_game": _stat(np.full(n, 0.7), rng), "energy_in_mask": _stat(np.full(n, 0.5), rng)},
+        })
+        diagnosis[model] = _diagnosis(root, model, labels, preds[m], confidences[m], true_probs[m], class_names,
+                                      float_maps[model], with_diagnosis_maps)
+    for s, student in enumerate(students):
+        metrics = {key: _stat(metric_arrays[key][s], rng) for key in METRICS}
+        for key in bands.BANDED:
+            metrics[key]["band"] = bands.band(key, metrics[key]["mean"])
+        means = {key: metrics[key]["mean"] for key in bands.BANDED}
+        splits = {}
+        for key, mask in (("both_correct", (preds[0] == labels) & (preds[s + 1] == labels)),
+                          ("teacher_only", (preds[0] == labels) & (preds[s + 1] != labels)),
+                          ("student_only", (preds[0] != labels) & (preds[s + 1] == labels)),
+                          ("both_wrong", (preds[0] != labels) & (preds[s + 1] != labels))):
+            splits[key] = {"n": int(mask.sum()), "metrics": {k: _stat(metric_arrays[k][s][mask], rng) for k in METRICS}}
+        pairs.append({
+            "teacher": "teacher", "student": student, "method": model_entries[s + 1]["method"],
+            "agreement": _stat((preds[0] == preds[s + 1]).astype(float), rng),
+            "output_kl": _stat(metric_arrays["output_kl"][s], rng),
+            "degenerate": {"teacher": 0, "student": int(degenerate[s + 1].sum()), "either": int(degenerate[s + 1].sum())},
+            "n_valid": int(n - degenerate[s + 1].sum()), "metrics": metrics,
+            "band": bands.overall_band(means), "band_score": bands.overall_score(means), "splits": splits,
+        })
+    results = {
+        "schema": "kdcam.analysis", "version": 1, "id": analysis_id, "created": "2026-11-22T03:15:00Z",
+        "elapsed_s": 1.0,
+        "spec": {"workspace": str(workspace.root), "teacher": "teacher", "students": list(students),
+                 "dataset": "shapes", "split": "test", "n": n, "method": "gradcam", "target": "label",
+                 "layer": None, "batch_size": 128, "seed": seed, "device": "cpu"},
+        "device": "cpu",
+        "dataset": {"spec": "shapes", "split": "test", "n": n, "split_size": n * 3, "image_size": size,
+                    "channels": 3, "num_classes": num_classes, "class_names": class_names, "has_masks": True,
+                    "selection": "random"},
+        "cam": {"method": "gradcam", "target": "label", "layers": {m: "stage5" for m in models}},
+        "models": model_entries, "pairs": pairs, "diagnosis": diagnosis, "attention": {},
+        "sanity": {"n": 0, "rows": [], "methods": {}},
+        "faithfulness": {"n": 0, "steps": 16, "rows": [], "models": {}},
+    }
+    (root / "results.json").write_text(json.dumps(results, indent=2))
+    return root
+
+
+def _diagnosis(root: Path, model: str, labels: np.ndarray, preds: np.ndarray, confidences: np.ndarray,
+               true_probs: np.ndarray, class_names: list[str], maps: np.ndarray, with_maps: bool) -> dict[str, Any]:
+    k = len(class_names)
+    confusion = np.zeros((k, k), np.int64)
+    np.add.at(confusion, (labels, preds), 1)
+    per_class, worst, rows = [], [], []
+    for c in range(k):
+        members = labels == c
+        per_class.append({"class": c, "name": class_names[c], "n": int(members.sum()),
+                          "accuracy": float((preds[members] == c).mean()) if members.any() else 0.0,
+                          "pointing_game": 0.75})
+        errors = np.flatnonzero(members & (preds != c))
+        errors = errors[np.argsort(-confidences[errors], kind="stable")][:3]
+        items = []
+        for image in errors:
+            items.append({"row": len(rows), "index": int(image) * 3, "image": int(image), "predicted": int(preds[image]),
+                          "confidence": float(confidences[image]), "true_prob": float(true_probs[image]),
+                          "energy_in_mask": 0.4})
+            rows.append(int(image))
+        if items:
+            worst.append({"class": c, "items": items})
+    if with_maps and rows:
+        (root / "diagnosis").mkdir(exist_ok=True)
+        np.save(root / "diagnosis" / f"{model}_true.npy", np.round(maps[rows] * 255).astype(np.uint8))
+        np.save(root / "diagnosis" / f"{model}_pred.npy", np.round(maps[rows][:, ::-1] * 255).astype(np.uint8))
+    off = confusion.copy()
+    np.fill_diagonal(off, 0)
+    order = np.argsort(-off, axis=None, kind="stable")
+    confused = [{"true": int(i // k), "predicted": int(i % k), "count": int(off.flat[i]),
+                 "rate": float(off.flat[i] / max(confusion[i // k].sum(), 1))} for i in order[:10] if off.flat[i] > 0]
+    accuracy = float((preds == labels).mean())
+    worst_class = min(per_class, key=lambda c: c["accuracy"])
+    return {
+        "accuracy": accuracy, "confusion": confusion.tolist(), "per_class": per_class, "confused_pairs": confused,
+        "worst_errors": worst, "low_confidence_correct": [],
+        "summary": [f"{model} is weakest on {worst_class['name']} ({worst_class['accuracy']:.0%}) <checked & escaped>"],
+        "recommendations": ["Inspect the most confused pairs."],
+    }
+
+
+def test_the_projects_reader_accepts_the_synthetic_analysis(tmp_path: Path) -> None:
+    from engine.analysis import results as reader
+
+    ws = Workspace.open(tmp_path).ensure()
+    write_synthetic_analysis(ws, "a1", n=20)
+    assert [info.id for info in reader.list_analyses(ws)] == ["a1"]
+    per_image = reader.load_per_image(ws, "a1")
+    assert per_image["preds"].shape == (4, 20)
+    assert reader.load_maps(ws, "a1", "kd-student").shape == (20, 32, 32)
+    assert reader.load_extra_maps(ws, "a1", "diagnosis_true", "teacher") is not None
