@@ -93,12 +93,50 @@ def _load_shapes(spec: DatasetSpec, split: str, root: Path, download: bool) -> I
                     masks=generated.masks, mean=shapes.MEAN, std=shapes.STD)
 
 
+def _load_cifar(spec: DatasetSpec, split: str, root: Path, download: bool) -> ImageSet:
+    from engine.data.cifar import load_cifar
+
+    spec.check_options(())
+    return load_cifar(spec.kind, split, root, download)
+
+
+def _load_mnist(spec: DatasetSpec, split: str, root: Path, download: bool) -> ImageSet:
+    from engine.data.mnist import load_mnist
+
+    spec.check_options(())
+    return load_mnist(split, root, download)
+
+
+def _load_npz(spec: DatasetSpec, split: str, root: Path, download: bool) -> ImageSet:
+    from engine.data.npzset import load_npz
+
+    spec.check_options(())
+    return load_npz(Path(spec.path or ""), split)
+
+
+def _load_imagefolder(spec: DatasetSpec, split: str, root: Path, download: bool) -> ImageSet:
+    from engine.data.imagefolder import DEFAULT_SIZE, load_imagefolder
+
+    spec.check_options(("size",))
+    return load_imagefolder(Path(spec.path or ""), split, size=spec.int_option("size", DEFAULT_SIZE, minimum=8))
+
+
 _Loader = Callable[[DatasetSpec, str, Path, bool], ImageSet]
 
 _LOADERS: dict[str, _Loader] = {
     "shapes": _load_shapes,
+    "cifar10": _load_cifar,
+    "cifar100": _load_cifar,
+    "mnist": _load_mnist,
+    "npz": _load_npz,
+    "imagefolder": _load_imagefolder,
 }
 
 _DESCRIPTIONS: dict[str, str] = {
     "shapes": "embedded procedural shapes x textures with object masks (options: classes, train, test, seed)",
+    "cifar10": "CIFAR-10, python version under ROOT/cifar-10-batches-py (--download to fetch)",
+    "cifar100": "CIFAR-100, python version under ROOT/cifar-100-python (--download to fetch)",
+    "mnist": "MNIST IDX files under ROOT/MNIST/raw (--download to fetch)",
+    "npz": "npz:PATH - arrays images (uint8 NHWC), labels, optional masks, class_names; file or dir with train/test.npz",
+    "imagefolder": "imagefolder:PATH - one subfolder per class (optionally under train/ and test/); option size",
 }

@@ -1,0 +1,82 @@
+"""``imagefolder:PATH`` datasets: one subfolder of images per class.
+
+PATH holds either ``train/`` and ``test/`` (each with the class subfolders) or the class
+subfolders directly, in which case a fixed 80/20 holdout makes the test split. Class names
+are the subfolder names, sorted; a class's index is its position in that order.
+
+Images of differing sizes are made uniform the way CIFAR-sized models expect: each is
+converted to RGB, centre-cropped to a square on its shorter side (no distortion) and
+resized to ``size`` x ``size`` (option ``?size=N``, default 32) with bilinear filtering.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from engine.data import ImageSet
+from engine.data.arrays import checked_imageset, holdout_split
+from engine.errors import KdcamError
+
+EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+DEFAULT_SIZE = 32
+
+
+def load_imagefolder(path: Path, split: str, size: int = DEFAULT_SIZE) -> ImageSet:
+    if not path.is_dir():
+        raise KdcamError(f"imagefolder: {path} is not a directory (expected {path}/<class name>/<images>)")
+    has_splits = (path / "train").is_dir() and (path / "test").is_dir()
+    class_names = _class_names(path / "train" if has_splits else path)
+    files, labels = _listing(path / split if has_splits else path, class_names)
+    if not has_splits:
+        chosen = holdout_split(len(files), split)
+        files, labels = [files[k] for k in chosen], labels[chosen]
+    images = np.stack([_read_image(f, size) for f in files])
+    return checked_imageset(str(path), split, images, labels, class_names)
+
+
+def _class_names(folder: Path) -> list[str]:
+    names = sorted(d.name for d in folder.iterdir() if d.is_dir() and not d.name.startswith(".") and _images_in(d))
+    if not names:
+        raise KdcamError(
+            f"imagefolder: no images found under {folder} (expected {folder}/<class name>/*.png|jpg|...; "
+            f"image types: {', '.join(sorted(EXTENSIONS))})"
+        )
+    return names
+
+
+def _listing(folder: Path, class_names: list[str]) -> tuple[list[Path], np.ndarray]:
+    if not folder.is_dir():
+        raise KdcamError(f"imagefolder: {folder} is missing")
+    extra = sorted(d.name for d in folder.iterdir() if d.is_dir() and d.name not in class_names and _images_in(d))
+    if extra:
+        raise KdcamError(f"imagefolder: {folder} has classes the train split lacks: {', '.join(extra)}")
+    files: list[Path] = []
+    labels: list[int] = []
+    for index, name in enumerate(class_names):
+        found = _images_in(folder / name) if (folder / name).is_dir() else []
+        files += found
+        labels += [index] * len(found)
+    if not files:
+        raise KdcamError(f"imagefolder: no images found under {folder}")
+    return files, np.asarray(labels, dtype=np.int64)
+
+
+def _images_in(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in EXTENSIONS and p.is_file())
+
+
+def _read_image(path: Path, size: int) -> np.ndarray:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            image = image.convert("RGB")
+    except (OSError, UnidentifiedImageError) as exc:
+        raise KdcamError(f"imagefolder: cannot read image {path} ({exc})") from None
+    width, height = image.size
+    side = min(width, height)
+    left, top = (width - side) // 2, (height - side) // 2
+    square = image.crop((left, top, left + side, top + side))
+    return np.asarray(square.resize((size, size), Image.Resampling.BILINEAR), dtype=np.uint8)
