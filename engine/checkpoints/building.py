@@ -31,14 +31,16 @@ def build_from_meta(meta: CheckpointMeta) -> "TappedModel":
     return build_model(meta.arch, meta.num_classes, meta.width, meta.in_channels)
 
 
-def state_mismatch(expected: Mapping[str, "Tensor"], given: Mapping[str, "Tensor"]) -> str | None:
-    """None when ``given`` has exactly the tensor names and shapes of ``expected``, else why not."""
+def state_mismatch(
+    expected: Mapping[str, "Tensor"], given: Mapping[str, "Tensor"], compare_shapes: bool = True
+) -> str | None:
+    """None when ``given`` has exactly the tensor names (and shapes) of ``expected``, else why not."""
     missing = [k for k in expected if k not in given]
     unknown = [k for k in given if k not in expected]
     wrong = [
         f"{k} {tuple(given[k].shape)} vs {tuple(expected[k].shape)}"
         for k in expected
-        if k in given and tuple(given[k].shape) != tuple(expected[k].shape)
+        if compare_shapes and k in given and tuple(given[k].shape) != tuple(expected[k].shape)
     ]
     problems = []
     if wrong:

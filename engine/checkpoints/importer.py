@@ -1,0 +1,199 @@
+"""Import a foreign checkpoint file into a workspace's store.
+
+Steps: read the file without running code (``safe_load``), find the architecture
+(``--arch``, ``--model-def`` or inference from tensor names and shapes), load the tensors
+strictly into a freshly built model, check it runs, then save it in the native format
+with metadata (normalisation, dataset, provenance). Every check happens before the
+first byte is written, and the store's own writes are atomic, so a failed import leaves
+the store exactly as it was.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from engine.checkpoints.building import load_state_strict
+from engine.checkpoints.infer import infer_architecture
+from engine.checkpoints.meta import CheckpointMeta, check_name
+from engine.checkpoints.normalisation import DatasetFacts, dataset_facts
+from engine.checkpoints.safe_load import read_checkpoint
+from engine.checkpoints.store import CheckpointStore
+from engine.errors import KdcamError
+from engine.jobs import JobContext
+from engine.specs import ImportSpec
+from engine.workspace import Workspace
+
+
+@dataclass(frozen=True)
+class ImportRequest:
+    """What the user asked for; None means "infer it" (or "use the dataset's default")."""
+
+    path: Path
+    name: str | None = None
+    arch: str | None = None
+    model_def: str | None = None
+    num_classes: int | None = None
+    width: float | None = None
+    dataset: str | None = None
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+    role: str = "imported"
+
+
+def run_import_job(spec: ImportSpec, ctx: JobContext) -> dict[str, Any]:
+    """Job entry point: import ``spec.path`` into ``spec.workspace``'s store; returns the metadata."""
+    workspace = Workspace.open(spec.workspace)
+    request = ImportRequest(
+        path=Path(spec.path).expanduser(),
+        name=spec.name,
+        arch=spec.arch,
+        model_def=spec.model_def,
+        num_classes=spec.num_classes,
+        width=spec.width,
+        dataset=spec.dataset,
+        mean=tuple(spec.mean) if spec.mean else None,
+        std=tuple(spec.std) if spec.std else None,
+        role=spec.role,
+    )
+    meta = import_checkpoint(CheckpointStore(workspace.checkpoints), request, workspace, ctx)
+    return meta.to_dict()
+
+
+def import_checkpoint(
+    store: CheckpointStore, request: ImportRequest, workspace: Workspace | None = None, ctx: JobContext | None = None
+) -> CheckpointMeta:
+    """Validate, convert and save one file; raises KdcamError (store untouched) on any problem."""
+    path = request.path.resolve()
+    if request.arch and request.model_def:
+        raise KdcamError("give either --arch or --model-def, not both")
+    name = check_name(request.name or default_name(path))
+    if store.exists(name):
+        raise KdcamError(f"a checkpoint named {name!r} already exists; choose another with --name")
+    _check_normalisation(request)
+    steps = 4
+    _progress(ctx, 0, steps, f"reading {path.name}")
+    loaded = read_checkpoint(path)
+    digest = sha256_of(path)
+    for note in loaded.notes:
+        _log(ctx, f"{path.name}: {note}")
+    _check_cancelled(ctx)
+
+    _progress(ctx, 1, steps, "matching an architecture")
+    if request.model_def:
+        model, arch, width, in_channels, model_def = _user_model(request, loaded.state, path)
+    else:
+        inferred = infer_architecture(loaded.state, str(path), request.arch, request.num_classes, request.width)
+        if inferred.layout != "kdcam":
+            _log(ctx, f"{path.name}: mapped the {inferred.layout} layout onto kdcam's {inferred.arch}")
+        from engine.models import build_model
+
+        model = build_model(inferred.arch, inferred.num_classes, inferred.width, inferred.in_channels)
+        load_state_strict(model, inferred.state, str(path))
+        arch, width, in_channels, model_def = inferred.arch, inferred.width, inferred.in_channels, None
+    _check_cancelled(ctx)
+
+    _progress(ctx, 2, steps, "checking the model runs")
+    facts = dataset_facts(request.dataset, workspace, in_channels) if request.dataset else None
+    input_size = facts.input_size if facts else 32
+    _check_runs(model, in_channels, input_size, path)
+    mean, std = _normalisation(request, facts, in_channels, ctx)
+    if facts and facts.class_names and len(facts.class_names) != model.num_classes:
+        _log(ctx, f"{request.dataset} has {len(facts.class_names)} classes but the model has "
+             f"{model.num_classes} outputs; class names are not recorded", "warning")
+    class_names = facts.class_names if facts and facts.class_names and len(facts.class_names) == model.num_classes else None
+
+    _progress(ctx, 3, steps, f"saving {name}")
+    meta = CheckpointMeta(
+        name=name, arch=arch, num_classes=model.num_classes, width=width, in_channels=in_channels,
+        input_size=input_size, mean=mean, std=std, dataset=request.dataset, class_names=class_names,
+        role=request.role, accuracy=loaded.accuracy, epochs=loaded.epoch, source_path=str(path),
+        source_sha256=digest, model_def=model_def,
+    )
+    saved = store.save(name, model, meta, overwrite=False)
+    _progress(ctx, steps, steps, f"imported {name} ({arch})")
+    return saved
+
+
+def default_name(path: Path) -> str:
+    """The file's stem made into a valid checkpoint name."""
+    stem = re.sub(r"[^A-Za-z0-9._+-]+", "-", path.stem).strip("-._+") or "imported"
+    return stem[:120]
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _user_model(request: ImportRequest, state: dict[str, torch.Tensor], path: Path):
+    """Build the user's class and load the file's tensors into it (under ``net.`` when wrapped)."""
+    from engine.checkpoints.user_model import UserModel, build_user_model, resolve_model_def
+
+    source, class_name = resolve_model_def(request.model_def or "")
+    model_def = f"{source}:{class_name}"
+    in_channels = next((int(v.shape[1]) for v in state.values() if v.dim() == 4), 3)
+    model = build_user_model(model_def, request.num_classes, in_channels)
+    if isinstance(model, UserModel):
+        state = {f"net.{k}": v for k, v in state.items()}
+    load_state_strict(model, state, str(path))
+    return model, class_name, 1.0, in_channels, model_def
+
+
+def _check_runs(model: torch.nn.Module, in_channels: int, input_size: int, path: Path) -> None:
+    model.eval()
+    try:
+        with torch.no_grad():
+            logits = model(torch.zeros(2, in_channels, input_size, input_size))
+    except Exception as exc:
+        raise KdcamError(f"{path}: the loaded model fails on a {input_size}x{input_size} input: {exc}") from None
+    if not torch.isfinite(logits).all():
+        raise KdcamError(f"{path}: the loaded model produces NaN/inf logits; the weights are damaged")
+
+
+def _check_normalisation(request: ImportRequest) -> None:
+    if (request.mean is None) != (request.std is None):
+        raise KdcamError("give --mean and --std together")
+    if request.std is not None and any(s <= 0 for s in request.std):
+        raise KdcamError(f"--std values must be positive, got {request.std}")
+
+
+def _normalisation(
+    request: ImportRequest, facts: DatasetFacts | None, in_channels: int, ctx: JobContext | None
+) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Explicit --mean/--std win; else the dataset's defaults; else kdcam's generic default (with a warning)."""
+    if request.mean is not None and request.std is not None:
+        mean, std = request.mean, request.std
+    elif facts is not None:
+        mean, std = facts.mean, facts.std
+    else:
+        mean, std = (0.5,) * in_channels, (0.25,) * in_channels
+        _log(ctx, f"no --dataset or --mean/--std given: assuming mean {mean} and std {std}", "warning")
+    if len(mean) != in_channels or len(std) != in_channels:
+        raise KdcamError(
+            f"normalisation has {len(mean)} mean / {len(std)} std values but the model takes {in_channels} channels"
+        )
+    return tuple(float(m) for m in mean), tuple(float(s) for s in std)
+
+
+def _progress(ctx: JobContext | None, done: int, total: int, message: str) -> None:
+    if ctx is not None:
+        ctx.progress("import", done, total, message)
+
+
+def _log(ctx: JobContext | None, message: str, level: str = "info") -> None:
+    if ctx is not None:
+        ctx.log(message, level)
+
+
+def _check_cancelled(ctx: JobContext | None) -> None:
+    if ctx is not None:
+        ctx.check_cancelled()

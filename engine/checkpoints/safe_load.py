@@ -1,0 +1,174 @@
+"""Read a foreign checkpoint file into a flat ``{name: tensor}`` dict without running its code.
+
+``.pt/.pth/.th`` files go through ``torch.load(weights_only=True)``, whose unpickler
+only rebuilds tensors and plain containers; a pickle that names any other callable
+(``os.system``, a model class) is refused before anything runs. ``.safetensors`` holds
+tensors only. Every failure becomes one ``KdcamError`` naming the file and the problem.
+"""
+
+from __future__ import annotations
+
+import pickle
+import pickletools
+import re
+import struct
+import zipfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from engine.errors import KdcamError
+
+SUFFIXES = (".pt", ".pth", ".th", ".safetensors")
+#: keys under which training scripts (RepDistiller, mdistiller, pytorch-cifar, Lightning…) nest the weights
+CONTAINER_KEYS = ("model", "state_dict", "net", "model_state_dict", "model_state", "student", "weights")
+#: prefixes added by DataParallel / DistributedDataParallel and torch.compile
+WRAPPER_PREFIXES = ("module.", "_orig_mod.")
+
+_ZIP_MAGIC = b"PK\x03\x04"
+_PICKLE_PROTO = 0x80
+_REFUSED_HINT = (
+    "kdcam loads checkpoints with weights_only and never runs code from them; "
+    "re-save the weights with torch.save(model.state_dict(), PATH) or as .safetensors"
+)
+
+
+@dataclass
+class LoadedCheckpoint:
+    """The tensors of a file plus what the training script stored beside them."""
+
+    state: dict[str, Tensor]
+    accuracy: float | None = None
+    epoch: int | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def read_checkpoint(path: Path) -> LoadedCheckpoint:
+    """Load ``path`` safely and unwrap it to a bare state dict."""
+    if not path.is_file():
+        raise KdcamError(f"{path}: no such file")
+    if path.suffix.lower() not in SUFFIXES:
+        raise KdcamError(f"{path}: unsupported file type {path.suffix!r}; expected one of {', '.join(SUFFIXES)}")
+    if path.stat().st_size == 0:
+        raise KdcamError(f"{path}: the file is empty")
+    head = _head(path)
+    if path.suffix.lower() == ".safetensors" or _looks_like_safetensors(path, head):
+        return LoadedCheckpoint(_load_safetensors(path))
+    return unwrap(_torch_load(path, head), path)
+
+
+def _head(path: Path) -> bytes:
+    with path.open("rb") as handle:
+        return handle.read(16)
+
+
+def _looks_like_safetensors(path: Path, head: bytes) -> bool:
+    if len(head) < 9:
+        return False
+    (header_len,) = struct.unpack("<Q", head[:8])
+    return head[8:9] == b"{" and 8 + header_len <= path.stat().st_size
+
+
+def _load_safetensors(path: Path) -> dict[str, Tensor]:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(str(path), device="cpu")
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise KdcamError(f"{path}: not a readable safetensors file (truncated or corrupt?): {exc}") from None
+
+
+def _torch_load(path: Path, head: bytes) -> Any:
+    is_zip = head.startswith(_ZIP_MAGIC)
+    if not is_zip and (not head or head[0] != _PICKLE_PROTO):
+        raise KdcamError(f"{path}: not a PyTorch or safetensors checkpoint (unrecognised content)")
+    if is_zip and not zipfile.is_zipfile(path):
+        raise KdcamError(f"{path}: the file is truncated or corrupt (its zip archive cannot be read)")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        refused = re.findall(r"GLOBAL ([\w.]+)", str(exc)) or (
+            _pickle_globals(path) if not is_zip else []
+        )
+        if refused:
+            raise KdcamError(
+                f"{path}: refused because loading it would execute code (its pickle calls {refused[0]}). "
+                + _REFUSED_HINT
+            ) from None
+        raise KdcamError(f"{path}: not a PyTorch checkpoint, or truncated/corrupt (unreadable pickle data)") from None
+    except (RuntimeError, EOFError, struct.error, ValueError, OSError, zipfile.BadZipFile) as exc:
+        raise KdcamError(f"{path}: the file is truncated or corrupt: {_first_line(exc)}") from None
+
+
+def _pickle_globals(path: Path) -> list[str]:
+    """Callables a raw pickle would import, read from its opcodes without executing anything.
+
+    torch's unpickler stops at the first opcode it does not support, before it sees the
+    name; this tells the user what the file would have run.
+    """
+    found: list[str] = []
+    strings: list[str] = []
+    try:
+        for opcode, arg, _ in pickletools.genops(path.read_bytes()):
+            if opcode.name == "GLOBAL":
+                found.append(str(arg).replace(" ", "."))
+            elif opcode.name == "STACK_GLOBAL" and len(strings) >= 2:
+                found.append(f"{strings[-2]}.{strings[-1]}")
+            elif isinstance(arg, str):
+                strings.append(arg)
+    except Exception:  # not a pickle at all: nothing to report
+        return found
+    return found
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def unwrap(obj: Any, path: Path) -> LoadedCheckpoint:
+    """Find the state dict inside a training script's container and strip wrapper prefixes."""
+    notes: list[str] = []
+    accuracy = epoch = None
+    if isinstance(obj, Mapping) and not _is_state_dict(obj):
+        accuracy = _number(obj, ("accuracy", "best_acc", "acc", "best_accuracy", "test_acc"))
+        epoch_value = _number(obj, ("epoch",))
+        epoch = int(epoch_value) if epoch_value is not None else None
+        for key in CONTAINER_KEYS:
+            if key in obj and isinstance(obj[key], Mapping) and _is_state_dict(obj[key]):
+                notes.append(f"weights taken from the {key!r} entry")
+                obj = obj[key]
+                break
+    if not isinstance(obj, Mapping) or not _is_state_dict(obj):
+        found = ", ".join(map(str, list(obj)[:6])) if isinstance(obj, Mapping) else type(obj).__name__
+        raise KdcamError(
+            f"{path}: no state dict found (a mapping of tensor names to tensors, possibly under "
+            f"{'/'.join(repr(k) for k in CONTAINER_KEYS[:3])}); the file holds: {found}"
+        )
+    state = {str(k): v for k, v in obj.items()}
+    for prefix in WRAPPER_PREFIXES:
+        if all(k.startswith(prefix) for k in state):
+            state = {k[len(prefix):]: v for k, v in state.items()}
+            notes.append(f"stripped the {prefix!r} prefix")
+    if accuracy is not None and accuracy > 1.0:
+        accuracy /= 100.0  # scripts store percentages
+    return LoadedCheckpoint(state, accuracy, epoch, notes)
+
+
+def _is_state_dict(obj: Mapping) -> bool:
+    return len(obj) > 0 and all(isinstance(k, str) and isinstance(v, Tensor) for k, v in obj.items())
+
+
+def _number(container: Mapping, keys: tuple[str, ...]) -> float | None:
+    for key in keys:
+        value = container.get(key)
+        if isinstance(value, Tensor) and value.numel() == 1:
+            value = value.item()
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    return None
