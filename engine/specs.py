@@ -62,11 +62,11 @@ class TrainSpec(_Spec):
     epochs: int | None = None
     batch_size: int | None = None
     lr: float | None = None
-    width: float = 1.0
+    width: float | None = None  # channel-width multiplier of teacher and students; None: the recipe's
     seed: int = 0
     device: str = "auto"
     compile: bool = False
-    resume: str | None = None  # a run id under runs/
+    resume: str | None = None  # a run id under runs/: continue it, then the suite's remaining methods
     method_options: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property

@@ -1,0 +1,221 @@
+"""``run_train_job``: a teacher (trained with CE, or reused from the store) and one student per method.
+
+Everything that can be wrong with the request (unknown method or recipe, a teacher with
+other classes, a missing hint tap, a bad number) is checked before the first batch, so a
+mistake costs seconds, not an epoch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from engine.checkpoints.store import CheckpointStore
+from engine.data import ImageSet, load_split
+from engine.distill import Distiller, TrainingSet, build_distiller, check_method
+from engine.errors import KdcamError
+from engine.jobs import JobContext
+from engine.models import TappedModel, architectures, build_model
+from engine.specs import TrainSpec
+from engine.train.device import prepare_model, resolve_device
+from engine.train.recipes import Recipe, resolve_recipe
+from engine.train.rundir import RunDir
+from engine.train.trainer import FitPlan, FitResult, fit
+from engine.workspace import Workspace
+
+
+@dataclass
+class Session:
+    """The parts of a suite shared by every model it trains."""
+
+    spec: TrainSpec
+    ws: Workspace
+    store: CheckpointStore
+    recipe: Recipe
+    width: float
+    device: torch.device
+    train_set: ImageSet
+    test_set: ImageSet
+
+    @property
+    def training_set(self) -> TrainingSet:
+        return TrainingSet(len(self.train_set), torch.from_numpy(self.train_set.labels).to(self.device),
+                           self.train_set.image_size, self.train_set.channels)
+
+    def slug(self) -> str:
+        """Dataset, recipe and seed as a name part: ``shapes-demo-s0``."""
+        dataset = re.sub(r"[^A-Za-z0-9]+", "-", self.spec.dataset).strip("-")[:40]
+        return f"{dataset}-{self.recipe.name}-s{self.spec.seed}"
+
+    def build(self, arch: str) -> TappedModel:
+        torch.manual_seed(self.spec.seed)  # the same seed gives every student the same initial weights
+        return build_model(arch, self.train_set.num_classes, self.width, self.train_set.channels)
+
+    def distiller(self, method: str, student: TappedModel, teacher: TappedModel | None,
+                  options: dict[str, Any] | None = None) -> Distiller:
+        opts = self.spec.method_options.get(method, {}) if options is None else options
+        return build_distiller(method, student, teacher, opts, self.training_set).to(self.device)
+
+    def fit(self, name: str, role: str, method: str, arch: str, distiller: Distiller, ctx: JobContext,
+            teacher_name: str | None = None, recipe: Recipe | None = None, augment=None,
+            resume_run: str | None = None) -> FitResult:
+        plan = FitPlan(name=name, role=role, method=method, arch=arch, width=self.width, distiller=distiller,
+                       recipe=recipe or self.recipe, train_set=self.train_set, test_set=self.test_set,
+                       device=self.device, seed=self.spec.seed, teacher_name=teacher_name, compile=self.spec.compile,
+                       augment=augment)
+        if resume_run:
+            run = RunDir.open(self.ws.runs, resume_run)
+        else:
+            config = {"spec": self.spec.to_dict(), "name": name, "role": role, "method": method, "arch": arch,
+                      "width": self.width, "teacher": teacher_name, "recipe": dataclasses.asdict(plan.recipe),
+                      "dataset": self.spec.dataset, "seed": self.spec.seed, "device": str(self.device)}
+            run = RunDir.create(self.ws.runs, name, config)
+        try:
+            return fit(plan, run, self.store, ctx, resume=resume_run is not None)
+        except BaseException as exc:
+            if run.config and (run.path / "status.json").exists():
+                _record_stop(run, exc)
+            raise
+
+
+def _record_stop(run: RunDir, exc: BaseException) -> None:
+    from engine.errors import JobCancelled
+    from engine.workspace import read_json
+
+    if (read_json(run.path / "status.json") or {}).get("state") == "failed":
+        return  # already explained (non-finite loss)
+    if isinstance(exc, (JobCancelled, KeyboardInterrupt)):
+        run.set_status("cancelled", "cancelled; resume with --resume " + run.run_id)
+    else:
+        run.set_status("failed", str(exc) or type(exc).__name__)
+
+
+def open_session(spec: TrainSpec, ctx: JobContext) -> Session:
+    """Validate the request and load the data; raises ``KdcamError`` before any training."""
+    for method in spec.methods:
+        check_method(method)
+    unknown = sorted(set(spec.method_options) - set(spec.methods) - {"si"})
+    if unknown:
+        raise KdcamError(f"options given for method(s) not being trained: {', '.join(unknown)}")
+    if spec.student not in architectures():
+        raise KdcamError(f"unknown student architecture {spec.student!r}; choose one of: {', '.join(architectures())}")
+    recipe = resolve_recipe(spec.recipe, spec.epochs, spec.batch_size, spec.lr)
+    width = recipe.width if spec.width is None else spec.width
+    if not isinstance(width, (int, float)) or not 0 < width <= 8:
+        raise KdcamError(f"width multiplier must be in (0, 8], got {width!r}")
+    if not isinstance(spec.seed, int) or spec.seed < 0:
+        raise KdcamError(f"seed must be a whole number ≥ 0, got {spec.seed!r}")
+    device = resolve_device(spec.device)
+    ws = Workspace.open(spec.workspace).ensure()
+    ctx.log(f"loading {spec.dataset}")
+    train_set = load_split(spec.dataset, "train", ws.data)
+    test_set = load_split(spec.dataset, "test", ws.data)
+    if train_set.num_classes < 2:
+        raise KdcamError(f"dataset {spec.dataset!r} has {train_set.num_classes} class; training needs at least two")
+    return Session(spec, ws, CheckpointStore(ws.checkpoints), recipe, float(width), device, train_set, test_set)
+
+
+def load_teacher(session: Session, name: str) -> TappedModel:
+    """A stored teacher, checked against the dataset's classes; frozen, on the training device."""
+    model, meta = session.store.load(name, device="cpu")
+    data = session.train_set
+    if meta.num_classes != data.num_classes:
+        raise KdcamError(f"teacher checkpoint {name!r} has {meta.num_classes} classes but {data.name!r} has "
+                         f"{data.num_classes}; distil on the dataset the teacher was trained on")
+    if meta.class_names and list(meta.class_names) != list(data.class_names):
+        raise KdcamError(f"teacher checkpoint {name!r} names its classes differently from {data.name!r}")
+    return prepare_model(model, session.device).eval()
+
+
+def check_students(session: Session, teacher: TappedModel | None, methods: tuple[str, ...]) -> None:
+    """Build every distiller once (options, taps, class counts) so a mistake fails now."""
+    for method in methods:
+        session.distiller(method, session.build(session.spec.student), teacher)
+
+
+def teacher_name(session: Session, arch: str, tag: str = "") -> str:
+    return f"{arch}{tag}-{session.slug()}"
+
+
+def student_name(session: Session, method: str, tag: str = "") -> str:
+    return f"{session.spec.student}-{method}{tag}-{session.slug()}"
+
+
+def train_teacher(session: Session, arch: str, ctx: JobContext, name: str | None = None,
+                  resume_run: str | None = None) -> tuple[TappedModel, FitResult]:
+    name = name or teacher_name(session, arch)
+    model = session.build(arch)
+    distiller = session.distiller("si", model, None, {})
+    result = session.fit(name, "teacher", "ce", arch, distiller, ctx, resume_run=resume_run)
+    return load_teacher(session, name), result
+
+
+def train_student(session: Session, method: str, teacher: TappedModel, teacher_ckpt: str, ctx: JobContext,
+                  name: str | None = None, resume_run: str | None = None) -> FitResult:
+    distiller = session.distiller(method, session.build(session.spec.student), teacher)
+    return session.fit(name or student_name(session, method), "student", method, session.spec.student,
+                       distiller, ctx, teacher_name=teacher_ckpt, resume_run=resume_run)
+
+
+def run_train_job(spec: TrainSpec, ctx: JobContext) -> dict[str, Any]:
+    """Train or reuse the teacher, then one student per method; a summary for tables and JSON.
+
+    With ``spec.resume`` (a run id) the interrupted run continues from its last finished
+    epoch, under the spec recorded in its config; the suite then goes on with the methods
+    that came after it.
+    """
+    resumed: dict[str, Any] | None = None
+    if spec.resume:
+        ws = Workspace.open(spec.workspace)
+        resumed = {**RunDir.open(ws.runs, spec.resume).config, "run_id": spec.resume}
+        spec = TrainSpec(**{**resumed["spec"], "workspace": spec.workspace, "resume": None,
+                            "methods": tuple(resumed["spec"]["methods"])})
+    session = open_session(spec, ctx)
+    resume_teacher = resumed is not None and resumed["role"] == "teacher"
+    resume_student = resumed is not None and resumed["role"] == "student"
+
+    methods = spec.methods
+    if resume_student:
+        teacher_ckpt = resumed["teacher"]
+        methods = methods[methods.index(resumed["method"]):]
+    elif resume_teacher:
+        teacher_ckpt = resumed["name"]
+    elif session.store.exists(spec.teacher):
+        teacher_ckpt = spec.teacher
+    elif spec.teacher in architectures():
+        teacher_ckpt = teacher_name(session, spec.teacher)
+    else:
+        raise KdcamError(f"teacher {spec.teacher!r} is neither a checkpoint in {session.store.directory} "
+                         f"nor an architecture ({', '.join(architectures())})")
+
+    summary: dict[str, Any] = {"dataset": spec.dataset, "recipe": session.recipe.name, "seed": spec.seed,
+                               "epochs": session.recipe.epochs, "teacher": None, "students": []}
+    total = len(methods) + 1
+    ctx.progress("suite", 0, total, "teacher")
+    train_new_teacher = resume_teacher or not (resume_student or session.store.exists(teacher_ckpt))
+    if train_new_teacher:
+        probe = build_model(spec.teacher, session.train_set.num_classes, session.width, session.train_set.channels)
+        check_students(session, probe.to(session.device), methods)
+        teacher, result = train_teacher(session, spec.teacher, ctx, teacher_ckpt,
+                                        resume_run=resumed["run_id"] if resume_teacher else None)
+        summary["teacher"] = {"name": teacher_ckpt, "accuracy": result.best_accuracy, "run_id": result.run_id,
+                              "reused": False}
+    else:
+        teacher = load_teacher(session, teacher_ckpt)
+        check_students(session, teacher, methods)
+        meta = session.store.meta(teacher_ckpt)
+        summary["teacher"] = {"name": teacher_ckpt, "accuracy": meta.accuracy, "run_id": meta.run_id, "reused": True}
+    for done, method in enumerate(methods, start=1):
+        ctx.progress("suite", done, total, method)
+        resume_this = resume_student and done == 1
+        result = train_student(session, method, teacher, teacher_ckpt, ctx,
+                               name=resumed["name"] if resume_this else None,
+                               resume_run=resumed["run_id"] if resume_this else None)
+        summary["students"].append({"method": method, "name": result.name, "accuracy": result.best_accuracy,
+                                    "last_accuracy": result.last_accuracy, "run_id": result.run_id})
+    ctx.progress("suite", total, total, "done")
+    return summary
