@@ -135,10 +135,18 @@ def _build(spec: ExportSpec, ctx: JobContext, source: AnalysisSource, out: Path)
             atomic.write_text(staging / "report.html", report.render(source, tasks, pngs))
             step("report.html")
         ctx.check_cancelled()
+        _make_readable(staging)
     if replacing:
         _swap(target, out)
     ctx.log(f"report written to {out}")
     return ExportResult(path=str(out), files=tuple(written), analysis=source.analysis_id)
+
+
+def _make_readable(root: Path) -> None:
+    """Temporary files and directories are created private (0600/0700); a report is meant to be
+    copied, shared and served, so it gets the usual 0644/0755."""
+    for path in [root, *root.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
 
 
 def _swap(new: Path, out: Path) -> None:

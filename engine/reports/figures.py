@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from matplotlib import colormaps
+from matplotlib.colors import to_rgb
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
@@ -24,6 +25,7 @@ WRONG_COLOUR = "#b3261e"
 INK = "#222222"
 MUTED = "#6b6b6b"
 DPI = 100
+TILE_PX = 96  # pictures in CAM mosaics are upscaled (whole pixels) to about this size
 _JET = colormaps["jet"]
 
 
@@ -39,10 +41,6 @@ def overlay(image: np.ndarray, cam: np.ndarray, alpha: float = 0.45) -> np.ndarr
     heat = cam.astype(np.float32) / 255.0 if cam.dtype == np.uint8 else cam.astype(np.float32)
     coloured = _JET(np.clip(heat, 0.0, 1.0))[..., :3]
     return np.clip((1 - alpha) * rgb.astype(np.float32) / 255.0 + alpha * coloured, 0.0, 1.0)
-
-
-def _as_rgb(image: np.ndarray) -> np.ndarray:
-    return image if image.ndim == 3 and image.shape[2] == 3 else image.reshape(*image.shape[:2])
 
 
 @dataclass(frozen=True)
@@ -65,29 +63,68 @@ class GridRow:
     panels: Sequence[Panel]
 
 
-def cam_grid(rows: Sequence[GridRow], title: str) -> bytes:
-    """Original | teacher | each student, one image per row; captions coloured right/wrong."""
-    columns = 1 + max(len(row.panels) for row in rows)
-    fig = Figure(figsize=(1.55 * columns, 1.75 * len(rows) + 0.5), dpi=DPI)
-    fig.suptitle(title, fontsize=11, color=INK, x=0.01, ha="left")
+@dataclass(frozen=True)
+class Tile:
+    """One picture of a mosaic with the caption above it and an optional coloured frame."""
+
+    rgb: np.ndarray  # float H x W x 3 in [0, 1]
+    caption: str
+    colour: str = INK
+    frame: str | None = None
+
+
+def _upscaled(rgb: np.ndarray, scale: int) -> np.ndarray:
+    return rgb if scale == 1 else np.repeat(np.repeat(rgb, scale, axis=0), scale, axis=1)
+
+
+def _mosaic(rows: Sequence[Sequence[Tile | None]], title: str, caption_lines: int = 2) -> bytes:
+    """Tiles pasted into one array and drawn with a single imshow: a grid of 9 x 8 tiles as
+    matplotlib subplots takes seconds, this takes a fraction of one."""
+    first = next(t for row in rows for t in row if t is not None)
+    h, w = first.rgb.shape[:2]
+    scale = max(1, TILE_PX // max(h, w))
+    th, tw = h * scale, w * scale
+    gap, caption_px, title_px, border = 8, 12 * caption_lines + 4, 30, 3
+    columns = max(len(row) for row in rows)
+    cell_w, cell_h = tw + gap, th + caption_px + gap
+    canvas = np.ones((title_px + len(rows) * cell_h + gap, gap + columns * cell_w, 3), np.float32)
+    fig = Figure(figsize=(canvas.shape[1] / DPI, canvas.shape[0] / DPI), dpi=DPI)
+    ax = fig.add_axes((0, 0, 1, 1))
+    ax.set_axis_off()
     for r, row in enumerate(rows):
-        ax = fig.add_subplot(len(rows), columns, r * columns + 1)
-        ax.imshow(_as_rgb(row.image), cmap="gray", interpolation="nearest")
-        ax.set_title(row.caption, fontsize=7, color=INK)
-        ax.set_axis_off()
-        for c, panel in enumerate(row.panels, start=2):
-            ax = fig.add_subplot(len(rows), columns, r * columns + c)
-            ax.imshow(overlay(row.image, panel.cam), interpolation="bilinear")
+        for c, tile in enumerate(row):
+            if tile is None:
+                continue
+            top, left = title_px + r * cell_h + caption_px, gap + c * cell_w
+            if tile.frame is not None:
+                canvas[top - border:top + th + border, left - border:left + tw + border] = to_rgb(tile.frame)
+            canvas[top:top + th, left:left + tw] = _upscaled(tile.rgb, scale)
+            ax.text(left + tw / 2, top - border - 2, tile.caption, ha="center", va="bottom", fontsize=7,
+                    color=tile.colour, linespacing=1.1)
+    ax.imshow(canvas, interpolation="nearest")
+    ax.text(gap, title_px / 2 + 2, title, fontsize=10, color=INK, va="center")
+    ax.set_xlim(0, canvas.shape[1])
+    ax.set_ylim(canvas.shape[0], 0)
+    return _png(fig)
+
+
+def _original(image: np.ndarray) -> np.ndarray:
+    rgb = image if image.ndim == 3 and image.shape[2] == 3 else np.repeat(image.reshape(*image.shape[:2], 1), 3, 2)
+    return rgb.astype(np.float32) / 255.0
+
+
+def cam_grid(rows: Sequence[GridRow], title: str) -> bytes:
+    """Original | teacher | each student, one image per row; captions and frames coloured right/wrong."""
+    tiles = []
+    for row in rows:
+        line: list[Tile | None] = [Tile(_original(row.image), row.caption)]
+        for panel in row.panels:
             colour = RIGHT_COLOUR if panel.correct else WRONG_COLOUR
             mark = "✓" if panel.correct else "✗"
-            ax.set_title(f"{panel.model}\n{mark} {panel.predicted} {panel.confidence:.0%}", fontsize=6.5, color=colour)
-            for spine in ax.spines.values():
-                spine.set_edgecolor(colour)
-                spine.set_linewidth(2)
-            ax.set_xticks([])
-            ax.set_yticks([])
-    fig.tight_layout(rect=(0, 0, 1, 0.97), h_pad=0.6, w_pad=0.3)
-    return _png(fig)
+            line.append(Tile(overlay(row.image, panel.cam), f"{panel.model}\n{mark} {panel.predicted} {panel.confidence:.0%}",
+                             colour, colour))
+        tiles.append(line)
+    return _mosaic(tiles, title)
 
 
 @dataclass(frozen=True)
@@ -156,33 +193,27 @@ class WorstItem:
 
     image: np.ndarray
     caption: str
+    true_label: str
+    predicted_label: str
     true_cam: np.ndarray | None
     predicted_cam: np.ndarray | None
     correct: bool
 
 
-def worst_predictions_sheet(title: str, items: Sequence[WorstItem]) -> bytes:
-    """One row per image: original | CAM for the true class | CAM for the predicted class (when stored)."""
-    columns = 1 + int(any(i.true_cam is not None for i in items)) + int(any(i.predicted_cam is not None for i in items))
-    fig = Figure(figsize=(1.8 * columns + 0.4, 1.85 * len(items) + 0.5), dpi=DPI)
-    fig.suptitle(title, fontsize=10, color=INK, x=0.02, ha="left")
-    for r, item in enumerate(items):
-        colour = RIGHT_COLOUR if item.correct else WRONG_COLOUR
-        ax = fig.add_subplot(len(items), columns, r * columns + 1)
-        ax.imshow(_as_rgb(item.image), cmap="gray", interpolation="nearest")
-        ax.set_title(item.caption, fontsize=6.5, color=colour)
-        ax.set_axis_off()
-        column = 2
-        for cam, name in ((item.true_cam, "true-class CAM"), (item.predicted_cam, "predicted-class CAM")):
-            if cam is None:
-                continue
-            ax = fig.add_subplot(len(items), columns, r * columns + column)
-            ax.imshow(overlay(item.image, cam), interpolation="bilinear")
-            ax.set_title(name, fontsize=6.5, color=MUTED)
-            ax.set_axis_off()
-            column += 1
-    fig.tight_layout(rect=(0, 0, 1, 0.96))
-    return _png(fig)
+def worst_predictions_sheet(title: str, items: Sequence[WorstItem], per_row: int = 2) -> bytes:
+    """Groups of original | CAM for the true class | CAM for the predicted class (when stored), ``per_row`` per line."""
+    rows: list[list[Tile | None]] = []
+    for start in range(0, len(items), per_row):
+        line: list[Tile | None] = []
+        for item in items[start:start + per_row]:
+            colour = RIGHT_COLOUR if item.correct else WRONG_COLOUR
+            line.append(Tile(_original(item.image), item.caption, colour, colour))
+            for cam, name in ((item.true_cam, f"CAM: {item.true_label}\n(true)"),
+                              (item.predicted_cam, f"CAM: {item.predicted_label}\n(predicted)")):
+                if cam is not None:  # analyses without diagnosis maps show the images alone
+                    line.append(Tile(overlay(item.image, cam), name, MUTED))
+        rows.append(line)
+    return _mosaic(rows, title)
 
 
 def confused_pairs_chart(pairs: Sequence[tuple[str, str, int]], title: str) -> bytes:

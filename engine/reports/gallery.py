@@ -105,6 +105,7 @@ def _worst_items(source: AnalysisSource, model: str) -> list[figures.WorstItem]:
                        f"{entry['confidence']:.0%}\n(class acc. {accuracy.get(group['class'], float('nan')):.0%})")
             items.append(figures.WorstItem(
                 image=np.asarray(images[entry["image"]]), caption=caption,
+                true_label=source.class_name(group["class"]), predicted_label=source.class_name(entry["predicted"]),
                 true_cam=None if true_maps is None or row is None else np.asarray(true_maps[row]),
                 predicted_cam=None if pred_maps is None or row is None else np.asarray(pred_maps[row]),
                 correct=False,

@@ -50,8 +50,8 @@ def table(columns: Sequence[Column], rows: Sequence[Sequence[str]], table_id: st
         attrs = f" {row_attrs[i]}" if row_attrs else ""
         body.append(f"<tr{attrs}>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>")
     return (
-        f'<table class="sortable" id="{esc(table_id)}"><thead><tr>{head}</tr></thead>'
-        f'<tbody>{"".join(body)}</tbody></table>'
+        f'<div class="scroll"><table class="sortable" id="{esc(table_id)}"><thead><tr>{head}</tr></thead>'
+        f'<tbody>{"".join(body)}</tbody></table></div>'
     )
 
 
@@ -100,6 +100,7 @@ h3 { font-size: 15px; font-weight: 600; margin: 18px 0 6px; }
 nav { display:flex; flex-wrap: wrap; gap: 6px 16px; font-size: 13.5px; }
 nav a, a { color: var(--accent); text-decoration: none; } nav a:hover { text-decoration: underline; }
 section { background: var(--paper); border: 1px solid var(--rule); border-radius: 6px; padding: 18px 22px; margin: 18px 0; }
+.scroll { overflow-x: auto; }
 table { border-collapse: collapse; width: 100%; font-size: 13.5px; font-variant-numeric: tabular-nums; margin: 8px 0 4px; }
 th, td { padding: 5px 9px; border-bottom: 1px solid var(--rule); text-align: left; vertical-align: middle; }
 th { font-weight: 600; color: var(--muted); cursor: pointer; user-select: none; white-space: nowrap; }

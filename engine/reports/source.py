@@ -122,7 +122,7 @@ class AnalysisSource:
             ("layer", layer or "default"),
             ("seed", str(self.spec.get("seed", ""))),
             ("analysed", f"{self.results.get('created', '')} on {self.results.get('device', '')}"),
-            ("tool", f"kdcam {__version__} (analysis schema v{self.results.get('version')}, report by kdcam {__version__})"),
+            ("tool", f"kdcam {__version__}, results schema v{self.results.get('version')}"),
         ]
 
     # -- arrays -----------------------------------------------------------------------
