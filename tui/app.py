@@ -1,0 +1,146 @@
+"""``kdcam-tui``: the app frame — modes (one per screen), global keys, the engine link.
+
+Screens are Textual modes, so each keeps its state while another is shown. Engine events
+arrive on the engine thread and are re-posted into Textual's queue (``post_message`` is
+thread-safe); the app folds them into its ``JobBoard`` and hands them to live screens.
+"""
+
+from __future__ import annotations
+
+import argparse
+import weakref
+from collections.abc import Iterable
+from typing import Any
+
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+
+from engine.events import Cancelled, Failed, Finished, JobEvent
+from engine.jobs import JobRunner
+from engine.specs import DemoSpec
+from engine.workspace import Workspace
+from tui.jobboard import EngineEvent, JobBoard, JobRecord
+
+# mode -> (key, label, "module:Class"); screens are imported when first shown.
+SCREENS: dict[str, tuple[str, str, str]] = {
+    "checkpoints": ("1", "Checkpoints", "tui.screens.checkpoints:CheckpointsScreen"),
+    "train": ("2", "Train", "tui.screens.train:TrainScreen"),
+    "analyze": ("3", "Analyze", "tui.screens.analyze:AnalyzeScreen"),
+    "leaderboard": ("4", "Leaderboard", "tui.screens.leaderboard:LeaderboardScreen"),
+    "browser": ("5", "Browser", "tui.screens.browser:BrowserScreen"),
+    "export": ("6", "Export", "tui.screens.export:ExportScreen"),
+}
+
+
+def _screen_factory(target: str):
+    def build() -> Screen:
+        import importlib
+
+        module_name, _, class_name = target.partition(":")
+        return getattr(importlib.import_module(module_name), class_name)()
+
+    return build
+
+
+class KdcamApp(App):
+    """kdcam's terminal UI over one workspace."""
+
+    CSS_PATH = "kdcam.tcss"
+    TITLE = "kdcam"
+    MODES = {mode: _screen_factory(target) for mode, (_, _, target) in SCREENS.items()}
+    BINDINGS = [
+        *(Binding(key, f"show('{mode}')", label) for mode, (key, label, _) in SCREENS.items()),
+        Binding("question_mark", "help", "Help", key_display="?"),
+        Binding("q", "quit", "Quit"),
+    ]
+
+    def __init__(self, workspace: str | None = None, demo: bool = False, runner: JobRunner | None = None) -> None:
+        super().__init__()
+        self.workspace = Workspace.open(workspace).ensure()
+        self.demo = demo
+        self.board = JobBoard()
+        self.watchers: weakref.WeakSet[Any] = weakref.WeakSet()
+        # Selections shared between screens (the analysis the leaderboard and browser show).
+        self.selected_analysis: str | None = None
+        self._runner = runner
+        self._unsubscribe = None
+
+    # -- engine link -------------------------------------------------------------------
+    @property
+    def runner(self) -> JobRunner:
+        if self._runner is None:
+            self._runner = JobRunner()
+        if self._unsubscribe is None:
+            self._unsubscribe = self._runner.subscribe(self._from_engine)
+        return self._runner
+
+    def _from_engine(self, event: JobEvent) -> None:
+        """Engine thread: hand the event to the UI thread without waiting for it."""
+        self.post_message(EngineEvent(event))
+
+    def submit(self, spec: Any) -> JobRecord:
+        """Queue a job on the engine thread; its events update ``self.board``."""
+        return self.board.add(self.runner.submit(spec))
+
+    def on_engine_event(self, message: EngineEvent) -> None:
+        event = message.event
+        record = self.board.apply(event)
+        if record is not None:
+            if isinstance(event, Failed):
+                self.notify(event.error, title=f"{record.title} failed", severity="error", timeout=10)
+            elif isinstance(event, Cancelled):
+                self.notify(event.message, title=record.title, severity="warning")
+            elif isinstance(event, Finished):
+                self.notify("done", title=record.title)
+        for watcher in list(self.watchers):
+            watcher.job_event(event, record)
+
+    # -- navigation --------------------------------------------------------------------
+    def on_mount(self) -> None:
+        if self.demo:
+            self.switch_mode("train")
+            self.submit(DemoSpec(workspace=str(self.workspace.root)))
+        else:
+            self.switch_mode("checkpoints")
+
+    def action_show(self, mode: str) -> None:
+        if self.current_mode != mode:
+            self.switch_mode(mode)
+
+    def action_help(self) -> None:
+        from tui.screens.help import HelpScreen
+
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        for mode, (key, label, _) in SCREENS.items():
+            yield SystemCommand(f"Go to {label}", f"show the {label.lower()} screen (key {key})",
+                                lambda mode=mode: self.action_show(mode))
+        yield SystemCommand("Help", "every key binding (key ?)", self.action_help)
+
+    def on_unmount(self) -> None:
+        if self._runner is not None:
+            if self._unsubscribe is not None:
+                self._unsubscribe()
+            self._runner.shutdown(cancel_running=True, timeout=5)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="kdcam-tui", description="kdcam's terminal UI over a workspace.")
+    parser.add_argument("--workspace", "-w", default=".", help="workspace directory (default: current directory)")
+    parser.add_argument("--demo", action="store_true",
+                        help="build a demo workspace on the embedded shapes dataset, training live")
+    args = parser.parse_args(argv)
+    # textual-image asks the terminal about graphics support on import; that only works
+    # before Textual owns stdin, so it is imported here rather than in the browser screen.
+    import textual_image.widget  # noqa: F401
+
+    KdcamApp(workspace=args.workspace, demo=args.demo).run()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

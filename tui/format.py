@@ -1,0 +1,37 @@
+"""Small text formatters shared by the screens (numbers the way a person reads them)."""
+
+from __future__ import annotations
+
+
+def params(count: int | None) -> str:
+    if count is None:
+        return "—"
+    if count >= 1_000_000:
+        return f"{count / 1e6:.2f}M"
+    if count >= 1_000:
+        return f"{count / 1e3:.1f}k"
+    return str(count)
+
+
+def percent(value: float | None, digits: int = 1) -> str:
+    return "—" if value is None else f"{100 * value:.{digits}f}%"
+
+
+def number(value: float | None, digits: int = 3) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
+def created(iso: str | None) -> str:
+    """'2026-11-22T02:34:20+00:00' -> '2026-11-22 02:34' (minutes are enough in a table)."""
+    if not iso:
+        return "—"
+    return iso.replace("T", " ")[:16]
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None or seconds != seconds or seconds < 0:
+        return "—"
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"

@@ -1,0 +1,1 @@
+"""One module per screen of kdcam-tui, plus the dialogs they open."""

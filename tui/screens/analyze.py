@@ -1,0 +1,162 @@
+"""Analyze: pick a teacher and students from the store, the images and the CAM settings;
+watch the progress; the finished analysis opens in the leaderboard."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import Button, Input, Label, Select, SelectionList, Static
+
+from engine.checkpoints.meta import CheckpointMeta, list_checkpoints
+from engine.events import Finished, JobEvent
+from engine.specs import AnalyzeSpec
+from tui.jobboard import JobRecord
+from tui.screens.base import KdcamScreen
+from tui.widgets.jobstatus import JobStatus
+
+# Mirrors engine.cam.METHODS and TARGET_SPECS (importing those pulls in torch); an unknown
+# value is refused by the engine with a message naming the valid ones.
+CAM_METHODS = ("gradcam", "gradcam++", "xgradcam", "hirescam", "layercam", "eigencam", "scorecam", "attention")
+TARGETS = ("label", "teacher", "own")
+
+
+def analysis_id_of(result: Any) -> str | None:
+    """An analysis job's result names its directory: an id, a path, or an object with ``id``."""
+    if result is None:
+        return None
+    if isinstance(result, str):
+        return result.rstrip("/").rsplit("/", 1)[-1]
+    if hasattr(result, "id"):
+        return str(result.id)
+    if hasattr(result, "name"):
+        return str(result.name)
+    return None
+
+
+class AnalyzeScreen(KdcamScreen):
+    SCREEN_TITLE = "Analyze"
+    BINDINGS = [Binding("s", "start", "Start analysis"), Binding("x", "cancel", "Cancel"),
+                Binding("f5", "reload", "Reload checkpoints")]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.metas: list[CheckpointMeta] = []
+        self.job: JobRecord | None = None
+
+    def compose_body(self) -> ComposeResult:
+        with Horizontal():
+            with VerticalScroll(classes="form"):
+                yield Label("teacher")
+                yield Select([], id="teacher", prompt="checkpoint", compact=True)
+                yield Label("students")
+                yield SelectionList[str](id="students", compact=True)
+                yield Label("dataset (blank: the teacher's)")
+                yield Input("", compact=True, id="dataset")
+                yield Label("images N (blank: the whole split)")
+                yield Input("200", compact=True, id="n", type="integer")
+                yield Label("CAM method")
+                yield Select([(m, m) for m in CAM_METHODS], value="gradcam", allow_blank=False, compact=True, id="method")
+                yield Label("target: label | teacher | own | class:K")
+                yield Input("label", compact=True, id="target")
+                yield Label("layer (blank: last conv stage)")
+                yield Input("", compact=True, id="layer")
+                yield Label("", id="form-error", classes="error")
+                yield Button("Analyze (s)", id="start", variant="primary")
+            with Vertical(classes="main"):
+                yield Static("Analysis", classes="pane-title")
+                yield JobStatus(id="analyze-status")
+                yield Static("", id="analyze-help")
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.query_one("#analyze-help", Static).update(
+            "Every model's CAM is computed on the same images and compared with the teacher's "
+            "(Pearson, L2 similarity, IoU, KL; DESIGN §6). When it finishes, the Leaderboard (4) opens.")
+        self.query_one(JobStatus).show(None, "no analysis running")
+        self.action_reload()
+
+    @work(thread=True, exclusive=True, group="list")
+    def action_reload(self) -> None:
+        metas = list_checkpoints(self.kdcam.workspace.checkpoints)
+        self.app.call_from_thread(self._listed, metas)
+
+    def _listed(self, metas: list[CheckpointMeta]) -> None:
+        self.metas = metas
+        teachers = [m for m in metas if m.role == "teacher"] or metas
+        select = self.query_one("#teacher", Select)
+        current = select.value
+        select.set_options([(f"{m.name} ({m.arch})", m.name) for m in teachers])
+        names = [m.name for m in teachers]
+        if current in names:
+            select.value = current
+        elif names:
+            select.value = names[0]
+        self.fill_students()
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        if event.select.id == "teacher":
+            self.fill_students()
+
+    def fill_students(self) -> None:
+        teacher = self.query_one("#teacher", Select).value
+        students = self.query_one("#students", SelectionList)
+        students.clear_options()
+        for meta in self.metas:
+            if meta.name != teacher:
+                students.add_option((f"{meta.name} ({meta.method or meta.role})", meta.name,
+                                     meta.teacher == teacher))
+
+    def build_spec(self) -> AnalyzeSpec:
+        teacher = self.query_one("#teacher", Select).value
+        if not isinstance(teacher, str):
+            raise ValueError("teacher: pick a checkpoint (the store is empty? import or train one)")
+        students = tuple(self.query_one("#students", SelectionList).selected)
+        if not students:
+            raise ValueError("students: select at least one")
+        n_text = self.query_one("#n", Input).value.strip()
+        n = int(n_text) if n_text else None
+        if n is not None and n < 1:
+            raise ValueError("N: at least 1 image")
+        teacher_meta = next(m for m in self.metas if m.name == teacher)
+        dataset = self.query_one("#dataset", Input).value.strip() or teacher_meta.dataset or "shapes"
+        return AnalyzeSpec(
+            workspace=str(self.kdcam.workspace.root), teacher=teacher, students=students, dataset=dataset, n=n,
+            method=str(self.query_one("#method", Select).value),
+            target=self.query_one("#target", Input).value.strip() or "label",
+            layer=self.query_one("#layer", Input).value.strip() or None,
+        )
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "start":
+            self.action_start()
+
+    def action_start(self) -> None:
+        error = self.query_one("#form-error", Label)
+        try:
+            spec = self.build_spec()
+        except ValueError as exc:
+            error.update(str(exc))
+            return
+        error.update("")
+        self.job = self.kdcam.submit(spec)
+        self.query_one(JobStatus).show(self.job)
+
+    def action_cancel(self) -> None:
+        if self.job is not None and self.job.active:
+            self.job.handle.cancel()
+
+    def job_event(self, event: JobEvent, record: JobRecord | None) -> None:
+        if record is not None and record is self.job:
+            self.query_one(JobStatus).show(record)
+            if isinstance(event, Finished):
+                analysis_id = analysis_id_of(event.result)
+                if analysis_id:
+                    self.kdcam.selected_analysis = analysis_id
+                self.kdcam.action_show("leaderboard")
+        elif isinstance(event, Finished) and record is not None and record.kind in ("train", "import", "demo",
+                                                                                     "rename", "delete"):
+            self.action_reload()

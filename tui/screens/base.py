@@ -1,0 +1,51 @@
+"""The frame every kdcam screen shares: header, body, footer, and a hook for job events."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+from textual.app import ComposeResult
+from textual.screen import Screen
+from textual.widgets import Footer, Header
+
+from engine.events import JobEvent
+
+if TYPE_CHECKING:
+    from tui.app import KdcamApp
+    from tui.jobboard import JobRecord
+
+
+class JobAware:
+    """Mixin for screens and dialogs that want every engine event while they are alive."""
+
+    def on_mount(self) -> None:
+        self.app.watchers.add(self)  # type: ignore[attr-defined]
+
+    def on_unmount(self) -> None:
+        self.app.watchers.discard(self)  # type: ignore[attr-defined]
+
+    def job_event(self, event: JobEvent, record: JobRecord | None) -> None:
+        """Called on the UI thread for every engine event; override to react."""
+
+
+class KdcamScreen(JobAware, Screen):
+    """A top-level screen (one per app mode)."""
+
+    SCREEN_TITLE: ClassVar[str] = ""
+
+    @property
+    def kdcam(self) -> KdcamApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        yield Header(show_clock=False)
+        yield from self.compose_body()
+        yield Footer()
+
+    def compose_body(self) -> ComposeResult:
+        raise NotImplementedError
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.title = "kdcam"
+        self.sub_title = self.SCREEN_TITLE

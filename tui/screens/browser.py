@@ -1,0 +1,432 @@
+"""Browser: the analysed images one by one — the original and every model's CAM side by
+side (inline images; half-block/Unicode where the terminal has no graphics), each card
+labelled with the model's prediction, coloured right/wrong, and the image's metrics."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from rich.table import Table
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Container, Horizontal, Vertical, VerticalScroll
+from textual.widgets import DataTable, Label, Static
+from textual_image.widget import Image as InlineImage
+
+from engine.analysis.bands import band as band_of
+from engine.analysis.results import AnalysisInfo, list_analyses, load_images, load_maps, load_per_image, \
+    load_results, load_extra_maps
+from engine.errors import KdcamError
+from engine.events import Finished, JobEvent
+from tui.bands import BAND_STYLES
+from tui.heatmap import Card, panel_png, picture
+from tui.jobboard import JobRecord
+from tui.screens.base import KdcamScreen
+
+OUTCOMES = (None, "both_correct", "teacher_only", "student_only", "both_wrong")
+SORTS = ("index", "least similar", "most similar", "least confident teacher")
+METRIC_COLUMNS = (("pearson", "Pearson"), ("l2_similarity", "L2 sim"), ("iou", "IoU"), ("kl", "KL"),
+                  ("spearman", "Spearman"), ("peak_distance", "peak px"), ("output_kl", "out KL"))
+
+
+@dataclass
+class LoadedAnalysis:
+    """Everything the browser shows of one analysis; arrays are memory-mapped."""
+
+    info: AnalysisInfo
+    results: dict[str, Any]
+    per_image: dict[str, np.ndarray]
+    images: np.ndarray
+    maps: dict[str, np.ndarray]
+    models: list[str]
+    students: list[str]
+    class_names: list[str]
+    # model -> {image row: row in diagnosis/<model>_{true,pred}.npy}
+    diagnosis_rows: dict[str, dict[int, int]] = field(default_factory=dict)
+    diagnosis_maps: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # model -> {"true"|"pred": maps}
+
+    @property
+    def target(self) -> str:
+        return self.results.get("cam", {}).get("target", "label")
+
+    @property
+    def method(self) -> str:
+        return self.results.get("cam", {}).get("method", "?")
+
+
+def load_analysis(workspace: Any, info: AnalysisInfo) -> LoadedAnalysis:
+    """Read one analysis (worker thread): JSON, per-image arrays, memory-maps of images and maps."""
+    results = load_results(workspace, info.id)
+    per_image = load_per_image(workspace, info.id)
+    models = [str(m) for m in per_image["models"]]
+    diagnosis_rows: dict[str, dict[int, int]] = {}
+    diagnosis_maps: dict[str, dict[str, np.ndarray]] = {}
+    for model in models:
+        rows = {int(item["image"]): int(item["row"])
+                for group in results.get("diagnosis", {}).get(model, {}).get("worst_errors", [])
+                for item in group.get("items", []) if "row" in item}
+        true_maps = load_extra_maps(workspace, info.id, "diagnosis_true", model)
+        pred_maps = load_extra_maps(workspace, info.id, "diagnosis_pred", model)
+        if rows and true_maps is not None and pred_maps is not None:
+            diagnosis_rows[model] = rows
+            diagnosis_maps[model] = {"true": true_maps, "pred": pred_maps}
+    return LoadedAnalysis(
+        info=info, results=results, per_image=per_image, images=load_images(workspace, info.id),
+        maps={m: load_maps(workspace, info.id, m) for m in models}, models=models,
+        students=[str(s) for s in per_image["students"]],
+        class_names=list(results.get("dataset", {}).get("class_names", [])),
+        diagnosis_rows=diagnosis_rows, diagnosis_maps=diagnosis_maps,
+    )
+
+
+def outcome_of(data: LoadedAnalysis, student: int, row: int) -> str:
+    """Who was right on image ``row``: the split names of the results schema."""
+    labels, preds = data.per_image["labels"], data.per_image["preds"]
+    teacher_right = preds[0, row] == labels[row]
+    student_right = preds[1 + student, row] == labels[row]
+    if teacher_right and student_right:
+        return "both_correct"
+    if teacher_right:
+        return "teacher_only"
+    return "student_only" if student_right else "both_wrong"
+
+
+def visible_rows(data: LoadedAnalysis, student: int, class_filter: int | None, outcome: str | None,
+                 degenerate_only: bool, sort: str) -> list[int]:
+    """Image rows passing the filters, in the chosen order (ties by row)."""
+    labels = data.per_image["labels"]
+    rows = np.arange(len(labels))
+    if class_filter is not None:
+        rows = rows[labels[rows] == class_filter]
+    if degenerate_only:
+        rows = rows[data.per_image["degenerate"][:, rows].any(axis=0)]
+    if outcome is not None:
+        rows = np.array([r for r in rows if outcome_of(data, student, int(r)) == outcome], dtype=np.int64)
+    if sort in ("least similar", "most similar") and data.students:
+        pearson = data.per_image["pearson"][student, rows].astype(np.float64)
+        key = np.where(np.isnan(pearson), np.inf, pearson if sort == "least similar" else -pearson)
+        rows = rows[np.argsort(key, kind="stable")]
+    elif sort == "least confident teacher":
+        rows = rows[np.argsort(data.per_image["confidences"][0, rows], kind="stable")]
+    return [int(r) for r in rows]
+
+
+class CamCard(Vertical):
+    """A picture with its title and prediction caption."""
+
+    def compose(self) -> ComposeResult:
+        yield InlineImage(None, classes="cam-image")
+        yield Static("", classes="cam-caption")
+
+    def show(self, card: Card) -> None:
+        self.query_one(InlineImage).image = card.picture
+        style = "" if card.correct is None else ("green" if card.correct else "red")
+        text = Text(card.title[:16] + "\n", style="bold")
+        text.append(card.caption, style=style)
+        self.query_one(".cam-caption", Static).update(text)
+
+
+class BrowserScreen(KdcamScreen):
+    SCREEN_TITLE = "Browser"
+    BINDINGS = [
+        Binding("j,down", "move(1)", "Next", key_display="j/↓"),
+        Binding("k,up", "move(-1)", "Prev", key_display="k/↑"),
+        Binding("t", "toggle_target", "Target true/pred"),
+        Binding("m", "cycle_method", "CAM method"),
+        Binding("o", "toggle_overlay", "Overlay/raw"),
+        Binding("e", "export_panel", "Export PNG"),
+        Binding("c", "cycle_class", "Class filter"),
+        Binding("w", "cycle_outcome", "Who was right"),
+        Binding("d", "toggle_degenerate", "Degenerate"),
+        Binding("s", "cycle_sort", "Sort"),
+        Binding("left_square_bracket", "cycle_student(-1)", "Prev student", key_display="["),
+        Binding("right_square_bracket", "cycle_student(1)", "Next student", key_display="]"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.data: LoadedAnalysis | None = None
+        self.analyses: list[AnalysisInfo] = []
+        self.rows: list[int] = []
+        self.student = 0
+        self.class_filter: int | None = None
+        self.outcome: str | None = None
+        self.degenerate_only = False
+        self.sort = SORTS[0]
+        self.blend = True
+        self.other_target = False  # showing diagnosis maps for the other class (true <-> predicted)
+        self._pending_dataset_index: int | None = None
+
+    def compose_body(self) -> ComposeResult:
+        with Horizontal():
+            with Vertical(id="image-side"):
+                yield Label("", id="filters")
+                table: DataTable = DataTable(id="image-list", cursor_type="row")
+                table.add_columns("#", "class", "T S", "r")
+                yield table
+            with VerticalScroll(id="panel"):
+                yield Label("No analysis yet: Analyze (3) makes one.", id="panel-title")
+                yield Container(id="panel-images")
+                yield Static("", id="image-metrics")
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.reload()
+
+    def on_screen_resume(self) -> None:
+        wanted = self.kdcam.selected_analysis
+        if wanted and (self.data is None or self.data.info.id != wanted):
+            self.reload()
+
+    # -- loading --------------------------------------------------------------------------
+    @work(thread=True, exclusive=True, group="load")
+    def reload(self, analysis_id: str | None = None) -> None:
+        analyses = list_analyses(self.kdcam.workspace)
+        wanted = analysis_id or self.kdcam.selected_analysis
+        info = next((a for a in analyses if a.id == wanted), analyses[0] if analyses else None)
+        if info is None:
+            self.app.call_from_thread(self._loaded, analyses, None)
+            return
+        try:
+            data = load_analysis(self.kdcam.workspace, info)
+        except KdcamError as exc:
+            self.app.call_from_thread(self.notify, str(exc), severity="error")
+            return
+        self.app.call_from_thread(self._loaded, analyses, data)
+
+    def _loaded(self, analyses: list[AnalysisInfo], data: LoadedAnalysis | None) -> None:
+        self.analyses = analyses
+        if data is None:
+            return
+        previous_model_count = len(self.data.models) if self.data else -1
+        self.data = data
+        self.kdcam.selected_analysis = data.info.id
+        self.student = min(self.student, max(0, len(data.students) - 1))
+        self.other_target = False
+        if len(data.models) != previous_model_count:
+            container = self.query_one("#panel-images", Container)
+            container.remove_children()
+            container.mount_all([CamCard(classes="cam-card") for _ in range(1 + len(data.models))])
+            self.call_after_refresh(self.refilter)
+        else:
+            self.refilter()
+
+    # -- list -------------------------------------------------------------------------------
+    def refilter(self) -> None:
+        data = self.data
+        if data is None:
+            return
+        keep = self.current_row()
+        if self._pending_dataset_index is not None:
+            matches = np.flatnonzero(data.per_image["indices"] == self._pending_dataset_index)
+            keep = int(matches[0]) if len(matches) else keep
+            self._pending_dataset_index = None
+        self.rows = visible_rows(data, self.student, self.class_filter, self.outcome, self.degenerate_only, self.sort)
+        table = self.query_one("#image-list", DataTable)
+        table.clear()
+        labels, preds = data.per_image["labels"], data.per_image["preds"]
+        pearson = data.per_image["pearson"][self.student] if data.students else None
+        for row in self.rows:
+            marks = Text()
+            for model_row in (0, 1 + self.student):
+                right = preds[model_row, row] == labels[row]
+                marks.append("✓" if right else "✗", style="green" if right else "red")
+                marks.append(" ")
+            value = float(pearson[row]) if pearson is not None else math.nan
+            table.add_row(str(int(data.per_image["indices"][row])), self.class_name(int(labels[row]))[:12], marks,
+                          "—" if math.isnan(value) else f"{value:.2f}", key=str(row))
+        if keep in self.rows:
+            table.move_cursor(row=self.rows.index(keep))
+        self.show_filters()
+        self.show_image()
+
+    def show_filters(self) -> None:
+        data = self.data
+        if data is None:
+            return
+        student = data.students[self.student] if data.students else "—"
+        self.query_one("#filters", Label).update(
+            f"student [b]{student}[/b] · sort {self.sort}\n"
+            f"class {self.class_name(self.class_filter) if self.class_filter is not None else 'all'} · "
+            f"who {(self.outcome or 'all').replace('_', ' ')}{' · degenerate' if self.degenerate_only else ''} · "
+            f"{len(self.rows)}/{len(data.per_image['labels'])}")
+
+    def class_name(self, k: int) -> str:
+        names = self.data.class_names if self.data else []
+        return names[k] if 0 <= k < len(names) else str(k)
+
+    def current_row(self) -> int | None:
+        table = self.query_one("#image-list", DataTable)
+        if not self.rows or table.cursor_row >= len(self.rows):
+            return None
+        return self.rows[table.cursor_row]
+
+    def action_move(self, step: int) -> None:
+        table = self.query_one("#image-list", DataTable)
+        if self.rows:
+            table.move_cursor(row=max(0, min(len(self.rows) - 1, table.cursor_row + step)))
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.data_table.id == "image-list":
+            self.show_image()
+
+    # -- the panel ---------------------------------------------------------------------------
+    def cards_for(self, row: int) -> list[Card]:
+        data = self.data
+        assert data is not None
+        image = np.asarray(data.images[row])
+        labels, preds, conf = data.per_image["labels"], data.per_image["preds"], data.per_image["confidences"]
+        cards = [Card("original", f"true {self.class_name(int(labels[row]))}", None, picture(image, None, False))]
+        for m, model in enumerate(data.models):
+            cam, note = self.cam_of(model, row)
+            right = bool(preds[m, row] == labels[row])
+            caption = f"{self.class_name(int(preds[m, row]))} {100 * float(conf[m, row]):.0f}%{note}"
+            cards.append(Card(model, caption, right, picture(image, np.asarray(cam), self.blend)))
+        return cards
+
+    def cam_of(self, model: str, row: int) -> tuple[np.ndarray, str]:
+        """The map to show: the analysis target's, or with ``t`` the other class's where the
+        analysis computed it (its diagnosis of the model's worst errors)."""
+        data = self.data
+        assert data is not None
+        if self.other_target and row in data.diagnosis_rows.get(model, {}):
+            kind = "pred" if data.target == "label" else "true"
+            return data.diagnosis_maps[model][kind][data.diagnosis_rows[model][row]], f" [{kind}]"
+        return data.maps[model][row], ""
+
+    def target_label(self) -> str:
+        data = self.data
+        assert data is not None
+        names = {"label": "true class", "own": "predicted class", "teacher": "teacher's prediction"}
+        base = names.get(data.target, data.target)
+        if self.other_target:
+            return ("predicted class" if data.target == "label" else "true class") + " (where computed)"
+        return base
+
+    def show_image(self) -> None:
+        data, row = self.data, self.current_row()
+        if data is None:
+            return
+        cards_widgets = list(self.query(CamCard))
+        if row is None:
+            self.query_one("#panel-title", Label).update("no image matches the filters")
+            self.query_one("#image-metrics", Static).update("")
+            return
+        self.query_one("#panel-title", Label).update(
+            f"image {int(data.per_image['indices'][row])} · true {self.class_name(int(data.per_image['labels'][row]))}"
+            f" · {data.method} · target {self.target_label()} · {'overlay' if self.blend else 'heatmap'}")
+        for widget, card in zip(cards_widgets, self.cards_for(row)):
+            widget.show(card)
+        self.query_one("#image-metrics", Static).update(self.metrics_table(row))
+
+    def metrics_table(self, row: int) -> Table:
+        data = self.data
+        assert data is not None
+        table = Table(box=None, padding=(0, 1), header_style="bold")
+        table.add_column("student")
+        for _, title in METRIC_COLUMNS:
+            table.add_column(title, justify="right")
+        for s, student in enumerate(data.students):
+            cells = []
+            for key, _ in METRIC_COLUMNS:
+                value = float(data.per_image[key][s, row])
+                text = "—" if math.isnan(value) else f"{value:.3f}"
+                style = BAND_STYLES[band_of(key, value)] if key in ("pearson", "l2_similarity", "iou", "kl") \
+                    and not math.isnan(value) else ""
+                cells.append(Text(text, style=style))
+            table.add_row(Text(student, style="bold" if s == self.student else ""), *cells)
+        return table
+
+    # -- keys ----------------------------------------------------------------------------------
+    def siblings(self, same: str) -> list[AnalysisInfo]:
+        """Analyses of the same models and images that differ in method or target."""
+        data = self.data
+        assert data is not None
+        info = data.info
+        return [a for a in self.analyses
+                if a.teacher == info.teacher and a.students == info.students and a.dataset == info.dataset
+                and a.n == info.n and getattr(a, same) == getattr(info, same)]
+
+    def action_toggle_target(self) -> None:
+        data, row = self.data, self.current_row()
+        if data is None or row is None:
+            return
+        flip = {"label": "own", "own": "label"}
+        other = next((a for a in self.siblings("method") if a.target == flip.get(data.target)), None)
+        if other is not None:
+            self.switch_analysis(other)
+        elif any(row in rows for rows in data.diagnosis_rows.values()) or self.other_target:
+            self.other_target = not self.other_target
+            self.show_image()
+        else:
+            self.notify("the other class's CAM was not computed for this image; analyze with target "
+                        f"{flip.get(data.target, 'label')!r} to see it", severity="warning")
+
+    def action_cycle_method(self) -> None:
+        data = self.data
+        if data is None:
+            return
+        same_target = sorted(self.siblings("target"), key=lambda a: a.method)
+        if len(same_target) < 2:
+            self.notify(f"only {data.method} was computed for these models and images", severity="warning")
+            return
+        ids = [a.id for a in same_target]
+        self.switch_analysis(same_target[(ids.index(data.info.id) + 1) % len(ids)])
+
+    def switch_analysis(self, info: AnalysisInfo) -> None:
+        row = self.current_row()
+        if row is not None and self.data is not None:
+            self._pending_dataset_index = int(self.data.per_image["indices"][row])
+        self.notify(f"{info.method} · target {info.target}", timeout=2)
+        self.reload(info.id)
+
+    def action_toggle_overlay(self) -> None:
+        self.blend = not self.blend
+        self.show_image()
+
+    def action_cycle_class(self) -> None:
+        if self.data is None:
+            return
+        options = [None, *range(len(self.data.class_names))]
+        self.class_filter = options[(options.index(self.class_filter) + 1) % len(options)]
+        self.refilter()
+
+    def action_cycle_outcome(self) -> None:
+        self.outcome = OUTCOMES[(OUTCOMES.index(self.outcome) + 1) % len(OUTCOMES)]
+        self.refilter()
+
+    def action_toggle_degenerate(self) -> None:
+        self.degenerate_only = not self.degenerate_only
+        self.refilter()
+
+    def action_cycle_sort(self) -> None:
+        self.sort = SORTS[(SORTS.index(self.sort) + 1) % len(SORTS)]
+        self.refilter()
+
+    def action_cycle_student(self, step: int) -> None:
+        if self.data and self.data.students:
+            self.student = (self.student + step) % len(self.data.students)
+            self.refilter()
+
+    def action_export_panel(self) -> None:
+        data, row = self.data, self.current_row()
+        if data is None or row is None:
+            return
+        cards = self.cards_for(row)
+        index = int(data.per_image["indices"][row])
+        path = self.kdcam.workspace.exports / "panels" / f"{data.info.id}-image{index}-{data.method}.png"
+        self.write_panel(cards, path)
+
+    @work(thread=True, group="export")
+    def write_panel(self, cards: list[Card], path: Any) -> None:
+        panel_png(cards, path)
+        self.app.call_from_thread(self.notify, f"panel written to {path}", title="exported")
+
+    def job_event(self, event: JobEvent, record: JobRecord | None) -> None:
+        if isinstance(event, Finished) and record is not None and record.kind in ("analyze", "demo"):
+            self.reload()

@@ -1,0 +1,125 @@
+"""Export: turn an analysis into a report folder (HTML, PNG, CSV, JSON) and show where it went."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import Button, Checkbox, Input, Label, Select, SelectionList, Static
+
+from engine.analysis.results import AnalysisInfo, list_analyses
+from engine.events import Finished, JobEvent
+from engine.specs import ExportSpec
+from tui.jobboard import JobRecord
+from tui.screens.base import KdcamScreen
+from tui.screens.leaderboard import describe
+from tui.widgets.jobstatus import JobStatus
+
+FORMATS = ("html", "png", "csv", "json")
+
+
+def output_path(result: object, fallback: Path) -> Path:
+    """An export job returns the folder it wrote (a path, or an object with ``path``)."""
+    if isinstance(result, (str, Path)):
+        return Path(result)
+    return Path(getattr(result, "path", fallback))
+
+
+class ExportScreen(KdcamScreen):
+    SCREEN_TITLE = "Export"
+    BINDINGS = [Binding("e", "export", "Export"), Binding("x", "cancel", "Cancel"), Binding("f5", "reload", "Reload")]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.job: JobRecord | None = None
+
+    def compose_body(self) -> ComposeResult:
+        with Horizontal():
+            with VerticalScroll(classes="form"):
+                yield Label("analysis")
+                yield Select([], id="analysis", prompt="analysis", compact=True)
+                yield Label("formats")
+                yield SelectionList[str](*((f, f, True) for f in FORMATS), id="formats", compact=True)
+                yield Label("folder name under exports/ (blank: the analysis id)")
+                yield Input("", compact=True, id="out")
+                yield Checkbox("overwrite an existing folder", id="overwrite", compact=True)
+                yield Label("", id="form-error", classes="error")
+                yield Button("Export (e)", id="export", variant="primary")
+            with Vertical(classes="main"):
+                yield Static("Export", classes="pane-title")
+                yield JobStatus(id="export-status")
+                yield Static("", id="export-result")
+                yield Static("Exports in this workspace", classes="pane-title")
+                yield Static("", id="export-list")
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.query_one(JobStatus).show(None, "nothing exported in this session yet")
+        self.action_reload()
+
+    def on_screen_resume(self) -> None:
+        self.action_reload()
+
+    @work(thread=True, exclusive=True, group="list")
+    def action_reload(self) -> None:
+        analyses = list_analyses(self.kdcam.workspace)
+        exports = sorted(p.name for p in self.kdcam.workspace.exports.iterdir()
+                         if p.is_dir() and not p.name.startswith(".")) if self.kdcam.workspace.exports.is_dir() else []
+        self.app.call_from_thread(self._listed, analyses, exports)
+
+    def _listed(self, analyses: list[AnalysisInfo], exports: list[str]) -> None:
+        select = self.query_one("#analysis", Select)
+        current = select.value
+        select.set_options([(describe(a), a.id) for a in analyses])
+        ids = [a.id for a in analyses]
+        wanted = current if current in ids else self.kdcam.selected_analysis
+        if wanted in ids:
+            select.value = wanted
+        elif ids:
+            select.value = ids[0]
+        root = self.kdcam.workspace.exports
+        self.query_one("#export-list", Static).update(
+            "\n".join(f"{root / name}" for name in exports) or "none yet")
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "export":
+            self.action_export()
+
+    def action_export(self) -> None:
+        error = self.query_one("#form-error", Label)
+        analysis = self.query_one("#analysis", Select).value
+        formats = tuple(self.query_one("#formats", SelectionList).selected)
+        if not isinstance(analysis, str):
+            error.update("analysis: none yet — run one on the Analyze screen (3)")
+            return
+        if not formats:
+            error.update("formats: select at least one")
+            return
+        error.update("")
+        self.job = self.kdcam.submit(ExportSpec(
+            workspace=str(self.kdcam.workspace.root), analysis=analysis,
+            out=self.query_one("#out", Input).value.strip() or None, formats=formats,
+            overwrite=self.query_one("#overwrite", Checkbox).value))
+        self.query_one("#export-result", Static).update("")
+        self.query_one(JobStatus).show(self.job)
+
+    def action_cancel(self) -> None:
+        if self.job is not None and self.job.active:
+            self.job.handle.cancel()
+
+    def job_event(self, event: JobEvent, record: JobRecord | None) -> None:
+        if record is None:
+            return
+        if record is self.job:
+            self.query_one(JobStatus).show(record)
+            if isinstance(event, Finished):
+                fallback = self.kdcam.workspace.exports / (record.spec.out or record.spec.analysis)
+                path = output_path(event.result, fallback)
+                self.query_one("#export-result", Static).update(
+                    f"[green]written:[/green] [b]{path}[/b]\nopen {path / 'report.html'} in a browser")
+                self.action_reload()
+        elif isinstance(event, Finished) and record.kind in ("analyze", "demo"):
+            self.action_reload()

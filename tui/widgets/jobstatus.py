@@ -1,0 +1,36 @@
+"""The state of one submitted job as a line of text and a progress bar."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import Label, ProgressBar
+
+from tui.jobboard import JobRecord
+
+
+class JobStatus(Vertical):
+    DEFAULT_CSS = "JobStatus { height: auto; } JobStatus Label { width: 1fr; }"
+
+    def compose(self) -> ComposeResult:
+        yield Label("", classes="job-line")
+        yield ProgressBar(show_eta=False, classes="job-bar")
+
+    def show(self, record: JobRecord | None, idle: str = "") -> None:
+        line, bar = self.query_one(".job-line", Label), self.query_one(".job-bar", ProgressBar)
+        if record is None:
+            line.update(idle)
+            bar.update(total=None, progress=0)
+            return
+        progress = record.progress
+        if record.state == "failed":
+            line.update(f"[red]{record.title} failed:[/red] {record.error}")
+        elif record.state != "running" or progress is None:
+            line.update(f"{record.title}: {record.state}")
+        else:
+            line.update(f"{record.title}: {progress.phase} {progress.done}/{progress.total} {progress.message}")
+        if progress is not None:
+            bar.update(total=max(progress.total, 1), progress=progress.done if record.state != "finished"
+                       else progress.total)
+        elif record.state == "finished":
+            bar.update(total=1, progress=1)
