@@ -54,8 +54,15 @@ class CheckpointStore:
         state = {key: tensor.detach().to("cpu").contiguous() for key, tensor in model.state_dict().items()}
         params = sum(p.numel() for p in model.parameters())
         meta = dataclasses.replace(meta, name=name, params=params, created=meta.created or now_iso())
-        atomic.write_with(weights_path(self.directory, name), lambda tmp: save_file(state, str(tmp)))
-        atomic.write_json(meta_path(self.directory, name), meta.to_dict())
+        weights = weights_path(self.directory, name)
+        had_weights = weights.exists()
+        atomic.write_with(weights, lambda tmp: save_file(state, str(tmp)))
+        try:
+            atomic.write_json(meta_path(self.directory, name), meta.to_dict())
+        except BaseException:
+            if not had_weights:  # a new checkpoint never leaves its weights behind without metadata
+                weights.unlink(missing_ok=True)
+            raise
         return meta
 
     def load(self, name: str, device: str = "cpu") -> tuple["TappedModel", CheckpointMeta]:
