@@ -7,14 +7,13 @@ post-processing to it: the comparison is then between the methods themselves.
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 from pytorch_grad_cam import EigenCAM, GradCAM, GradCAMPlusPlus, HiResCAM, LayerCAM, ScoreCAM, XGradCAM
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
-from tests.test_cam_support import batch, trained_model
 from engine.cam import compute_cams, postprocess
+from tests.test_cam_support import batch, reference_raw, trained_model
 
 REFERENCE = {
     "gradcam": GradCAM,
@@ -35,24 +34,6 @@ def models():
     return {(arch, width): trained_model(arch, width) for arch, width, _ in CASES}
 
 
-def reference_raw(method: str, model, tap: str, images: torch.Tensor, labels: torch.Tensor) -> np.ndarray:
-    """pytorch-grad-cam's raw map for one layer, captured before its own scaling."""
-    captured: list[np.ndarray] = []
-    with REFERENCE[method](model=model, target_layers=[model.tap_module(tap)]) as cam:
-        original = cam.get_cam_image
-
-        def capture(*args, **kwargs):
-            raw = original(*args, **kwargs)
-            captured.append(raw)
-            return raw
-
-        cam.get_cam_image = capture
-        cam(input_tensor=images, targets=[ClassifierOutputTarget(int(c)) for c in labels],
-            aug_smooth=False, eigen_smooth=False)
-    model.zero_grad(set_to_none=True)
-    return captured[0]
-
-
 @pytest.mark.parametrize("method", list(REFERENCE))
 @pytest.mark.parametrize("arch,width,tap", CASES)
 def test_maps_match_pytorch_grad_cam(models, method, arch, width, tap):
@@ -61,7 +42,7 @@ def test_maps_match_pytorch_grad_cam(models, method, arch, width, tap):
     with torch.no_grad():  # the predicted class: its evidence is positive, so maps are informative
         labels = model(images).argmax(dim=1)
     ours = compute_cams(model, images, labels, method=method, tap=tap)
-    raw = torch.from_numpy(reference_raw(method, model, tap, images, labels))
+    raw = reference_raw(REFERENCE[method], model, tap, images, [ClassifierOutputTarget(int(c)) for c in labels])
     expected, expected_degenerate = postprocess(raw, (32, 32))
     assert not expected_degenerate.all(), "the test model should give informative maps"
     per_image = (ours.maps - expected).abs().amax(dim=(1, 2))

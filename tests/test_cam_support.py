@@ -27,3 +27,20 @@ def batch(n: int = 4, seed: int = 1, num_classes: int = 10, size: int = 32):
     images = torch.randn(n, 3, size, size, generator=generator)
     labels = torch.randint(0, num_classes, (n,), generator=generator)
     return images, labels
+
+
+def reference_raw(cam_class, model, tap: str, images: torch.Tensor, targets) -> torch.Tensor:
+    """pytorch-grad-cam's raw map for one layer (its ``get_cam_image``), captured before its own
+    scaling and cv2 resizing; ``targets`` are its per-image callables (None: its argmax)."""
+    captured = []
+    with cam_class(model=model, target_layers=[model.tap_module(tap)]) as cam:
+        original = cam.get_cam_image
+
+        def capture(*args, **kwargs):
+            captured.append(original(*args, **kwargs))
+            return captured[-1]
+
+        cam.get_cam_image = capture
+        cam(input_tensor=images, targets=targets, aug_smooth=False, eigen_smooth=False)
+    model.zero_grad(set_to_none=True)  # the reference backpropagates into the weights
+    return torch.from_numpy(captured[0])
