@@ -8,8 +8,10 @@ mistake costs seconds, not an epoch.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -48,7 +50,10 @@ class Session:
 
     def slug(self) -> str:
         """Dataset, recipe and seed as a name part: ``shapes-demo-s0``."""
-        dataset = re.sub(r"[^A-Za-z0-9]+", "-", self.spec.dataset).strip("-")[:40]
+        base, _, options = self.spec.dataset.partition("?")
+        dataset = re.sub(r"[^A-Za-z0-9]+", "-", Path(base).name if ":" in base else base).strip("-")[:32]
+        if options:  # other options, other data: keep the names apart without spelling them out
+            dataset += "-" + hashlib.sha1(options.encode()).hexdigest()[:6]
         return f"{dataset}-{self.recipe.name}-s{self.spec.seed}"
 
     def build(self, arch: str) -> TappedModel:

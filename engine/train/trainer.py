@@ -95,7 +95,7 @@ def fit(plan: FitPlan, run: RunDir, store: CheckpointStore, ctx: JobContext, res
         tick = time.perf_counter()
         losses, train_acc = _train_epoch(plan, step, optimizer, train_loader, epoch, mixed, ctx, run)
         seconds = time.perf_counter() - tick
-        test_acc = evaluate(distiller.student, test_loader, mixed, ctx, phase=f"{plan.name} eval")
+        test_acc = evaluate(distiller.student, test_loader, mixed, ctx)
         record = {
             "epoch": epoch, "epochs": recipe.epochs, "losses": losses, "train_acc": train_acc,
             "test_acc": test_acc, "lr": lr, "images_per_s": len(plan.train_set) / seconds,
@@ -156,7 +156,7 @@ def _stop_on_nonfinite(plan: FitPlan, run: RunDir, terms: dict[str, Tensor], epo
 
 
 def evaluate(model: torch.nn.Module, loader: DeviceLoader, mixed, ctx: JobContext | None = None,
-             phase: str = "eval", transform: Callable[[Tensor], Tensor] | None = None) -> float:
+             phase: str = "evaluating", transform: Callable[[Tensor], Tensor] | None = None) -> float:
     """Top-1 accuracy on ``loader`` (eval mode, inference mode); the model's mode is restored."""
     was_training = model.training
     model.eval()
