@@ -24,5 +24,5 @@ def legend() -> Text:
     for band in reversed(BANDS):
         legend.append(f" {band} ", style=f"reverse {BAND_STYLES[band]}")
         legend.append(" ")
-    legend.append("  Pearson/L2 >.85 ≥.70 ≥.50 · IoU >.75 ≥.60 ≥.40 · KL <.15 ≤.30 ≤.60", style="dim")
+    legend.append(" Pearson,L2 >.85 ≥.7 ≥.5 · IoU >.75 ≥.6 ≥.4 · KL <.15 ≤.3 ≤.6", style="dim")
     return legend

@@ -126,7 +126,7 @@ class CamCard(Vertical):
     def show(self, card: Card) -> None:
         self.query_one(InlineImage).image = card.picture
         style = "" if card.correct is None else ("green" if card.correct else "red")
-        text = Text(card.title[:16] + "\n", style="bold")
+        text = Text(card.title[:20] + "\n", style="bold")
         text.append(card.caption, style=style)
         self.query_one(".cam-caption", Static).update(text)
 
@@ -212,9 +212,19 @@ class BrowserScreen(KdcamScreen):
             container = self.query_one("#panel-images", Container)
             container.remove_children()
             container.mount_all([CamCard(classes="cam-card") for _ in range(1 + len(data.models))])
+            self.call_after_refresh(self.fit_grid)
             self.call_after_refresh(self.refilter)
         else:
             self.refilter()
+
+    def on_resize(self) -> None:
+        self.fit_grid()
+
+    def fit_grid(self) -> None:
+        """As many 20-cell cards per row as the panel holds (at least one)."""
+        width = self.query_one("#panel").size.width
+        if width:
+            self.query_one("#panel-images").styles.grid_size_columns = max(1, width // 21)
 
     # -- list -------------------------------------------------------------------------------
     def refilter(self) -> None:

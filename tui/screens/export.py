@@ -43,9 +43,9 @@ class ExportScreen(KdcamScreen):
                 yield Select([], id="analysis", prompt="analysis", compact=True)
                 yield Label("formats")
                 yield SelectionList[str](*((f, f, True) for f in FORMATS), id="formats", compact=True)
-                yield Label("folder name under exports/ (blank: the analysis id)")
+                yield Label("folder under exports/ (blank: id)")
                 yield Input("", compact=True, id="out")
-                yield Checkbox("overwrite an existing folder", id="overwrite", compact=True)
+                yield Checkbox("overwrite existing", id="overwrite", compact=True)
                 yield Label("", id="form-error", classes="error")
                 yield Button("Export (e)", id="export", variant="primary")
             with Vertical(classes="main"):
@@ -80,9 +80,8 @@ class ExportScreen(KdcamScreen):
             select.value = wanted
         elif ids:
             select.value = ids[0]
-        root = self.kdcam.workspace.exports
         self.query_one("#export-list", Static).update(
-            "\n".join(f"{root / name}" for name in exports) or "none yet")
+            "\n".join(f"exports/{name}" for name in exports) or "none yet")
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "export":

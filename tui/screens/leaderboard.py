@@ -125,7 +125,7 @@ class LeaderboardScreen(KdcamScreen):
         self.sort_descending = True
 
     def compose_body(self) -> ComposeResult:
-        yield Select([], prompt="analysis", id="analysis", allow_blank=True)
+        yield Select([], prompt="analysis", id="analysis", compact=True)
         yield Label("", id="analysis-bar")
         table: DataTable = DataTable(id="board", cursor_type="cell", zebra_stripes=True)
         table.add_columns(*COLUMNS)

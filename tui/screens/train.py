@@ -74,7 +74,7 @@ class TrainScreen(KdcamScreen):
             with VerticalScroll(classes="form", id="train-form"):
                 yield Label("dataset")
                 yield Input("shapes", compact=True, id="dataset")
-                yield Label("teacher: architecture or checkpoint")
+                yield Label("teacher: arch or checkpoint")
                 yield Input("vgg16", compact=True, id="teacher")
                 yield Label("student architecture")
                 yield Input("vgg11", compact=True, id="student")
@@ -82,7 +82,7 @@ class TrainScreen(KdcamScreen):
                 yield SelectionList[str](*((m, m, True) for m in DEFAULT_METHODS), id="methods", compact=True)
                 yield Label("recipe")
                 yield Select([(r, r) for r in RECIPES], value="quick", allow_blank=False, compact=True, id="recipe")
-                yield Label("epochs (blank: the recipe's)")
+                yield Label("epochs (blank: recipe's)")
                 yield Input("", compact=True, id="epochs", type="integer")
                 yield Label("", id="form-error", classes="error")
                 yield Button("Queue run (s)", id="queue", variant="primary")
@@ -269,11 +269,12 @@ class TrainScreen(KdcamScreen):
         running = self.kdcam.board.running()
         status = self.query_one("#job-status", Label)
         bar = self.query_one("#job-progress", ProgressBar)
+        progress = running.progress if running is not None else None
+        # An idle bar would animate (indeterminate); it is shown only while a job reports progress.
+        bar.display = progress is not None
         if running is None:
             status.update("no job running")
-            bar.update(total=None, progress=0)
             return
-        progress = running.progress
         if progress is None:
             status.update(f"{running.title}: starting")
             return

@@ -18,9 +18,10 @@ class JobStatus(Vertical):
 
     def show(self, record: JobRecord | None, idle: str = "") -> None:
         line, bar = self.query_one(".job-line", Label), self.query_one(".job-bar", ProgressBar)
+        # An idle bar would animate (indeterminate); it is hidden until a job reports progress.
+        bar.display = record is not None and record.progress is not None
         if record is None:
             line.update(idle)
-            bar.update(total=None, progress=0)
             return
         progress = record.progress
         if record.state == "failed":

@@ -1,0 +1,79 @@
+"""Workspaces the TUI tests drive, made with the engine itself: tiny seeded models saved
+through the checkpoint store and (when the analysis job exists) a real analysis of them.
+Everything shown on screen is deterministic (fixed dates, fixed analysis id)."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from engine.workspace import Workspace
+
+DATASET = "shapes?classes=4&train=64&test=32"
+ANALYSIS_ID = "fixture-gradcam"
+CREATED = "2026-01-02T03:04:05+00:00"
+MODELS = (  # name, role, method, teacher, accuracy
+    ("teacher", "teacher", None, None, 0.875),
+    ("kd-student", "student", "kd", "teacher", 0.625),
+    ("at-student", "student", "at", "teacher", 0.5),
+)
+
+
+def save_models(root: Path) -> Workspace:
+    import torch
+
+    from engine.checkpoints.meta import CheckpointMeta
+    from engine.checkpoints.store import CheckpointStore
+    from engine.models import build_model
+
+    ws = Workspace.open(root).ensure()
+    store = CheckpointStore(ws.checkpoints)
+    for seed, (name, role, method, teacher, accuracy) in enumerate(MODELS):
+        torch.manual_seed(seed)
+        model = build_model("vgg8", 4, width=0.125)
+        store.save(name, model, CheckpointMeta(
+            name=name, arch="vgg8", num_classes=4, width=0.125, dataset=DATASET, role=role, method=method,
+            teacher=teacher, accuracy=accuracy, recipe="demo" if role != "teacher" else None, created=CREATED))
+    return ws
+
+
+def foreign_checkpoint(path: Path) -> Path:
+    """A bare state dict as other code bases save it (``torch.save(model.state_dict())``)."""
+    import torch
+
+    from engine.models import build_model
+
+    torch.manual_seed(7)
+    torch.save(build_model("vgg8", 4, width=0.125).state_dict(), path)
+    return path
+
+
+def run_analysis(ws: Workspace) -> str:
+    from engine.events import JobEvent
+    from engine.jobs import JobContext, run_inline
+    from engine.specs import AnalyzeSpec
+
+    spec = AnalyzeSpec(workspace=str(ws.root), teacher="teacher", students=("kd-student", "at-student"),
+                       dataset=DATASET, n=12, name=ANALYSIS_ID, batch_size=16)
+
+    def ignore(event: JobEvent) -> None:
+        pass
+
+    run_inline(spec, JobContext("fixture", ignore, threading.Event()))
+    return ANALYSIS_ID
+
+
+def build_workspace(root: Path, analysis: bool = True) -> Workspace:
+    ws = save_models(root)
+    if analysis:
+        run_analysis(ws)
+    return ws
+
+
+def test_fixture_workspace_lists_models_and_analysis(tmp_path: Path) -> None:
+    from engine.analysis.results import list_analyses
+    from engine.checkpoints.meta import list_checkpoints
+
+    ws = build_workspace(tmp_path)
+    assert [m.name for m in list_checkpoints(ws.checkpoints)] == ["at-student", "kd-student", "teacher"]
+    assert [a.id for a in list_analyses(ws)] == [ANALYSIS_ID]
