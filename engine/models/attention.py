@@ -28,8 +28,12 @@ class AttentionGate(nn.Module):
         self.attention = nn.Sequential(nn.Conv2d(channels, 1, 1), nn.Sigmoid())
         self.features = nn.Conv2d(channels, channels, 1)
 
-    def forward(self, x: Tensor) -> Tensor:
-        return self.features(x) * self.attention(x)
+    def forward(self, x: Tensor, parts: tuple[Tensor, Tensor] | None = None) -> Tensor:
+        """``parts`` = (features, attention) already computed by the caller, so that
+        ``forward_taps`` runs each branch once yet still goes through this module (whose
+        hooks, e.g. pytorch-grad-cam's, must see the ``attended`` tap)."""
+        features, attention = parts if parts is not None else (self.features(x), self.attention(x))
+        return features * attention
 
 
 class AttentionCNN(TappedModel):
@@ -67,7 +71,7 @@ class AttentionCNN(TappedModel):
                 taps[name] = x
         taps["attention"] = self.attended.attention(x)
         taps["features"] = self.attended.features(x)
-        taps["attended"] = taps["features"] * taps["attention"]
+        taps["attended"] = self.attended(x, parts=(taps["features"], taps["attention"]))
         return self.head(taps["attended"]), taps
 
     def tap_module(self, name: str) -> nn.Module:
