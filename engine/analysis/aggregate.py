@@ -1,0 +1,139 @@
+"""From per-image numbers to the ``models`` and ``pairs`` sections of ``results.json``.
+
+Every mean with a confidence interval is registered with a ``StatBatch`` first and filled in
+by one bootstrap pass at the end (see ``bootstrap.py``): the whole analysis shares one set of
+resamples of its images.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from engine.analysis.bands import BANDED, band, band_score, overall_band, overall_score
+from engine.analysis.bootstrap import bootstrap_stats
+from engine.analysis.collect import PerImage
+from engine.analysis.inputs import AnalysisInputs
+from engine.analysis.metrics import PAIR_METRICS
+
+SPLITS = ("both_correct", "teacher_only", "student_only", "both_wrong")
+
+
+class StatRef(dict):
+    """A placeholder in the results tree, replaced by the stat of row ``index``."""
+
+    def __init__(self, index: int, **extra: Any):
+        super().__init__(extra)
+        self.index = index
+
+
+class StatBatch:
+    """Collects value vectors (all of the analysis' length N, NaN = not counted), resolves them at once."""
+
+    def __init__(self, n: int):
+        self.n = n
+        self._rows: list[np.ndarray] = []
+
+    def add(self, values: np.ndarray, **extra: Any) -> StatRef:
+        values = np.asarray(values, dtype=np.float64)
+        if values.shape != (self.n,):
+            raise ValueError(f"stat values must have shape ({self.n},), got {values.shape}")
+        self._rows.append(values)
+        return StatRef(len(self._rows) - 1, **extra)
+
+    def add_at(self, rows: np.ndarray, values: np.ndarray, **extra: Any) -> StatRef:
+        """Values measured on a subset of the analysed images (``rows``)."""
+        full = np.full(self.n, np.nan)
+        full[rows] = values
+        return self.add(full, **extra)
+
+    def resolve(self, tree: Any, resamples: int, seed: int) -> Any:
+        """``tree`` with every ``StatRef`` replaced by ``{mean, ci_low, ci_high, n, **extra}``."""
+        stats = bootstrap_stats(np.stack(self._rows), resamples, seed) if self._rows else []
+
+        def fill(node: Any) -> Any:
+            if isinstance(node, StatRef):
+                return {**stats[node.index].to_dict(), **node}
+            if isinstance(node, dict):
+                return {key: fill(value) for key, value in node.items()}
+            if isinstance(node, list):
+                return [fill(value) for value in node]
+            return node
+
+        return fill(tree)
+
+
+def _mean(values: np.ndarray) -> float | None:
+    finite = values[np.isfinite(values)]
+    return float(finite.mean()) if finite.size else None
+
+
+def model_entries(inputs: AnalysisInputs, per_image: PerImage, stats: StatBatch) -> list[dict[str, Any]]:
+    has_masks = inputs.imageset.masks is not None
+    entries = []
+    for i, am in enumerate(inputs.models):
+        meta = am.meta
+        correct = (per_image.preds[i] == per_image.labels).astype(np.float64)
+        entries.append({
+            "name": am.name, "role": am.role, "arch": meta.arch, "width": meta.width, "params": meta.params,
+            "method": meta.method, "tap": am.tap, "checkpoint_accuracy": meta.accuracy,
+            "accuracy": stats.add(correct),
+            "mean_confidence": float(per_image.confidences[i].mean()),
+            "degenerate": int(per_image.degenerate[i].sum()),
+            "mask": {
+                "pointing_game": stats.add(per_image.pointing_game[i]),
+                "energy_in_mask": stats.add(per_image.energy_in_mask[i]),
+            } if has_masks else None,
+        })
+    return entries
+
+
+def pair_entries(inputs: AnalysisInputs, per_image: PerImage, stats: StatBatch) -> list[dict[str, Any]]:
+    teacher_correct = per_image.preds[0] == per_image.labels
+    teacher_degenerate = per_image.degenerate[0]
+    entries = []
+    for s, am in enumerate(inputs.students):
+        student_correct = per_image.preds[s + 1] == per_image.labels
+        student_degenerate = per_image.degenerate[s + 1]
+        means = {name: _mean(per_image.pair[name][s]) for name in PAIR_METRICS}
+        metric_stats = {
+            name: stats.add(per_image.pair[name][s], band=band(name, means[name]))
+            if name in BANDED else stats.add(per_image.pair[name][s])
+            for name in PAIR_METRICS
+        }
+        groups = {
+            "both_correct": teacher_correct & student_correct,
+            "teacher_only": teacher_correct & ~student_correct,
+            "student_only": ~teacher_correct & student_correct,
+            "both_wrong": ~teacher_correct & ~student_correct,
+        }
+        splits = {
+            split: {
+                "n": int(member.sum()),
+                "metrics": {name: stats.add(np.where(member, per_image.pair[name][s], np.nan)) for name in PAIR_METRICS},
+            }
+            for split, member in groups.items()
+        }
+        entries.append({
+            "teacher": inputs.teacher.name, "student": am.name, "method": am.meta.method,
+            "agreement": stats.add((per_image.preds[0] == per_image.preds[s + 1]).astype(np.float64)),
+            "output_kl": stats.add(per_image.pair["output_kl"][s]),
+            "degenerate": {"teacher": int(teacher_degenerate.sum()), "student": int(student_degenerate.sum()),
+                           "either": int((teacher_degenerate | student_degenerate).sum())},
+            "n_valid": int((~(teacher_degenerate | student_degenerate)).sum()),
+            "metrics": metric_stats,
+            "band": overall_band(means),
+            "band_score": overall_score(means),
+            "band_scores": {name: band_score(name, means[name]) for name in BANDED},
+            "splits": splits,
+        })
+    return entries
+
+
+def attention_entries(per_image: PerImage, stats: StatBatch) -> dict[str, Any]:
+    return {
+        name: {"n": int(np.isfinite(values["pearson"]).sum()),
+               "pearson": stats.add(values["pearson"]), "peak_distance": stats.add(values["peak_distance"])}
+        for name, values in per_image.attention.items()
+    }

@@ -1,0 +1,197 @@
+"""The one pass over the analysed images: every model's maps to disk, per-image numbers in memory.
+
+Maps go batch by batch into preallocated uint8 memory-mapped ``.npy`` files, so memory does
+not grow with the number of images; what stays in memory is a few numbers per image and
+model. All metrics of a batch are computed on the device in a handful of tensor operations.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from numpy.lib.format import open_memmap
+from torch import Tensor
+
+from engine.analysis import metrics
+from engine.analysis.inputs import AnalysedModel, AnalysisInputs
+from engine.cam import ClassTarget, OwnPrediction, Target, compute_cams
+from engine.jobs import JobContext
+
+PAIR_ARRAYS = (*metrics.PAIR_METRICS, "output_kl")
+ATTENTION_METRICS = ("pearson", "peak_distance")
+
+
+@dataclass
+class PerImage:
+    """Per-image numbers of one analysis (the content of ``per_image.npz``)."""
+
+    indices: np.ndarray  # N, rows of the dataset split
+    labels: np.ndarray  # N
+    models: list[str]  # M, teacher first
+    students: list[str]  # S
+    preds: np.ndarray  # M x N
+    confidences: np.ndarray  # M x N
+    true_probs: np.ndarray  # M x N
+    targets: np.ndarray  # M x N
+    degenerate: np.ndarray  # M x N
+    pointing_game: np.ndarray  # M x N, NaN without masks or for degenerate maps
+    energy_in_mask: np.ndarray  # M x N
+    pair: dict[str, np.ndarray]  # PAIR_ARRAYS -> S x N
+    attention: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # model -> metric -> N
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The arrays saved in ``per_image.npz`` (names as in docs/RESULTS_SCHEMA.md)."""
+        return {
+            "indices": self.indices, "labels": self.labels,
+            "models": np.array(self.models), "students": np.array(self.students),
+            "preds": self.preds, "confidences": self.confidences, "true_probs": self.true_probs,
+            "targets": self.targets, "degenerate": self.degenerate,
+            "pointing_game": self.pointing_game, "energy_in_mask": self.energy_in_mask,
+            **self.pair,
+        }
+
+
+def class_target(target: str, labels: Tensor, teacher_logits: Tensor | None) -> Target:
+    """The ``Target`` of an analysis target spec for one batch (the teacher is computed first)."""
+    if target == "label":
+        return ClassTarget(labels)
+    if target == "teacher":
+        return OwnPrediction() if teacher_logits is None else ClassTarget(teacher_logits.argmax(dim=1))
+    if target == "own":
+        return OwnPrediction()
+    return ClassTarget(torch.full_like(labels, int(target.removeprefix("class:"))))
+
+
+def to_uint8(maps: Tensor) -> np.ndarray:
+    """[0, 1] float maps -> uint8 (round(map * 255)) on the host."""
+    return (maps * 255.0).round_().to(torch.uint8).cpu().numpy()
+
+
+def _nan_where(values: Tensor, invalid: Tensor) -> Tensor:
+    return torch.where(invalid, torch.full_like(values, torch.nan), values)
+
+
+def _gradcam_and_attention(am: AnalysedModel, x: Tensor, target: Target, method: str,
+                           maps: Tensor, degenerate: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """An attention model's own attention map and its Grad-CAM, reusing the analysis maps when they are one."""
+    model = am.model
+    if method == "attention":
+        attention, attention_degenerate = maps, degenerate
+    else:
+        batch = compute_cams(model, x, target, "attention")
+        attention, attention_degenerate = batch.maps, batch.degenerate
+    if method == "gradcam":
+        gradcam, gradcam_degenerate = maps, degenerate
+    else:
+        tap = am.tap if method != "attention" else model.default_cam_tap
+        batch = compute_cams(model, x, target, "gradcam", tap)
+        gradcam, gradcam_degenerate = batch.maps, batch.degenerate
+    return attention, attention_degenerate, gradcam, gradcam_degenerate
+
+
+def collect(inputs: AnalysisInputs, out_dir: Path, batch_size: int, ctx: JobContext) -> PerImage:
+    """Compute every model's maps for every analysed image; write images, masks and maps under ``out_dir``."""
+    imageset, rows = inputs.imageset, inputs.rows
+    n, size = len(rows), imageset.image_size
+    m, s = len(inputs.models), len(inputs.students)
+    attention_models = [am for am in inputs.models if getattr(am.model, "attention_tap", None)]
+
+    (out_dir / "maps").mkdir()
+    images_file = open_memmap(out_dir / "images.npy", "w+", np.uint8, (n, size, size, imageset.channels))
+    masks_file = None
+    if imageset.masks is not None:
+        masks_file = open_memmap(out_dir / "masks.npy", "w+", np.bool_, (n, size, size))
+    map_files = {am.name: open_memmap(out_dir / "maps" / f"{am.name}.npy", "w+", np.uint8, (n, size, size))
+                 for am in inputs.models}
+    attention_files = {}
+    if attention_models:
+        (out_dir / "attention").mkdir()
+        attention_files = {am.name: open_memmap(out_dir / "attention" / f"{am.name}.npy", "w+", np.uint8,
+                                                (n, size, size)) for am in attention_models}
+
+    result = PerImage(
+        indices=rows.astype(np.int64), labels=imageset.labels[rows].astype(np.int64),
+        models=[am.name for am in inputs.models], students=[am.name for am in inputs.students],
+        preds=np.zeros((m, n), np.int64), confidences=np.zeros((m, n), np.float32),
+        true_probs=np.zeros((m, n), np.float32), targets=np.zeros((m, n), np.int64),
+        degenerate=np.zeros((m, n), np.bool_),
+        pointing_game=np.full((m, n), np.nan, np.float32), energy_in_mask=np.full((m, n), np.nan, np.float32),
+        pair={name: np.full((s, n), np.nan, np.float32) for name in PAIR_ARRAYS},
+        attention={am.name: {k: np.full(n, np.nan, np.float32) for k in ATTENTION_METRICS} for am in attention_models},
+    )
+    batches = -(-n // batch_size)
+    for b in range(batches):
+        ctx.check_cancelled()
+        lo, hi = b * batch_size, min(n, (b + 1) * batch_size)
+        picked = rows[lo:hi]
+        images_file[lo:hi] = imageset.images[picked]
+        u8 = torch.from_numpy(np.ascontiguousarray(imageset.images[picked])).to(inputs.device)
+        labels = torch.from_numpy(result.labels[lo:hi]).to(inputs.device)
+        masks = None
+        if masks_file is not None:
+            masks_file[lo:hi] = imageset.masks[picked]
+            masks = torch.from_numpy(np.ascontiguousarray(imageset.masks[picked])).to(inputs.device)
+        teacher_logits = teacher_maps = teacher_degenerate = None
+        for i, am in enumerate(inputs.models):
+            x = am.normalise(u8)
+            target = class_target(inputs.target, labels, teacher_logits)
+            batch = compute_cams(am.model, x, target, inputs.method, am.tap)
+            maps, degenerate, logits = batch.maps, batch.degenerate, batch.logits
+            map_files[am.name][lo:hi] = to_uint8(maps)
+            probs = torch.softmax(logits.float(), dim=1)
+            confidence, pred = probs.max(dim=1)
+            result.preds[i, lo:hi] = pred.cpu().numpy()
+            result.confidences[i, lo:hi] = confidence.cpu().numpy()
+            result.true_probs[i, lo:hi] = probs.gather(1, labels[:, None])[:, 0].cpu().numpy()
+            result.targets[i, lo:hi] = _explained_classes(target, logits, labels).cpu().numpy()
+            result.degenerate[i, lo:hi] = degenerate.cpu().numpy()
+            if masks is not None:
+                result.pointing_game[i, lo:hi] = _nan_where(metrics.pointing_game(maps, masks), degenerate).cpu().numpy()
+                result.energy_in_mask[i, lo:hi] = _nan_where(metrics.energy_in_mask(maps, masks), degenerate).cpu().numpy()
+            if i == 0:
+                teacher_logits, teacher_maps, teacher_degenerate = logits, maps, degenerate
+            else:
+                invalid = teacher_degenerate | degenerate
+                for name, values in metrics.pair_metrics(teacher_maps, maps).items():
+                    result.pair[name][i - 1, lo:hi] = _nan_where(values, invalid).cpu().numpy()
+                result.pair["output_kl"][i - 1, lo:hi] = metrics.output_kl(teacher_logits, logits).cpu().numpy()
+            if am.name in attention_files:
+                attention, att_degenerate, gradcam, grad_degenerate = _gradcam_and_attention(
+                    am, x, target, inputs.method, maps, degenerate)
+                attention_files[am.name][lo:hi] = to_uint8(attention)
+                invalid = att_degenerate | grad_degenerate
+                values = {"pearson": metrics.pearson(attention, gradcam),
+                          "peak_distance": metrics.peak_distance(attention, gradcam)}
+                for name, value in values.items():
+                    result.attention[am.name][name][lo:hi] = _nan_where(value, invalid).cpu().numpy()
+        ctx.progress("maps", b + 1, batches, f"{hi}/{n} images")
+    for file in [images_file, masks_file, *map_files.values(), *attention_files.values()]:
+        if file is not None:
+            file.flush()
+    return result
+
+
+def _explained_classes(target: Target, logits: Tensor, labels: Tensor) -> Tensor:
+    """The class a map explains per image ('own prediction' bound to the outputs first)."""
+    bound = target.bind(logits)
+    assert isinstance(bound, ClassTarget)  # class_target only builds class-valued targets
+    return bound.classes.to(labels.device)
+
+
+def cams_for(am: AnalysedModel, images_u8: np.ndarray, classes: np.ndarray, method: str, device: torch.device,
+             batch_size: int, tap: str | None = None) -> tuple[Tensor, Tensor]:
+    """Float maps (on the device) and degenerate flags of ``am`` for given images and classes."""
+    maps, degenerate = [], []
+    for lo in range(0, len(classes), batch_size):
+        u8 = torch.from_numpy(np.ascontiguousarray(images_u8[lo:lo + batch_size])).to(device)
+        target = ClassTarget(torch.from_numpy(classes[lo:lo + batch_size]))
+        batch = compute_cams(am.model, am.normalise(u8), target, method, tap or am.tap)
+        maps.append(batch.maps)
+        degenerate.append(batch.degenerate)
+    if not maps:
+        size = images_u8.shape[1]
+        return torch.zeros(0, size, size, device=device), torch.zeros(0, dtype=torch.bool, device=device)
+    return torch.cat(maps), torch.cat(degenerate)

@@ -1,0 +1,107 @@
+"""``kdcam analyze``: CAMs of a teacher and its students on the same images, and how alike they are.
+
+torch is imported only when the command runs (by the job), so ``kdcam --help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+BAND_STYLES = {"Excellent": "bold green", "Good": "green", "Acceptable": "yellow", "Problematic": "red"}
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "analyze",
+        help="compare the CAMs of a teacher and its students (similarity, bands, diagnosis)",
+        description="Compute CAMs of the teacher and every student on the same images, compare each student's "
+        "maps with the teacher's (Pearson, L2 similarity, IoU, KL with 95%% bootstrap intervals and bands), "
+        "score maps against object masks where the dataset has them, diagnose errors per class, and run a "
+        "weight-randomisation sanity check and deletion/insertion on a subset. Writes analyses/ID/.",
+    )
+    parser.add_argument("--teacher", required=True, metavar="T", help="teacher checkpoint name")
+    parser.add_argument("--students", required=True, metavar="A,B,...", help="comma-separated student checkpoints")
+    parser.add_argument("--dataset", default="shapes", metavar="D", help="dataset spec (default: shapes)")
+    parser.add_argument("--split", default="test", choices=("train", "test"), help="split to analyse (default: test)")
+    parser.add_argument("--n", type=int, metavar="N", help="analyse N images drawn at random (seeded); default: all")
+    parser.add_argument("--method", default="gradcam", metavar="M",
+                        help="gradcam (default), gradcam++, xgradcam, hirescam, layercam, eigencam, scorecam, attention")
+    parser.add_argument("--target", default="label", metavar="X",
+                        help="class each map explains: label (default), teacher, own, class:K")
+    parser.add_argument("--layer", metavar="L", help="tap to compute CAMs at (default: each model's last stage)")
+    parser.add_argument("--batch", type=int, default=128, metavar="B", help="images per batch (default: 128)")
+    parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the image subset and bootstrap (default: 0)")
+    parser.add_argument("--name", metavar="ID", help="analysis id (default: date-time and teacher)")
+    parser.add_argument("--check-images", type=int, default=64, metavar="K",
+                        help="images for the sanity check and deletion/insertion (default: 64; 0 skips them)")
+    parser.add_argument("--sanity-methods", default="", metavar="M1,M2",
+                        help="CAM methods the randomisation check covers (default: the analysis method)")
+    parser.add_argument("--json", action="store_true", help="JSON lines of progress, then the result")
+    parser.set_defaults(handler=_handle)
+
+
+def _handle(args: argparse.Namespace) -> int:
+    from engine.cli.output import print_json, run_job
+    from engine.specs import AnalyzeSpec
+
+    spec = AnalyzeSpec(
+        workspace=args.workspace, teacher=args.teacher, students=_names(args.students), dataset=args.dataset,
+        split=args.split, n=args.n, method=args.method, target=args.target, layer=args.layer,
+        batch_size=args.batch, seed=args.seed, device=args.device, name=args.name, check_images=args.check_images,
+        sanity_methods=_names(args.sanity_methods),
+    )
+    result = run_job(spec, as_json=args.json)
+    if args.json:
+        print_json({"event": "result", **result})
+    else:
+        from engine.analysis.results import load_results
+
+        _print_summary(load_results(args.workspace, result["id"]), result["path"])
+    return 0
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+def _fmt(stat: dict[str, Any] | None, digits: int = 3) -> str:
+    """mean±half-width of the 95% interval (compact enough for an 80-column table)."""
+    if not stat or stat.get("mean") is None:
+        return "–"
+    half = (stat["ci_high"] - stat["ci_low"]) / 2
+    return f"{stat['mean']:.{digits}f}±{half:.{digits}f}"
+
+
+def _print_summary(results: dict[str, Any], path: str) -> None:
+    from rich.table import Table
+
+    from engine.cli.output import console
+
+    out = console()
+    models = Table(title="models", title_justify="left")
+    for column in ("model", "role", "accuracy", "pointing game", "energy in mask", "degenerate"):
+        models.add_column(column)
+    for model in results["models"]:
+        mask = model.get("mask") or {}
+        models.add_row(model["name"], model["role"], _fmt(model["accuracy"]), _fmt(mask.get("pointing_game")),
+                       _fmt(mask.get("energy_in_mask")), str(model["degenerate"]))
+    out.print(models)
+    pairs = Table(title=f"students vs teacher ({results['cam']['method']}, target {results['cam']['target']})",
+                  title_justify="left")
+    for column in ("student", "band", "Pearson", "L2 sim", "IoU", "KL", "agreement", "output KL"):
+        pairs.add_column(column)
+    for pair in results["pairs"]:
+        cells = []
+        for name in ("pearson", "l2_similarity", "iou", "kl"):
+            stat = pair["metrics"][name]
+            cells.append(f"[{BAND_STYLES.get(stat['band'], '')}]{_fmt(stat)}[/]")
+        pairs.add_row(pair["student"], f"[{BAND_STYLES.get(pair['band'], '')}]{pair['band']}[/]", *cells,
+                      _fmt(pair["agreement"]), _fmt(pair["output_kl"]))
+    out.print(pairs)
+    for method, entries in results["sanity"].get("methods", {}).items():
+        verdicts = ", ".join(f"{name} {'passed' if e['passed'] else 'FAILED' if e['passed'] is False else 'n/a'} "
+                             f"(Spearman {_fmt(e['spearman'], 2)})" for name, e in entries.items())
+        out.print(f"randomisation check ({method}): {verdicts}", highlight=False)
+    out.print(f"[green]analysis written to[/] {path}", highlight=False)
