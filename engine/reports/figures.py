@@ -1,4 +1,5 @@
-"""Report figures as PNG bytes, drawn with matplotlib's Agg canvas (no display, no pyplot state).
+"""Report figures as PNG bytes: charts with matplotlib's Agg canvas (no display, no pyplot state),
+picture mosaics (CAM grids, worst-prediction sheets) assembled as arrays and captioned with Pillow.
 
 Every function takes plain numbers and arrays and returns the encoded PNG, so the same
 figure can be written to a file and inlined into report.html without drawing it twice.
@@ -11,12 +12,14 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
-from matplotlib import colormaps
+from matplotlib import colormaps, font_manager
 from matplotlib.colors import to_rgb
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from PIL import Image, ImageDraw, ImageFont
 
 from engine.reports.bands import BAND_COLOURS, BAND_THRESHOLDS, METRIC_LABELS
 
@@ -26,6 +29,8 @@ INK = "#222222"
 MUTED = "#6b6b6b"
 DPI = 100
 TILE_PX = 96  # pictures in CAM mosaics are upscaled (whole pixels) to about this size
+CAPTION_PX, TITLE_PX = 11, 15
+ANNOTATE_MAX_CLASSES = 12
 _JET = colormaps["jet"]
 
 
@@ -77,35 +82,51 @@ def _upscaled(rgb: np.ndarray, scale: int) -> np.ndarray:
     return rgb if scale == 1 else np.repeat(np.repeat(rgb, scale, axis=0), scale, axis=1)
 
 
-def _mosaic(rows: Sequence[Sequence[Tile | None]], title: str, caption_lines: int = 2) -> bytes:
-    """Tiles pasted into one array and drawn with a single imshow: a grid of 9 x 8 tiles as
-    matplotlib subplots takes seconds, this takes a fraction of one."""
+@lru_cache(maxsize=4)
+def _font(size: int) -> ImageFont.FreeTypeFont:
+    """Matplotlib's bundled DejaVu Sans, so mosaics and charts share one typeface on every machine."""
+    return ImageFont.truetype(font_manager.findfont("DejaVu Sans"), size)
+
+
+def _mosaic(rows: Sequence[Sequence[Tile | None]], title: str) -> bytes:
+    """Tiles pasted into one image, captions drawn with Pillow: the same grid as matplotlib
+    subplots (or even as matplotlib text) costs seconds per figure, this a fraction of one."""
     first = next(t for row in rows for t in row if t is not None)
     h, w = first.rgb.shape[:2]
     scale = max(1, TILE_PX // max(h, w))
     th, tw = h * scale, w * scale
-    gap, caption_px, title_px, border = 8, 12 * caption_lines + 4, 30, 3
+    line_px = CAPTION_PX + 2
+    lines = max(t.caption.count("\n") + 1 for row in rows for t in row if t is not None)
+    gap, caption_px, title_px, border = 10, line_px * lines + 4, 30, 3
+    cell_w = max(tw, 110) + gap
+    cell_h = th + caption_px + gap
     columns = max(len(row) for row in rows)
-    cell_w, cell_h = tw + gap, th + caption_px + gap
-    canvas = np.ones((title_px + len(rows) * cell_h + gap, gap + columns * cell_w, 3), np.float32)
-    fig = Figure(figsize=(canvas.shape[1] / DPI, canvas.shape[0] / DPI), dpi=DPI)
-    ax = fig.add_axes((0, 0, 1, 1))
-    ax.set_axis_off()
+    canvas = np.full((title_px + len(rows) * cell_h + gap, gap + columns * cell_w, 3), 255, np.uint8)
+    captions = []
     for r, row in enumerate(rows):
         for c, tile in enumerate(row):
             if tile is None:
                 continue
-            top, left = title_px + r * cell_h + caption_px, gap + c * cell_w
+            top, left = title_px + r * cell_h + caption_px, gap + c * cell_w + (cell_w - gap - tw) // 2
             if tile.frame is not None:
-                canvas[top - border:top + th + border, left - border:left + tw + border] = to_rgb(tile.frame)
-            canvas[top:top + th, left:left + tw] = _upscaled(tile.rgb, scale)
-            ax.text(left + tw / 2, top - border - 2, tile.caption, ha="center", va="bottom", fontsize=7,
-                    color=tile.colour, linespacing=1.1)
-    ax.imshow(canvas, interpolation="nearest")
-    ax.text(gap, title_px / 2 + 2, title, fontsize=10, color=INK, va="center")
-    ax.set_xlim(0, canvas.shape[1])
-    ax.set_ylim(canvas.shape[0], 0)
-    return _png(fig)
+                canvas[top - border:top + th + border, left - border:left + tw + border] = _rgb255(tile.frame)
+            canvas[top:top + th, left:left + tw] = np.round(_upscaled(tile.rgb, scale) * 255).astype(np.uint8)
+            captions.append((left + tw / 2, top - border - 2, tile.caption, tile.colour))
+    picture = Image.fromarray(canvas)
+    draw = ImageDraw.Draw(picture)
+    draw.text((gap, title_px // 2 + 2), title, fill=INK, font=_font(TITLE_PX), anchor="lm")
+    for x, bottom, caption, colour in captions:
+        parts = caption.split("\n")
+        for k, part in enumerate(parts):
+            y = bottom - (len(parts) - 1 - k) * line_px
+            draw.text((x, y), part, fill=colour, font=_font(CAPTION_PX), anchor="md")
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG", compress_level=6)
+    return buffer.getvalue()
+
+
+def _rgb255(colour: str) -> np.ndarray:
+    return np.round(np.array(to_rgb(colour)) * 255).astype(np.uint8)
 
 
 def _original(image: np.ndarray) -> np.ndarray:
@@ -176,14 +197,15 @@ def confusion_matrix(matrix: np.ndarray, class_names: Sequence[str], title: str)
     if k <= 40:
         ax.set_xticks(range(k), class_names, rotation=90, fontsize=fontsize)
         ax.set_yticks(range(k), class_names, fontsize=fontsize)
-    if k <= 25:
+    if k <= ANNOTATE_MAX_CLASSES:  # beyond that the numbers are unreadable (and slow to draw): see the CSV
         for i, j in zip(*np.nonzero(counts)):
             ax.text(j, i, int(counts[i, j]), ha="center", va="center", fontsize=5.5,
                     color="white" if normalised[i, j] > 0.6 else INK)
     ax.set_xlabel("predicted class", fontsize=8)
     ax.set_ylabel("true class", fontsize=8)
     ax.set_title(title, fontsize=10, color=INK)
-    fig.tight_layout()
+    # Fixed margins: tight_layout measures every tick label, a second full draw of a big figure.
+    fig.subplots_adjust(left=0.2, bottom=0.2, right=0.92, top=0.93)
     return _png(fig)
 
 

@@ -8,7 +8,6 @@ which per-image arrays) so the CSV, figure and HTML layers never touch the file 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -152,32 +151,16 @@ class AnalysisSource:
     def run_curves(self) -> dict[str, list[dict[str, Any]]]:
         """Per-epoch records of the training runs the checkpoints came from, where the workspace has them."""
         from engine.checkpoints.meta import read_meta
+        from engine.train.runs import read_events
 
         curves: dict[str, list[dict[str, Any]]] = {}
         for name in self.model_names:
             try:
                 run_id = read_meta(self.workspace.checkpoints, name).run_id
             except KdcamError:
-                continue  # the checkpoint was renamed or deleted since the analysis
-            if run_id:
-                records = [r for r in _read_epochs(self.workspace.runs / run_id / "events.jsonl")
-                           if r.get("model", name) == name]  # a run may log several models
+                continue  # imported, renamed or deleted since the analysis: no run to show
+            if run_id and "/" not in run_id and not run_id.startswith("."):
+                records = [r for r in read_events(self.workspace.runs / run_id / "events.jsonl") if "epoch" in r]
                 if records:
                     curves[name] = records
         return curves
-
-
-def _read_epochs(path: Path) -> list[dict[str, Any]]:
-    """The epoch records of a run's events.jsonl (ARCHITECTURE: one JSON object per epoch line);
-    a torn last line from a run still writing is skipped."""
-    if not path.is_file():
-        return []
-    records = []
-    for line in path.read_text().splitlines():
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(record, dict) and "epoch" in record:
-            records.append(record)
-    return records
