@@ -6,7 +6,7 @@ images, ``RandomCrop(32, padding=4)`` + ``RandomHorizontalFlip`` + ``ToTensor`` 
 same images in the same run, so the ratio is meaningful on a noisy shared machine; the
 absolute numbers are not comparable across runs.
 
-    .venv/bin/python bench/data.py [--images 5000] [--batch-size 128] [--repeats 3] [--threads N]
+    .venv/bin/python bench/data.py [--images 5000] [--batch-size 128] [--repeats 3] [--threads N] [--workers 0,2]
 """
 
 from __future__ import annotations
@@ -56,6 +56,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--workers", default="0,2", help="DataLoader worker counts of the baselines (default: 0,2)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -73,7 +74,7 @@ def main() -> None:
     device_loader = DeviceLoader(imageset, args.batch_size, "cpu", train=True, seed=0)
     device_rate = best_rate(len(imageset), lambda: one_epoch(device_loader), args.repeats)
     rows = [("shapes generation (numpy)", generation, None), ("DeviceLoader, train (crop+flip)", device_rate, None)]
-    for workers in (0, 2):
+    for workers in (int(w) for w in args.workers.split(",")):
         baseline = textbook_loader(imageset.images, imageset.labels, args.batch_size, imageset.mean, imageset.std, workers)
         rate = best_rate(len(imageset), lambda: one_epoch(baseline), args.repeats)
         rows.append((f"torchvision transforms + DataLoader, {workers} workers", rate, device_rate / rate))
