@@ -66,14 +66,19 @@ GRADIENT_METHODS: dict[str, Callable[[Tensor, Tensor], Tensor]] = {
 def eigencam(a: Tensor) -> Tensor:
     """First principal component of each image's (h·w) x C activations, sign-corrected.
 
-    The SVD runs in float64: the matrices are small (h·w x C per image) and the first
-    singular vector is then stable even when the top two singular values are close.
+    The projection on the first right singular vector equals u₁·σ₁, which we take from a
+    symmetric eigendecomposition of the smaller Gram matrix (h·w or C square, float64):
+    batched ``eigh`` is much faster than batched SVD on CPU and gives the same map.
     """
     n, c, h, w = a.shape
     x = a.nan_to_num(0.0).flatten(2).transpose(1, 2).double()  # N x hw x C
     x = x - x.mean(dim=1, keepdim=True)
-    _, _, vh = torch.linalg.svd(x, full_matrices=False)
-    projection = (x @ vh[:, 0, :, None])[..., 0]  # N x hw
+    if h * w <= c:
+        values, vectors = torch.linalg.eigh(x @ x.transpose(1, 2))
+        projection = vectors[:, :, -1] * values[:, -1:].clamp_min(0).sqrt()
+    else:
+        _, vectors = torch.linalg.eigh(x.transpose(1, 2) @ x)
+        projection = (x @ vectors[:, :, -1:])[..., 0]
     flip = projection.amin(dim=1).abs() > projection.amax(dim=1).abs()
     projection = torch.where(flip[:, None], -projection, projection)
     return projection.reshape(n, h, w).to(a.dtype)

@@ -1,0 +1,128 @@
+"""CAM benchmarks, every number a ratio measured side by side in this one run (DESIGN §10).
+
+(a) CAM time ÷ forward-only time, same model and images, per method (goal ≤ 1.3 for
+    Grad-CAM: one forward plus a backward that stops at the tap).
+(b) our Grad-CAM ÷ pytorch-grad-cam's GradCAM on VGG-16, batch 64, 32x32 inputs, after
+    checking that the maps agree (≤ 1e-4 after the common post-processing).
+(c) peak resident memory of a full analysis (teacher + one student) at N = 1,000 and
+    N = 10,000, each in a fresh process: it must not grow with N beyond the stored maps.
+
+Timings interleave the contenders and report medians, because shared machines are noisy.
+Usage: python bench/cam.py [--device cpu|cuda] [--repeats 5] [--skip-memory]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from engine.cam import METHODS, compute_cams, postprocess  # noqa: E402
+from engine.models import build_model  # noqa: E402
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def interleaved_medians(contenders: dict[str, Callable[[], object]], repeats: int,
+                        device: torch.device) -> dict[str, float]:
+    """Median seconds of each contender, run in turn ``repeats`` times after one warm-up each."""
+    times: dict[str, list[float]] = {name: [] for name in contenders}
+    for fn in contenders.values():
+        fn()
+    for _ in range(repeats):
+        for name, fn in contenders.items():
+            _sync(device)
+            start = time.perf_counter()
+            fn()
+            _sync(device)
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(ts) for name, ts in times.items()}
+
+
+def fixture(arch: str, batch: int, device: torch.device, num_classes: int = 100):
+    torch.manual_seed(0)
+    model = build_model(arch, num_classes).to(device).eval()
+    images = torch.randn(batch, 3, 32, 32, device=device)
+    labels = torch.randint(0, num_classes, (batch,), device=device)
+    return model, images, labels
+
+
+def bench_overhead(device: torch.device, batch: int, repeats: int, methods: list[str]) -> None:
+    print(f"(a) CAM time / forward-only time, batch {batch}, 32x32 (goal <= 1.3)")
+    for arch in ("vgg16", "resnet20", "attention_cnn"):
+        model, images, labels = fixture(arch, batch, device)
+        usable = [m for m in methods if m != "attention" or hasattr(model, "attention_tap")]
+
+        def forward() -> None:
+            with torch.no_grad():
+                model(images)
+
+        contenders = {"forward": forward}
+        contenders |= {m: (lambda m=m: compute_cams(model, images, labels, method=m)) for m in usable}
+        medians = interleaved_medians(contenders, repeats, device)
+        base = medians.pop("forward")
+        cells = "  ".join(f"{m} {t / base:.2f}" for m, t in medians.items())
+        print(f"    {arch:<14} forward {base * 1e3:7.1f} ms | {cells}")
+
+
+def bench_reference(device: torch.device, repeats: int) -> None:
+    from pytorch_grad_cam import GradCAM
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+    model, images, labels = fixture("vgg16", 64, device)
+    targets = [ClassifierOutputTarget(int(c)) for c in labels]
+    raw_reference: list = []
+
+    def reference() -> None:
+        with GradCAM(model=model, target_layers=[model.tap_module("stage5")]) as cam:
+            original = cam.get_cam_image
+
+            def capture(*args, **kwargs):
+                raw_reference[:] = [original(*args, **kwargs)]
+                return raw_reference[0]
+
+            cam.get_cam_image = capture
+            cam(input_tensor=images, targets=targets)
+        model.zero_grad(set_to_none=True)
+
+    ours = compute_cams(model, images, labels)
+    reference()
+    expected, _ = postprocess(torch.from_numpy(raw_reference[0]).to(device), (32, 32))
+    diff = (ours.maps - expected).abs().max().item()
+    medians = interleaved_medians({"ours": lambda: compute_cams(model, images, labels), "reference": reference},
+                                  repeats, device)
+    speedup = medians["reference"] / medians["ours"]
+    print(f"(b) Grad-CAM on VGG-16, batch 64, 32x32: maps agree to {diff:.1e} ({'OK' if diff <= 1e-4 else 'MISMATCH'})")
+    print(f"    ours {medians['ours'] * 1e3:.1f} ms, pytorch-grad-cam {medians['reference'] * 1e3:.1f} ms: "
+          f"ours / reference = {medians['ours'] / medians['reference']:.3f} ({speedup:.1f}x faster; goal >= 3x)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--methods", default=",".join(m for m in METHODS if m != "scorecam"),
+                        help="methods for (a); scorecam costs about one forward per channel by design")
+    parser.add_argument("--skip-memory", action="store_true")
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    print(f"device {device}, torch {torch.__version__}, threads {torch.get_num_threads()}")
+    bench_overhead(device, args.batch, args.repeats, args.methods.split(","))
+    bench_reference(device, args.repeats)
+
+
+if __name__ == "__main__":
+    main()
