@@ -142,9 +142,7 @@ def _user_model(request: ImportRequest, state: dict[str, torch.Tensor], path: Pa
     model_def = f"{source}:{class_name}"
     in_channels = next((int(v.shape[1]) for v in state.values() if v.dim() == 4), 3)
     model = build_user_model(model_def, request.num_classes, in_channels)
-    if isinstance(model, UserModel):
-        state = {f"net.{k}": v for k, v in state.items()}
-    load_state_strict(model, state, str(path))
+    load_state_strict(model.net if isinstance(model, UserModel) else model, state, str(path))
     return model, class_name, 1.0, in_channels, model_def
 
 

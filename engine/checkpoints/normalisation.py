@@ -32,10 +32,12 @@ KNOWN_STATISTICS: dict[str, DatasetFacts] = {
 
 def dataset_facts(dataset: str, workspace: Workspace | None, in_channels: int) -> DatasetFacts:
     """Facts about ``dataset``: from its test split when loadable, else from ``KNOWN_STATISTICS``."""
-    from engine.data.registry import load_split
+    from engine.data.registry import load_split, parse_spec
 
     root = workspace.data if workspace else Path("data")
     try:
+        if parse_spec(dataset).kind == "shapes":
+            return _shapes_facts(dataset, in_channels)
         imageset = load_split(dataset, "test", root)
     except KdcamError:
         kind = dataset.split("?", 1)[0].split(":", 1)[0].strip().lower()
@@ -46,3 +48,14 @@ def dataset_facts(dataset: str, workspace: Workspace | None, in_channels: int) -
     if channels != in_channels:
         raise KdcamError(f"dataset {dataset} has {channels}-channel images but the model takes {in_channels} channels")
     return DatasetFacts(tuple(imageset.mean), tuple(imageset.std), list(imageset.class_names), imageset.image_size)
+
+
+def _shapes_facts(dataset: str, in_channels: int) -> DatasetFacts:
+    """The embedded dataset's facts without generating images (they do not depend on the images drawn)."""
+    from engine.data import shapes
+    from engine.data.registry import parse_spec
+
+    if in_channels != 3:
+        raise KdcamError(f"dataset {dataset} has 3-channel images but the model takes {in_channels} channels")
+    classes = parse_spec(dataset).int_option("classes", shapes.DEFAULT_CLASSES, minimum=1)
+    return DatasetFacts(tuple(shapes.MEAN), tuple(shapes.STD), shapes.class_names(classes), 32)

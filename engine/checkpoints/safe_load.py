@@ -12,6 +12,7 @@ import pickle
 import pickletools
 import re
 import struct
+import warnings
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -90,7 +91,9 @@ def _torch_load(path: Path, head: bytes) -> Any:
     if is_zip and not zipfile.is_zipfile(path):
         raise KdcamError(f"{path}: the file is truncated or corrupt (its zip archive cannot be read)")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns about pickle protocols it is about to refuse anyway
+            warnings.filterwarnings("ignore", message="Detected pickle protocol", category=UserWarning)
+            return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         refused = re.findall(r"GLOBAL ([\w.]+)", str(exc)) or (
             _pickle_globals(path) if not is_zip else []
