@@ -49,8 +49,8 @@ def _ranked_per_class(labels: np.ndarray, eligible: np.ndarray, key: np.ndarray,
     """Per class, the first ``k`` eligible images in increasing ``key`` order (one sort, no image loop)."""
     candidates = np.flatnonzero(eligible)
     order = candidates[np.lexsort((key[candidates], labels[candidates]))]
-    classes, starts = np.unique(labels[order], return_index=True)
-    return {int(c): order[start:start + k] for c, start in zip(classes, starts)} if k else {}
+    classes, starts, counts = np.unique(labels[order], return_index=True, return_counts=True)
+    return {int(c): order[start:start + min(k, count)] for c, start, count in zip(classes, starts, counts)}
 
 
 def diagnose(outcomes: ModelOutcomes, class_names: list[str], worst_per_class: int,
