@@ -98,28 +98,36 @@ def _mosaic(rows: Sequence[Sequence[Tile | None]], title: str) -> bytes:
     line_px = CAPTION_PX + 2
     lines = max(t.caption.count("\n") + 1 for row in rows for t in row if t is not None)
     gap, caption_px, title_px, border = 10, line_px * lines + 4, 30, 3
-    cell_w = max(tw, 110) + gap
-    cell_h = th + caption_px + gap
+    font, title_font = _font(CAPTION_PX), _font(TITLE_PX)
     columns = max(len(row) for row in rows)
-    canvas = np.full((title_px + len(rows) * cell_h + gap, gap + columns * cell_w, 3), 255, np.uint8)
+    column_w = [tw + 2 * border] * columns  # each column as wide as its widest caption line
+    for row in rows:
+        for c, tile in enumerate(row):
+            if tile is not None:
+                widest = max(font.getlength(part) for part in tile.caption.split("\n"))
+                column_w[c] = max(column_w[c], int(widest) + 4)
+    column_left = np.cumsum([gap] + [w + gap for w in column_w])
+    cell_h = th + caption_px + gap
+    width = max(int(column_left[-1]), int(title_font.getlength(title)) + 2 * gap)
+    canvas = np.full((title_px + len(rows) * cell_h + gap, width, 3), 255, np.uint8)
     captions = []
     for r, row in enumerate(rows):
         for c, tile in enumerate(row):
             if tile is None:
                 continue
-            top, left = title_px + r * cell_h + caption_px, gap + c * cell_w + (cell_w - gap - tw) // 2
+            top, left = title_px + r * cell_h + caption_px, int(column_left[c]) + (column_w[c] - tw) // 2
             if tile.frame is not None:
                 canvas[top - border:top + th + border, left - border:left + tw + border] = _rgb255(tile.frame)
             canvas[top:top + th, left:left + tw] = np.round(_upscaled(tile.rgb, scale) * 255).astype(np.uint8)
             captions.append((left + tw / 2, top - border - 2, tile.caption, tile.colour))
     picture = Image.fromarray(canvas)
     draw = ImageDraw.Draw(picture)
-    draw.text((gap, title_px // 2 + 2), title, fill=INK, font=_font(TITLE_PX), anchor="lm")
+    draw.text((gap, title_px // 2 + 2), title, fill=INK, font=title_font, anchor="lm")
     for x, bottom, caption, colour in captions:
         parts = caption.split("\n")
         for k, part in enumerate(parts):
             y = bottom - (len(parts) - 1 - k) * line_px
-            draw.text((x, y), part, fill=colour, font=_font(CAPTION_PX), anchor="md")
+            draw.text((x, y), part, fill=colour, font=font, anchor="md")
     buffer = io.BytesIO()
     picture.save(buffer, format="PNG", compress_level=6)
     return buffer.getvalue()
@@ -174,7 +182,10 @@ def metric_chart(metric: str, bars: Sequence[IntervalBar]) -> bytes:
     ax.invert_yaxis()
     ax.set_xlabel(f"{METRIC_LABELS[metric]} (mean, 95% bootstrap interval)", fontsize=8, color=INK)
     upper = max(1.0, float(np.nanmax([b.high for b in bars], initial=0.0)) * 1.05)
-    ax.set_xlim(0, upper)
+    lower = min(0.0, float(np.nanmin([b.low for b in bars], initial=0.0)) * 1.05)  # correlations can be negative
+    ax.set_xlim(lower, upper)
+    if lower < 0:
+        ax.axvline(0, color=MUTED, linewidth=0.8)
     ax.tick_params(labelsize=8, colors=INK)
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)

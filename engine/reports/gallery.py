@@ -101,8 +101,8 @@ def _worst_items(source: AnalysisSource, model: str) -> list[figures.WorstItem]:
     for group in groups:
         for entry in group["items"][:WORST_PER_CLASS]:
             row = entry.get("row")
-            caption = (f"{source.class_name(group['class'])} → {source.class_name(entry['predicted'])} "
-                       f"{entry['confidence']:.0%}\n(class acc. {accuracy.get(group['class'], float('nan')):.0%})")
+            caption = (f"{source.class_name(group['class'])}\n→ {source.class_name(entry['predicted'])} "
+                       f"{entry['confidence']:.0%}\nclass accuracy {accuracy.get(group['class'], float('nan')):.0%}")
             items.append(figures.WorstItem(
                 image=np.asarray(images[entry["image"]]), caption=caption,
                 true_label=source.class_name(group["class"]), predicted_label=source.class_name(entry["predicted"]),

@@ -35,28 +35,36 @@ def _legend() -> str:
     return f'<div class="legend">{items}</div><p class="note">{rule}</p>'
 
 
-def _interval(stat: Mapping[str, Any], band: str | None, upper: float = 1.0) -> str:
-    """A small bar: the 95% interval as a band-coloured span, the mean as a tick."""
+def _interval(stat: Mapping[str, Any], band: str | None, scale: tuple[float, float]) -> str:
+    """A small bar: the 95% interval as a band-coloured span, the mean as a tick, on ``scale``."""
     mean, low, high = stat.get("mean"), stat.get("ci_low"), stat.get("ci_high")
-    if mean is None or low is None or high is None or upper <= 0:
+    lower, upper = scale
+    if mean is None or low is None or high is None or upper <= lower:
         return ""
 
     def pct(v: float) -> float:
-        return max(0.0, min(100.0, 100.0 * v / upper))
+        return max(0.0, min(100.0, 100.0 * (v - lower) / (upper - lower)))
 
     title = f"95% interval {low:.4f} – {high:.4f}"
     return (f'<span class="interval" title="{title}"><i style="left:{pct(low):.1f}%;width:{max(pct(high) - pct(low), 1):.1f}%;'
             f'background:{band_colour(band)}"></i><b style="left:{pct(mean):.1f}%"></b></span>')
 
 
-def _stat(stat: Mapping[str, Any] | None, band: str | None = None, bar: bool = False, upper: float = 1.0) -> str:
+def _stat(stat: Mapping[str, Any] | None, band: str | None = None, scale: tuple[float, float] | None = None) -> str:
     stat = stat or {}
-    extra = _interval(stat, band, upper) if bar else ""
-    return h.numeric_cell(stat.get("mean"), extra=extra)
+    return h.numeric_cell(stat.get("mean"), extra=_interval(stat, band, scale) if scale else "")
+
+
+def _scale(source: AnalysisSource, metric: str) -> tuple[float, float]:
+    """One axis per leaderboard column so its bars compare: [0, 1] widened to every interval."""
+    stats = [p["metrics"][metric] for p in source.pairs]
+    lows = [s["ci_low"] for s in stats if s.get("ci_low") is not None]
+    highs = [s["ci_high"] for s in stats if s.get("ci_high") is not None]
+    return min([0.0, *lows]), max([1.0, *highs])
 
 
 def leaderboard(source: AnalysisSource) -> str:
-    kl_upper = max([1.0] + [p["metrics"]["kl"].get("ci_high") or 0.0 for p in source.pairs])
+    scales = {metric: _scale(source, metric) for metric in BANDED_METRICS}
     columns = [h.Column("student"), h.Column("method"), h.Column("band"),
                h.Column("accuracy", True), h.Column("agreement", True, "top-1 agreement with the teacher")]
     columns += [h.Column(METRIC_LABELS[m], True, "mean with 95% bootstrap interval") for m in BANDED_METRICS]
@@ -68,7 +76,7 @@ def leaderboard(source: AnalysisSource) -> str:
                  _stat(student.get("accuracy")), _stat(pair.get("agreement"))]
         for metric in BANDED_METRICS:
             entry = pair["metrics"][metric]
-            cells.append(_stat(entry, entry.get("band"), bar=True, upper=kl_upper if metric == "kl" else 1.0))
+            cells.append(_stat(entry, entry.get("band"), scales[metric]))
         cells += [_stat(pair.get("output_kl")), h.numeric_cell(pair.get("n_valid"), 0)]
         rows.append(cells)
         attrs.append(f'data-student="{h.esc(pair["student"])}" style="background:{band_tint(pair.get("band"))}"')
