@@ -164,10 +164,13 @@ def check_tap(model: TappedModel, tap: str, role: str, method: str) -> None:
 
 
 def tap_shape(model: TappedModel, tap: str, training_set: TrainingSet | None) -> tuple[int, int, int]:
-    """(channels, height, width) of ``tap`` for the training images' size."""
+    """(channels, height, width) of ``tap`` for the training images' size, from one blank image."""
     size = training_set.input_size if training_set else 32
     channels = training_set.in_channels if training_set else 3
-    for info in model.tap_info(size, channels):
-        if info.name == tap:
-            return info.channels, info.height, info.width
-    raise KeyError(tap)
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        _, taps = model.forward_taps(torch.zeros(1, channels, size, size, device=device))
+    model.train(was_training)
+    return tuple(taps[tap].shape[1:])  # type: ignore[return-value]
