@@ -170,8 +170,12 @@ def _check_image_shape(imageset: ImageSet, meta: CheckpointMeta) -> None:
             f"dataset {imageset.name!r} has {imageset.channels}-channel images but checkpoint {meta.name!r} "
             f"takes {meta.in_channels} channels"
         )
-    if imageset.images.shape[1] != imageset.images.shape[2]:
-        raise KdcamError(f"dataset {imageset.name!r} has non-square images {imageset.images.shape[1:3]}")
+    height, width = imageset.images.shape[1:3]
+    if (height, width) != (meta.input_size, meta.input_size):
+        raise KdcamError(
+            f"checkpoint {meta.name!r} takes {meta.input_size}x{meta.input_size} images but dataset "
+            f"{imageset.name!r} has {height}x{width} (resize the data, e.g. imagefolder:PATH?size={meta.input_size})"
+        )
 
 
 def _check_runs_at(model: TappedModel, meta: CheckpointMeta, imageset: ImageSet, device: torch.device) -> None:
