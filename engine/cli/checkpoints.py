@@ -112,16 +112,19 @@ def _list(args: argparse.Namespace) -> int:
     if not metas:
         console().print(f"no checkpoints in {_store(args).directory}")
         return 0
+    from rich import box
     from rich.table import Table
 
-    table = Table(title=f"checkpoints in {_store(args).directory}")
-    for column in ("name", "arch", "params", "dataset", "role", "method", "teacher", "accuracy", "created"):
-        table.add_column(column, justify="right" if column in ("params", "accuracy") else "left")
+    table = Table(title=f"checkpoints in {_store(args).directory}", box=box.SIMPLE_HEAD)
+    for column in ("name", "arch", "params", "dataset", "role", "method", "teacher", "acc", "created"):
+        # names are never cut; the free-text columns fold when the terminal is narrow
+        table.add_column(column, justify="right" if column in ("params", "acc") else "left",
+                         no_wrap=column in ("name", "params", "role", "acc"), overflow="fold")
     for m in metas:
         table.add_row(
             m.name, _arch_label(m), f"{m.params:,}" if m.params else "-", m.dataset or "-", m.role,
             m.method or "-", m.teacher or "-", f"{m.accuracy:.2%}" if m.accuracy is not None else "-",
-            m.created.replace("T", " ")[:16],
+            m.created.replace("T", " ")[5:16],
         )
     console().print(table)
     return 0
