@@ -166,6 +166,7 @@ def test_report_html_shows_the_analysis_numbers_and_what_was_computed(exported) 
     for fact in ("gradcam", "label", "stage5", "shapes / test", "40 of 120", "kdcam 0.1.0", "teacher"):
         assert fact in page, fact
     assert "&lt;checked &amp; escaped&gt;" in page, "the written diagnosis summary is shown, escaped"
+    assert all(f'href="{name}"' in page for name in CSV_FILES), "the page links the data files beside it"
     assert page.count("data:image/png;base64,") >= 3 + 4 + 4 + 4
 
 
@@ -192,7 +193,10 @@ def test_formats_choose_what_is_written(tmp_path: Path) -> None:
     result = run_export_job(ExportSpec(workspace=str(ws.root), analysis="a1", out="only-csv",
                                        formats=("csv", "json")), context())
     assert sorted(p.name for p in Path(result.path).iterdir()) == sorted(["results.json", *CSV_FILES])
-    assert Path(result.path) == ws.root / "only-csv"
+    assert Path(result.path) == ws.exports / "only-csv"
+    elsewhere = run_export_job(ExportSpec(workspace=str(ws.root), analysis="a1", out="shared/r1", formats=("json",)),
+                               context())
+    assert Path(elsewhere.path) == ws.root / "shared" / "r1" and (ws.root / "shared" / "r1" / "results.json").is_file()
 
 
 def test_unknown_analysis_is_a_clear_error(tmp_path: Path) -> None:

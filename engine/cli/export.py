@@ -21,7 +21,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "CSV tables and results.json. The folder is built under a temporary name and renamed into place.",
     )
     parser.add_argument("analysis", metavar="ANALYSIS", help="analysis id (a directory under analyses/)")
-    parser.add_argument("--out", help="destination folder (default: exports/ANALYSIS); relative to the workspace")
+    parser.add_argument("--out", metavar="PATH",
+                        help="destination folder (default: exports/ANALYSIS); a bare NAME means exports/NAME, "
+                        "other relative paths are taken from the workspace")
     parser.add_argument("--formats", default=",".join(FORMATS),
                         help=f"comma-separated subset of {','.join(FORMATS)} (default: all)")
     parser.add_argument("--examples", type=int, default=8, metavar="K",

@@ -39,11 +39,17 @@ class ExportResult:
 
 
 def destination(spec: ExportSpec, workspace: Workspace) -> Path:
-    """``--out`` as given (relative to the workspace), else ``exports/<analysis id>``."""
-    if spec.out:
-        out = Path(spec.out).expanduser()
-        return out if out.is_absolute() else workspace.root / out
-    return workspace.exports / spec.analysis
+    """Where the report goes: ``exports/<analysis id>`` by default; a bare name is a folder under
+    ``exports/`` (what the TUI asks for); a path is taken relative to the workspace (``exports/NAME``,
+    ``../shared/NAME``) unless absolute."""
+    if not spec.out:
+        return workspace.exports / spec.analysis
+    out = Path(spec.out).expanduser()
+    if out.is_absolute():
+        return out
+    if len(out.parts) == 1 and out.name not in (".", ".."):
+        return workspace.exports / out
+    return workspace.root / out
 
 
 def _check_formats(formats: tuple[str, ...]) -> None:
@@ -132,7 +138,7 @@ def _build(spec: ExportSpec, ctx: JobContext, source: AnalysisSource, out: Path)
                 ctx.progress("export", done, total, task.filename)
         if "html" in formats:
             ctx.check_cancelled()
-            atomic.write_text(staging / "report.html", report.render(source, tasks, pngs))
+            atomic.write_text(staging / "report.html", report.render(source, tasks, pngs, written))
             step("report.html")
         ctx.check_cancelled()
         _make_readable(staging)

@@ -9,7 +9,7 @@ inlined; numbers are shown to 4 decimals with the exact value in ``data-value``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from engine.reports import html as h
@@ -149,9 +149,28 @@ def diagnosis(source: AnalysisSource, pngs: Mapping[str, bytes]) -> str:
     return "".join(blocks)
 
 
-def render(source: AnalysisSource, tasks: list[FigureTask], pngs: Mapping[str, bytes]) -> str:
-    """The whole report.html as text. ``pngs`` may be empty (an export without the png format
-    still draws the figures for the page, so callers pass what they drew)."""
+FILE_NOTES = {
+    "results.json": "everything the analysis computed (versioned schema)",
+    "leaderboard.csv": "one row per student: bands, accuracy, agreement, every metric with its interval",
+    "per_image.csv": "one row per image: label, each model's prediction and confidence, every pair metric",
+    "per_class_accuracy.csv": "accuracy (and pointing game) per model and class",
+    "confused_pairs.csv": "each model's most frequent true → predicted confusions",
+}
+
+
+def files_section(files: Sequence[str]) -> str:
+    """Links to the data files beside report.html (relative: they travel with the folder)."""
+    items = "".join(f'<li><a href="{h.esc(name)}">{h.esc(name)}</a> — {h.esc(FILE_NOTES[name])}</li>'
+                    for name in files if name in FILE_NOTES)
+    if any(name.startswith("figures/") for name in files):
+        items += "<li>figures/ — every figure of this page as a PNG</li>"
+    return f"<ul>{items}</ul>" if items else ""
+
+
+def render(source: AnalysisSource, tasks: list[FigureTask], pngs: Mapping[str, bytes],
+           files: Sequence[str] = ()) -> str:
+    """The whole report.html as text, with figures from ``pngs`` and links to the other ``files``
+    exported beside it (paths relative to the export folder)."""
     by_group: dict[str, list[FigureTask]] = {}
     for task in tasks:
         by_group.setdefault(task.group, []).append(task)
@@ -180,6 +199,10 @@ def render(source: AnalysisSource, tasks: list[FigureTask], pngs: Mapping[str, b
     if "training" in by_group:
         sections.append(h.section("Training curves", figures_of("training"), "training-section"))
         nav.append(("training-section", "Training"))
+    if files_section(files):
+        sections.append(h.section("Data files", files_section(files), "files-section",
+                                  "Beside this page in the export folder; numbers there are exact."))
+        nav.append(("files-section", "Files"))
     title = f"kdcam report — {source.teacher} and {len(source.pairs)} students"
     subtitle = (f"Do the students look where the teacher looks? {source.results['cam']['method']} maps on "
                 f"{source.n} images of {source.dataset['spec']}.")
