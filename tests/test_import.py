@@ -234,8 +234,7 @@ def test_user_model_class_round_trips_and_exposes_taps(store, workspace, tmp_pat
     torch.manual_seed(0)
     original = namespace["TinyNet"](num_classes=6).eval()
     torch.save({"model": original.state_dict()}, tmp_path / "tiny.pth")
-    model, meta = import_file(store, workspace, tmp_path / "tiny.pth", model_def=f"{tmp_path / 'tiny.py'}:TinyNet",
-                              num_classes=6)
+    model, meta = import_file(store, workspace, tmp_path / "tiny.pth", model_def=f"{tmp_path / 'tiny.py'}:TinyNet")
     assert (meta.arch, meta.num_classes, meta.model_def) == ("TinyNet", 6, f"{tmp_path / 'tiny.py'}:TinyNet")
     assert torch.equal(logits(model), logits(original))
     assert model.tap_names == ("features", "deeper") and model.default_cam_tap == "deeper"

@@ -141,7 +141,10 @@ def _user_model(request: ImportRequest, state: dict[str, torch.Tensor], path: Pa
     source, class_name = resolve_model_def(request.model_def or "")
     model_def = f"{source}:{class_name}"
     in_channels = next((int(v.shape[1]) for v in state.values() if v.dim() == 4), 3)
-    model = build_user_model(model_def, request.num_classes, in_channels)
+    # a class taking num_classes gets the classifier's output count unless told otherwise
+    classifier = [v for v in state.values() if v.dim() == 2]
+    num_classes = request.num_classes or (int(classifier[-1].shape[0]) if classifier else None)
+    model = build_user_model(model_def, num_classes, in_channels)
     load_state_strict(model.net if isinstance(model, UserModel) else model, state, str(path))
     return model, class_name, 1.0, in_channels, model_def
 
