@@ -97,7 +97,7 @@ class AnalyzeSpec(_Spec):
     name: str | None = None  # the analysis id; default: date-time and teacher
     check_images: int = 64  # images for the costly checks: randomisation sanity, deletion/insertion
     sanity_methods: tuple[str, ...] = ()  # CAM methods the randomisation check runs; () = the analysis method
-    deletion_steps: int = 16
+    deletion_steps: int = 10
     worst_per_class: int = 3  # misclassifications (and low-confidence hits) listed per class
     resamples: int = 2000  # bootstrap resamples
 

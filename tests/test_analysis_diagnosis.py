@@ -59,3 +59,13 @@ def test_summary_names_confusions_between_related_classes_and_maps_off_the_objec
 def test_a_perfect_model_gets_no_recommendations():
     d = diagnose(_outcomes([0, 1, 2], [0, 1, 2], [0.9, 0.9, 0.9]), NAMES, worst_per_class=3)
     assert d["worst_errors"] == [] and d["confused_pairs"] == [] and d["recommendations"] == []
+
+
+def test_cifar100_names_are_grouped_by_superclass():
+    from engine.analysis.superclasses import CIFAR100_SUPERCLASSES, superclasses_for
+
+    assert len(CIFAR100_SUPERCLASSES) == 100 and len(set(CIFAR100_SUPERCLASSES.values())) == 20
+    table = superclasses_for(["maple_tree", "oak_tree", "bus"])
+    assert related("maple_tree", "oak_tree", table) == "trees"
+    assert related("maple_tree", "bus", table) is None
+    assert superclasses_for(["circle/solid"]) is None

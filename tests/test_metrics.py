@@ -96,3 +96,16 @@ def test_pair_output_statistics():
     expected = (p * (p / q).log()).sum(1)
     assert metrics.output_kl(teacher, student).tolist() == pytest.approx(expected.tolist(), rel=1e-5)
     assert metrics.output_kl(teacher, teacher).tolist() == pytest.approx([0.0, 0.0], abs=1e-6)
+
+
+def test_batched_ranks_and_spearman_match_scipy_on_tied_maps():
+    from scipy import stats
+
+    generator = torch.Generator().manual_seed(0)
+    a = (torch.rand(20, 8, 8, generator=generator) * 4).round() / 4  # heavy ties
+    b = torch.rand(20, 8, 8, generator=generator)
+    b[:, :3] = 0  # a block of zeros, as ReLU leaves in real maps
+    ranks = metrics.average_ranks(a.reshape(20, -1)).numpy()
+    assert np.array_equal(ranks, np.stack([stats.rankdata(row) for row in a.reshape(20, -1).numpy()]))
+    expected = [stats.spearmanr(x, y).statistic for x, y in zip(a.reshape(20, -1).numpy(), b.reshape(20, -1).numpy())]
+    assert metrics.spearman(a, b).numpy() == pytest.approx(expected, abs=1e-5)

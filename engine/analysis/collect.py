@@ -134,7 +134,7 @@ def collect(inputs: AnalysisInputs, out_dir: Path, batch_size: int, ctx: JobCont
         if masks_file is not None:
             masks_file[lo:hi] = imageset.masks[picked]
             masks = torch.from_numpy(np.ascontiguousarray(imageset.masks[picked])).to(inputs.device)
-        teacher_logits = teacher_maps = teacher_degenerate = None
+        teacher_logits = teacher_maps = teacher_degenerate = teacher_ranks = None
         for i, am in enumerate(inputs.models):
             x = am.normalise(u8)
             target = class_target(inputs.target, labels, teacher_logits)
@@ -153,9 +153,10 @@ def collect(inputs: AnalysisInputs, out_dir: Path, batch_size: int, ctx: JobCont
                 result.energy_in_mask[i, lo:hi] = _nan_where(metrics.energy_in_mask(maps, masks), degenerate).cpu().numpy()
             if i == 0:
                 teacher_logits, teacher_maps, teacher_degenerate = logits, maps, degenerate
+                teacher_ranks = metrics.average_ranks(maps.reshape(len(maps), -1))
             else:
                 invalid = teacher_degenerate | degenerate
-                for name, values in metrics.pair_metrics(teacher_maps, maps).items():
+                for name, values in metrics.pair_metrics(teacher_maps, maps, teacher_ranks).items():
                     result.pair[name][i - 1, lo:hi] = _nan_where(values, invalid).cpu().numpy()
                 result.pair["output_kl"][i - 1, lo:hi] = metrics.output_kl(teacher_logits, logits).cpu().numpy()
             if am.name in attention_files:

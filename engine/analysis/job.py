@@ -24,6 +24,7 @@ from engine.analysis.collect import PerImage, cams_for, collect, to_uint8
 from engine.analysis.diagnosis import ModelOutcomes, diagnose, error_images
 from engine.analysis.inputs import AnalysisInputs, load_inputs
 from engine.analysis.results import RESULTS_FILE, SCHEMA, SCHEMA_VERSION
+from engine.analysis.superclasses import superclasses_for
 from engine.errors import KdcamError
 from engine.jobs import JobContext
 from engine.specs import AnalyzeSpec
@@ -110,12 +111,13 @@ def _diagnosis(spec: AnalyzeSpec, inputs: AnalysisInputs, per_image: PerImage, t
                ctx: JobContext) -> dict[str, Any]:
     """Per-model diagnosis, with true- and predicted-class maps of each listed error."""
     (tmp / "diagnosis").mkdir()
+    class_names = list(inputs.imageset.class_names)
     sections = {}
     for i, am in enumerate(inputs.models):
         ctx.check_cancelled()
         outcomes = ModelOutcomes(per_image.labels, per_image.preds[i], per_image.confidences[i],
                                  per_image.true_probs[i], per_image.energy_in_mask[i], per_image.pointing_game[i])
-        section = diagnose(outcomes, list(inputs.imageset.class_names), spec.worst_per_class)
+        section = diagnose(outcomes, class_names, spec.worst_per_class, superclasses_for(class_names))
         images, true_classes, predicted = error_images(section)
         size = inputs.imageset.image_size
         pixels = _images(tmp, images) if len(images) else np.zeros((0, size, size, inputs.imageset.channels), np.uint8)

@@ -59,16 +59,29 @@ def kl(t: Tensor, s: Tensor) -> Tensor:
 
 
 def average_ranks(x: Tensor) -> Tensor:
-    """1-based ranks of every row of an N x n matrix, ties sharing their mean rank."""
-    ordered, _ = torch.sort(x, dim=1)
-    below = torch.searchsorted(ordered, x, right=False)
-    through = torch.searchsorted(ordered, x, right=True)
-    return (below + through + 1).to(x.dtype) / 2
+    """1-based ranks of every row of an N x n matrix, ties sharing their mean rank.
+
+    One sort per row; a tie group's first and last sorted positions come from running
+    max/min scans, so the cost is the sort plus a few elementwise passes.
+    """
+    ordered, order = torch.sort(x, dim=1)
+    n = x.shape[1]
+    position = torch.arange(n, device=x.device).expand_as(ordered)
+    starts_group = torch.ones_like(ordered, dtype=torch.bool)
+    starts_group[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
+    ends_group = torch.ones_like(starts_group)
+    ends_group[:, :-1] = starts_group[:, 1:]
+    first = torch.where(starts_group, position, torch.zeros_like(position)).cummax(dim=1).values
+    last = torch.where(ends_group, position, torch.full_like(position, n)).flip(1).cummin(dim=1).values.flip(1)
+    mean_rank = (first + last).to(x.dtype) / 2 + 1
+    return torch.empty_like(mean_rank).scatter_(1, order, mean_rank)
 
 
-def spearman(t: Tensor, s: Tensor) -> Tensor:
-    """Spearman rank correlation: Pearson of average ranks."""
-    return _correlation(average_ranks(_flat(t).contiguous()), average_ranks(_flat(s).contiguous()))
+def spearman(t: Tensor, s: Tensor, t_ranks: Tensor | None = None) -> Tensor:
+    """Spearman rank correlation: Pearson of average ranks (``t_ranks`` reuses the teacher's)."""
+    if t_ranks is None:
+        t_ranks = average_ranks(_flat(t))
+    return _correlation(t_ranks, average_ranks(_flat(s)))
 
 
 def peak_positions(maps: Tensor) -> Tensor:
@@ -83,14 +96,17 @@ def peak_distance(t: Tensor, s: Tensor) -> Tensor:
     return (peak_positions(t) - peak_positions(s)).float().norm(dim=1)
 
 
-def pair_metrics(t: Tensor, s: Tensor) -> dict[str, Tensor]:
-    """Every teacher-vs-student map metric of DESIGN §6, one value per image each."""
+def pair_metrics(t: Tensor, s: Tensor, t_ranks: Tensor | None = None) -> dict[str, Tensor]:
+    """Every teacher-vs-student map metric of DESIGN §6, one value per image each.
+
+    ``t_ranks`` (``average_ranks`` of the flattened teacher maps) saves re-ranking the
+    teacher's maps for every student."""
     return {
         "pearson": pearson(t, s),
         "l2_similarity": l2_similarity(t, s),
         "iou": iou(t, s),
         "kl": kl(t, s),
-        "spearman": spearman(t, s),
+        "spearman": spearman(t, s, t_ranks),
         "peak_distance": peak_distance(t, s),
     }
 
