@@ -42,6 +42,15 @@ def test_save_then_load_gives_the_same_model_and_metadata(store: CheckpointStore
     assert sorted(p.name for p in store.directory.iterdir()) == ["teacher.json", "teacher.safetensors"]
 
 
+def test_a_compiled_model_is_stored_under_its_plain_names(store: CheckpointStore) -> None:
+    model = build_model("vgg8", 10, 0.25).eval()
+    store.save("compiled", torch.compile(model), CheckpointMeta(name="compiled", arch="vgg8", num_classes=10, width=0.25))
+    loaded, _ = store.load("compiled")
+    x = torch.randn(1, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(loaded(x), model(x))
+
+
 def test_listing_skips_half_written_and_foreign_files(store: CheckpointStore) -> None:
     save_small(store, "b-complete")
     save_small(store, "a-complete")

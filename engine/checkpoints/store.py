@@ -49,6 +49,7 @@ class CheckpointStore:
         from safetensors.torch import save_file
 
         check_name(name)
+        model = getattr(model, "_orig_mod", model)  # a torch.compile wrapper: store the plain module's names
         if not overwrite and self.exists(name):
             raise KdcamError(f"a checkpoint named {name!r} already exists in {self.directory}")
         state = {key: tensor.detach().to("cpu").contiguous() for key, tensor in model.state_dict().items()}
