@@ -102,6 +102,15 @@ def test_real_analysis_exports_its_own_numbers(exported: tuple[Workspace, Path])
         assert (shown == "") if expected is None else float(shown) == expected
 
 
+def test_the_checks_on_the_maps_are_reported(exported: tuple[Workspace, Path]) -> None:
+    ws, out = exported
+    results = json.loads((ws.analyses / "real" / "results.json").read_text())
+    page = (out / "report.html").read_text()
+    assert 'id="sanity"' in page and 'id="faithfulness"' in page
+    deletion = results["faithfulness"]["models"]["teacher"]["deletion_auc"]["mean"]
+    assert f'data-value="{deletion!r}"' in page
+
+
 def test_training_curves_come_from_the_workspace_runs(exported: tuple[Workspace, Path]) -> None:
     _, out = exported
     assert (out / "figures" / "training_curves.png").is_file()

@@ -131,7 +131,7 @@ def write_synthetic_analysis(workspace: Workspace, analysis_id: str = "synthetic
     for m, model in enumerate(models):
         correct = preds[m] == labels
         model_entries.append({
-            "name": model, "role": "teacher" if m == 0 else "student", "arch": "vgg8", "width": 0.25,
+            "name": model, "role": "teacher" if m == 0 else "student", "arch": "vgg8", "width": 0.25, "tap": "stage5",
             "params": 250000 - m, "method": None if m == 0 else methods[(m - 1) % len(methods)],
             "checkpoint_accuracy": None, "accuracy": _stat(correct.astype(float), rng),
             "mean_confidence": float(confidences[m].mean()), "degenerate": int(degenerate[m].sum()),
@@ -156,7 +156,8 @@ def write_synthetic_analysis(workspace: Workspace, analysis_id: str = "synthetic
             "output_kl": _stat(metric_arrays["output_kl"][s], rng),
             "degenerate": {"teacher": 0, "student": int(degenerate[s + 1].sum()), "either": int(degenerate[s + 1].sum())},
             "n_valid": int(n - degenerate[s + 1].sum()), "metrics": metrics,
-            "band": bands.overall_band(means), "band_score": bands.overall_score(means), "splits": splits,
+            "band": bands.overall_band(means), "band_score": bands.overall_score(means),
+            "band_scores": {key: bands.band_score(key, means[key]) for key in bands.BANDED}, "splits": splits,
         })
     results = {
         "schema": "kdcam.analysis", "version": 1, "id": analysis_id, "created": "2026-11-22T03:15:00Z",
@@ -206,7 +207,8 @@ def _diagnosis(root: Path, model: str, labels: np.ndarray, preds: np.ndarray, co
     np.fill_diagonal(off, 0)
     order = np.argsort(-off, axis=None, kind="stable")
     confused = [{"true": int(i // k), "predicted": int(i % k), "count": int(off.flat[i]),
-                 "rate": float(off.flat[i] / max(confusion[i // k].sum(), 1))} for i in order[:10] if off.flat[i] > 0]
+                 "rate": float(off.flat[i] / max(confusion[i // k].sum(), 1)), "related": None}
+                for i in order[:10] if off.flat[i] > 0]
     accuracy = float((preds == labels).mean())
     worst_class = min(per_class, key=lambda c: c["accuracy"])
     return {

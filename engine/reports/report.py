@@ -84,7 +84,8 @@ def leaderboard(source: AnalysisSource) -> str:
 
 
 def models_table(source: AnalysisSource) -> str:
-    columns = [h.Column("model"), h.Column("role"), h.Column("architecture"), h.Column("parameters", True),
+    columns = [h.Column("model"), h.Column("role"), h.Column("architecture"), h.Column("CAM layer"),
+               h.Column("parameters", True),
                h.Column("accuracy", True), h.Column("95% interval"), h.Column("checkpoint accuracy", True),
                h.Column("mean confidence", True), h.Column("degenerate maps", True)]
     has_mask = any(m.get("mask") for m in source.models)
@@ -94,8 +95,9 @@ def models_table(source: AnalysisSource) -> str:
     for model in source.models:
         acc = model.get("accuracy") or {}
         interval = (f"{acc['ci_low']:.4f} – {acc['ci_high']:.4f}" if acc.get("ci_low") is not None else "–")
+        layer = model.get("tap") or source.results.get("cam", {}).get("layers", {}).get(model["name"], "–")
         row = [h.esc(model["name"]), h.esc(model["role"]), h.esc(f"{model.get('arch')} ×{model.get('width')}"),
-               h.numeric_cell(model.get("params"), 0), _stat(acc), h.esc(interval),
+               h.esc(layer), h.numeric_cell(model.get("params"), 0), _stat(acc), h.esc(interval),
                h.numeric_cell(model.get("checkpoint_accuracy")), h.numeric_cell(model.get("mean_confidence")),
                h.numeric_cell(model.get("degenerate"), 0)]
         if has_mask:
@@ -117,6 +119,48 @@ def splits_table(source: AnalysisSource) -> str:
     return h.table(columns, rows, "splits")
 
 
+def _verdict(passed: bool | None) -> str:
+    if passed is None:
+        return "–"  # no image had valid maps
+    return "passed" if passed else "<strong>failed</strong>: the maps barely depend on the weights"
+
+
+def checks(source: AnalysisSource) -> str:
+    """Whether the maps can be trusted: the randomisation sanity check, deletion/insertion, attention maps."""
+    results = source.results
+    blocks = []
+    sanity = results.get("sanity") or {}
+    rows = [[h.esc(method), h.esc(model), _stat(entry.get("spearman")), _stat(entry.get("pearson")),
+             _stat(entry.get("iou")), _verdict(entry.get("passed"))]
+            for method, models in (sanity.get("methods") or {}).items() for model, entry in models.items()]
+    if rows:
+        blocks.append(
+            f"<h3>Randomisation sanity check ({sanity.get('n', 0)} images)</h3>"
+            '<p class="note">Maps of each model against those of a copy with re-initialised weights. Faithful maps '
+            "change, so low similarity is the expected result; passed means mean |Spearman| &lt; 0.5.</p>"
+            + h.table([h.Column("method"), h.Column("model"), h.Column("Spearman", True), h.Column("Pearson", True),
+                       h.Column("IoU", True), h.Column("result")], rows, "sanity"))
+    faithfulness = results.get("faithfulness") or {}
+    rows = [[h.esc(model), _stat(entry.get("deletion_auc")), _stat(entry.get("insertion_auc"))]
+            for model, entry in (faithfulness.get("models") or {}).items()]
+    if rows:
+        blocks.append(
+            f"<h3>Deletion and insertion ({faithfulness.get('n', 0)} images, {faithfulness.get('steps')} steps)</h3>"
+            '<p class="note">Probability of the target class as the most salient pixels are removed (lower is '
+            "better) or inserted into a blurred copy (higher is better), as area under the curve.</p>"
+            + h.table([h.Column("model"), h.Column("deletion AUC", True), h.Column("insertion AUC", True)],
+                      rows, "faithfulness"))
+    attention = results.get("attention") or {}
+    rows = [[h.esc(model), h.numeric_cell(entry.get("n"), 0), _stat(entry.get("pearson")),
+             _stat(entry.get("peak_distance"))] for model, entry in attention.items()]
+    if rows:
+        blocks.append(
+            "<h3>Own attention map against the CAM</h3>"
+            + h.table([h.Column("model"), h.Column("images", True), h.Column("Pearson", True),
+                       h.Column("peak distance (px)", True)], rows, "attention"))
+    return "".join(blocks)
+
+
 def _figure(pngs: Mapping[str, bytes], name: str, alt: str) -> str:
     return h.image(pngs[name], alt) if name in pngs else ""
 
@@ -132,9 +176,12 @@ def diagnosis(source: AnalysisSource, pngs: Mapping[str, bytes]) -> str:
         rows = [[h.esc(c["name"]), h.numeric_cell(c["n"], 0), h.numeric_cell(c["accuracy"]),
                  h.numeric_cell(c.get("pointing_game"))] for c in d["per_class"]]
         pair_rows = [[h.esc(source.class_name(p["true"])), h.esc(source.class_name(p["predicted"])),
-                      h.numeric_cell(p["count"], 0), h.numeric_cell(p["rate"])] for p in d["confused_pairs"]]
-        pair_table = h.table([h.Column("true"), h.Column("predicted"), h.Column("count", True), h.Column("rate", True)],
-                             pair_rows, f"pairs-{model}") if pair_rows else '<p class="note">No confusions.</p>'
+                      h.numeric_cell(p["count"], 0), h.numeric_cell(p["rate"]), h.esc(p.get("related") or "–")]
+                     for p in d["confused_pairs"]]
+        pair_columns = [h.Column("true"), h.Column("predicted"), h.Column("count", True), h.Column("rate", True),
+                        h.Column("related by", help="shared superclass or name part")]
+        pair_table = (h.table(pair_columns, pair_rows, f"pairs-{model}") if pair_rows
+                      else '<p class="note">No confusions.</p>')
         blocks.append(
             f'<h3 id="diag-{h.esc(model)}">{h.esc(model)} — accuracy {h.numeric_cell(d["accuracy"])}</h3>'
             + (f'<div class="summary"><ul>{summary}</ul></div>' if summary else "")
@@ -196,6 +243,10 @@ def render(source: AnalysisSource, tasks: list[FigureTask], pngs: Mapping[str, b
     ]
     nav = [("leaderboard-section", "Leaderboard"), ("models-section", "Models"), ("metrics-section", "Charts"),
            ("grids-section", "Examples"), ("splits-section", "Splits"), ("diagnosis-section", "Diagnosis")]
+    trust = checks(source)
+    if trust:
+        sections.append(h.section("Can the maps be trusted?", trust, "checks-section"))
+        nav.append(("checks-section", "Checks"))
     if "training" in by_group:
         sections.append(h.section("Training curves", figures_of("training"), "training-section"))
         nav.append(("training-section", "Training"))

@@ -107,12 +107,12 @@ def per_class_accuracy(source: AnalysisSource) -> tuple[list[str], list[Row]]:
 
 def confused_pairs(source: AnalysisSource) -> tuple[list[str], list[Row]]:
     """Every model's most frequent (true → predicted) confusions, most frequent first."""
-    header = ["model", "rank", "true", "true_name", "predicted", "predicted_name", "count", "rate"]
+    header = ["model", "rank", "true", "true_name", "predicted", "predicted_name", "count", "rate", "related"]
     rows = []
     for model in source.model_names:
         for rank, pair in enumerate(source.results["diagnosis"][model]["confused_pairs"], start=1):
             rows.append([model, rank, pair["true"], source.class_name(pair["true"]), pair["predicted"],
-                         source.class_name(pair["predicted"]), pair["count"], pair["rate"]])
+                         source.class_name(pair["predicted"]), pair["count"], pair["rate"], pair.get("related")])
     return header, rows
 
 
