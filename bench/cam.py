@@ -109,7 +109,76 @@ def bench_reference(device: torch.device, repeats: int) -> None:
           f"ours / reference = {medians['ours'] / medians['reference']:.3f} ({speedup:.1f}x faster; goal >= 3x)")
 
 
+MEMORY_CLASSES = 20
+
+
+def prepare_workspace(root: Path) -> None:
+    """A workspace with a teacher (vgg8) and one student (vgg8, quarter width), untrained:
+    memory does not depend on what the weights learned."""
+    from engine.checkpoints.meta import CheckpointMeta
+    from engine.checkpoints.store import CheckpointStore
+
+    store = CheckpointStore(root / "checkpoints")
+    for name, width, role in (("teacher", 0.5, "teacher"), ("student", 0.25, "student")):
+        torch.manual_seed(0)
+        store.save(name, build_model("vgg8", MEMORY_CLASSES, width=width),
+                   CheckpointMeta(name=name, arch="vgg8", num_classes=MEMORY_CLASSES, width=width, role=role))
+
+
+def memory_child(workspace: str, n: int, device: str) -> None:
+    """Run one full analysis; print the growth of this process's peak RSS (MiB) it caused."""
+    import json
+    import resource
+    import threading
+
+    from engine.analysis.job import run_analysis_job
+    from engine.jobs import JobContext
+    from engine.specs import AnalyzeSpec
+
+    spec = AnalyzeSpec(workspace=workspace, teacher="teacher", students=("student",), name=f"n{n}",
+                       dataset=f"shapes?classes={MEMORY_CLASSES}&train=100&test={n}", device=device,
+                       resamples=1000)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    started = time.perf_counter()
+    run_analysis_job(spec, JobContext("bench", lambda event: None, threading.Event()))
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    row = {"peak_growth_mib": (peak - before) / 1024, "seconds": time.perf_counter() - started}
+    if device == "cuda":
+        row["cuda_peak_mib"] = torch.cuda.max_memory_allocated() / 2**20
+    print(json.dumps(row))
+
+
+def bench_memory(device: torch.device) -> None:
+    import json
+    import tempfile
+
+    try:
+        import engine.analysis.job  # noqa: F401
+    except ImportError:
+        print("(c) skipped: analysis job not available")
+        return
+    print("(c) peak RSS growth of a full analysis (teacher vgg8 + one student, 32x32 shapes), fresh process each")
+    with tempfile.TemporaryDirectory() as tmp:
+        prepare_workspace(Path(tmp))
+        rows = {}
+        for n in (1_000, 10_000):
+            out = subprocess.run([sys.executable, __file__, "--memory-child", tmp, str(n), "--device", str(device)],
+                                 capture_output=True, text=True, check=True)
+            rows[n] = json.loads(out.stdout.strip().splitlines()[-1])
+            stored = n * 32 * 32 * (3 + 2) / 2**20  # uint8 images + one uint8 map per model
+            cuda = f", GPU peak {rows[n]['cuda_peak_mib']:.0f} MiB" if "cuda_peak_mib" in rows[n] else ""
+            print(f"    N = {n:>6,}: peak RSS +{rows[n]['peak_growth_mib']:.0f} MiB{cuda} in {rows[n]['seconds']:.0f} s "
+                  f"(uint8 images + maps: {stored:.0f} MiB)")
+        growth = rows[10_000]["peak_growth_mib"] - rows[1_000]["peak_growth_mib"]
+        stored_growth = 9_000 * 32 * 32 * 5 / 2**20
+        print(f"    growth 1k -> 10k: {growth:.0f} MiB; uint8 images + maps account for {stored_growth:.0f} MiB")
+
+
 def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--memory-child":
+        device = sys.argv[sys.argv.index("--device") + 1] if "--device" in sys.argv else "cpu"
+        memory_child(sys.argv[2], int(sys.argv[3]), device)
+        return
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--repeats", type=int, default=5)
@@ -122,6 +191,10 @@ def main() -> None:
     print(f"device {device}, torch {torch.__version__}, threads {torch.get_num_threads()}")
     bench_overhead(device, args.batch, args.repeats, args.methods.split(","))
     bench_reference(device, args.repeats)
+    if args.skip_memory:
+        print("(c) skipped: --skip-memory")
+    else:
+        bench_memory(device)
 
 
 if __name__ == "__main__":
