@@ -101,6 +101,7 @@ nav { display:flex; flex-wrap: wrap; gap: 6px 16px; font-size: 13.5px; }
 nav a, a { color: var(--accent); text-decoration: none; } nav a:hover { text-decoration: underline; }
 section { background: var(--paper); border: 1px solid var(--rule); border-radius: 6px; padding: 18px 22px; margin: 18px 0; }
 .scroll { overflow-x: auto; }
+.nowrap, .num { white-space: nowrap; }
 table { border-collapse: collapse; width: 100%; font-size: 13.5px; font-variant-numeric: tabular-nums; margin: 8px 0 4px; }
 th, td { padding: 5px 9px; border-bottom: 1px solid var(--rule); text-align: left; vertical-align: middle; }
 th { font-weight: 600; color: var(--muted); cursor: pointer; user-select: none; white-space: nowrap; }

@@ -94,10 +94,11 @@ def models_table(source: AnalysisSource) -> str:
     rows = []
     for model in source.models:
         acc = model.get("accuracy") or {}
-        interval = (f"{acc['ci_low']:.4f} – {acc['ci_high']:.4f}" if acc.get("ci_low") is not None else "–")
+        interval = (f'<span class="nowrap">{acc["ci_low"]:.4f} – {acc["ci_high"]:.4f}</span>'
+                    if acc.get("ci_low") is not None else "–")
         layer = model.get("tap") or source.results.get("cam", {}).get("layers", {}).get(model["name"], "–")
         row = [h.esc(model["name"]), h.esc(model["role"]), h.esc(f"{model.get('arch')} ×{model.get('width')}"),
-               h.esc(layer), h.numeric_cell(model.get("params"), 0), _stat(acc), h.esc(interval),
+               h.esc(layer), h.numeric_cell(model.get("params"), 0), _stat(acc), interval,
                h.numeric_cell(model.get("checkpoint_accuracy")), h.numeric_cell(model.get("mean_confidence")),
                h.numeric_cell(model.get("degenerate"), 0)]
         if has_mask:
