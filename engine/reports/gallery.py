@@ -17,6 +17,7 @@ from engine.reports import figures
 from engine.reports.source import BANDED_METRICS, AnalysisSource
 
 WORST_PER_CLASS = 2  # worst errors shown per class on a model's diagnosis sheet
+WORST_CLASSES = 20  # classes per sheet (the lowest accuracies): CIFAR-100 would otherwise be 100 rows
 TOP_CONFUSED = 10
 
 
@@ -98,6 +99,7 @@ def _worst_items(source: AnalysisSource, model: str) -> list[figures.WorstItem]:
     images = source.images
     groups = sorted(diagnosis.get("worst_errors", []), key=lambda g: (accuracy.get(g["class"], 1.0), g["class"]))
     items = []
+    groups = groups[:WORST_CLASSES]
     for group in groups:
         for entry in group["items"][:WORST_PER_CLASS]:
             row = entry.get("row")
@@ -143,8 +145,9 @@ def plan_figures(source: AnalysisSource, examples: int) -> list[FigureTask]:
         if any(group["items"] for group in diagnosis.get("worst_errors", [])):
             tasks.append(FigureTask(
                 f"worst_{model}.png", f"Worst predictions per class — {model}", "diagnosis",
-                lambda m=model: figures.worst_predictions_sheet(
-                    f"{m}: most confident errors per class (worst classes first)", _worst_items(source, m))))
+                lambda m=model, k=len(diagnosis["worst_errors"]): figures.worst_predictions_sheet(
+                    f"{m}: most confident errors per class (worst classes first"
+                    + (f", {WORST_CLASSES} of {k} classes)" if k > WORST_CLASSES else ")"), _worst_items(source, m))))
         if diagnosis["confused_pairs"]:
             tasks.append(FigureTask(
                 f"confused_pairs_{model}.png", f"Most confused pairs — {model}", "pairs",
