@@ -20,12 +20,13 @@ import torch
 
 from engine.checkpoints.building import load_state_strict
 from engine.checkpoints.infer import infer_architecture
-from engine.checkpoints.meta import CheckpointMeta, check_name
+from engine.checkpoints.meta import ROLES, CheckpointMeta, check_name
 from engine.checkpoints.normalisation import DatasetFacts, dataset_facts
 from engine.checkpoints.safe_load import read_checkpoint
 from engine.checkpoints.store import CheckpointStore
 from engine.errors import KdcamError
 from engine.jobs import JobContext
+from engine.models import build_model
 from engine.specs import ImportSpec
 from engine.workspace import Workspace
 
@@ -70,12 +71,10 @@ def import_checkpoint(
 ) -> CheckpointMeta:
     """Validate, convert and save one file; raises KdcamError (store untouched) on any problem."""
     path = request.path.resolve()
-    if request.arch and request.model_def:
-        raise KdcamError("give either --arch or --model-def, not both")
     name = check_name(request.name or default_name(path))
     if store.exists(name):
         raise KdcamError(f"a checkpoint named {name!r} already exists; choose another with --name")
-    _check_normalisation(request)
+    _check_request(request)
     steps = 4
     _progress(ctx, 0, steps, f"reading {path.name}")
     loaded = read_checkpoint(path)
@@ -91,8 +90,6 @@ def import_checkpoint(
         inferred = infer_architecture(loaded.state, str(path), request.arch, request.num_classes, request.width)
         if inferred.layout != "kdcam":
             _log(ctx, f"{path.name}: mapped the {inferred.layout} layout onto kdcam's {inferred.arch}")
-        from engine.models import build_model
-
         model = build_model(inferred.arch, inferred.num_classes, inferred.width, inferred.in_channels)
         load_state_strict(model, inferred.state, str(path))
         arch, width, in_channels, model_def = inferred.arch, inferred.width, inferred.in_channels, None
@@ -103,10 +100,7 @@ def import_checkpoint(
     input_size = facts.input_size if facts else 32
     _check_runs(model, in_channels, input_size, path)
     mean, std = _normalisation(request, facts, in_channels, ctx)
-    if facts and facts.class_names and len(facts.class_names) != model.num_classes:
-        _log(ctx, f"{request.dataset} has {len(facts.class_names)} classes but the model has "
-             f"{model.num_classes} outputs; class names are not recorded", "warning")
-    class_names = facts.class_names if facts and facts.class_names and len(facts.class_names) == model.num_classes else None
+    class_names = _class_names(request.dataset, facts, model.num_classes, ctx)
 
     _progress(ctx, 3, steps, f"saving {name}")
     meta = CheckpointMeta(
@@ -160,7 +154,22 @@ def _check_runs(model: torch.nn.Module, in_channels: int, input_size: int, path:
         raise KdcamError(f"{path}: the loaded model produces NaN/inf logits; the weights are damaged")
 
 
-def _check_normalisation(request: ImportRequest) -> None:
+def _class_names(dataset: str | None, facts: DatasetFacts | None, num_classes: int, ctx: JobContext | None) -> list[str] | None:
+    """The dataset's class names, when they are known and as many as the model's outputs."""
+    if facts is None or not facts.class_names:
+        return None
+    if len(facts.class_names) != num_classes:
+        _log(ctx, f"{dataset} has {len(facts.class_names)} classes but the model has {num_classes} outputs; "
+             "class names are not recorded", "warning")
+        return None
+    return facts.class_names
+
+
+def _check_request(request: ImportRequest) -> None:
+    if request.arch and request.model_def:
+        raise KdcamError("give either --arch or --model-def, not both")
+    if request.role not in ROLES:
+        raise KdcamError(f"role must be one of {', '.join(ROLES)}, got {request.role!r}")
     if (request.mean is None) != (request.std is None):
         raise KdcamError("give --mean and --std together")
     if request.std is not None and any(s <= 0 for s in request.std):
