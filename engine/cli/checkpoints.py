@@ -95,9 +95,10 @@ def _import(args: argparse.Namespace) -> int:
     if args.json:
         sys.stdout.write(_one_line(meta) + "\n")
         return 0
+    imported = CheckpointMeta.from_dict(meta)
     console().print(
-        f"[green]imported[/] [bold]{meta['name']}[/]: {meta['arch']} (width {meta['width']:g}), "
-        f"{meta['num_classes']} classes, {meta['params']:,} parameters", highlight=False
+        f"[green]imported[/] [bold]{imported.name}[/]: {_arch_label(imported)}, {imported.num_classes} classes, "
+        f"{imported.params:,} parameters", highlight=False
     )
     return 0
 
