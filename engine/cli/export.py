@@ -51,7 +51,7 @@ def _handle(args: argparse.Namespace) -> int:
     if args.json:
         print_json({"event": "result", **result.to_dict()})
     else:
-        console().print(f"[green]report written to[/] {result.path} ({len(result.files)} files)", highlight=False)
-        if "html" in spec.formats:
-            console().print(f"open {result.path}/report.html in a browser (works offline)", highlight=False)
+        # The job already logged where the report went; say what to do with it.
+        hint = f"; open {result.path}/report.html in a browser (works offline)" if "html" in spec.formats else ""
+        console().print(f"[green]{len(result.files)} files[/]{hint}", highlight=False)
     return 0
