@@ -25,6 +25,12 @@ PAD = 4  # random-crop padding in pixels, as in the CIFAR KD literature
 
 
 class DeviceLoader:
+    """Yields ``(images float B x C x H x W normalised, labels int64, indices int64)`` on ``device``.
+
+    ``images`` (uint8 N x H x W x C) and ``labels`` stay available as device tensors, e.g. to
+    count a split's size; ``indices`` say which images of the split a batch holds.
+    """
+
     def __init__(
         self,
         imageset: ImageSet,

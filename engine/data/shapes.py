@@ -129,7 +129,7 @@ def _render(shape_ids: np.ndarray, texture_ids: np.ndarray, rng: np.random.Gener
     colour = np.where(second[..., None], secondary[:, None, None, :], primary[:, None, None, :])
     shading = 1.0 + 0.12 * (u * _col(rng.uniform(-1, 1, n)) + v * _col(rng.uniform(-1, 1, n)))
     image = np.where(mask[..., None], colour * shading[..., None], background)
-    image += rng.normal(0.0, 0.03, image.shape).astype(np.float32)
+    image += 0.03 * rng.standard_normal(image.shape, dtype=np.float32)
     return (np.clip(image, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8), mask
 
 
@@ -147,7 +147,7 @@ def _background(n: int, rng: np.random.Generator) -> np.ndarray:
     br = rng.uniform(2.0, 7.0, (n, blobs, 1, 1)).astype(np.float32)
     inside = ((_XX - bx) ** 2 + (_YY - by) ** 2) < br**2  # n x blobs x H x W
     tint = rng.uniform(-0.09, 0.09, (n, blobs, 3)).astype(np.float32)
-    image += np.einsum("nbhw,nbc->nhwc", inside.astype(np.float32), tint)
+    image += np.einsum("nbhw,nbc->nhwc", inside.astype(np.float32), tint, optimize=True)
 
     lines = 3
     theta = rng.uniform(0, np.pi, (n, lines, 1, 1)).astype(np.float32)
@@ -155,7 +155,7 @@ def _background(n: int, rng: np.random.Generator) -> np.ndarray:
     distance = np.abs(np.cos(theta) * (_XX - 16) + np.sin(theta) * (_YY - 16) - offset)
     on_line = (distance < rng.uniform(0.5, 1.2, (n, lines, 1, 1))).astype(np.float32)
     tint = rng.uniform(-0.08, 0.08, (n, lines, 3)).astype(np.float32)
-    image += np.einsum("nlhw,nlc->nhwc", on_line, tint)
+    image += np.einsum("nlhw,nlc->nhwc", on_line, tint, optimize=True)
     return image
 
 
