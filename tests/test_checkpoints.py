@@ -188,3 +188,19 @@ def test_cli_import_json_ends_with_the_metadata(tmp_path: Path, capsys: pytest.C
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert {line.get("event") for line in lines[:-1]} <= {"progress", "log"}
     assert (lines[-1]["name"], lines[-1]["mean"], lines[-1]["std"]) == ("v8", [0.5, 0.4, 0.3], [0.2, 0.2, 0.2])
+
+
+def test_listing_from_the_cli_never_imports_torch(tmp_path: Path) -> None:
+    """``kdcam checkpoints list`` reads JSON only, so it answers instantly even on a busy GPU box."""
+    import subprocess
+    import sys
+
+    save_small(CheckpointStore(tmp_path / "checkpoints"), "one")
+    code = (
+        "import sys; from engine.cli.main import main; "
+        f"rc = main(['--workspace', {str(tmp_path)!r}, 'checkpoints', 'list', '--json']); "
+        "print('TORCH' if 'torch' in sys.modules else 'NOTORCH'); sys.exit(rc)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert '"name": "one"' in done.stdout and done.stdout.strip().endswith("NOTORCH")
