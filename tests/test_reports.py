@@ -187,6 +187,21 @@ def test_progress_reaches_every_file(exported) -> None:
     assert {f"figures/{p.name}" for p in (out / "figures").iterdir()} <= reported
 
 
+def test_grey_images_without_masks_and_a_student_with_only_degenerate_maps(tmp_path: Path) -> None:
+    """MNIST-like data and an untrained student: the report still opens, with dashes where no mean exists."""
+    ws = Workspace.open(tmp_path).ensure()
+    write_synthetic_analysis(ws, "grey", n=16, num_classes=3, size=28, channels=1, blank_student=True,
+                             with_diagnosis_maps=False)
+    result = run_export_job(ExportSpec(workspace=str(ws.root), analysis="grey", examples=2), context())
+    out = Path(result.path)
+    blank = next(r for r in read_csv(out / "leaderboard.csv") if r["student"] == "si-student")
+    assert blank["pearson"] == "" and blank["band"] == "Problematic"
+    reader = LeaderboardReader()
+    reader.feed((out / "report.html").read_text())
+    assert reader.rows["si-student"][2] == "", "no mean: an empty data-value, shown as a dash"
+    assert (out / "figures" / "worst_teacher.png").is_file(), "errors are shown even without their CAMs"
+
+
 def test_formats_choose_what_is_written(tmp_path: Path) -> None:
     ws = Workspace.open(tmp_path).ensure()
     write_synthetic_analysis(ws, "a1", n=12, num_classes=3)

@@ -55,6 +55,7 @@ def _average_ranks(flat: np.ndarray) -> np.ndarray:
     return np.take_along_axis(table, levels, axis=1)
 
 
+@np.errstate(invalid="ignore", divide="ignore")  # constant maps: NaN, then marked degenerate
 def _pair_metrics(t: np.ndarray, s: np.ndarray) -> dict[str, np.ndarray]:
     n = len(t)
     tf, sf = t.reshape(n, -1).astype(np.float64), s.reshape(n, -1).astype(np.float64)
@@ -83,8 +84,11 @@ def _pair_metrics(t: np.ndarray, s: np.ndarray) -> dict[str, np.ndarray]:
 def write_synthetic_analysis(workspace: Workspace, analysis_id: str = "synthetic", n: int = 60,
                              students: tuple[str, ...] = ("kd-student", "at-student", "si-student"),
                              num_classes: int = 5, size: int = 32, seed: int = 0,
-                             with_diagnosis_maps: bool = True) -> Path:
-    """Write ``analyses/<analysis_id>/`` (schema v1) and return its path."""
+                             with_diagnosis_maps: bool = True, channels: int = 3,
+                             blank_student: bool = False) -> Path:
+    """Write ``analyses/<analysis_id>/`` (schema v1) and return its path. ``channels=1`` makes a
+    grey dataset without masks (MNIST-like); ``blank_student`` makes the last student's maps all
+    degenerate (constant), as an untrained model's can be."""
     rng = np.random.default_rng(seed)
     root = workspace.analyses / analysis_id
     (root / "maps").mkdir(parents=True)
@@ -93,18 +97,21 @@ def write_synthetic_analysis(workspace: Workspace, analysis_id: str = "synthetic
     methods = ["kd", "at", "si", "dkd", "ls", "hints", "crd"]
     labels = rng.integers(0, num_classes, n)
     centres = rng.uniform(6, size - 6, (n, 2))
-    images = rng.integers(0, 120, (n, size, size, 3), dtype=np.uint8)
+    images = rng.integers(0, 120, (n, size, size, channels), dtype=np.uint8)
     yy, xx = np.mgrid[0:size, 0:size]
     masks = (yy[None] - centres[:, 0, None, None]) ** 2 + (xx[None] - centres[:, 1, None, None]) ** 2 < 25
-    images[masks] = np.array([220, 180, 40], dtype=np.uint8)
+    images[masks] = np.array([220, 180, 40][:channels], dtype=np.uint8)
     np.save(root / "images.npy", images)
-    np.save(root / "masks.npy", masks)
+    if channels == 3:
+        np.save(root / "masks.npy", masks)
 
     teacher_map = _blobs(rng, centres, size, 4.0)
     float_maps = {"teacher": teacher_map}
     for s, student in enumerate(students):
         drift = 1.0 + 3.0 * s
         float_maps[student] = _blobs(rng, centres + rng.normal(0, drift, (n, 2)), size, 4.0 + s)
+    if blank_student:
+        float_maps[students[-1]] = np.zeros_like(teacher_map)
     for model, maps in float_maps.items():
         np.save(root / "maps" / f"{model}.npy", np.round(maps * 255).astype(np.uint8))
 
@@ -118,14 +125,17 @@ def write_synthetic_analysis(workspace: Workspace, analysis_id: str = "synthetic
         for key, values in _pair_metrics(teacher_map, float_maps[student]).items():
             metric_arrays[key][s] = values
         metric_arrays["output_kl"][s] = rng.uniform(0, 1, n)
-    metric_arrays["pearson"][-1, :2] = np.nan  # a degenerate pair of maps, as the real analysis marks them
     degenerate = np.zeros((len(models), n), bool)
-    degenerate[-1, :2] = True
+    degenerate[-1, : n if blank_student else 2] = True  # degenerate pairs, as the real analysis marks them
+    for key in METRICS:
+        metric_arrays[key][-1, degenerate[-1]] = np.nan
     peaks = teacher_map.reshape(n, -1).argmax(1)
+    pointing = np.tile(masks.reshape(n, -1)[np.arange(n), peaks], (len(models), 1)).astype(np.float32)
     np.savez(root / "per_image.npz", indices=np.arange(n) * 3, labels=labels, models=np.array(models),
              preds=preds, confidences=confidences, true_probs=true_probs, targets=np.tile(labels, (len(models), 1)),
-             degenerate=degenerate, pointing_game=np.tile(masks.reshape(n, -1)[np.arange(n), peaks], (len(models), 1)).astype(np.float32),
-             energy_in_mask=np.full((len(models), n), 0.5, np.float32), students=np.array(students), **metric_arrays)
+             degenerate=degenerate, pointing_game=pointing if channels == 3 else np.full_like(pointing, np.nan),
+             energy_in_mask=np.full((len(models), n), 0.5 if channels == 3 else np.nan, np.float32),
+             students=np.array(students), **metric_arrays)
 
     model_entries, pairs, diagnosis = [], [], {}
     for m, model in enumerate(models):
@@ -135,7 +145,8 @@ def write_synthetic_analysis(workspace: Workspace, analysis_id: str = "synthetic
             "params": 250000 - m, "method": None if m == 0 else methods[(m - 1) % len(methods)],
             "checkpoint_accuracy": None, "accuracy": _stat(correct.astype(float), rng),
             "mean_confidence": float(confidences[m].mean()), "degenerate": int(degenerate[m].sum()),
-            "mask": {"pointing_game": _stat(np.full(n, 0.7), rng), "energy_in_mask": _stat(np.full(n, 0.5), rng)},
+            "mask": {"pointing_game": _stat(np.full(n, 0.7), rng), "energy_in_mask": _stat(np.full(n, 0.5), rng)}
+            if channels == 3 else None,
         })
         diagnosis[model] = _diagnosis(root, model, labels, preds[m], confidences[m], true_probs[m], class_names,
                                       float_maps[model], with_diagnosis_maps)
@@ -167,7 +178,8 @@ def write_synthetic_analysis(workspace: Workspace, analysis_id: str = "synthetic
                  "layer": None, "batch_size": 128, "seed": seed, "device": "cpu"},
         "device": "cpu",
         "dataset": {"spec": "shapes", "split": "test", "n": n, "split_size": n * 3, "image_size": size,
-                    "channels": 3, "num_classes": num_classes, "class_names": class_names, "has_masks": True,
+                    "channels": channels, "num_classes": num_classes, "class_names": class_names,
+                    "has_masks": channels == 3,
                     "selection": "random"},
         "cam": {"method": "gradcam", "target": "label", "layers": {m: "stage5" for m in models}},
         "models": model_entries, "pairs": pairs, "diagnosis": diagnosis, "attention": {},
