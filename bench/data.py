@@ -75,7 +75,8 @@ def main() -> None:
     device_rate = best_rate(len(imageset), lambda: one_epoch(device_loader), args.repeats)
     rows = [("shapes generation (numpy)", generation, None), ("DeviceLoader, train (crop+flip)", device_rate, None)]
     for workers in (int(w) for w in args.workers.split(",")):
-        baseline = textbook_loader(imageset.images, imageset.labels, args.batch_size, imageset.mean, imageset.std, workers)
+        baseline = textbook_loader(imageset.images, imageset.labels, args.batch_size,
+                                   imageset.mean, imageset.std, workers)
         rate = best_rate(len(imageset), lambda: one_epoch(baseline), args.repeats)
         rows.append((f"torchvision transforms + DataLoader, {workers} workers", rate, device_rate / rate))
 

@@ -52,4 +52,5 @@ def test_missing_dataset_files_are_a_clear_error(tmp_path):
 
 def test_the_data_command_does_not_import_torch():
     code = "import sys, engine.cli.data; print('torch' in sys.modules)"
-    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"

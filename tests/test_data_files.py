@@ -109,7 +109,8 @@ def test_mnist_from_idx_files(tmp_path, gzipped):
     raw.mkdir(parents=True)
     images = RNG.integers(0, 256, (7, 28, 28), dtype=np.uint8)
     labels = RNG.integers(0, 10, 7).astype(np.uint8)
-    for name, data in (("t10k-images-idx3-ubyte", _idx(0x803, images)), ("t10k-labels-idx1-ubyte", _idx(0x801, labels))):
+    files = {"t10k-images-idx3-ubyte": _idx(0x803, images), "t10k-labels-idx1-ubyte": _idx(0x801, labels)}
+    for name, data in files.items():
         if gzipped:
             (raw / f"{name}.gz").write_bytes(gzip.compress(data))
         else:

@@ -114,7 +114,8 @@ def load_cifar(name: str, split: str, root: Path, download: bool) -> ImageSet:
     meta = _dict(read_pickle(meta_path), meta_path, (layout.names_key,))
     class_names = [n.decode() if isinstance(n, bytes) else str(n) for n in meta[layout.names_key]]
     return checked_imageset(
-        str(folder), split, np.concatenate(images), np.concatenate(labels), class_names, mean=layout.mean, std=layout.std
+        str(folder), split, np.concatenate(images), np.concatenate(labels), class_names,
+        mean=layout.mean, std=layout.std,
     )
 
 

@@ -86,9 +86,8 @@ def _load_shapes(spec: DatasetSpec, split: str, root: Path, download: bool) -> I
 
     spec.check_options(("classes", "train", "test", "seed"))
     count = spec.int_option(split, shapes.DEFAULT_TRAIN if split == "train" else shapes.DEFAULT_TEST, minimum=1)
-    generated = shapes.generate(
-        count, num_classes=spec.int_option("classes", shapes.DEFAULT_CLASSES), seed=spec.int_option("seed", 0), split=split
-    )
+    classes = spec.int_option("classes", shapes.DEFAULT_CLASSES)
+    generated = shapes.generate(count, num_classes=classes, seed=spec.int_option("seed", 0), split=split)
     return ImageSet("shapes", split, generated.images, generated.labels, generated.class_names,
                     masks=generated.masks, mean=shapes.MEAN, std=shapes.STD)
 
@@ -137,6 +136,7 @@ _DESCRIPTIONS: dict[str, str] = {
     "cifar10": "CIFAR-10, python version under ROOT/cifar-10-batches-py (--download to fetch)",
     "cifar100": "CIFAR-100, python version under ROOT/cifar-100-python (--download to fetch)",
     "mnist": "MNIST IDX files under ROOT/MNIST/raw (--download to fetch)",
-    "npz": "npz:PATH - arrays images (uint8 NHWC), labels, optional masks, class_names; file or dir with train/test.npz",
+    "npz": "npz:PATH - arrays images (uint8 NHWC), labels, optional masks and class_names; "
+    "one file or a dir with train.npz and test.npz",
     "imagefolder": "imagefolder:PATH - one subfolder per class (optionally under train/ and test/); option size",
 }
