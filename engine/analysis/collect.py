@@ -135,8 +135,13 @@ def collect(inputs: AnalysisInputs, out_dir: Path, batch_size: int, ctx: JobCont
             masks_file[lo:hi] = imageset.masks[picked]
             masks = torch.from_numpy(np.ascontiguousarray(imageset.masks[picked])).to(inputs.device)
         teacher_logits = teacher_maps = teacher_degenerate = teacher_ranks = None
+        # models with the same normalisation statistics share one input tensor
+        normalised: dict[tuple[tuple[float, ...], tuple[float, ...]], Tensor] = {}
         for i, am in enumerate(inputs.models):
-            x = am.normalise(u8)
+            key = (am.meta.mean, am.meta.std)
+            if key not in normalised:
+                normalised[key] = am.normalise(u8)
+            x = normalised[key]
             target = class_target(inputs.target, labels, teacher_logits)
             batch = compute_cams(am.model, x, target, inputs.method, am.tap)
             maps, degenerate, logits = batch.maps, batch.degenerate, batch.logits
