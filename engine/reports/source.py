@@ -109,10 +109,15 @@ class AnalysisSource:
         layers = cam.get("layers", {})
         distinct_layers = sorted(set(layers.values()))
         layer = distinct_layers[0] if len(distinct_layers) == 1 else ", ".join(f"{m}: {l}" for m, l in layers.items())
-        students = ", ".join(f"{p['student']} ({p.get('method') or '?'})" for p in self.pairs)
+        def architecture(name: str) -> str:
+            entry = self.model_entry(name)
+            return f"{entry.get('arch')} ×{entry.get('width')}"
+
+        students = ", ".join(f"{p['student']} ({p.get('method') or '?'}, {architecture(p['student'])})"
+                             for p in self.pairs)
         return [
             ("analysis", self.analysis_id),
-            ("teacher", self.teacher),
+            ("teacher", f"{self.teacher} ({architecture(self.teacher)})"),
             ("students", students),
             ("dataset", f"{self.dataset['spec']} / {self.dataset['split']}"),
             ("images (N)", f"{self.n} of {self.dataset.get('split_size', self.n)} ({self.dataset.get('selection', '')})"),
