@@ -23,8 +23,10 @@ def _cifar_planes(images: np.ndarray) -> np.ndarray:
 
 
 def _dump(path: Path, obj: object) -> None:
+    """Pickle like the official files: protocol 2, numpy arrays under numpy 1's module name."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(pickle.dumps(obj, protocol=2))
+    data = pickle.dumps(obj, protocol=2)
+    path.write_bytes(data.replace(b"cnumpy._core.multiarray\n", b"cnumpy.core.multiarray\n"))
 
 
 def _write_cifar10(root: Path, per_batch: int = 6) -> tuple[np.ndarray, np.ndarray]:
