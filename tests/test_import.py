@@ -130,6 +130,16 @@ def test_container_extras_become_metadata(store, workspace, tmp_path) -> None:
     assert meta.accuracy == pytest.approx(0.7325)
 
 
+def test_numpy_scalars_beside_the_weights_are_accepted(store, workspace, tmp_path) -> None:
+    """Scripts often store best_acc/epoch as numpy values; those are data, not code."""
+    import numpy as np
+
+    torch.save({"model": trained_like("vgg8").state_dict(), "best_acc": np.float64(68.5), "epoch": np.int64(30),
+                "history": np.arange(3, dtype=np.float32)}, tmp_path / "np.pth")
+    _, meta = import_file(store, workspace, tmp_path / "np.pth")
+    assert (meta.accuracy, meta.epochs) == (pytest.approx(0.685), 30)
+
+
 def test_repdistiller_vgg_layout_is_mapped(store, workspace, tmp_path) -> None:
     original = trained_like("vgg13", classes=100)
     foreign = rename_keys(original.state_dict(), [(r"^stage(\d)", lambda m: f"block{int(m.group(1)) - 1}")])

@@ -8,6 +8,7 @@ tensors only. Every failure becomes one ``KdcamError`` naming the file and the p
 
 from __future__ import annotations
 
+import numbers
 import pickle
 import pickletools
 import re
@@ -91,7 +92,8 @@ def _torch_load(path: Path, head: bytes) -> Any:
     if is_zip and not zipfile.is_zipfile(path):
         raise KdcamError(f"{path}: the file is truncated or corrupt (its zip archive cannot be read)")
     try:
-        with warnings.catch_warnings():  # torch warns about pickle protocols it is about to refuse anyway
+        with warnings.catch_warnings(), torch.serialization.safe_globals(_numpy_data_globals()):
+            # torch warns about pickle protocols it is about to refuse anyway
             warnings.filterwarnings("ignore", message="Detected pickle protocol", category=UserWarning)
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
@@ -106,6 +108,20 @@ def _torch_load(path: Path, head: bytes) -> Any:
         raise KdcamError(f"{path}: not a PyTorch checkpoint, or truncated/corrupt (unreadable pickle data)") from None
     except (RuntimeError, EOFError, struct.error, ValueError, OSError, zipfile.BadZipFile) as exc:
         raise KdcamError(f"{path}: the file is truncated or corrupt: {_first_line(exc)}") from None
+
+
+def _numpy_data_globals() -> list[Any]:
+    """numpy constructors that rebuild plain data (scalars, dtypes, arrays) and run no user code.
+
+    Training scripts often store ``best_acc`` or ``epoch`` as numpy scalars; without these
+    a legitimate file would be refused.
+    """
+    import numpy as np
+
+    multiarray = getattr(np, "_core", None) or np.core
+    dtype_classes = [type(np.dtype(t)) for t in (np.float16, np.float32, np.float64, np.int8, np.int16,
+                                                  np.int32, np.int64, np.uint8, np.bool_)]
+    return [multiarray.multiarray.scalar, multiarray.multiarray._reconstruct, np.ndarray, np.dtype, *dtype_classes]
 
 
 def _pickle_globals(path: Path) -> list[str]:
@@ -172,6 +188,6 @@ def _number(container: Mapping, keys: tuple[str, ...]) -> float | None:
         value = container.get(key)
         if isinstance(value, Tensor) and value.numel() == 1:
             value = value.item()
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if isinstance(value, numbers.Real) and not isinstance(value, bool):  # numpy scalars included
             return float(value)
     return None
