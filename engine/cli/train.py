@@ -77,7 +77,7 @@ def parse_options(items: list[str]) -> dict[str, dict[str, Any]]:
     return options
 
 
-def _methods(text: str) -> tuple[str, ...]:
+def parse_methods(text: str) -> tuple[str, ...]:
     methods = tuple(m.strip() for m in text.split(",") if m.strip())
     if not methods:
         raise KdcamError("--methods is empty; give at least one of " + ALL_METHODS)
@@ -89,7 +89,7 @@ def _train(args: argparse.Namespace) -> int:
 
     spec = TrainSpec(
         workspace=args.workspace, dataset=args.dataset, teacher=args.teacher, student=args.student,
-        methods=_methods(args.methods), recipe=args.recipe, epochs=args.epochs, batch_size=args.batch_size,
+        methods=parse_methods(args.methods), recipe=args.recipe, epochs=args.epochs, batch_size=args.batch_size,
         lr=args.lr, width=args.width, seed=args.seed, device=args.device, compile=args.compile,
         resume=args.resume, method_options=parse_options(args.option),
     )
@@ -97,7 +97,7 @@ def _train(args: argparse.Namespace) -> int:
     if args.json:
         print_json(summary)
     else:
-        _print_suite(summary)
+        print_suite(summary)
     return 0
 
 
@@ -108,7 +108,7 @@ def _experiment(args: argparse.Namespace) -> int:
     default_teachers = "vgg16" if args.experiment == "color-invariance" else "vgg19,vgg16"
     spec = ExperimentSpec(
         workspace=args.workspace, experiment=args.experiment, dataset=args.dataset,
-        teachers=_methods(args.teachers or default_teachers), student=args.student, method=args.method,
+        teachers=parse_methods(args.teachers or default_teachers), student=args.student, method=args.method,
         recipe=args.recipe, epochs=args.epochs, width=args.width, seed=args.seed, device=args.device,
         method_options=parse_options(args.option),
     )
@@ -124,7 +124,7 @@ def _pct(value: float | None) -> str:
     return "—" if value is None else f"{value:.2%}"
 
 
-def _print_suite(summary: dict[str, Any]) -> None:
+def print_suite(summary: dict[str, Any]) -> None:
     from rich.table import Table
 
     from engine.cli.output import console

@@ -93,7 +93,7 @@ def fit(plan: FitPlan, run: RunDir, store: CheckpointStore, ctx: JobContext, res
             group["lr"] = lr
         train_loader.set_epoch(epoch)
         tick = time.perf_counter()
-        losses, train_acc = _train_epoch(plan, step, optimizer, train_loader, epoch, mixed, ctx, run)
+        losses, train_acc = train_epoch(plan, step, optimizer, train_loader, epoch, mixed, ctx, run)
         seconds = time.perf_counter() - tick
         test_acc = evaluate(distiller.student, test_loader, mixed, ctx)
         record = {
@@ -116,7 +116,7 @@ def fit(plan: FitPlan, run: RunDir, store: CheckpointStore, ctx: JobContext, res
     return FitResult(plan.name, run.run_id, best, records[-1]["test_acc"], recipe.epochs, records)
 
 
-def _train_epoch(plan: FitPlan, step, optimizer, loader: DeviceLoader, epoch: int, mixed, ctx: JobContext,
+def train_epoch(plan: FitPlan, step, optimizer, loader: DeviceLoader, epoch: int, mixed, ctx: JobContext,
                  run: RunDir) -> tuple[dict[str, float], float]:
     """One pass over the training set; loss sums stay on the device (no per-batch sync on GPU)."""
     plan.distiller.train()
