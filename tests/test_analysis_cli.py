@@ -7,6 +7,8 @@ import json
 import subprocess
 import sys
 
+import numpy as np
+
 from engine.checkpoints.meta import CheckpointMeta
 from engine.checkpoints.store import CheckpointStore
 from engine.cli import analyze
@@ -42,3 +44,17 @@ def test_analyze_json_run_prints_progress_then_the_result(tmp_path, capsys):
 def test_importing_the_command_does_not_import_torch():
     code = "import sys, engine.cli.analyze; print('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
+
+
+def test_a_single_model_gets_a_diagnosis_without_pairs(tmp_path, capsys):
+    store = CheckpointStore(tmp_path / "checkpoints")
+    store.save("solo", build_model("vgg8", 4, width=0.125), CheckpointMeta(name="solo", arch="vgg8", num_classes=4,
+                                                                            width=0.125))
+    args = _parser().parse_args(["-w", str(tmp_path), "analyze", "--teacher", "solo",
+                                 "--dataset", "shapes?classes=4&train=8&test=12", "--check-images", "2",
+                                 "--device", "cpu", "--name", "solo"])
+    assert args.handler(args) == 0
+    assert "analysis written to" in capsys.readouterr().out
+    saved = json.loads((tmp_path / "analyses" / "solo" / "results.json").read_text())
+    assert saved["pairs"] == [] and list(saved["diagnosis"]) == ["solo"]
+    assert np.array(saved["diagnosis"]["solo"]["confusion"]).sum() == 12

@@ -102,8 +102,6 @@ def load_inputs(spec: AnalyzeSpec, ws: Workspace) -> AnalysisInputs:
 
 
 def _check_spec(spec: AnalyzeSpec) -> None:
-    if not spec.students:
-        raise KdcamError("an analysis needs at least one student (--students A,B,...)")
     names = [spec.teacher, *spec.students]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:

@@ -25,8 +25,8 @@ PASS_BELOW = 0.5  # |mean Spearman| under this: the maps depend on the learned w
 
 def randomised_copy(am: AnalysedModel, seed: int, device: torch.device) -> AnalysedModel:
     """``am`` with every weight re-initialised (deterministically for ``seed``)."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with torch.random.fork_rng(devices=[]):  # weights are initialised on the CPU; leave global RNGs as they were
+        torch.default_generator.manual_seed(seed)
         model = build_from_meta(am.meta)
     return dataclasses.replace(am, model=model.to(device).eval())
 

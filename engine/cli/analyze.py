@@ -20,8 +20,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "score maps against object masks where the dataset has them, diagnose errors per class, and run a "
         "weight-randomisation sanity check and deletion/insertion on a subset. Writes analyses/ID/.",
     )
-    parser.add_argument("--teacher", required=True, metavar="T", help="teacher checkpoint name")
-    parser.add_argument("--students", required=True, metavar="A,B,...", help="comma-separated student checkpoints")
+    parser.add_argument("--teacher", required=True, metavar="T",
+                        help="teacher checkpoint name (or any single model to diagnose)")
+    parser.add_argument("--students", default="", metavar="A,B,...",
+                        help="comma-separated student checkpoints (none: a diagnosis of the teacher alone)")
     parser.add_argument("--dataset", default="shapes", metavar="D", help="dataset spec (default: shapes)")
     parser.add_argument("--split", default="test", choices=("train", "test"), help="split to analyse (default: test)")
     parser.add_argument("--n", type=int, metavar="N", help="analyse N images drawn at random (seeded); default: all")
@@ -88,6 +90,9 @@ def _print_summary(results: dict[str, Any], path: str) -> None:
         models.add_row(model["name"], model["role"], _fmt(model["accuracy"]), _fmt(mask.get("pointing_game")),
                        _fmt(mask.get("energy_in_mask")), str(model["degenerate"]))
     out.print(models)
+    if not results["pairs"]:
+        out.print(f"[green]analysis written to[/] {path}", highlight=False)
+        return
     pairs = Table(title=f"students vs teacher ({results['cam']['method']}, target {results['cam']['target']})",
                   title_justify="left")
     for column in ("student", "band", "Pearson", "L2 sim", "IoU", "KL", "agreement", "output KL"):
