@@ -103,6 +103,8 @@ class AnalyzeSpec(_Spec):
 
     @property
     def title(self) -> str:
+        if not self.students:
+            return f"diagnose {self.teacher} ({self.method})"
         return f"analyze {self.teacher} vs {','.join(self.students)} ({self.method})"
 
 
