@@ -4,6 +4,10 @@ Everything shown on screen is deterministic (fixed dates, fixed analysis id)."""
 
 from __future__ import annotations
 
+import atexit
+import functools
+import shutil
+import tempfile
 import threading
 from pathlib import Path
 
@@ -70,10 +74,25 @@ def build_workspace(root: Path, analysis: bool = True) -> Workspace:
     return ws
 
 
-def test_fixture_workspace_lists_models_and_analysis(tmp_path: Path) -> None:
+def test_fixture_workspace_lists_models_and_analysis() -> None:
     from engine.analysis.results import list_analyses
     from engine.checkpoints.meta import list_checkpoints
 
-    ws = build_workspace(tmp_path)
+    ws = Workspace.open(shared_workspace())
     assert [m.name for m in list_checkpoints(ws.checkpoints)] == ["at-student", "kd-student", "teacher"]
     assert [a.id for a in list_analyses(ws)] == [ANALYSIS_ID]
+
+
+@functools.cache
+def shared_workspace() -> Path:
+    """Built once per test session (the engine work takes seconds); tests copy it."""
+    root = Path(tempfile.mkdtemp(prefix="kdcam-tui-ws-"))
+    atexit.register(shutil.rmtree, root, True)
+    build_workspace(root / "ws")
+    return root / "ws"
+
+
+def workspace_copy(destination: Path) -> Path:
+    """A private copy of the shared workspace a test may change."""
+    shutil.copytree(shared_workspace(), destination)
+    return destination

@@ -16,11 +16,13 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
-from engine.events import Cancelled, Failed, Finished, JobEvent
+from engine.events import Cancelled, Failed, Finished, JobEvent, Progress
 from engine.jobs import JobRunner
 from engine.specs import DemoSpec
 from engine.workspace import Workspace
 from tui.jobboard import EngineEvent, JobBoard, JobRecord
+
+PROGRESS_INTERVAL_S = 0.1
 
 # mode -> (key, label, "module:Class"); screens are imported when first shown.
 SCREENS: dict[str, tuple[str, str, str]] = {
@@ -53,6 +55,7 @@ class KdcamApp(App):
         *(Binding(key, f"show('{mode}')", label) for mode, (key, label, _) in SCREENS.items()),
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("q", "quit", "Quit"),
+        Binding("escape", "leave_field", "Leave the field (keys work again)", show=False),
     ]
 
     def __init__(self, workspace: str | None = None, demo: bool = False, runner: JobRunner | None = None) -> None:
@@ -65,6 +68,7 @@ class KdcamApp(App):
         self.selected_analysis: str | None = None
         self._runner = runner
         self._unsubscribe = None
+        self._pending_progress: dict[str, Progress] = {}  # latest per job, shown at most 10x/s
 
     # -- engine link -------------------------------------------------------------------
     @property
@@ -86,6 +90,12 @@ class KdcamApp(App):
     def on_engine_event(self, message: EngineEvent) -> None:
         event = message.event
         record = self.board.apply(event)
+        if isinstance(event, Progress):
+            # Jobs report every batch; repainting that often would only steal time from keys.
+            if not self._pending_progress:
+                self.set_timer(PROGRESS_INTERVAL_S, self._flush_progress)
+            self._pending_progress[event.job_id] = event
+            return
         if record is not None:
             if isinstance(event, Failed):
                 self.notify(event.error, title=f"{record.title} failed", severity="error", timeout=10)
@@ -95,6 +105,13 @@ class KdcamApp(App):
                 self.notify("done", title=record.title)
         for watcher in list(self.watchers):
             watcher.job_event(event, record)
+
+    def _flush_progress(self) -> None:
+        pending, self._pending_progress = self._pending_progress, {}
+        for event in pending.values():
+            record = self.board.get(event.job_id)
+            for watcher in list(self.watchers):
+                watcher.job_event(event, record)
 
     # -- navigation --------------------------------------------------------------------
     def on_mount(self) -> None:
@@ -107,6 +124,10 @@ class KdcamApp(App):
     def action_show(self, mode: str) -> None:
         if self.current_mode != mode:
             self.switch_mode(mode)
+
+    def action_leave_field(self) -> None:
+        """Escape out of a form field so that single-key bindings reach the screen again."""
+        self.screen.set_focus(None)
 
     def action_help(self) -> None:
         from tui.screens.help import HelpScreen

@@ -39,6 +39,7 @@ def analysis_id_of(result: Any) -> str | None:
 
 class AnalyzeScreen(KdcamScreen):
     SCREEN_TITLE = "Analyze"
+    AUTO_FOCUS = None  # keys drive the screen; tab walks into the form
     BINDINGS = [Binding("s", "start", "Start analysis"), Binding("x", "cancel", "Cancel"),
                 Binding("f5", "reload", "Reload checkpoints")]
 

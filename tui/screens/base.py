@@ -6,9 +6,10 @@ from typing import TYPE_CHECKING, ClassVar
 
 from textual.app import ComposeResult
 from textual.screen import Screen
-from textual.widgets import Footer, Header
+from textual.widgets import Header
 
 from engine.events import JobEvent
+from tui.widgets.keybar import KeyBar
 
 if TYPE_CHECKING:
     from tui.app import KdcamApp
@@ -40,7 +41,7 @@ class KdcamScreen(JobAware, Screen):
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False)
         yield from self.compose_body()
-        yield Footer()
+        yield KeyBar(self.BINDINGS, self.app.BINDINGS)
 
     def compose_body(self) -> ComposeResult:
         raise NotImplementedError

@@ -30,6 +30,7 @@ def output_path(result: object, fallback: Path) -> Path:
 
 class ExportScreen(KdcamScreen):
     SCREEN_TITLE = "Export"
+    AUTO_FOCUS = None  # keys drive the screen; tab walks into the form
     BINDINGS = [Binding("e", "export", "Export"), Binding("x", "cancel", "Cancel"), Binding("f5", "reload", "Reload")]
 
     def __init__(self) -> None:

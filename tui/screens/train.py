@@ -52,6 +52,7 @@ def total_loss(record: dict[str, Any]) -> float | None:
 
 class TrainScreen(KdcamScreen):
     SCREEN_TITLE = "Train"
+    AUTO_FOCUS = None  # keys drive the screen; tab walks into the form
     BINDINGS = [
         Binding("s", "queue", "Queue run"),
         Binding("x", "cancel", "Cancel job"),
@@ -67,6 +68,8 @@ class TrainScreen(KdcamScreen):
         self.follow_live = True  # show whichever run is producing epochs
         self.disk_runs: dict[str, dict[str, Any]] = {}  # run id -> {"status", "records"} read from runs/
         self._columns: tuple[str, ...] = ()
+        self._stale = False  # events arrived while another screen was shown
+        self._table_run: str | None = None  # the run whose epochs the table holds
 
     # -- layout ----------------------------------------------------------------------
     def compose_body(self) -> ComposeResult:
@@ -78,6 +81,8 @@ class TrainScreen(KdcamScreen):
                 yield Input("vgg16", compact=True, id="teacher")
                 yield Label("student architecture")
                 yield Input("vgg11", compact=True, id="student")
+                yield Label("width multiplier")
+                yield Input("1.0", compact=True, id="width", type="number")
                 yield Label("methods")
                 yield SelectionList[str](*((m, m, True) for m in DEFAULT_METHODS), id="methods", compact=True)
                 yield Label("recipe")
@@ -123,9 +128,13 @@ class TrainScreen(KdcamScreen):
         epochs = int(epochs_text) if epochs_text else None
         if epochs is not None and epochs < 1:
             raise ValueError("epochs: at least 1")
+        width_text = self.query_one("#width", Input).value.strip()
+        width = float(width_text) if width_text else 1.0
+        if width <= 0:
+            raise ValueError("width multiplier: must be positive")
         recipe = str(self.query_one("#recipe", Select).value)
         return TrainSpec(workspace=str(self.kdcam.workspace.root), methods=methods, recipe=recipe,
-                         epochs=epochs, **values)
+                         epochs=epochs, width=width, **values)
 
     def action_queue(self) -> None:
         error = self.query_one("#form-error", Label)
@@ -243,12 +252,15 @@ class TrainScreen(KdcamScreen):
         terms = sorted({term for r in records for term in r.get("losses", {})})
         columns = ("epoch", *terms, "train acc", "test acc", "lr", "img/s", "ETA")
         table = self.query_one("#epoch-table", DataTable)
+        same_run = run_id == self._table_run and columns == self._columns
         if columns != self._columns:
             table.clear(columns=True)
             table.add_columns(*columns)
             self._columns = columns
-        table.clear()
-        for record in records:
+        if not (same_run and table.row_count <= len(records)):
+            table.clear()
+        self._table_run = run_id
+        for record in records[table.row_count:]:  # a live run only appends
             table.add_row(*epoch_row(record, terms))
         if records:
             table.move_cursor(row=len(records) - 1)
@@ -282,6 +294,12 @@ class TrainScreen(KdcamScreen):
         bar.update(total=max(progress.total, 1), progress=progress.done)
 
     def job_event(self, event: JobEvent, record: JobRecord | None) -> None:
+        if not self.is_current:
+            # Hidden: the board keeps every event; redraw once when the screen is shown again.
+            self._stale = True
+            if isinstance(event, Epoch) and self.follow_live:
+                self.shown_run = event.run_id
+            return
         if isinstance(event, Progress):
             if record is not None and record.state == "running":
                 self.refresh_progress()
@@ -291,4 +309,10 @@ class TrainScreen(KdcamScreen):
             if self.follow_live or event.run_id == self.shown_run:
                 self.show_run(event.run_id)
         elif not isinstance(event, Started) and record is not None and record.kind in TRAIN_KINDS:
+            self.action_reload_runs()
+
+    def on_screen_resume(self) -> None:
+        if self._stale:
+            self._stale = False
+            self.refresh_jobs()
             self.action_reload_runs()
