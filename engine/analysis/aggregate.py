@@ -74,11 +74,10 @@ def model_entries(inputs: AnalysisInputs, per_image: PerImage, stats: StatBatch)
     entries = []
     for i, am in enumerate(inputs.models):
         meta = am.meta
-        correct = (per_image.preds[i] == per_image.labels).astype(np.float64)
         entries.append({
             "name": am.name, "role": am.role, "arch": meta.arch, "width": meta.width, "params": meta.params,
             "method": meta.method, "tap": am.tap, "checkpoint_accuracy": meta.accuracy,
-            "accuracy": stats.add(correct),
+            "accuracy": stats.add(per_image.correct[i]),
             "mean_confidence": float(per_image.confidences[i].mean()),
             "degenerate": int(per_image.degenerate[i].sum()),
             "mask": {
@@ -90,11 +89,11 @@ def model_entries(inputs: AnalysisInputs, per_image: PerImage, stats: StatBatch)
 
 
 def pair_entries(inputs: AnalysisInputs, per_image: PerImage, stats: StatBatch) -> list[dict[str, Any]]:
-    teacher_correct = per_image.preds[0] == per_image.labels
+    teacher_correct = per_image.correct[0]
     teacher_degenerate = per_image.degenerate[0]
     entries = []
     for s, am in enumerate(inputs.students):
-        student_correct = per_image.preds[s + 1] == per_image.labels
+        student_correct = per_image.correct[s + 1]
         student_degenerate = per_image.degenerate[s + 1]
         means = {name: _mean(per_image.pair[name][s]) for name in PAIR_METRICS}
         metric_stats = {
@@ -117,7 +116,7 @@ def pair_entries(inputs: AnalysisInputs, per_image: PerImage, stats: StatBatch) 
         }
         entries.append({
             "teacher": inputs.teacher.name, "student": am.name, "method": am.meta.method,
-            "agreement": stats.add((per_image.preds[0] == per_image.preds[s + 1]).astype(np.float64)),
+            "agreement": stats.add(per_image.pair["agreement"][s]),
             "output_kl": stats.add(per_image.pair["output_kl"][s]),
             "degenerate": {"teacher": int(teacher_degenerate.sum()), "student": int(student_degenerate.sum()),
                            "either": int((teacher_degenerate | student_degenerate).sum())},

@@ -20,7 +20,7 @@ from engine.analysis.inputs import AnalysedModel, AnalysisInputs
 from engine.cam import ClassTarget, OwnPrediction, Target, compute_cams
 from engine.jobs import JobContext
 
-PAIR_ARRAYS = (*metrics.PAIR_METRICS, "output_kl")
+PAIR_ARRAYS = (*metrics.PAIR_METRICS, "output_kl", "agreement")
 ATTENTION_METRICS = ("pearson", "peak_distance")
 
 
@@ -33,6 +33,7 @@ class PerImage:
     models: list[str]  # M, teacher first
     students: list[str]  # S
     preds: np.ndarray  # M x N
+    correct: np.ndarray  # M x N
     confidences: np.ndarray  # M x N
     true_probs: np.ndarray  # M x N
     targets: np.ndarray  # M x N
@@ -47,7 +48,7 @@ class PerImage:
         return {
             "indices": self.indices, "labels": self.labels,
             "models": np.array(self.models), "students": np.array(self.students),
-            "preds": self.preds, "confidences": self.confidences, "true_probs": self.true_probs,
+            "preds": self.preds, "correct": self.correct, "confidences": self.confidences, "true_probs": self.true_probs,
             "targets": self.targets, "degenerate": self.degenerate,
             "pointing_game": self.pointing_game, "energy_in_mask": self.energy_in_mask,
             **self.pair,
@@ -115,7 +116,7 @@ def collect(inputs: AnalysisInputs, out_dir: Path, batch_size: int, ctx: JobCont
     result = PerImage(
         indices=rows.astype(np.int64), labels=imageset.labels[rows].astype(np.int64),
         models=[am.name for am in inputs.models], students=[am.name for am in inputs.students],
-        preds=np.zeros((m, n), np.int64), confidences=np.zeros((m, n), np.float32),
+        preds=np.zeros((m, n), np.int64), correct=np.zeros((m, n), np.bool_), confidences=np.zeros((m, n), np.float32),
         true_probs=np.zeros((m, n), np.float32), targets=np.zeros((m, n), np.int64),
         degenerate=np.zeros((m, n), np.bool_),
         pointing_game=np.full((m, n), np.nan, np.float32), energy_in_mask=np.full((m, n), np.nan, np.float32),
@@ -149,6 +150,7 @@ def collect(inputs: AnalysisInputs, out_dir: Path, batch_size: int, ctx: JobCont
             probs = torch.softmax(logits.float(), dim=1)
             confidence, pred = probs.max(dim=1)
             result.preds[i, lo:hi] = pred.cpu().numpy()
+            result.correct[i, lo:hi] = metrics.correct(logits, labels).bool().cpu().numpy()
             result.confidences[i, lo:hi] = confidence.cpu().numpy()
             result.true_probs[i, lo:hi] = probs.gather(1, labels[:, None])[:, 0].cpu().numpy()
             result.targets[i, lo:hi] = _explained_classes(target, logits, labels).cpu().numpy()
@@ -164,6 +166,7 @@ def collect(inputs: AnalysisInputs, out_dir: Path, batch_size: int, ctx: JobCont
                 for name, values in metrics.pair_metrics(teacher_maps, maps, teacher_ranks).items():
                     result.pair[name][i - 1, lo:hi] = _nan_where(values, invalid).cpu().numpy()
                 result.pair["output_kl"][i - 1, lo:hi] = metrics.output_kl(teacher_logits, logits).cpu().numpy()
+                result.pair["agreement"][i - 1, lo:hi] = metrics.agreement(teacher_logits, logits).cpu().numpy()
             if am.name in attention_files:
                 attention, att_degenerate, gradcam, grad_degenerate = _gradcam_and_attention(
                     am, x, target, inputs.method, maps, degenerate)

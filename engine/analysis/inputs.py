@@ -200,13 +200,3 @@ def _per_channel(values: tuple[float, ...], channels: int) -> list[float]:
         return list(values) * channels
     raise KdcamError(f"normalisation has {len(values)} values for {channels}-channel images")
 
-
-def target_classes(target: str, labels: np.ndarray, teacher_preds: np.ndarray, own_preds: np.ndarray) -> np.ndarray:
-    """The class each map explains, per image, for a target spec."""
-    if target == "label":
-        return labels
-    if target == "teacher":
-        return teacher_preds
-    if target == "own":
-        return own_preds
-    return np.full_like(labels, int(target.removeprefix("class:")))
