@@ -36,7 +36,7 @@ def run_analysis_job(spec: AnalyzeSpec, ctx: JobContext) -> dict[str, Any]:
     started = time.perf_counter()
     ws = Workspace.open(spec.workspace)
     analysis_id = _new_id(spec, ws)
-    ctx.log(f"loading {spec.teacher}, {', '.join(spec.students)} and {spec.dataset} ({spec.split})")
+    ctx.log(f"loading {', '.join((spec.teacher, *spec.students))} and {spec.dataset} ({spec.split})")
     inputs = load_inputs(spec, ws)
     ctx.log(f"analysing {len(inputs.rows)} images on {inputs.device} with {spec.method} -> analyses/{analysis_id}")
     with atomic.atomic_directory(ws.analyses / analysis_id) as tmp:
