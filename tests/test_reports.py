@@ -66,6 +66,7 @@ def test_every_file_is_there_and_results_json_is_the_analysis(exported) -> None:
     expected = {f"figures/grid_{k}.png" for k in ("most_similar", "least_similar", "random_sample")}
     expected |= {f"figures/metric_{m}.png" for m in ("pearson", "l2_similarity", "iou", "kl")}
     expected |= {f"figures/confusion_{m}.png" for m in models} | {f"figures/worst_{m}.png" for m in models}
+    expected |= {f"figures/confused_pairs_{m}.png" for m in models} | {f"figures/confused_examples_{m}.png" for m in models}
     assert expected <= figures
     for name in figures:
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name

@@ -249,6 +249,28 @@ def worst_predictions_sheet(title: str, items: Sequence[WorstItem], per_row: int
     return _mosaic(rows, title)
 
 
+@dataclass(frozen=True)
+class ConfusedExample:
+    """An image of one confused pair with the model's map of it and its confidence in the wrong class."""
+
+    image: np.ndarray
+    cam: np.ndarray
+    confidence: float
+
+
+def confused_pairs_sheet(title: str, pairs: Sequence[tuple[str, Sequence[ConfusedExample]]]) -> bytes:
+    """One row per confused pair (true → predicted, with its count): example images and the model's maps."""
+    rows: list[list[Tile | None]] = []
+    for label, examples in pairs:
+        line: list[Tile | None] = []
+        for k, example in enumerate(examples):
+            caption = f"{label}\n{example.confidence:.0%}" if k == 0 else f"\n{example.confidence:.0%}"
+            line.append(Tile(_original(example.image), caption, WRONG_COLOUR, WRONG_COLOUR))
+            line.append(Tile(overlay(example.image, example.cam), "\nCAM", MUTED))
+        rows.append(line)
+    return _mosaic(rows, title)
+
+
 def confused_pairs_chart(pairs: Sequence[tuple[str, str, int]], title: str) -> bytes:
     """The most frequent (true → predicted) confusions as a ranked horizontal bar chart."""
     fig = Figure(figsize=(6.4, 0.32 * max(len(pairs), 1) + 1.2), dpi=DPI)

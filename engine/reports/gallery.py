@@ -19,6 +19,7 @@ from engine.reports.source import BANDED_METRICS, AnalysisSource
 WORST_PER_CLASS = 2  # worst errors shown per class on a model's diagnosis sheet
 WORST_CLASSES = 20  # classes per sheet (the lowest accuracies): CIFAR-100 would otherwise be 100 rows
 TOP_CONFUSED = 10
+CONFUSED_ROWS, CONFUSED_EXAMPLES = 5, 3  # the examples sheet: top pairs, images per pair
 
 
 @dataclass(frozen=True)
@@ -120,6 +121,23 @@ def _confused(source: AnalysisSource, model: str) -> list[tuple[str, str, int]]:
     return [(source.class_name(p["true"]), source.class_name(p["predicted"]), int(p["count"])) for p in pairs]
 
 
+def _confused_examples(source: AnalysisSource, model: str) -> list[tuple[str, list[figures.ConfusedExample]]]:
+    """For the model's most frequent confusions, its most confident examples of each, with its maps."""
+    data = source.per_image
+    m = source.model_row(model)
+    maps, images = source.maps(model), source.images
+    sheet = []
+    for pair in source.results["diagnosis"][model]["confused_pairs"][:CONFUSED_ROWS]:
+        rows = np.flatnonzero((data["labels"] == pair["true"]) & (data["preds"][m] == pair["predicted"]))
+        rows = rows[np.argsort(-data["confidences"][m][rows], kind="stable")][:CONFUSED_EXAMPLES]
+        if len(rows) == 0:
+            continue
+        label = f"{source.class_name(pair['true'])} → {source.class_name(pair['predicted'])} ×{pair['count']}"
+        sheet.append((label, [figures.ConfusedExample(np.asarray(images[i]), np.asarray(maps[i]),
+                                                      float(data["confidences"][m, i])) for i in rows]))
+    return sheet
+
+
 def plan_figures(source: AnalysisSource, examples: int) -> list[FigureTask]:
     """Every PNG of the report, in the order they are drawn and shown."""
     tasks: list[FigureTask] = []
@@ -152,6 +170,11 @@ def plan_figures(source: AnalysisSource, examples: int) -> list[FigureTask]:
             tasks.append(FigureTask(
                 f"confused_pairs_{model}.png", f"Most confused pairs — {model}", "pairs",
                 lambda m=model: figures.confused_pairs_chart(_confused(source, m), f"{m}: most confused pairs")))
+            tasks.append(FigureTask(
+                f"confused_examples_{model}.png", f"Most confused pairs, examples — {model}", "pairs",
+                lambda m=model: figures.confused_pairs_sheet(
+                    f"{m}: most confused pairs (true → predicted ×count), most confident examples and {m}'s maps",
+                    _confused_examples(source, m))))
     curves = source.run_curves()
     if curves:
         tasks.append(FigureTask("training_curves.png", "Training curves", "training",

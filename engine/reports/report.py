@@ -192,6 +192,7 @@ def diagnosis(source: AnalysisSource, pngs: Mapping[str, bytes]) -> str:
             + h.table(columns, rows, f"classes-{model}") + "</details>"
             + f"<details><summary>Most confused pairs and confusion matrix</summary>{pair_table}"
             + _figure(pngs, f"confused_pairs_{model}.png", f"confused pairs of {model}")
+            + _figure(pngs, f"confused_examples_{model}.png", f"examples of the confused pairs of {model}")
             + _figure(pngs, f"confusion_{model}.png", f"confusion matrix of {model}") + "</details>"
         )
     return "".join(blocks)
