@@ -132,6 +132,10 @@ def _float(value: float) -> float | None:
     return None if not np.isfinite(value) else float(value)
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def _pct(value: float) -> str:
     return f"{100 * value:.0f}%"
 
@@ -141,7 +145,8 @@ def _written_summary(o: ModelOutcomes, class_names: list[str], correct: np.ndarr
     summary, recommendations = [], []
     errors = ~correct
     n_errors = int(errors.sum())
-    summary.append(f"Accuracy {_pct(correct.mean())} on {len(correct)} images ({n_errors} errors).")
+    summary.append(f"Accuracy {_pct(correct.mean())} on {_count(len(correct), 'image')} "
+                   f"({_count(n_errors, 'error')}).")
     if n_errors == 0:
         return summary, recommendations
 
@@ -190,11 +195,11 @@ def _written_summary(o: ModelOutcomes, class_names: list[str], correct: np.ndarr
 
     overconfident = int((errors & (o.confidences >= OVERCONFIDENT)).sum())
     if overconfident:
-        summary.append(f"{overconfident} errors ({_pct(overconfident / n_errors)} of errors) are made with "
+        summary.append(f"{_count(overconfident, 'error')} ({_pct(overconfident / n_errors)} of errors) made with "
                        f"confidence ≥ {_pct(OVERCONFIDENT)}.")
         recommendations.append("Inspect the high-confidence errors for label noise; if labels are right, label "
                                "smoothing or distillation with a temperature tempers over-confidence.")
     borderline = int((correct & (o.confidences < LOW_CONFIDENCE)).sum())
     if borderline:
-        summary.append(f"{borderline} correct predictions are borderline (confidence < {_pct(LOW_CONFIDENCE)}).")
+        summary.append(f"{_count(borderline, 'correct prediction')} borderline (confidence < {_pct(LOW_CONFIDENCE)}).")
     return summary, recommendations
