@@ -204,14 +204,14 @@ def test_embedding_targets_match_reference_with_the_same_score(vgg, spec):
     images, _ = batch(3)
     target = resolve_targets(spec, reference=torch.randn(10, generator=torch.Generator().manual_seed(5)))
     ours = compute_cams(vgg, images, target)
-    per_image = [lambda output: target.score(output[None], torch.tensor([0]))[0]] * 3
+    per_image = [lambda output: target.bind(output[None]).score(output[None], torch.tensor([0]))[0]] * 3
     expected, _ = postprocess(reference_raw(GradCAM, vgg, "stage5", images, per_image), (32, 32))
     assert (ours.maps - expected).abs().max() <= 1e-4
 
 
 def test_cosine_target_per_image_references():
     outputs = torch.tensor([[1.0, 0.0], [0.0, 2.0]])
-    target = resolve_targets("cosine", reference=torch.tensor([[1.0, 0.0], [1.0, 0.0]]))
+    target = resolve_targets("cosine", reference=torch.tensor([[1.0, 0.0], [1.0, 0.0]])).bind(outputs)
     assert torch.allclose(target.score(outputs, torch.tensor([0, 1])), torch.tensor([1.0, 0.0]))
     assert torch.allclose(resolve_targets("norm").score(outputs, torch.tensor([0, 1])), torch.tensor([1.0, 2.0]))
 
@@ -229,6 +229,15 @@ def test_target_spec_errors(spec, kwargs, message):
         resolve_targets(spec, **kwargs)
 
 
-def test_class_target_out_of_range(vgg):
-    with pytest.raises(KdcamError, match="out of range"):
+def test_class_targets_must_fit_the_batch_and_the_model(vgg):
+    with pytest.raises(KdcamError, match="out of range: the model has 10 classes"):
         compute_cams(vgg, batch(1)[0], ClassTarget([10]))
+    with pytest.raises(KdcamError, match="3 target classes for 2 images"):
+        compute_cams(vgg, batch(2)[0], [1, 2, 3])
+
+
+def test_cosine_reference_must_match_the_embedding(vgg):
+    with pytest.raises(KdcamError, match="reference embedding has 4 dims, the model outputs 10"):
+        compute_cams(vgg, batch(2)[0], resolve_targets("cosine", reference=torch.ones(4)))
+    with pytest.raises(KdcamError, match="3 reference embeddings for 2 images"):
+        compute_cams(vgg, batch(2)[0], resolve_targets("cosine", reference=torch.ones(3, 10)))

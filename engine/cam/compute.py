@@ -87,7 +87,7 @@ def compute_cams(
     images = images.to(device)
     with eval_mode(model):
         if method in GRADIENT_METHODS:
-            logits, activations, raw = _gradient_cam(model, images, target, method, tap_name)
+            logits, raw = _gradient_cam(model, images, target, method, tap_name)
         else:
             with torch.no_grad():
                 logits, taps = model.forward_taps(images)
@@ -103,7 +103,7 @@ def compute_cams(
 
 
 def _gradient_cam(model: nn.Module, images: Tensor, target: Target, method: str,
-                  tap_name: str) -> tuple[Tensor, Tensor, Tensor]:
+                  tap_name: str) -> tuple[Tensor, Tensor]:
     with torch.enable_grad():
         if not any(p.requires_grad for p in model.parameters()):
             # frozen weights: let the graph exist from the input; the gradient still stops at the tap
@@ -113,7 +113,6 @@ def _gradient_cam(model: nn.Module, images: Tensor, target: Target, method: str,
         rows = torch.arange(images.shape[0], device=images.device)
         score = target.bind(logits).score(logits, rows).sum()
         (grads,) = torch.autograd.grad(score, activations)
-    activations = activations.detach()
     with torch.no_grad():
-        raw = GRADIENT_METHODS[method](activations, grads)
-    return logits.detach(), activations, raw
+        raw = GRADIENT_METHODS[method](activations.detach(), grads)
+    return logits.detach(), raw

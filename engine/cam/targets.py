@@ -28,7 +28,7 @@ class Target:
     """Base: a differentiable score per output row."""
 
     def bind(self, outputs: Tensor) -> Target:
-        """The target to use given the clean outputs of the analysed images."""
+        """The target to use given the clean outputs of the analysed images (checked against them)."""
         return self
 
     def score(self, outputs: Tensor, rows: Tensor) -> Tensor:
@@ -41,11 +41,15 @@ class ClassTarget(Target):
     def __init__(self, classes: Tensor | Sequence[int]):
         self.classes = torch.as_tensor(classes, dtype=torch.long).flatten()
 
+    def bind(self, outputs: Tensor) -> Target:
+        if len(self.classes) != outputs.shape[0]:
+            raise KdcamError(f"{len(self.classes)} target classes for {outputs.shape[0]} images")
+        if len(self.classes) and not 0 <= int(self.classes.min()) <= int(self.classes.max()) < outputs.shape[1]:
+            raise KdcamError(f"target class out of range: the model has {outputs.shape[1]} classes")
+        return ClassTarget(self.classes.to(outputs.device))
+
     def score(self, outputs: Tensor, rows: Tensor) -> Tensor:
-        classes = self.classes.to(outputs.device)[rows.to(outputs.device)]
-        if int(classes.max()) >= outputs.shape[1] or int(classes.min()) < 0:
-            raise KdcamError(f"target class out of range: the model has {outputs.shape[1]} outputs")
-        return outputs.gather(1, classes[:, None])[:, 0]
+        return outputs.gather(1, self.classes[rows, None])[:, 0]
 
 
 class OwnPrediction(Target):
@@ -64,9 +68,12 @@ class FixedClass(Target):
     def __init__(self, cls: int):
         self.cls = cls
 
-    def score(self, outputs: Tensor, rows: Tensor) -> Tensor:
+    def bind(self, outputs: Tensor) -> Target:
         if not 0 <= self.cls < outputs.shape[1]:
             raise KdcamError(f"class:{self.cls} is out of range: the model has {outputs.shape[1]} classes")
+        return self
+
+    def score(self, outputs: Tensor, rows: Tensor) -> Tensor:
         return outputs[:, self.cls]
 
 
@@ -76,11 +83,16 @@ class CosineToReference(Target):
     def __init__(self, reference: Tensor):
         self.reference = reference.detach()
 
+    def bind(self, outputs: Tensor) -> Target:
+        n, dims = outputs.shape
+        if self.reference.shape[-1] != dims:
+            raise KdcamError(f"reference embedding has {self.reference.shape[-1]} dims, the model outputs {dims}")
+        if self.reference.ndim == 2 and self.reference.shape[0] != n:
+            raise KdcamError(f"{self.reference.shape[0]} reference embeddings for {n} images")
+        return CosineToReference(self.reference.to(outputs.device, outputs.dtype))
+
     def score(self, outputs: Tensor, rows: Tensor) -> Tensor:
-        ref = self.reference.to(outputs.device, outputs.dtype)
-        ref = ref[rows.to(outputs.device)] if ref.ndim == 2 else ref.expand_as(outputs)
-        if ref.shape[-1] != outputs.shape[-1]:
-            raise KdcamError(f"reference embedding has {ref.shape[-1]} dims, the model outputs {outputs.shape[-1]}")
+        ref = self.reference[rows] if self.reference.ndim == 2 else self.reference.expand_as(outputs)
         return F.cosine_similarity(outputs, ref, dim=1)
 
 
