@@ -9,8 +9,9 @@ from __future__ import annotations
 import argparse
 
 from engine.errors import KdcamError
+from engine.specs import ExportSpec
 
-FORMATS = ("html", "png", "csv", "json")
+FORMATS: tuple[str, ...] = ExportSpec.formats  # every format; the default exports them all
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -43,7 +44,6 @@ def parse_formats(text: str) -> tuple[str, ...]:
 
 def _handle(args: argparse.Namespace) -> int:
     from engine.cli.output import console, print_json, run_job
-    from engine.specs import ExportSpec
 
     spec = ExportSpec(workspace=args.workspace, analysis=args.analysis, out=args.out,
                       formats=parse_formats(args.formats), examples=args.examples, overwrite=args.overwrite)

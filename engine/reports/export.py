@@ -23,7 +23,7 @@ from engine.reports.source import AnalysisSource
 from engine.specs import ExportSpec
 from engine.workspace import Workspace
 
-FORMATS = ("html", "png", "csv", "json")
+FORMATS: tuple[str, ...] = ExportSpec.formats  # every format; the default exports them all
 
 
 @dataclass(frozen=True)

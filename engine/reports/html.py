@@ -12,8 +12,6 @@ import html
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-Cell = str | int | float | None
-
 
 def esc(value: object) -> str:
     return html.escape(str(value), quote=True)
