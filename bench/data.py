@@ -14,19 +14,25 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Callable
+from functools import partial
 
 import numpy as np
 import torch
 
 
-def best_rate(images: int, run: Callable[[], object], repeats: int) -> float:
-    """Images per second of the fastest of ``repeats`` runs (the least disturbed by neighbours)."""
-    best = float("inf")
+def best_rates(runs: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
+    """Fastest time of each run over ``repeats`` rounds, the runs interleaved within a round.
+
+    Interleaving makes every pipeline see the same neighbours' load; the fastest round is
+    the least disturbed one.
+    """
+    best = dict.fromkeys(runs, float("inf"))
     for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        best = min(best, time.perf_counter() - start)
-    return images / best
+        for name, run in runs.items():
+            start = time.perf_counter()
+            run()
+            best[name] = min(best[name], time.perf_counter() - start)
+    return best
 
 
 def textbook_loader(images: np.ndarray, labels: np.ndarray, batch_size: int, mean, std, workers: int):
@@ -64,21 +70,24 @@ def main() -> None:
     from engine.data.loader import DeviceLoader
     from engine.data.registry import load_split
 
-    generation = best_rate(args.images, lambda: shapes.generate(args.images, seed=0), args.repeats)
-    imageset = load_split(f"shapes?train={args.images}", "train")
-
     def one_epoch(loader) -> None:
         for batch in loader:
             batch[0].sum()  # touch the result, as a model would
 
+    imageset = load_split(f"shapes?train={args.images}", "train")
     device_loader = DeviceLoader(imageset, args.batch_size, "cpu", train=True, seed=0)
-    device_rate = best_rate(len(imageset), lambda: one_epoch(device_loader), args.repeats)
-    rows = [("shapes generation (numpy)", generation, None), ("DeviceLoader, train (crop+flip)", device_rate, None)]
+    runs: dict[str, Callable[[], object]] = {
+        "shapes generation (numpy)": lambda: shapes.generate(args.images, seed=0),
+        "DeviceLoader, train (crop+flip)": lambda: one_epoch(device_loader),
+    }
     for workers in (int(w) for w in args.workers.split(",")):
         baseline = textbook_loader(imageset.images, imageset.labels, args.batch_size,
                                    imageset.mean, imageset.std, workers)
-        rate = best_rate(len(imageset), lambda: one_epoch(baseline), args.repeats)
-        rows.append((f"torchvision transforms + DataLoader, {workers} workers", rate, device_rate / rate))
+        runs[f"torchvision transforms + DataLoader, {workers} workers"] = partial(one_epoch, baseline)
+    seconds = best_rates(runs, args.repeats)
+    device_seconds = seconds["DeviceLoader, train (crop+flip)"]
+    rows = [(name, args.images / s, None if "torchvision" not in name else s / device_seconds)
+            for name, s in seconds.items()]
 
     print(f"{args.images} shapes images 32x32x3, batch {args.batch_size}, torch threads {args.threads}, "
           f"best of {args.repeats}")
