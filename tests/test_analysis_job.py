@@ -117,6 +117,8 @@ def test_writes_a_complete_readable_analysis(workspace, analysis):
     per_image = analysis_results.load_per_image(workspace, "main")
     assert per_image["models"].tolist() == ["teacher", "student", "attentive"]
     assert per_image["pearson"].shape == (2, n)
+    assert per_image["attention_models"].tolist() == ["attentive"]
+    assert per_image["attention_pearson"].shape == (1, n)
     assert any(isinstance(e, Progress) and e.phase == "maps" and e.done == e.total for e in events)
 
 

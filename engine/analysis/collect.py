@@ -52,6 +52,9 @@ class PerImage:
             "targets": self.targets, "degenerate": self.degenerate,
             "pointing_game": self.pointing_game, "energy_in_mask": self.energy_in_mask,
             **self.pair,
+            "attention_models": np.array(list(self.attention), dtype=str),
+            **{f"attention_{metric}": np.stack([values[metric] for values in self.attention.values()])
+               if self.attention else np.zeros((0, len(self.labels)), np.float32) for metric in ATTENTION_METRICS},
         }
 
 
