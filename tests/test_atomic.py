@@ -63,3 +63,18 @@ def test_json_understands_numpy_scalars_and_arrays(tmp_path: Path) -> None:
 
     loaded = json.loads(target.read_text())
     assert loaded["mean"] == 0.5 and loaded["hist"] == [0, 1, 2] and loaded["where"] == str(tmp_path)
+
+
+def test_files_and_directories_get_the_permissions_of_normally_created_ones(tmp_path: Path) -> None:
+    """mkstemp/mkdtemp create private 0600/0700 entries; results must be readable like any file."""
+    (tmp_path / "plain.txt").write_text("x")
+    (tmp_path / "plain-dir").mkdir()
+    atomic.write_text(tmp_path / "meta.json", "{}")
+    with atomic.atomic_directory(tmp_path / "report") as tmp:
+        (tmp / "a.txt").write_text("x")
+
+    def mode(name: str) -> int:
+        return (tmp_path / name).stat().st_mode & 0o777
+
+    assert mode("meta.json") == mode("plain.txt")
+    assert mode("report") == mode("plain-dir")
