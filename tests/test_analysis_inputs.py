@@ -42,10 +42,11 @@ def _fails(workspace: Path, match: str, **changes) -> None:
     fields = dict(workspace=str(workspace), teacher="teacher", students=("student",), dataset=DATASET,
                   device="cpu", check_images=4)
     spec = AnalyzeSpec(**{**fields, **changes})
+    analyses = workspace / "analyses"
+    before = set(analyses.iterdir()) if analyses.exists() else set()
     with pytest.raises(KdcamError, match=match):
         run_analysis_job(spec, JobContext("test", lambda event: None, threading.Event()))
-    analyses = workspace / "analyses"
-    assert not analyses.exists() or list(analyses.iterdir()) == []
+    assert (set(analyses.iterdir()) if analyses.exists() else set()) == before
 
 
 def test_student_with_another_class_count(workspace):
@@ -94,3 +95,16 @@ def test_an_existing_name_is_not_overwritten(workspace, tmp_path):
                              JobContext("test", lambda event: None, threading.Event()))
     finally:
         (workspace / "analyses" / "taken").rmdir()
+
+
+def test_models_with_more_classes_than_the_dataset_names_are_diagnosed(workspace):
+    """A 7-class teacher on 4-class data: predictions of classes 4..6 must not break the diagnosis."""
+    import json
+
+    spec = AnalyzeSpec(workspace=str(workspace), teacher="wide", students=(), dataset=DATASET, device="cpu",
+                       check_images=2, name="wide")
+    run_analysis_job(spec, JobContext("test", lambda event: None, threading.Event()))
+    results = json.loads((workspace / "analyses" / "wide" / "results.json").read_text())
+    confusion = np.array(results["diagnosis"]["wide"]["confusion"])
+    assert confusion.shape == (7, 7) and confusion.sum() == 16
+    assert [c["name"] for c in results["diagnosis"]["wide"]["per_class"]][4:] == ["class 4", "class 5", "class 6"]

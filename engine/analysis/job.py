@@ -111,7 +111,9 @@ def _diagnosis(spec: AnalyzeSpec, inputs: AnalysisInputs, per_image: PerImage, t
                ctx: JobContext) -> dict[str, Any]:
     """Per-model diagnosis, with true- and predicted-class maps of each listed error."""
     (tmp / "diagnosis").mkdir()
-    class_names = list(inputs.imageset.class_names)
+    # a model may have more outputs than the dataset has named classes; its extra classes keep a number
+    named = list(inputs.imageset.class_names)
+    class_names = named + [f"class {k}" for k in range(len(named), inputs.teacher.meta.num_classes)]
     sections = {}
     for i, am in enumerate(inputs.models):
         ctx.check_cancelled()
