@@ -74,6 +74,12 @@ def to_uint8(maps: Tensor) -> np.ndarray:
     return (maps * 255.0).round_().to(torch.uint8).cpu().numpy()
 
 
+def _to_host(values: dict[str, Tensor]) -> dict[str, np.ndarray]:
+    """Per-image vectors of one batch to the host in a single transfer (one device sync, not one each)."""
+    stacked = torch.stack([value.to(torch.float64) for value in values.values()]).cpu().numpy()
+    return dict(zip(values, stacked))
+
+
 def _nan_where(values: Tensor, invalid: Tensor) -> Tensor:
     return torch.where(invalid, torch.full_like(values, torch.nan), values)
 
@@ -152,33 +158,38 @@ def collect(inputs: AnalysisInputs, out_dir: Path, batch_size: int, ctx: JobCont
             map_files[am.name][lo:hi] = to_uint8(maps)
             probs = torch.softmax(logits.float(), dim=1)
             confidence, pred = probs.max(dim=1)
-            result.preds[i, lo:hi] = pred.cpu().numpy()
-            result.correct[i, lo:hi] = metrics.correct(logits, labels).bool().cpu().numpy()
-            result.confidences[i, lo:hi] = confidence.cpu().numpy()
-            result.true_probs[i, lo:hi] = probs.gather(1, labels[:, None])[:, 0].cpu().numpy()
-            result.targets[i, lo:hi] = _explained_classes(target, logits, labels).cpu().numpy()
-            result.degenerate[i, lo:hi] = degenerate.cpu().numpy()
+            values = {
+                "preds": pred, "correct": metrics.correct(logits, labels), "confidences": confidence,
+                "true_probs": probs.gather(1, labels[:, None])[:, 0],
+                "targets": _explained_classes(target, logits, labels), "degenerate": degenerate,
+            }
             if masks is not None:
-                result.pointing_game[i, lo:hi] = _nan_where(metrics.pointing_game(maps, masks), degenerate).cpu().numpy()
-                result.energy_in_mask[i, lo:hi] = _nan_where(metrics.energy_in_mask(maps, masks), degenerate).cpu().numpy()
+                values["pointing_game"] = _nan_where(metrics.pointing_game(maps, masks), degenerate)
+                values["energy_in_mask"] = _nan_where(metrics.energy_in_mask(maps, masks), degenerate)
             if i == 0:
                 teacher_logits, teacher_maps, teacher_degenerate = logits, maps, degenerate
                 teacher_ranks = metrics.average_ranks(maps.reshape(len(maps), -1))
             else:
                 invalid = teacher_degenerate | degenerate
-                for name, values in metrics.pair_metrics(teacher_maps, maps, teacher_ranks).items():
-                    result.pair[name][i - 1, lo:hi] = _nan_where(values, invalid).cpu().numpy()
-                result.pair["output_kl"][i - 1, lo:hi] = metrics.output_kl(teacher_logits, logits).cpu().numpy()
-                result.pair["agreement"][i - 1, lo:hi] = metrics.agreement(teacher_logits, logits).cpu().numpy()
+                pair = metrics.pair_metrics(teacher_maps, maps, teacher_ranks)
+                values.update({f"pair/{name}": _nan_where(value, invalid) for name, value in pair.items()})
+                values["pair/output_kl"] = metrics.output_kl(teacher_logits, logits)
+                values["pair/agreement"] = metrics.agreement(teacher_logits, logits)
             if am.name in attention_files:
                 attention, att_degenerate, gradcam, grad_degenerate = _gradcam_and_attention(
                     am, x, target, inputs.method, maps, degenerate)
                 attention_files[am.name][lo:hi] = to_uint8(attention)
                 invalid = att_degenerate | grad_degenerate
-                values = {"pearson": metrics.pearson(attention, gradcam),
-                          "peak_distance": metrics.peak_distance(attention, gradcam)}
-                for name, value in values.items():
-                    result.attention[am.name][name][lo:hi] = _nan_where(value, invalid).cpu().numpy()
+                values["attention/pearson"] = _nan_where(metrics.pearson(attention, gradcam), invalid)
+                values["attention/peak_distance"] = _nan_where(metrics.peak_distance(attention, gradcam), invalid)
+            for name, value in _to_host(values).items():
+                group, _, key = name.partition("/")
+                if group == "pair":
+                    result.pair[key][i - 1, lo:hi] = value
+                elif group == "attention":
+                    result.attention[am.name][key][lo:hi] = value
+                else:
+                    getattr(result, name)[i, lo:hi] = value
         ctx.progress("maps", b + 1, batches, f"{hi}/{n} images")
     for file in [images_file, masks_file, *map_files.values(), *attention_files.values()]:
         if file is not None:
