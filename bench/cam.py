@@ -8,7 +8,7 @@
     N = 10,000, each in a fresh process: it must not grow with N beyond the stored maps.
 
 Timings interleave the contenders and report medians, because shared machines are noisy.
-Usage: python bench/cam.py [--device cpu|cuda] [--repeats 5] [--skip-memory]
+Usage: python bench/cam.py [--device cpu|cuda] [--repeats 5] [--parts abc]
 """
 
 from __future__ import annotations
@@ -125,10 +125,21 @@ def prepare_workspace(root: Path) -> None:
                    CheckpointMeta(name=name, arch="vgg8", num_classes=MEMORY_CLASSES, width=width, role=role))
 
 
+def _resident_mib(field: str) -> float:
+    """``VmRSS`` (now) or ``VmHWM`` (peak) of this process, from /proc (Linux)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"{field} not in /proc/self/status")
+
+
 def memory_child(workspace: str, n: int, device: str) -> None:
-    """Run one full analysis; print the growth of this process's peak RSS (MiB) it caused."""
+    """Run one full analysis; print how far it raised this process's resident memory (MiB).
+
+    The kernel's peak counter is reset first (``clear_refs`` 5), so the peak is the
+    analysis's own, not the transient peak of importing torch.
+    """
     import json
-    import resource
     import threading
 
     from engine.analysis.job import run_analysis_job
@@ -138,11 +149,11 @@ def memory_child(workspace: str, n: int, device: str) -> None:
     spec = AnalyzeSpec(workspace=workspace, teacher="teacher", students=("student",), name=f"n{n}",
                        dataset=f"shapes?classes={MEMORY_CLASSES}&train=100&test={n}", device=device,
                        resamples=1000)
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    Path("/proc/self/clear_refs").write_text("5")
+    before = _resident_mib("VmRSS")
     started = time.perf_counter()
     run_analysis_job(spec, JobContext("bench", lambda event: None, threading.Event()))
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
-    row = {"peak_growth_mib": (peak - before) / 1024, "seconds": time.perf_counter() - started}
+    row = {"peak_growth_mib": _resident_mib("VmHWM") - before, "seconds": time.perf_counter() - started}
     if device == "cuda":
         row["cuda_peak_mib"] = torch.cuda.max_memory_allocated() / 2**20
     print(json.dumps(row))
@@ -157,7 +168,7 @@ def bench_memory(device: torch.device) -> None:
     except ImportError:
         print("(c) skipped: analysis job not available")
         return
-    print("(c) peak RSS growth of a full analysis (teacher vgg8 + one student, 32x32 shapes), fresh process each")
+    print("(c) peak resident memory above the start of a full analysis (teacher vgg8 + one student, 32x32 shapes)")
     with tempfile.TemporaryDirectory() as tmp:
         prepare_workspace(Path(tmp))
         rows = {}
@@ -185,15 +196,15 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--methods", default=",".join(m for m in METHODS if m != "scorecam"),
                         help="methods for (a); scorecam costs about one forward per channel by design")
-    parser.add_argument("--skip-memory", action="store_true")
+    parser.add_argument("--parts", default="abc", help="which measurements to run, e.g. 'ab' or 'c'")
     args = parser.parse_args()
     device = torch.device(args.device)
     print(f"device {device}, torch {torch.__version__}, threads {torch.get_num_threads()}")
-    bench_overhead(device, args.batch, args.repeats, args.methods.split(","))
-    bench_reference(device, args.repeats)
-    if args.skip_memory:
-        print("(c) skipped: --skip-memory")
-    else:
+    if "a" in args.parts:
+        bench_overhead(device, args.batch, args.repeats, args.methods.split(","))
+    if "b" in args.parts:
+        bench_reference(device, args.repeats)
+    if "c" in args.parts:
         bench_memory(device)
 
 

@@ -13,6 +13,7 @@ own prediction), ``class:K`` (a fixed class), and for embedding models ``cosine`
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
 import torch
@@ -24,15 +25,16 @@ from engine.errors import KdcamError
 TARGET_SPECS = ("label", "teacher", "own", "class:K", "cosine", "norm")
 
 
-class Target:
+class Target(ABC):
     """Base: a differentiable score per output row."""
 
     def bind(self, outputs: Tensor) -> Target:
         """The target to use given the clean outputs of the analysed images (checked against them)."""
         return self
 
+    @abstractmethod
     def score(self, outputs: Tensor, rows: Tensor) -> Tensor:
-        raise NotImplementedError
+        """One score per row of ``outputs``; ``rows`` maps each row to its analysed image."""
 
 
 class ClassTarget(Target):
