@@ -1,5 +1,7 @@
 """Analysis: CAM similarity between a teacher and its students, diagnosis, sanity checks.
 
-Only ``results`` is torch-free (the TUI reads finished analyses with it); the job and
-metrics modules import torch.
+Torch-free (numpy only, safe on the UI thread): ``results`` (readers of finished analyses),
+``bands``, ``bootstrap``, ``diagnosis``, ``superclasses``. The job (``job``) and the modules
+it drives (``inputs``, ``collect``, ``metrics``, ``aggregate``, ``sanity``, ``faithfulness``)
+import torch.
 """
