@@ -59,5 +59,6 @@ def test_refuses_missing_newer_or_escaping(tmp_path):
 
 
 def test_readers_do_not_import_torch():
-    code = "import sys, engine.analysis.results, engine.analysis.bands; print('torch' in sys.modules)"
+    code = ("import sys, engine.analysis.results, engine.analysis.bands, engine.analysis.bootstrap, "
+            "engine.analysis.diagnosis, engine.analysis.superclasses; print('torch' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
