@@ -60,7 +60,7 @@ def _handle(args: argparse.Namespace) -> int:
     else:
         from engine.analysis.results import load_results
 
-        _print_summary(load_results(args.workspace, result["id"]), result["path"])
+        print_analysis(load_results(args.workspace, result["id"]), result["path"])
     return 0
 
 
@@ -76,7 +76,7 @@ def _fmt(stat: dict[str, Any] | None, digits: int = 3) -> str:
     return f"{stat['mean']:.{digits}f}±{half:.{digits}f}"
 
 
-def _print_summary(results: dict[str, Any], path: str) -> None:
+def print_analysis(results: dict[str, Any], path: str) -> None:
     from rich.table import Table
 
     from engine.cli.output import console
