@@ -152,6 +152,24 @@ def test_memory_bank_negatives_come_from_other_classes_and_update_with_momentum(
     assert memory.z_student.item() > 0  # estimated once, then fixed
 
 
+def test_memory_scores_are_exp_of_dot_with_the_other_views_memory_over_z():
+    torch.manual_seed(1)
+    labels = torch.tensor([0, 1, 0, 1, 2])
+    memory = ContrastMemory(3, labels, num_negatives=4, temperature=0.5, momentum=0.5)
+    teacher_bank = memory.memory_teacher.clone()
+    anchors = torch.tensor([1, 4])
+    s_emb = torch.nn.functional.normalize(torch.randn(2, 3), dim=1)
+    torch.manual_seed(7)
+    negatives = memory.sample_negatives(anchors)
+    torch.manual_seed(7)
+    scores, _ = memory(s_emb, s_emb, anchors)
+    z = memory.z_student.item()
+    for b, anchor in enumerate(anchors.tolist()):
+        for j, slot in enumerate([anchor] + negatives[b].tolist()):
+            expected = math.exp(float(teacher_bank[slot] @ s_emb[b]) / 0.5) / z
+            assert scores[b, j].item() == pytest.approx(expected, rel=1e-5)
+
+
 def test_teacher_gets_no_gradient_and_student_and_extras_do():
     torch.manual_seed(0)
     training_set = TrainingSet(32, torch.arange(32) % 4)

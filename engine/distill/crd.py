@@ -95,26 +95,38 @@ class ContrastMemory(nn.Module):
         return self.by_class[draw]
 
     def forward(self, student_emb: Tensor, teacher_emb: Tensor, indices: Tensor) -> tuple[Tensor, Tensor]:
-        """Scores (batch, 1 + K) for the student view and the teacher view, then the memory update."""
+        """Scores (batch, 1 + K) for the student view and the teacher view, then the memory update.
+
+        Column 0 is the anchor's own slot, columns 1..K its negatives. Each score is
+        exp(memory row · embedding / τ) / Z; the student embedding is scored against the
+        teacher memory and vice versa. Scoring against the whole bank and then picking K
+        columns reads the bank once per batch instead of copying B·K rows (for K = 16384
+        that copy is a gigabyte per batch); the numbers are the same.
+        """
         slots = torch.cat([indices.unsqueeze(1), self.sample_negatives(indices)], dim=1)
-        # the student embedding is scored against teacher memory and vice versa
-        teacher_rows = self.memory_teacher[slots].detach()
-        student_rows = self.memory_student[slots].detach()
-        scores_student = torch.exp(torch.bmm(teacher_rows, student_emb.unsqueeze(2)).squeeze(2) / self.temperature)
-        scores_teacher = torch.exp(torch.bmm(student_rows, teacher_emb.unsqueeze(2)).squeeze(2) / self.temperature)
-        if self.z_student < 0:
-            self.z_student.fill_(scores_student.mean().item() * self.num_data)
-            self.z_teacher.fill_(scores_teacher.mean().item() * self.num_data)
-        scores_student = scores_student / self.z_student
-        scores_teacher = scores_teacher / self.z_teacher
+        with torch.autocast(student_emb.device.type, enabled=False):
+            student_emb, teacher_emb = student_emb.float(), teacher_emb.float()
+            logits_student = (student_emb @ self.memory_teacher.t()).gather(1, slots)
+            logits_teacher = (teacher_emb @ self.memory_student.t()).gather(1, slots)
+            scores_student = torch.exp(logits_student / self.temperature)
+            scores_teacher = torch.exp(logits_teacher / self.temperature)
+            if self.z_student < 0:
+                self.z_student.fill_(scores_student.mean().item() * self.num_data)
+                self.z_teacher.fill_(scores_teacher.mean().item() * self.num_data)
+            scores_student = scores_student / self.z_student
+            scores_teacher = scores_teacher / self.z_teacher
         with torch.no_grad():
-            self._update(self.memory_student, indices, student_emb)
-            self._update(self.memory_teacher, indices, teacher_emb)
+            self.memory_student = self._updated(self.memory_student, indices, student_emb)
+            self.memory_teacher = self._updated(self.memory_teacher, indices, teacher_emb)
         return scores_student, scores_teacher
 
-    def _update(self, memory: Tensor, indices: Tensor, emb: Tensor) -> None:
+    def _updated(self, memory: Tensor, indices: Tensor, emb: Tensor) -> Tensor:
+        """A new bank with the anchors' rows moved towards their embeddings and renormalised.
+
+        Out of place: the old bank is saved by autograd for this batch's backward pass.
+        """
         mixed = memory[indices] * self.momentum + emb.detach() * (1 - self.momentum)
-        memory.index_copy_(0, indices, F.normalize(mixed, dim=1))
+        return memory.index_copy(0, indices, F.normalize(mixed, dim=1))
 
 
 class ContrastiveRD(Distiller):
@@ -154,7 +166,8 @@ class ContrastiveRD(Distiller):
         student_emb = self.embed_student(pooled_features(taps, self.student_tap))
         teacher_emb = self.embed_teacher(pooled_features(teacher[1], self.teacher_tap))
         if self.memory is None:
-            contrast = infonce_loss(student_emb, teacher_emb, o["temperature"])
+            with torch.autocast(student_emb.device.type, enabled=False):
+                contrast = infonce_loss(student_emb.float(), teacher_emb.float(), o["temperature"])
         else:
             scores_s, scores_t = self.memory(student_emb, teacher_emb, indices)
             contrast = nce_loss(scores_s, self.memory.num_data) + nce_loss(scores_t, self.memory.num_data)

@@ -7,7 +7,8 @@ state: it recomputes the same rate for the same epoch.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 from engine.errors import KdcamError
 
@@ -24,6 +25,8 @@ class Recipe:
     milestones: tuple[float, ...] = ()  # fractions of the run where lr is multiplied by ``gamma``
     gamma: float = 0.1
     width: float = 1.0  # channel-width multiplier of the models this recipe trains by default
+    #: method options this recipe changes from DESIGN §4's defaults (a spec's options override these)
+    method_defaults: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def lr_at(self, epoch: int) -> float:
         """Learning rate of 1-based ``epoch``."""
@@ -37,8 +40,10 @@ RECIPES: dict[str, Recipe] = {
     # the CIFAR-100 recipe of RepDistiller / mdistiller: 240 epochs, x0.1 at 150, 180, 210
     "paper": Recipe("paper", 0.05, 0.9, 5e-4, 64, 240, "multistep", (150 / 240, 180 / 240, 210 / 240)),
     "quick": Recipe("quick", 0.05, 0.9, 5e-4, 128, 30, "cosine"),
-    # the embedded shapes dataset at 1/8 width: teacher + 7 students in minutes on a laptop CPU
-    "demo": Recipe("demo", 0.05, 0.9, 5e-4, 64, 6, "cosine", width=0.125),
+    # the embedded shapes dataset (5,000 training images) at 1/16 width: teacher + 7 students in
+    # minutes on a laptop CPU. CRD's K keeps the paper's negatives-to-images ratio (16384 of 50,000).
+    "demo": Recipe("demo", 0.05, 0.9, 5e-4, 64, 8, "cosine", width=0.0625,
+                   method_defaults={"crd": {"num_negatives": 1638}}),
 }
 
 
