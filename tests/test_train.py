@@ -159,3 +159,18 @@ def test_cancel_stops_within_a_batch_and_resume_reaches_the_uninterrupted_weight
     name = summary["students"][0]["name"] + "-last"
     for key, tensor in weights(reference, name).items():
         assert torch.equal(tensor, weights(interrupted, name)[key]), key
+
+
+def test_run_reader_skips_a_torn_last_line_and_refuses_paths(tmp_path):
+    run = tmp_path / "runs" / "20260101-000000-000-vgg8"
+    run.mkdir(parents=True)
+    (run / "config.json").write_text('{"name": "vgg8", "role": "teacher"}')
+    (run / "status.json").write_text('{"state": "running"}')
+    (run / "events.jsonl").write_text('{"epoch": 1, "test_acc": 0.5}\n{"epoch": 2, "te')
+    (run / "state.pt").write_bytes(b"x")
+    (info,) = list_runs(tmp_path)
+    assert info.last_epoch == 1 and info.best_accuracy == 0.5 and info.resumable
+    with pytest.raises(KdcamError, match="invalid run id"):
+        read_run(tmp_path, "../elsewhere")
+    with pytest.raises(KdcamError, match="no run 'missing'"):
+        read_run(tmp_path, "missing")

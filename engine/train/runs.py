@@ -63,9 +63,12 @@ def read_events(path: Path) -> list[dict[str, Any]]:
 
 
 def read_run(ws: Workspace | str | Path, run_id: str) -> RunInfo:
-    path = _workspace(ws).runs / run_id
+    root = _workspace(ws).runs
+    if not run_id or "/" in run_id or "\\" in run_id or run_id.startswith("."):
+        raise KdcamError(f"invalid run id {run_id!r}")
+    path = root / run_id
     config = read_json(path / "config.json")
-    if config is None or "/" in run_id or run_id.startswith("."):
+    if config is None:
         raise KdcamError(f"no run {run_id!r} in {path.parent} (missing or unreadable config.json)")
     status = read_json(path / "status.json") or {"state": "unknown"}
     return RunInfo(run_id, path, config, status, read_events(path / "events.jsonl"))

@@ -19,7 +19,7 @@ import torch
 from engine.checkpoints.store import CheckpointStore
 from engine.data import ImageSet, load_split
 from engine.distill import Distiller, TrainingSet, build_distiller, check_method
-from engine.errors import KdcamError
+from engine.errors import JobCancelled, KdcamError
 from engine.jobs import JobContext
 from engine.models import TappedModel, architectures, build_model
 from engine.specs import TrainSpec
@@ -27,7 +27,7 @@ from engine.train.device import prepare_model, resolve_device
 from engine.train.recipes import Recipe, resolve_recipe
 from engine.train.rundir import RunDir
 from engine.train.trainer import FitPlan, FitResult, fit
-from engine.workspace import Workspace
+from engine.workspace import Workspace, read_json
 
 
 @dataclass
@@ -83,19 +83,16 @@ class Session:
         try:
             return fit(plan, run, self.store, ctx, resume=resume_run is not None)
         except BaseException as exc:
-            if run.config and (run.path / "status.json").exists():
-                _record_stop(run, exc)
+            _record_stop(run, exc)
             raise
 
 
 def _record_stop(run: RunDir, exc: BaseException) -> None:
-    from engine.errors import JobCancelled
-    from engine.workspace import read_json
-
+    """Say in status.json why the run stopped (a non-finite loss has already said so)."""
     if (read_json(run.path / "status.json") or {}).get("state") == "failed":
-        return  # already explained (non-finite loss)
+        return
     if isinstance(exc, (JobCancelled, KeyboardInterrupt)):
-        run.set_status("cancelled", "cancelled; resume with --resume " + run.run_id)
+        run.set_status("cancelled", f"cancelled; resume with: kdcam train --resume {run.run_id}")
     else:
         run.set_status("failed", str(exc) or type(exc).__name__)
 

@@ -9,7 +9,6 @@ epoch in progress, and ``resume`` replays exactly what an uninterrupted run woul
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -122,8 +121,10 @@ def train_epoch(plan: FitPlan, step, optimizer, loader: DeviceLoader, epoch: int
     plan.distiller.train()
     sums: dict[str, Tensor] = {}
     correct = torch.zeros((), dtype=torch.long, device=plan.device)
-    # a NaN is caught at the batch that produced it on CPU, within a few batches on GPU
+    # the first non-finite batch is recorded on the device; reading it back syncs, so on a GPU
+    # that happens every 16 batches (the run stops a few batches late, naming the right one)
     check_every = 1 if plan.device.type == "cpu" else 16
+    first_bad = torch.full((), -1, dtype=torch.long, device=plan.device)
     total = len(loader)
     for batch, (images, labels, indices) in enumerate(loader, start=1):
         ctx.check_cancelled()
@@ -132,9 +133,9 @@ def train_epoch(plan: FitPlan, step, optimizer, loader: DeviceLoader, epoch: int
         with mixed():
             logits, terms = step(images, labels, indices, epoch)
         loss = sum(terms.values())
-        if batch % check_every == 0 or batch == total:
-            if not math.isfinite(loss.item()):
-                _stop_on_nonfinite(plan, run, terms, epoch, batch)
+        first_bad = torch.where((first_bad < 0) & ~torch.isfinite(loss.detach()), batch, first_bad)
+        if (batch % check_every == 0 or batch == total) and first_bad.item() >= 0:
+            _stop_on_nonfinite(plan, run, terms, epoch, int(first_bad.item()), batch)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -147,10 +148,11 @@ def train_epoch(plan: FitPlan, step, optimizer, loader: DeviceLoader, epoch: int
     return losses, correct.item() / len(loader.labels)
 
 
-def _stop_on_nonfinite(plan: FitPlan, run: RunDir, terms: dict[str, Tensor], epoch: int, batch: int) -> None:
+def _stop_on_nonfinite(plan: FitPlan, run: RunDir, terms: dict[str, Tensor], epoch: int, bad: int, now: int) -> None:
     values = ", ".join(f"{k}={v.item():.4g}" for k, v in terms.items())
-    message = (f"{plan.name}: loss is not finite at epoch {epoch}, batch {batch} ({values}); training stopped. "
-               "The checkpoints of the last good epoch are kept; lower the learning rate or the loss weights.")
+    message = (f"{plan.name}: loss is not finite at epoch {epoch}, batch {bad} (terms at batch {now}: {values}); "
+               "training stopped. The checkpoints of the last good epoch are kept; lower the learning rate or "
+               "the loss weights.")
     run.set_status("failed", message)
     raise KdcamError(message)
 
