@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import weakref
+from pathlib import Path
 from collections.abc import Iterable
 from typing import Any
 
@@ -48,7 +49,7 @@ def _screen_factory(target: str):
 class KdcamApp(App):
     """kdcam's terminal UI over one workspace."""
 
-    CSS_PATH = "kdcam.tcss"
+    CSS_PATH = Path(__file__).with_name("kdcam.tcss")  # absolute: subclasses may live anywhere
     TITLE = "kdcam"
     MODES = {mode: _screen_factory(target) for mode, (_, _, target) in SCREENS.items()}
     BINDINGS = [
@@ -155,12 +156,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--demo", action="store_true",
                         help="build a demo workspace on the embedded shapes dataset, training live")
     args = parser.parse_args(argv)
-    # textual-image asks the terminal about graphics support on import; that only works
-    # before Textual owns stdin, so it is imported here rather than in the browser screen.
-    import textual_image.widget  # noqa: F401
-
+    prepare_terminal()
     KdcamApp(workspace=args.workspace, demo=args.demo).run()
     return 0
+
+
+def prepare_terminal() -> None:
+    """textual-image asks the terminal about graphics support (sixel, kitty) when imported;
+    that only works before Textual owns stdin, so it happens here, not in the browser screen."""
+    import textual_image.widget  # noqa: F401
 
 
 if __name__ == "__main__":

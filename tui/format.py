@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 
+def clip(text: str, width: int) -> str:
+    """Long values (dataset specs with options) end in an ellipsis instead of widening a table."""
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
 def params(count: int | None) -> str:
     if count is None:
         return "—"

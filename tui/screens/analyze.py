@@ -65,7 +65,7 @@ class AnalyzeScreen(KdcamScreen):
                 yield Input("label", compact=True, id="target")
                 yield Label("layer (blank: last conv)")
                 yield Input("", compact=True, id="layer")
-                yield Label("", id="form-error", classes="error")
+                yield Label("", id="form-error", classes="problem")
                 yield Button("Analyze (s)", id="start", variant="primary")
             with Vertical(classes="main"):
                 yield Static("Analysis", classes="pane-title")

@@ -126,8 +126,8 @@ class CamCard(Vertical):
     def show(self, card: Card) -> None:
         self.query_one(InlineImage).image = card.picture
         style = "" if card.correct is None else ("green" if card.correct else "red")
-        text = Text(card.title[:20] + "\n", style="bold")
-        text.append(card.caption, style=style)
+        text = Text(card.title[:19] + "\n", style="bold")
+        text.append(card.caption[:40], style=style)
         self.query_one(".cam-caption", Static).update(text)
 
 
@@ -199,7 +199,7 @@ class BrowserScreen(KdcamScreen):
             return
         self.app.call_from_thread(self._loaded, analyses, data)
 
-    def _loaded(self, analyses: list[AnalysisInfo], data: LoadedAnalysis | None) -> None:
+    async def _loaded(self, analyses: list[AnalysisInfo], data: LoadedAnalysis | None) -> None:
         self.analyses = analyses
         if data is None:
             return
@@ -208,23 +208,21 @@ class BrowserScreen(KdcamScreen):
         self.kdcam.selected_analysis = data.info.id
         self.student = min(self.student, max(0, len(data.students) - 1))
         self.other_target = False
+        # A fixed height (header + one line per student) spares a layout pass per key.
+        self.query_one("#image-metrics", Static).styles.height = 1 + len(data.students)
         if len(data.models) != previous_model_count:
             container = self.query_one("#panel-images", Container)
-            container.remove_children()
-            container.mount_all([CamCard(classes="cam-card") for _ in range(1 + len(data.models))])
-            self.call_after_refresh(self.fit_grid)
-            self.call_after_refresh(self.refilter)
-        else:
-            self.refilter()
+            await container.remove_children()
+            await container.mount_all([CamCard(classes="cam-card") for _ in range(1 + len(data.models))])
+            self.fit_grid()
+        self.refilter()
 
     def on_resize(self) -> None:
         self.fit_grid()
 
     def fit_grid(self) -> None:
-        """As many 20-cell cards per row as the panel holds (at least one)."""
-        width = self.query_one("#panel").size.width
-        if width:
-            self.query_one("#panel-images").styles.grid_size_columns = max(1, width // 21)
+        """As many cards (19 cells and a gap) per row as the panel beside the 36-cell list holds."""
+        self.query_one("#panel-images").styles.grid_size_columns = max(1, (self.app.size.width - 40) // 20)
 
     # -- list -------------------------------------------------------------------------------
     def refilter(self) -> None:
@@ -291,7 +289,7 @@ class BrowserScreen(KdcamScreen):
         assert data is not None
         image = np.asarray(data.images[row])
         labels, preds, conf = data.per_image["labels"], data.per_image["preds"], data.per_image["confidences"]
-        cards = [Card("original", f"true {self.class_name(int(labels[row]))}", None, picture(image, None, False))]
+        cards = [Card("original", f"true: {self.class_name(int(labels[row]))}", None, picture(image, None, False))]
         for m, model in enumerate(data.models):
             cam, note = self.cam_of(model, row)
             right = bool(preds[m, row] == labels[row])

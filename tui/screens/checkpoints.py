@@ -64,7 +64,7 @@ class CheckpointsScreen(KdcamScreen):
         table.clear()
         for m in metas:
             table.add_row(
-                m.name, m.arch, fmt.params(m.params), m.dataset or "—", m.role, m.method or "—",
+                m.name, m.arch, fmt.params(m.params), fmt.clip(m.dataset or "—", 20), m.role, m.method or "—",
                 m.teacher or "—", fmt.percent(m.accuracy), fmt.created(m.created), key=m.name,
             )
         if current in self.metas:

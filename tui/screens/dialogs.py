@@ -52,7 +52,7 @@ class NameDialog(ModalScreen[str | None]):
         with Vertical(classes="dialog"):
             yield Static(self.dialog_title, classes="dialog-title")
             yield Input(self.value, id="name")
-            yield Label("", id="error", classes="error")
+            yield Label("", id="error", classes="problem")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         value = event.value.strip()
@@ -99,7 +99,7 @@ class ImportDialog(JobAware, ModalScreen[str | None]):
             yield Input(placeholder="dataset (e.g. shapes, cifar100)", id="dataset")
             yield Input(placeholder="mean, e.g. 0.507, 0.487, 0.441 (default: dataset's)", id="mean")
             yield Input(placeholder="std, e.g. 0.267, 0.256, 0.276", id="std")
-            yield Label("", id="error", classes="error")
+            yield Label("", id="error", classes="problem")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Import (enter)", id="import", variant="primary")
                 yield Button("Cancel (esc)", id="cancel")

@@ -47,7 +47,7 @@ class ExportScreen(KdcamScreen):
                 yield Label("folder under exports/ (blank: id)")
                 yield Input("", compact=True, id="out")
                 yield Checkbox("overwrite existing", id="overwrite", compact=True)
-                yield Label("", id="form-error", classes="error")
+                yield Label("", id="form-error", classes="problem")
                 yield Button("Export (e)", id="export", variant="primary")
             with Vertical(classes="main"):
                 yield Static("Export", classes="pane-title")

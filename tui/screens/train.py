@@ -89,7 +89,7 @@ class TrainScreen(KdcamScreen):
                 yield Select([(r, r) for r in RECIPES], value="quick", allow_blank=False, compact=True, id="recipe")
                 yield Label("epochs (blank: recipe's)")
                 yield Input("", compact=True, id="epochs", type="integer")
-                yield Label("", id="form-error", classes="error")
+                yield Label("", id="form-error", classes="problem")
                 yield Button("Queue run (s)", id="queue", variant="primary")
             with Vertical(classes="main"):
                 yield Static("Queue", classes="pane-title")
@@ -216,6 +216,9 @@ class TrainScreen(KdcamScreen):
 
     def _runs_loaded(self, runs: dict[str, dict[str, Any]]) -> None:
         self.disk_runs = runs
+        if not self.run_ids():
+            self.query_one("#run-title", Label).update(
+                "No training runs in this workspace yet: fill in the form (tab) and press s.")
         if self.shown_run is None:
             running = [r for r, info in runs.items() if info["status"] == "running"]
             ids = running or self.run_ids()

@@ -1,0 +1,63 @@
+"""Screenshots of every screen (pytest-textual-snapshot), compared with the committed SVGs
+in tests/__snapshots__/. The workspace is the engine-made fixture with fixed names and dates;
+nothing time-dependent is on screen. Update after a deliberate change with
+``pytest tests/test_tui_snapshots.py --snapshot-update`` and look at the new SVGs."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import DataTable
+
+from tests.test_tui_fixtures import ANALYSIS_ID, shared_workspace
+from tui.app import KdcamApp
+
+
+def until(condition: Callable[[Pilot], bool]) -> Callable[[Pilot], Awaitable[None]]:
+    async def run_before(pilot: Pilot) -> None:
+        deadline = time.monotonic() + 30
+        while not condition(pilot) and time.monotonic() < deadline:
+            await pilot.pause(0.05)
+        await pilot.pause(0.2)
+
+    return run_before
+
+
+def rows(selector: str, count: int) -> Callable[[Pilot], bool]:
+    return lambda pilot: pilot.app.screen.query(selector) and pilot.app.screen.query_one(selector, DataTable).row_count == count
+
+
+def analysis_selected(pilot: Pilot) -> bool:
+    return bool(pilot.app.screen.query("#analysis")) and pilot.app.screen.query_one("#analysis").value == ANALYSIS_ID
+
+
+SCREENS = {  # name: (keys, ready)
+    "checkpoints": ((), rows("#checkpoints", 3)),
+    "train": (("2",), lambda pilot: True),
+    "analyze": (("3",), lambda pilot: pilot.app.screen.query_one("#students").option_count == 2),
+    "leaderboard": (("4",), rows("#board", 2)),
+    "browser": (("5",), rows("#image-list", 12)),
+    "export": (("6",), analysis_selected),
+    "help": (("question_mark",), lambda pilot: True),
+}
+
+
+@pytest.mark.parametrize("screen", SCREENS)
+def test_screen_at_120x40(screen: str, snap_compare) -> None:
+    keys, ready = SCREENS[screen]
+
+    async def run_before(pilot: Pilot) -> None:
+        await until(rows("#checkpoints", 3))(pilot)
+        for key in keys:
+            await pilot.press(key)
+        await until(ready)(pilot)
+
+    assert snap_compare(KdcamApp(workspace=str(shared_workspace())), terminal_size=(120, 40), run_before=run_before)
+
+
+def test_checkpoints_at_80x24(snap_compare) -> None:
+    assert snap_compare(KdcamApp(workspace=str(shared_workspace())), terminal_size=(80, 24),
+                        run_before=until(rows("#checkpoints", 3)))
