@@ -75,6 +75,8 @@ def bench_overhead(device: torch.device, batch: int, repeats: int, methods: list
         base = medians.pop("forward")
         cells = "  ".join(f"{m} {t / base:.2f}" for m, t in medians.items())
         print(f"    {arch:<14} forward {base * 1e3:7.1f} ms | {cells}")
+    if "scorecam" not in methods:
+        print("    (scorecam not timed: it scores one masked copy per channel by design; --methods scorecam)")
 
 
 def bench_reference(device: torch.device, repeats: int) -> None:
@@ -110,6 +112,8 @@ def bench_reference(device: torch.device, repeats: int) -> None:
 
 
 MEMORY_CLASSES = 20
+#: what an analysis keeps per pixel: RGB uint8 image, bool object mask, one uint8 map per model (2 models)
+STORED_BYTES_PER_PIXEL = 3 + 1 + 2
 
 
 def prepare_workspace(root: Path) -> None:
@@ -176,13 +180,13 @@ def bench_memory(device: torch.device) -> None:
             out = subprocess.run([sys.executable, __file__, "--memory-child", tmp, str(n), "--device", str(device)],
                                  capture_output=True, text=True, check=True)
             rows[n] = json.loads(out.stdout.strip().splitlines()[-1])
-            stored = n * 32 * 32 * (3 + 2) / 2**20  # uint8 images + one uint8 map per model
+            stored = n * 32 * 32 * STORED_BYTES_PER_PIXEL / 2**20
             cuda = f", GPU peak {rows[n]['cuda_peak_mib']:.0f} MiB" if "cuda_peak_mib" in rows[n] else ""
             print(f"    N = {n:>6,}: peak RSS +{rows[n]['peak_growth_mib']:.0f} MiB{cuda} in {rows[n]['seconds']:.0f} s "
-                  f"(uint8 images + maps: {stored:.0f} MiB)")
+                  f"(stored images, masks, maps: {stored:.0f} MiB)")
         growth = rows[10_000]["peak_growth_mib"] - rows[1_000]["peak_growth_mib"]
-        stored_growth = 9_000 * 32 * 32 * 5 / 2**20
-        print(f"    growth 1k -> 10k: {growth:.0f} MiB; uint8 images + maps account for {stored_growth:.0f} MiB")
+        stored_growth = 9_000 * 32 * 32 * STORED_BYTES_PER_PIXEL / 2**20
+        print(f"    growth 1k -> 10k: {growth:.0f} MiB, of which stored images, masks and maps: {stored_growth:.0f} MiB")
 
 
 def main() -> None:

@@ -25,7 +25,7 @@ REFERENCE = {
     "scorecam": ScoreCAM,
 }
 
-CASES = [("vgg8", 0.25, "stage5"), ("vgg8", 0.25, "stage3"), ("resnet20", 0.5, "layer3"),
+CASES = [("vgg8", 0.25, "stage5"), ("vgg8", 0.25, "stage3"), ("resnet20", 0.25, "layer3"),
          ("attention_cnn", 0.25, "attended")]
 
 
