@@ -62,7 +62,8 @@ class TrainSpec(_Spec):
     epochs: int | None = None
     batch_size: int | None = None
     lr: float | None = None
-    width: float | None = None  # channel-width multiplier of teacher and students; None: the recipe's
+    width: float | None = None  # channel-width multiplier of the students; None: the recipe's
+    teacher_width: float | None = None  # the teacher's; None: the recipe's (or ``width`` when given)
     seed: int = 0
     device: str = "auto"
     compile: bool = False

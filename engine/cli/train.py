@@ -54,7 +54,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--epochs", type=int, help="override the recipe's epoch count")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--width", type=float, help="channel-width multiplier (default: the recipe's)")
+    parser.add_argument("--width", type=float, help="students' channel-width multiplier (default: the recipe's)")
+    parser.add_argument("--teacher-width", type=float, help="the teacher's (default: the recipe's, or --width)")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     parser.add_argument("--option", action="append", default=[], metavar="METHOD.NAME=VALUE",
                         help="override a method's weight/temperature, e.g. kd.temperature=2 (repeatable)")
@@ -90,7 +91,7 @@ def _train(args: argparse.Namespace) -> int:
     spec = TrainSpec(
         workspace=args.workspace, dataset=args.dataset, teacher=args.teacher, student=args.student,
         methods=parse_methods(args.methods), recipe=args.recipe or _default_recipe(args.dataset), epochs=args.epochs, batch_size=args.batch_size,
-        lr=args.lr, width=args.width, seed=args.seed, device=args.device, compile=args.compile,
+        lr=args.lr, width=args.width, teacher_width=args.teacher_width, seed=args.seed, device=args.device, compile=args.compile,
         resume=args.resume, method_options=parse_options(args.option),
     )
     summary = run_job(spec, as_json=args.json)
@@ -114,7 +115,8 @@ def _experiment(args: argparse.Namespace) -> int:
     spec = ExperimentSpec(
         workspace=args.workspace, experiment=args.experiment, dataset=args.dataset,
         teachers=parse_methods(args.teachers or default_teachers), student=args.student, method=args.method,
-        recipe=args.recipe, epochs=args.epochs, width=args.width, seed=args.seed, device=args.device,
+        recipe=args.recipe, epochs=args.epochs, width=args.width, teacher_width=args.teacher_width,
+        seed=args.seed, device=args.device,
         method_options=parse_options(args.option),
     )
     result = run_job(spec, as_json=args.json)

@@ -42,6 +42,7 @@ class ExperimentSpec:
     recipe: str = "demo"
     epochs: int | None = None
     width: float | None = None
+    teacher_width: float | None = None
     seed: int = 0
     device: str = "auto"
     method_options: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -53,6 +54,7 @@ class ExperimentSpec:
     def train_spec(self, teacher: str, method: str) -> TrainSpec:
         return TrainSpec(workspace=self.workspace, dataset=self.dataset, teacher=teacher, student=self.student,
                          methods=(method,), recipe=self.recipe, epochs=self.epochs, width=self.width,
+                         teacher_width=self.teacher_width,
                          seed=self.seed, device=self.device, method_options=self.method_options)
 
 
@@ -85,13 +87,13 @@ def colour_invariance(spec: ExperimentSpec, ctx: JobContext) -> dict[str, Any]:
     teacher, teacher_ckpt, _ = _teacher(session, spec.teachers[0], ctx, method)
     plain_student = train_student(session, method, teacher, teacher_ckpt, ctx)
 
-    arch = session.store.meta(teacher_ckpt).arch
-    tuned = session.build(arch)
+    arch, width = session.store.meta(teacher_ckpt).arch, session.store.meta(teacher_ckpt).width
+    tuned = session.build(arch, width)
     tuned.load_state_dict(teacher.state_dict())
     finetune = dataclasses.replace(session.recipe, epochs=max(1, session.recipe.epochs // 2), lr=session.recipe.lr / 5)
     tuned_name = f"{teacher_ckpt}-cj"
     session.fit(tuned_name, "teacher", "ce+colour-jitter", arch, session.distiller("si", tuned, None, {}), ctx,
-                recipe=finetune, augment=jitter)
+                recipe=finetune, augment=jitter, width=width)
     tuned_teacher = load_teacher(session, tuned_name)
     jitter_student = train_student(session, method, tuned_teacher, tuned_name, ctx,
                                    name=student_name(session, method, "-cj"))

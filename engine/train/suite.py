@@ -39,6 +39,7 @@ class Session:
     store: CheckpointStore
     recipe: Recipe
     width: float
+    teacher_width: float
     device: torch.device
     train_set: ImageSet
     test_set: ImageSet
@@ -56,9 +57,9 @@ class Session:
             dataset += "-" + hashlib.sha1(options.encode()).hexdigest()[:6]
         return f"{dataset}-{self.recipe.name}-s{self.spec.seed}"
 
-    def build(self, arch: str) -> TappedModel:
+    def build(self, arch: str, width: float | None = None) -> TappedModel:
         torch.manual_seed(self.spec.seed)  # the same seed gives every student the same initial weights
-        return build_model(arch, self.train_set.num_classes, self.width, self.train_set.channels)
+        return build_model(arch, self.train_set.num_classes, width or self.width, self.train_set.channels)
 
     def distiller(self, method: str, student: TappedModel, teacher: TappedModel | None,
                   options: dict[str, Any] | None = None) -> Distiller:
@@ -68,8 +69,9 @@ class Session:
 
     def fit(self, name: str, role: str, method: str, arch: str, distiller: Distiller, ctx: JobContext,
             teacher_name: str | None = None, recipe: Recipe | None = None, augment=None,
-            resume_run: str | None = None) -> FitResult:
-        plan = FitPlan(name=name, role=role, method=method, arch=arch, width=self.width, distiller=distiller,
+            resume_run: str | None = None, width: float | None = None) -> FitResult:
+        width = width or self.width
+        plan = FitPlan(name=name, role=role, method=method, arch=arch, width=width, distiller=distiller,
                        recipe=recipe or self.recipe, train_set=self.train_set, test_set=self.test_set,
                        device=self.device, seed=self.spec.seed, teacher_name=teacher_name, compile=self.spec.compile,
                        augment=augment)
@@ -77,7 +79,7 @@ class Session:
             run = RunDir.open(self.ws.runs, resume_run)
         else:
             config = {"spec": self.spec.to_dict(), "name": name, "role": role, "method": method, "arch": arch,
-                      "width": self.width, "teacher": teacher_name, "recipe": dataclasses.asdict(plan.recipe),
+                      "width": width, "teacher": teacher_name, "recipe": dataclasses.asdict(plan.recipe),
                       "dataset": self.spec.dataset, "seed": self.spec.seed, "device": str(self.device)}
             run = RunDir.create(self.ws.runs, name, config)
         try:
@@ -107,8 +109,10 @@ def open_session(spec: TrainSpec, ctx: JobContext) -> Session:
         raise KdcamError(f"unknown student architecture {spec.student!r}; choose one of: {', '.join(architectures())}")
     recipe = resolve_recipe(spec.recipe, spec.epochs, spec.batch_size, spec.lr)
     width = recipe.width if spec.width is None else spec.width
-    if not isinstance(width, (int, float)) or not 0 < width <= 8:
-        raise KdcamError(f"width multiplier must be in (0, 8], got {width!r}")
+    teacher_width = spec.teacher_width or (spec.width if spec.width is not None else recipe.teacher_width) or width
+    for what, value in (("width", width), ("teacher width", teacher_width)):
+        if not isinstance(value, (int, float)) or not 0 < value <= 8:
+            raise KdcamError(f"{what} multiplier must be in (0, 8], got {value!r}")
     if not isinstance(spec.seed, int) or spec.seed < 0:
         raise KdcamError(f"seed must be a whole number ≥ 0, got {spec.seed!r}")
     device = resolve_device(spec.device)
@@ -118,7 +122,8 @@ def open_session(spec: TrainSpec, ctx: JobContext) -> Session:
     test_set = load_split(spec.dataset, "test", ws.data)
     if train_set.num_classes < 2:
         raise KdcamError(f"dataset {spec.dataset!r} has {train_set.num_classes} class; training needs at least two")
-    return Session(spec, ws, CheckpointStore(ws.checkpoints), recipe, float(width), device, train_set, test_set)
+    return Session(spec, ws, CheckpointStore(ws.checkpoints), recipe, float(width), float(teacher_width), device,
+                   train_set, test_set)
 
 
 def load_teacher(session: Session, name: str) -> TappedModel:
@@ -150,9 +155,10 @@ def student_name(session: Session, method: str, tag: str = "") -> str:
 def train_teacher(session: Session, arch: str, ctx: JobContext, name: str | None = None,
                   resume_run: str | None = None) -> tuple[TappedModel, FitResult]:
     name = name or teacher_name(session, arch)
-    model = session.build(arch)
+    model = session.build(arch, session.teacher_width)
     distiller = session.distiller("si", model, None, {})
-    result = session.fit(name, "teacher", "ce", arch, distiller, ctx, resume_run=resume_run)
+    result = session.fit(name, "teacher", "ce", arch, distiller, ctx, resume_run=resume_run,
+                         width=session.teacher_width)
     return load_teacher(session, name), result
 
 
@@ -200,7 +206,7 @@ def run_train_job(spec: TrainSpec, ctx: JobContext) -> dict[str, Any]:
     ctx.progress("suite", 0, total, "teacher")
     train_new_teacher = resume_teacher or not (resume_student or session.store.exists(teacher_ckpt))
     if train_new_teacher:
-        probe = build_model(spec.teacher, session.train_set.num_classes, session.width, session.train_set.channels)
+        probe = session.build(spec.teacher, session.teacher_width)
         check_students(session, probe.to(session.device), methods)
         teacher, result = train_teacher(session, spec.teacher, ctx, teacher_ckpt,
                                         resume_run=resumed["run_id"] if resume_teacher else None)
