@@ -216,9 +216,7 @@ class TrainScreen(KdcamScreen):
 
     def _runs_loaded(self, runs: dict[str, dict[str, Any]]) -> None:
         self.disk_runs = runs
-        if not self.run_ids():
-            self.query_one("#run-title", Label).update(
-                "No training runs in this workspace yet: fill in the form (tab) and press s.")
+        self.show_empty_title()
         if self.shown_run is None:
             running = [r for r, info in runs.items() if info["status"] == "running"]
             ids = running or self.run_ids()
@@ -273,12 +271,22 @@ class TrainScreen(KdcamScreen):
         self.query_one("#loss-curve", BrailleChart).set_values([total_loss(r) for r in records])
         self.query_one("#acc-curve", BrailleChart).set_values([r.get("test_acc") for r in records])
 
+    def show_empty_title(self) -> None:
+        """Before any epoch exists, say what is coming (or how to start)."""
+        if self.run_ids():
+            return
+        running = self.kdcam.board.running()
+        self.query_one("#run-title", Label).update(
+            f"Waiting for the first epoch of: {running.title}" if running is not None and running.kind in TRAIN_KINDS
+            else "No training runs in this workspace yet: fill in the form (tab) and press s.")
+
     def refresh_jobs(self) -> None:
         table = self.query_one("#jobs", DataTable)
         table.clear()
         for record in self.kdcam.board.of_kind(*TRAIN_KINDS):
             table.add_row(record.job_id, record.title, record.state)
         self.refresh_progress()
+        self.show_empty_title()
 
     def refresh_progress(self) -> None:
         running = self.kdcam.board.running()
