@@ -25,7 +25,7 @@ from engine.distill import Distiller
 from engine.errors import KdcamError
 from engine.events import Epoch
 from engine.jobs import JobContext
-from engine.train.device import autocast, rng_state, set_rng_state
+from engine.train.device import autocast, prepare_model, rng_state, set_rng_state
 from engine.train.recipes import Recipe
 from engine.train.rundir import RunDir
 
@@ -63,7 +63,8 @@ class FitResult:
 
 def fit(plan: FitPlan, run: RunDir, store: CheckpointStore, ctx: JobContext, resume: bool = False) -> FitResult:
     """Train ``plan.distiller`` for the recipe's epochs (or the rest of them when resuming)."""
-    distiller, recipe, device = plan.distiller, plan.recipe, plan.device
+    recipe, device = plan.recipe, plan.device
+    distiller = prepare_model(plan.distiller, device)  # student and extras: device, channels_last on CUDA
     channels_last = device.type == "cuda"
     train_loader = DeviceLoader(plan.train_set, recipe.batch_size, device, train=True, seed=plan.seed,
                                 channels_last=channels_last)
