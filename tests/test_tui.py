@@ -162,6 +162,25 @@ async def test_train_starts_live_and_cancels(workspace: Path) -> None:
         assert column(screen.query_one("#jobs", DataTable), 2) == ["cancelled"]
 
 
+@pytest.mark.slow
+async def test_analyze_runs_and_opens_the_leaderboard(workspace: Path) -> None:
+    app = KdcamApp(workspace=str(workspace))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("3")
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.query_one("#students").option_count == 2)
+        assert sorted(screen.query_one("#students").selected) == ["at-student", "kd-student"]
+        screen.query_one("#n", Input).value = "8"
+        screen.query_one("#target", Input).value = "own"
+        await pilot.press("s")
+        record = next(iter(app.board.records.values()))
+        assert record.spec.n == 8 and record.spec.target == "own" and record.spec.dataset == DATASET
+        await wait_for(pilot, lambda: app.current_mode == "leaderboard", timeout=120)
+        board = app.screen.query_one("#board", DataTable)
+        await wait_for(pilot, lambda: "target own" in text_of(app.screen.query_one("#analysis-bar", Label)))
+        assert board.row_count == 2 and app.selected_analysis != ANALYSIS_ID
+
+
 async def test_leaderboard_rows_sort_and_split(workspace: Path) -> None:
     app = KdcamApp(workspace=str(workspace))
     async with app.run_test(size=SIZE) as pilot:

@@ -102,6 +102,8 @@ class KdcamApp(App):
                 self.notify(event.error, title=f"{record.title} failed", severity="error", timeout=10)
             elif isinstance(event, Cancelled):
                 self.notify(event.message, title=record.title, severity="warning")
+            elif isinstance(event, Finished) and record.kind == "demo":
+                self.demo_finished(event.result)
             elif isinstance(event, Finished):
                 self.notify("done", title=record.title)
         for watcher in list(self.watchers):
@@ -113,6 +115,17 @@ class KdcamApp(App):
             record = self.board.get(event.job_id)
             for watcher in list(self.watchers):
                 watcher.job_event(event, record)
+
+    def demo_finished(self, result: Any) -> None:
+        """The demo workspace is populated: show its analysis on the leaderboard."""
+        from tui.screens.analyze import analysis_id_of
+
+        analyses = result.get("analyses") if isinstance(result, dict) else None
+        if analyses:
+            self.selected_analysis = analysis_id_of(analyses[0])
+        self.notify("every screen is populated: 4 leaderboard, 5 browser, 6 export", title="demo ready",
+                    timeout=15)
+        self.action_show("leaderboard")
 
     # -- navigation --------------------------------------------------------------------
     def on_mount(self) -> None:

@@ -25,15 +25,11 @@ TARGETS = ("label", "teacher", "own")
 
 
 def analysis_id_of(result: Any) -> str | None:
-    """An analysis job's result names its directory: an id, a path, or an object with ``id``."""
-    if result is None:
-        return None
+    """An analysis job's result names its directory: ``{"id": ...}``, an id, or a path."""
+    if isinstance(result, dict):
+        return str(result["id"]) if result.get("id") else None
     if isinstance(result, str):
         return result.rstrip("/").rsplit("/", 1)[-1]
-    if hasattr(result, "id"):
-        return str(result.id)
-    if hasattr(result, "name"):
-        return str(result.name)
     return None
 
 
