@@ -49,6 +49,7 @@ class Row:
     bands: dict[str, str] = field(default_factory=dict)
     band: str | None = None
     band_score: int | None = None
+    n: int | None = None  # images in the split (split rows only)
 
     def sort_value(self, key: str) -> Any:
         if key in ("student", "method"):
@@ -84,6 +85,7 @@ def rows_of(results: dict[str, Any], split_by_outcome: bool) -> list[Row]:
                 stats={k: split_metrics.get(k, {}) for k in BANDED_METRICS},
                 bands={k: band_of(k, split_metrics.get(k, {}).get("mean")) for k in BANDED_METRICS
                        if split_metrics.get(k, {}).get("mean") is not None},
+                n=part.get("n", 0),
             ))
     return rows
 
@@ -123,6 +125,7 @@ class LeaderboardScreen(KdcamScreen):
         self.split_by_outcome = False
         self.sort_key: str | None = None
         self.sort_descending = True
+        self._rows: list[Row] = []  # as shown, in table order
 
     def compose_body(self) -> ComposeResult:
         yield Select([], prompt="analysis", id="analysis", compact=True)
@@ -216,7 +219,7 @@ class LeaderboardScreen(KdcamScreen):
 
     def show_detail(self) -> None:
         table = self.query_one("#board", DataTable)
-        rows: list[Row] = getattr(self, "_rows", [])
+        rows = self._rows
         detail = self.query_one("#row-detail", Static)
         if not rows or table.cursor_row >= len(rows):
             detail.update("")
@@ -277,7 +280,7 @@ def cells(row: Row) -> list[Text | str]:
     if row.split is None:
         name: Text | str = Text(row.student, style="bold")
     else:
-        name = Text(f"  {row.split.replace('_', ' ')} (n={row.stats.get('pearson', {}).get('n', 0)})", style="dim")
+        name = Text(f"  {row.split.replace('_', ' ')} (n={row.n})", style="dim")
     return [
         name,
         row.method if row.split is None else "",
