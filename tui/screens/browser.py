@@ -161,6 +161,7 @@ class BrowserScreen(KdcamScreen):
         self.blend = True
         self.other_target = False  # showing diagnosis maps for the other class (true <-> predicted)
         self._pending_dataset_index: int | None = None
+        self._panel_pending = False
 
     def compose_body(self) -> ComposeResult:
         with Horizontal():
@@ -280,8 +281,14 @@ class BrowserScreen(KdcamScreen):
             table.move_cursor(row=max(0, min(len(self.rows) - 1, table.cursor_row + step)))
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        if event.data_table.id == "image-list":
-            self.show_image()
+        # Queued behind keys already waiting, so a held j/k redraws the panel once, not per row.
+        if event.data_table.id == "image-list" and not self._panel_pending:
+            self._panel_pending = True
+            self.call_later(self._redraw_panel)
+
+    def _redraw_panel(self) -> None:
+        self._panel_pending = False
+        self.show_image()
 
     # -- the panel ---------------------------------------------------------------------------
     def cards_for(self, row: int) -> list[Card]:
