@@ -191,3 +191,11 @@ def test_teacher_gets_no_gradient_and_student_and_extras_do():
 def test_class_count_mismatch_is_refused():
     with pytest.raises(KdcamError, match="10 classes but the student has 4"):
         build_distiller("kd", build_model("vgg8", 4, width=0.06), build_model("vgg8", 10, width=0.06))
+
+
+def test_attention_transfer_defaults_to_the_shared_taps_after_the_first():
+    at = build_distiller("at", build_model("vgg8", 4, width=0.06), build_model("vgg11", 4, width=0.06))
+    assert at.taps == ["stage2", "stage3", "stage4", "stage5"]
+    chosen = build_distiller("at", build_model("vgg8", 4, width=0.06), build_model("vgg11", 4, width=0.06),
+                             {"taps": "stage3,stage4"})
+    assert chosen.taps == ["stage3", "stage4"]

@@ -23,7 +23,7 @@ def at_loss(student_taps: list[Tensor], teacher_taps: list[Tensor]) -> Tensor:
 
 
 class AttentionTransfer(Distiller):
-    """``at``: CE + 1000·Σ_taps mean((a_s − a_t)²) over every tap both models share at equal size."""
+    """``at``: CE + 1000·Σ_taps mean((a_s − a_t)²) over the shared taps after the first (``taps`` to choose)."""
 
     key = "at"
     title = "attention transfer"
@@ -32,8 +32,10 @@ class AttentionTransfer(Distiller):
 
     def __init__(self, student: TappedModel, teacher: TappedModel | None, options=None, training_set: TrainingSet | None = None):
         super().__init__(student, teacher, options, training_set)
+        # default: every tap both models share except the first, full-resolution one, as the
+        # reference implementations do (RepDistiller feat[1:-1], mdistiller feats[1:])
         wanted = [t for t in self.options["taps"].split(",") if t] or [
-            t for t in student.tap_names if t in teacher.tap_names
+            t for t in student.tap_names[1:] if t in teacher.tap_names
         ]
         for tap in wanted:
             check_tap(student, tap, "student", self.key)
