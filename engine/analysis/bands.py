@@ -11,36 +11,36 @@ from collections.abc import Mapping
 #: band names indexed by score: Problematic 0 … Excellent 3
 BANDS = ("Problematic", "Acceptable", "Good", "Excellent")
 
-# (Excellent, Good, Acceptable) thresholds; higher-is-better metrics use > for Excellent and
-# >= below it, KL (lower is better) uses < for Excellent and <= below it, exactly as DESIGN.
-_HIGHER_IS_BETTER = {
+#: (Excellent, Good, Acceptable) edges of each banded metric. Higher-is-better metrics use >
+#: for Excellent and >= below it; KL (lower is better) uses < for Excellent and <= below it.
+THRESHOLDS: dict[str, tuple[float, float, float]] = {
     "pearson": (0.85, 0.70, 0.50),
     "l2_similarity": (0.85, 0.70, 0.50),
     "iou": (0.75, 0.60, 0.40),
+    "kl": (0.15, 0.30, 0.60),
 }
-_LOWER_IS_BETTER = {"kl": (0.15, 0.30, 0.60)}
-BANDED = tuple(_HIGHER_IS_BETTER) + tuple(_LOWER_IS_BETTER)
+LOWER_IS_BETTER = frozenset({"kl"})
+BANDED = tuple(THRESHOLDS)
 
 
 def band_score(metric: str, value: float | None) -> int:
     """3 Excellent, 2 Good, 1 Acceptable, 0 Problematic; a missing (None/NaN) mean scores 0."""
     if value is None or math.isnan(value):
         return 0
-    if metric in _HIGHER_IS_BETTER:
-        excellent, good, acceptable = _HIGHER_IS_BETTER[metric]
-        if value > excellent:
-            return 3
-        if value >= good:
-            return 2
-        return 1 if value >= acceptable else 0
-    if metric in _LOWER_IS_BETTER:
-        excellent, good, acceptable = _LOWER_IS_BETTER[metric]
+    if metric not in THRESHOLDS:
+        raise KeyError(f"metric {metric!r} has no interpretation band; banded metrics: {', '.join(BANDED)}")
+    excellent, good, acceptable = THRESHOLDS[metric]
+    if metric in LOWER_IS_BETTER:
         if value < excellent:
             return 3
         if value <= good:
             return 2
         return 1 if value <= acceptable else 0
-    raise KeyError(f"metric {metric!r} has no interpretation band; banded metrics: {', '.join(BANDED)}")
+    if value > excellent:
+        return 3
+    if value >= good:
+        return 2
+    return 1 if value >= acceptable else 0
 
 
 def band(metric: str, value: float | None) -> str:

@@ -1,12 +1,14 @@
 """How the report shows DESIGN §6's interpretation bands: names, colours and the thresholds drawn as guides.
 
 The band of each mean is decided by the analysis and stored in results.json; the report only
-draws it. The thresholds here are the band edges of DESIGN §6, used for chart guide lines.
+draws it. The chart guide lines are the analysis's own band edges.
 """
 
 from __future__ import annotations
 
-BANDS = ("Excellent", "Good", "Acceptable", "Problematic")
+from engine.analysis import bands as analysis_bands
+
+BANDS = tuple(reversed(analysis_bands.BANDS))  # best first
 
 # Restrained, colour-blind-friendlier tones: green, olive, amber, brick.
 BAND_COLOURS = {
@@ -31,10 +33,7 @@ METRIC_LABELS = {
 
 # (edge, band that starts at this edge) — the guide lines of each metric's chart.
 BAND_THRESHOLDS: dict[str, list[tuple[float, str]]] = {
-    "pearson": [(0.85, "Excellent"), (0.70, "Good"), (0.50, "Acceptable")],
-    "l2_similarity": [(0.85, "Excellent"), (0.70, "Good"), (0.50, "Acceptable")],
-    "iou": [(0.75, "Excellent"), (0.60, "Good"), (0.40, "Acceptable")],
-    "kl": [(0.15, "Excellent"), (0.30, "Good"), (0.60, "Acceptable")],
+    metric: list(zip(edges, BANDS)) for metric, edges in analysis_bands.THRESHOLDS.items()
 }
 
 
