@@ -68,23 +68,32 @@ def _names(text: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in text.split(",") if part.strip())
 
 
-def _fmt(stat: dict[str, Any] | None, digits: int = 3) -> str:
-    """mean±half-width of the 95% interval (compact enough for an 80-column table)."""
+def _fmt(stat: dict[str, Any] | None, digits: int = 2, interval: bool = True) -> str:
+    """mean±half-width of the 95% interval, or the mean alone where columns are scarce."""
     if not stat or stat.get("mean") is None:
         return "–"
+    if not interval:
+        return f"{stat['mean']:.{digits}f}"
     half = (stat["ci_high"] - stat["ci_low"]) / 2
     return f"{stat['mean']:.{digits}f}±{half:.{digits}f}"
 
 
-def print_analysis(results: dict[str, Any], path: str) -> None:
+def _table(title: str, columns: tuple[str, ...]) -> Any:
+    """A summary table whose first column (long checkpoint names) folds instead of truncating."""
     from rich.table import Table
 
+    table = Table(title=title, title_justify="left")
+    table.add_column(columns[0], overflow="fold", ratio=1)
+    for column in columns[1:]:
+        table.add_column(column, no_wrap=True)
+    return table
+
+
+def print_analysis(results: dict[str, Any], path: str) -> None:
     from engine.cli.output import console
 
     out = console()
-    models = Table(title="models", title_justify="left")
-    for column in ("model", "role", "accuracy", "pointing game", "energy in mask", "degenerate"):
-        models.add_column(column)
+    models = _table("models", ("model", "role", "accuracy", "pointing", "in mask", "degenerate"))
     for model in results["models"]:
         mask = model.get("mask") or {}
         models.add_row(model["name"], model["role"], _fmt(model["accuracy"]), _fmt(mask.get("pointing_game")),
@@ -93,17 +102,19 @@ def print_analysis(results: dict[str, Any], path: str) -> None:
     if not results["pairs"]:
         out.print(f"[green]analysis written to[/] {path}", highlight=False)
         return
-    pairs = Table(title=f"students vs teacher ({results['cam']['method']}, target {results['cam']['target']})",
-                  title_justify="left")
-    for column in ("student", "band", "Pearson", "L2 sim", "IoU", "KL", "agreement", "output KL"):
-        pairs.add_column(column)
+    interval = out.width >= 110  # eight columns of mean±half-width need a wide terminal
+    title = f"students vs teacher ({results['cam']['method']}, target {results['cam']['target']})"
+    if not interval:
+        title += " · means; 95% intervals in the report and the TUI"
+    pairs = _table(title, ("student", "band", "Pearson", "L2 sim", "IoU", "KL", "agree", "out KL"))
     for pair in results["pairs"]:
         cells = []
         for name in ("pearson", "l2_similarity", "iou", "kl"):
             stat = pair["metrics"][name]
-            cells.append(f"[{BAND_STYLES.get(stat['band'], '')}]{_fmt(stat)}[/]")
-        pairs.add_row(pair["student"], f"[{BAND_STYLES.get(pair['band'], '')}]{pair['band']}[/]", *cells,
-                      _fmt(pair["agreement"]), _fmt(pair["output_kl"]))
+            cells.append(f"[{BAND_STYLES.get(stat['band'], '')}]{_fmt(stat, interval=interval)}[/]")
+        label = pair.get("method") or pair["student"]
+        pairs.add_row(label, f"[{BAND_STYLES.get(pair['band'], '')}]{pair['band']}[/]", *cells,
+                      _fmt(pair["agreement"], interval=interval), _fmt(pair["output_kl"], interval=interval))
     out.print(pairs)
     for method, entries in results["sanity"].get("methods", {}).items():
         verdicts = ", ".join(f"{name} {'passed' if e['passed'] else 'FAILED' if e['passed'] is False else 'n/a'} "
