@@ -17,6 +17,7 @@ from engine.analysis.bands import band as band_of
 from engine.analysis.results import AnalysisInfo, list_analyses, load_results
 from engine.errors import KdcamError
 from engine.events import Finished, JobEvent
+from tui import format as fmt
 from tui.bands import band_text, legend
 from tui.jobboard import JobRecord
 from tui.screens.base import KdcamScreen
@@ -27,8 +28,8 @@ SPLITS = ("both_correct", "teacher_only", "student_only", "both_wrong")
 COLUMNS: dict[str, tuple[str, bool]] = {
     "student": ("student", True),
     "method": ("method", True),
-    "acc": ("accuracy", True),
-    "agree": ("agreement", True),
+    "acc %": ("accuracy", True),
+    "agree %": ("agreement", True),
     "out KL": ("output_kl", False),
     "Pearson": ("pearson", True),
     "L2 sim": ("l2_similarity", True),
@@ -97,8 +98,8 @@ def stat_text(stat: dict[str, Any], percent: bool = False) -> str:
         return "—"
     low, high = stat.get("ci_low"), stat.get("ci_high")
     half = max(high - mean, mean - low) if low is not None and high is not None else None
-    if percent:
-        return f"{100 * mean:.1f}%" + (f"±{100 * half:.1f}" if half else "")
+    if percent:  # the column title says "%"
+        return f"{100 * mean:.1f}" + (f"±{100 * half:.1f}" if half else "")
     return f"{mean:.2f}" + (f"±{half:.2f}".replace("0.", ".", 1) if half else "")
 
 
@@ -193,7 +194,7 @@ class LeaderboardScreen(KdcamScreen):
         teacher = next((m for m in results.get("models", []) if m.get("role") == "teacher"), {})
         layers = sorted(set(cam.get("layers", {}).values()))
         self.query_one("#analysis-bar", Label).update(
-            f"teacher [b]{teacher.get('name', '?')}[/b] acc {stat_text(teacher.get('accuracy', {}), True)} · "
+            f"teacher [b]{teacher.get('name', '?')}[/b] acc % {stat_text(teacher.get('accuracy', {}), True)} · "
             f"{dataset.get('spec', '?')} {dataset.get('split', '')} n={dataset.get('n', '?')} · "
             f"CAM {cam.get('method', '?')} target {cam.get('target', '?')} layer {','.join(layers) or '?'}")
         self.fill()
@@ -278,7 +279,7 @@ def sort_rows(rows: list[Row], key: str, descending: bool) -> list[Row]:
 
 def cells(row: Row) -> list[Text | str]:
     if row.split is None:
-        name: Text | str = Text(row.student, style="bold")
+        name: Text | str = Text(fmt.clip(row.student, 18), style="bold")  # in full below the table
     else:
         name = Text(f"  {row.split.replace('_', ' ')} (n={row.n})", style="dim")
     return [
