@@ -114,6 +114,26 @@ def test_frozen_weights_still_give_gradient_maps(vgg):
     assert torch.allclose(frozen.maps, expected.maps, atol=1e-6)
 
 
+def test_fast_path_leaves_weights_and_their_layout_untouched(vgg):
+    """The body runs channels-last with BN folded into temporary weights: the model keeps its own."""
+    before = {name: t.clone() for name, t in vgg.state_dict().items()}
+    compute_cams(vgg, *batch(2))
+    after = vgg.state_dict()
+    assert all(torch.equal(after[name], t) for name, t in before.items())
+    assert all(p.is_contiguous() for p in vgg.parameters())  # still the default (NCHW) layout
+
+
+def test_maps_follow_weights_changed_between_calls():
+    """Folded weights are reused across batches only while the model's tensors are unchanged."""
+    images, labels = batch(3)
+    model, other = trained_model("vgg8", 0.25, seed=0), trained_model("vgg8", 0.25, seed=5)
+    first = compute_cams(model, images, labels)
+    model.load_state_dict(other.state_dict())
+    reloaded = compute_cams(model, images, labels)
+    assert torch.allclose(reloaded.maps, compute_cams(other, images, labels).maps, atol=1e-6)
+    assert not torch.allclose(reloaded.maps, first.maps, atol=1e-2)
+
+
 def test_scorecam_chunking_does_not_change_the_maps(vgg):
     images, labels = batch(2)  # 2 images x 128 channels: chunks of 100 split an image's channels
     small = compute_cams(vgg, images, labels, method="scorecam", score_chunk=100)

@@ -2,7 +2,9 @@
 
 Gradient methods differentiate the target score with ``torch.autograd.grad`` with respect
 to the tap tensor only: no parameter ``.grad`` is touched, nothing propagates back past
-the tap, and the graph is released before returning. No hooks are registered. The model
+the tap, and the graph is released before returning. When the tap is one of the body's
+outputs, the body up to it runs on the fast inference path of ``engine.cam.execution``
+(no autograd, channels-last, BN folded) and only tap → logits is differentiated. No hooks are registered. The model
 runs in eval mode and every submodule's train/eval flag is restored on exit, error or not.
 """
 
@@ -15,6 +17,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from engine.cam.execution import forward_from_tap, forward_to_tap, tap_index
 from engine.cam.methods import GRADIENT_METHODS, eigencam
 from engine.cam.postprocess import postprocess
 from engine.cam.scorecam import scorecam
@@ -30,7 +33,7 @@ class CamBatch:
 
     maps: Tensor  # float32 N x H x W in [0, 1] (DESIGN §5 post-processing)
     degenerate: Tensor  # bool N: the map's range was below ε; its map is all zeros
-    logits: Tensor  # N x K: the model's outputs on the unmodified images
+    logits: Tensor  # N x K: the model's outputs on the unmodified images (to float32 rounding)
     raw: Tensor  # N x h x w: the method's map at the tap's resolution, before post-processing
 
 
@@ -104,15 +107,32 @@ def compute_cams(
 
 def _gradient_cam(model: nn.Module, images: Tensor, target: Target, method: str,
                   tap_name: str) -> tuple[Tensor, Tensor]:
+    stop = tap_index(model.body(images), tap_name)
+    if stop is None:  # a tap inside a module (e.g. an attention branch): one differentiable pass
+        return _gradient_cam_full_graph(model, images, target, method, tap_name)
+    activations = forward_to_tap(model, images, stop).requires_grad_(True)
+    with torch.enable_grad():
+        logits = forward_from_tap(model, images, activations, stop)
+        (grads,) = torch.autograd.grad(_score(target, logits), activations)
+    with torch.no_grad():
+        raw = GRADIENT_METHODS[method](activations.detach(), grads)
+    return logits.detach(), raw
+
+
+def _gradient_cam_full_graph(model: nn.Module, images: Tensor, target: Target, method: str,
+                             tap_name: str) -> tuple[Tensor, Tensor]:
     with torch.enable_grad():
         if not any(p.requires_grad for p in model.parameters()):
             # frozen weights: let the graph exist from the input; the gradient still stops at the tap
             images = images.detach().requires_grad_(True)
         logits, taps = model.forward_taps(images)
         activations = taps[tap_name]
-        rows = torch.arange(images.shape[0], device=images.device)
-        score = target.bind(logits).score(logits, rows).sum()
-        (grads,) = torch.autograd.grad(score, activations)
+        (grads,) = torch.autograd.grad(_score(target, logits), activations)
     with torch.no_grad():
         raw = GRADIENT_METHODS[method](activations.detach(), grads)
     return logits.detach(), raw
+
+
+def _score(target: Target, logits: Tensor) -> Tensor:
+    rows = torch.arange(logits.shape[0], device=logits.device)
+    return target.bind(logits).score(logits, rows).sum()
