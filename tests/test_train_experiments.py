@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from engine.jobs import JobContext
-from engine.train.colour import colour_jitter
+from engine.train.colour import ColourJitter, JitterRange, jitter
 from engine.train.experiments import ExperimentSpec, run_experiment_job
 
 MEAN, STD = (0.5, 0.4, 0.3), (0.2, 0.25, 0.3)
@@ -19,14 +19,38 @@ def normalised_batch(seed: int = 0) -> torch.Tensor:
     return (pixels - torch.tensor(MEAN).view(1, 3, 1, 1)) / torch.tensor(STD).view(1, 3, 1, 1)
 
 
-def test_zero_jitter_is_the_identity_and_a_seeded_jitter_is_repeatable():
+def test_zero_jitter_is_the_identity_and_jittered_pixels_stay_valid():
     images = normalised_batch()
-    assert torch.allclose(colour_jitter(images, MEAN, STD, strength=0.0, hue=0.0), images, atol=1e-5)
-    first = colour_jitter(images, MEAN, STD, generator=torch.Generator().manual_seed(3))
-    again = colour_jitter(images, MEAN, STD, generator=torch.Generator().manual_seed(3))
-    assert torch.equal(first, again) and not torch.allclose(first, images, atol=1e-2)
-    pixels = first * torch.tensor(STD).view(1, 3, 1, 1) + torch.tensor(MEAN).view(1, 3, 1, 1)
-    assert pixels.min() >= -1e-5 and pixels.max() <= 1 + 1e-5  # still valid images
+    identity = torch.tensor([[1.0, 1.0, 1.0, 0.0]]).expand(4, 4)
+    assert torch.allclose(jitter(images, MEAN, STD, identity), images, atol=1e-5)
+    params = JitterRange().draw(4, torch.Generator().manual_seed(3))
+    jittered = jitter(images, MEAN, STD, params)
+    assert not torch.allclose(jittered, images, atol=1e-2)
+    pixels = jittered * torch.tensor(STD).view(1, 3, 1, 1) + torch.tensor(MEAN).view(1, 3, 1, 1)
+    assert pixels.min() >= -1e-5 and pixels.max() <= 1 + 1e-5
+
+
+def test_each_image_jitter_depends_on_seed_epoch_and_index_only():
+    images = normalised_batch()
+    indices = torch.tensor([7, 2, 5, 0])
+    augment = ColourJitter(10, MEAN, STD, seed=1)
+    first = augment(images, indices, epoch=3)
+    augment(images, indices, epoch=4)  # another epoch in between changes nothing for epoch 3
+    fresh = ColourJitter(10, MEAN, STD, seed=1)
+    assert torch.equal(fresh(images, indices, epoch=3), first)
+    # batch order and size do not matter: image 5 alone gets the jitter it got in the batch
+    assert torch.allclose(fresh(images[2:3], indices[2:3], epoch=3), first[2:3], atol=1e-6)
+    assert not torch.allclose(fresh(images, indices, epoch=4), first, atol=1e-3)
+    assert not torch.allclose(ColourJitter(10, MEAN, STD, seed=2)(images, indices, epoch=3), first, atol=1e-3)
+
+
+def test_hue_turns_colour_but_keeps_grey_pixels_grey():
+    grey_and_red = torch.tensor([[0.5, 0.5, 0.5], [0.9, 0.1, 0.1]]).view(1, 2, 1, 3).permute(0, 3, 1, 2)
+    images = (grey_and_red - torch.tensor(MEAN).view(1, 3, 1, 1)) / torch.tensor(STD).view(1, 3, 1, 1)
+    turned = jitter(images, MEAN, STD, torch.tensor([[1.0, 1.0, 1.0, 2.0]]))
+    pixels = turned * torch.tensor(STD).view(1, 3, 1, 1) + torch.tensor(MEAN).view(1, 3, 1, 1)
+    assert torch.allclose(pixels[0, :, 0, 0], torch.full((3,), 0.5), atol=1e-4)
+    assert pixels[0, 0, 1, 0] < 0.5  # red is red no more
 
 
 def test_unknown_experiment_is_refused():

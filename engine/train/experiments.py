@@ -13,20 +13,20 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-import torch
-
 from engine.data.loader import DeviceLoader
 from engine.errors import KdcamError
 from engine.jobs import JobContext
-from engine.models import architectures
+from engine.models import TappedModel, architectures
 from engine.specs import TrainSpec
-from engine.train.colour import colour_jitter
+from engine.train.colour import ColourJitter
 from engine.train.device import autocast
-from engine.train.suite import (Session, check_students, load_teacher, open_session, student_name, train_student,
-                                train_teacher)
+from engine.train.recipes import Recipe
+from engine.train.suite import (Session, check_students, load_teacher, open_session, student_name, teacher_name,
+                                train_student, train_teacher)
 from engine.train.trainer import evaluate
 
 EXPERIMENTS = ("color-invariance", "teacher-capacity")
+TEST_JITTER_SEED = 12345  # the jittered test set's draws, apart from any training epoch's
 
 
 @dataclass(frozen=True)
@@ -66,56 +66,82 @@ def run_experiment_job(spec: ExperimentSpec, ctx: JobContext) -> dict[str, Any]:
     raise KdcamError(f"unknown experiment {spec.experiment!r}; choose from: {', '.join(EXPERIMENTS)}")
 
 
-def _teacher(session: Session, arch_or_ckpt: str, ctx: JobContext, method: str) -> tuple[torch.nn.Module, str, float]:
-    """Reuse a stored teacher or train one; checks the student's method against it first."""
-    if session.store.exists(arch_or_ckpt):
-        teacher = load_teacher(session, arch_or_ckpt)
+def _teacher(session: Session, arch_or_ckpt: str, ctx: JobContext, method: str) -> tuple[TappedModel, str, float]:
+    """The teacher: a named checkpoint, the suite's teacher of this arch/dataset/recipe/seed when the
+    workspace has it (``kdcam train`` or ``kdcam demo`` made it), else one trained now."""
+    name = arch_or_ckpt
+    if not session.store.exists(name) and arch_or_ckpt in architectures():
+        name = teacher_name(session, arch_or_ckpt)
+    if session.store.exists(name):
+        ctx.log(f"reusing teacher {name}")
+        teacher = load_teacher(session, name)
         check_students(session, teacher, (method,))
-        return teacher, arch_or_ckpt, float(session.store.meta(arch_or_ckpt).accuracy or 0.0)
+        return teacher, name, float(session.store.meta(name).accuracy or 0.0)
     if arch_or_ckpt not in architectures():
-        raise KdcamError(f"teacher {arch_or_ckpt!r} is neither a checkpoint nor an architecture")
+        raise KdcamError(f"teacher {arch_or_ckpt!r} is neither a checkpoint in {session.store.directory} "
+                         f"nor an architecture ({', '.join(architectures())})")
+    check_students(session, session.build(arch_or_ckpt, session.teacher_width).to(session.device), (method,))
     teacher, result = train_teacher(session, arch_or_ckpt, ctx)
     return teacher, result.name, result.best_accuracy
+
+
+def _student(session: Session, method: str, teacher: TappedModel, teacher_ckpt: str, ctx: JobContext,
+             name: str) -> tuple[str, float]:
+    """The student of ``teacher_ckpt`` by ``method``: reused when the workspace has one distilled from
+    that very teacher (the suite's name, or ``name``), else distilled now under ``name``."""
+    for candidate in dict.fromkeys((student_name(session, method), name)):
+        if session.store.exists(candidate) and session.store.meta(candidate).teacher == teacher_ckpt:
+            ctx.log(f"reusing student {candidate}")
+            return candidate, float(session.store.meta(candidate).accuracy or 0.0)
+    result = train_student(session, method, teacher, teacher_ckpt, ctx, name=name)
+    return result.name, result.best_accuracy
+
+
+def finetune_recipe(recipe: Recipe) -> Recipe:
+    """Fine-tuning a trained teacher: half the epochs (at least 3) from a fifth of the learning rate."""
+    return dataclasses.replace(recipe, epochs=max(3, recipe.epochs // 2), lr=recipe.lr / 5)
 
 
 def colour_invariance(spec: ExperimentSpec, ctx: JobContext) -> dict[str, Any]:
     method = spec.method or "crd"
     session = open_session(spec.train_spec(spec.teachers[0], method), ctx)
     data = session.train_set
-    jitter = lambda images: colour_jitter(images, data.mean, data.std)  # noqa: E731 - fresh per batch
+    if data.channels != 3:
+        raise KdcamError(f"color-invariance needs RGB images; {data.name!r} has {data.channels} channel(s)")
 
     teacher, teacher_ckpt, _ = _teacher(session, spec.teachers[0], ctx, method)
-    plain_student = train_student(session, method, teacher, teacher_ckpt, ctx)
+    plain_student, _ = _student(session, method, teacher, teacher_ckpt, ctx, student_name(session, method))
 
-    arch, width = session.store.meta(teacher_ckpt).arch, session.store.meta(teacher_ckpt).width
-    tuned = session.build(arch, width)
+    meta = session.store.meta(teacher_ckpt)
+    tuned = session.build(meta.arch, meta.width)
     tuned.load_state_dict(teacher.state_dict())
-    finetune = dataclasses.replace(session.recipe, epochs=max(1, session.recipe.epochs // 2), lr=session.recipe.lr / 5)
     tuned_name = f"{teacher_ckpt}-cj"
-    session.fit(tuned_name, "teacher", "ce+colour-jitter", arch, session.distiller("si", tuned, None, {}), ctx,
-                recipe=finetune, augment=jitter, width=width)
+    jitter = ColourJitter(len(data), data.mean, data.std, session.spec.seed, session.device)
+    session.fit(tuned_name, "teacher", "ce+colour-jitter", meta.arch, session.distiller("si", tuned, None, {}), ctx,
+                recipe=finetune_recipe(session.recipe), augment=jitter, width=meta.width)
     tuned_teacher = load_teacher(session, tuned_name)
     jitter_student = train_student(session, method, tuned_teacher, tuned_name, ctx,
                                    name=student_name(session, method, "-cj"))
 
     rows = []
-    for role, name in (("teacher", teacher_ckpt), ("student", plain_student.name),
-                       ("teacher (colour-jitter fine-tuned)", tuned_name), ("student of it", jitter_student.name)):
+    for role, name in (("teacher", teacher_ckpt), ("student", plain_student),
+                       ("teacher, colour-jitter fine-tuned", tuned_name), ("student of it", jitter_student.name)):
         clean, jittered = _clean_and_jittered(session, name, ctx)
         rows.append({"model": name, "role": role, "clean": clean, "jittered": jittered, "drop": clean - jittered})
     return {"experiment": spec.experiment, "method": method, "rows": rows}
 
 
 def _clean_and_jittered(session: Session, name: str, ctx: JobContext) -> tuple[float, float]:
-    """Accuracy on the test set as is, and on a fixed colour-jittered copy (same for every model)."""
+    """Accuracy on the test set as is, and jittered: the same jittered images for every model
+    (drawn from the seed, not from the training seed's epochs)."""
     model = load_teacher(session, name)
     data, device = session.test_set, session.device
     loader = DeviceLoader(data, 256, device, train=False, channels_last=device.type == "cuda")
     mixed = autocast(device)
     clean = evaluate(model, loader, mixed, ctx, phase=f"{name} clean")
-    generator = torch.Generator().manual_seed(session.spec.seed + 12345)
-    jitter = lambda images: colour_jitter(images, data.mean, data.std, generator=generator)  # noqa: E731
-    jittered = evaluate(model, loader, mixed, ctx, phase=f"{name} jittered", transform=jitter)
+    jitter = ColourJitter(len(data), data.mean, data.std, TEST_JITTER_SEED + session.spec.seed, device)
+    jittered = evaluate(model, loader, mixed, ctx, phase=f"{name} jittered",
+                        transform=lambda images, indices: jitter(images, indices, 0))
     return clean, jittered
 
 
@@ -125,8 +151,9 @@ def teacher_capacity(spec: ExperimentSpec, ctx: JobContext) -> dict[str, Any]:
     for arch in spec.teachers:
         session = open_session(spec.train_spec(arch, method), ctx)
         teacher, teacher_ckpt, teacher_acc = _teacher(session, arch, ctx, method)
-        tag = f"-from-{teacher_ckpt.split('-')[0]}"
-        student = train_student(session, method, teacher, teacher_ckpt, ctx, name=student_name(session, method, tag))
-        rows.append({"teacher": teacher_ckpt, "teacher_accuracy": teacher_acc, "student": student.name,
-                     "student_accuracy": student.best_accuracy, "gap": teacher_acc - student.best_accuracy})
+        tag = f"-from-{session.store.meta(teacher_ckpt).arch}"
+        student, student_acc = _student(session, method, teacher, teacher_ckpt, ctx,
+                                        student_name(session, method, tag))
+        rows.append({"teacher": teacher_ckpt, "teacher_accuracy": teacher_acc, "student": student,
+                     "student_accuracy": student_acc, "gap": teacher_acc - student_acc})
     return {"experiment": spec.experiment, "method": method, "rows": rows}

@@ -47,8 +47,9 @@ class FitPlan:
     seed: int
     teacher_name: str | None = None
     compile: bool = False
-    #: applied to each normalised training batch after the loader's crop/flip (colour jitter)
-    augment: Callable[[Tensor], Tensor] | None = None
+    #: ``augment(images, indices, epoch)``, applied to each normalised training batch after the
+    #: loader's crop/flip (colour jitter); a function of its arguments only, so resume stays exact
+    augment: Callable[[Tensor, Tensor, int], Tensor] | None = None
 
 
 @dataclass
@@ -130,7 +131,7 @@ def train_epoch(plan: FitPlan, step, optimizer, loader: DeviceLoader, epoch: int
     for batch, (images, labels, indices) in enumerate(loader, start=1):
         ctx.check_cancelled()
         if plan.augment is not None:
-            images = plan.augment(images)
+            images = plan.augment(images, indices, epoch)
         with mixed():
             logits, terms = step(images, labels, indices, epoch)
         loss = sum(terms.values())
@@ -159,19 +160,19 @@ def _stop_on_nonfinite(plan: FitPlan, run: RunDir, terms: dict[str, Tensor], epo
 
 
 def evaluate(model: torch.nn.Module, loader: DeviceLoader, mixed, ctx: JobContext | None = None,
-             phase: str = "evaluating", transform: Callable[[Tensor], Tensor] | None = None) -> float:
+             phase: str = "evaluating", transform: Callable[[Tensor, Tensor], Tensor] | None = None) -> float:
     """Top-1 accuracy on ``loader`` (eval mode, inference mode); the model's mode is restored."""
     was_training = model.training
     model.eval()
     correct = torch.zeros((), dtype=torch.long, device=loader.labels.device)
     total = len(loader)
     with torch.inference_mode():
-        for batch, (images, labels, _) in enumerate(loader, start=1):
+        for batch, (images, labels, indices) in enumerate(loader, start=1):
             if ctx is not None:
                 ctx.check_cancelled()
                 ctx.progress(phase, batch, total)
-            if transform is not None:
-                images = transform(images)
+            if transform is not None:  # transform(images, indices), e.g. a fixed colour jitter
+                images = transform(images, indices)
             with mixed():
                 correct += (model(images).argmax(1) == labels).sum()
     model.train(was_training)
