@@ -16,7 +16,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "analyze",
         help="compare the CAMs of a teacher and its students (similarity, bands, diagnosis)",
         description="Compute CAMs of the teacher and every student on the same images, compare each student's "
-        "maps with the teacher's (Pearson, L2 similarity, IoU, KL with 95%% bootstrap intervals and bands), "
+        "maps with the teacher's (Pearson, L2 similarity, IoU, KL with 95% bootstrap intervals and bands), "
         "score maps against object masks where the dataset has them, diagnose errors per class, and run a "
         "weight-randomisation sanity check and deletion/insertion on a subset. Writes analyses/ID/.",
     )
