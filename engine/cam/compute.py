@@ -4,7 +4,8 @@ Gradient methods differentiate the target score with ``torch.autograd.grad`` wit
 to the tap tensor only: no parameter ``.grad`` is touched, nothing propagates back past
 the tap, and the graph is released before returning. When the tap is one of the body's
 outputs, the body up to it runs on the fast inference path of ``engine.cam.execution``
-(no autograd, channels-last, BN folded) and only tap → logits is differentiated. No hooks are registered. The model
+(no autograd, channels-last, BN folded) and only tap → logits is differentiated; the
+other methods (and Score-CAM's masked copies) run on that path all the way. No hooks are registered. The model
 runs in eval mode and every submodule's train/eval flag is restored on exit, error or not.
 """
 
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from engine.cam.execution import forward_from_tap, forward_to_tap, tap_index
+from engine.cam.execution import forward_from_tap, forward_taps_fast, forward_to_tap, tap_index
 from engine.cam.methods import GRADIENT_METHODS, eigencam
 from engine.cam.postprocess import postprocess
 from engine.cam.scorecam import scorecam
@@ -92,9 +93,8 @@ def compute_cams(
         if method in GRADIENT_METHODS:
             logits, raw = _gradient_cam(model, images, target, method, tap_name)
         else:
+            logits, activations = forward_taps_fast(model, images, tap_name)
             with torch.no_grad():
-                logits, taps = model.forward_taps(images)
-                activations = taps[tap_name]
                 if method == "eigencam":
                     raw = eigencam(activations)
                 elif method == "scorecam":

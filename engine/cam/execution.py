@@ -104,3 +104,22 @@ def forward_from_tap(model: nn.Module, images: Tensor, tap: Tensor, stop: int) -
     for _, module in model.body(images)[stop + 1:]:
         x = module(x)
     return model.head(x)
+
+
+def forward_fast(model: nn.Module, images: Tensor) -> Tensor:
+    """Logits of ``model`` on the fast path, without autograd (Score-CAM scores masked copies this way)."""
+    body = model.body(images)
+    with torch.no_grad():
+        return forward_from_tap(model, images, forward_to_tap(model, images, len(body) - 1), len(body) - 1)
+
+
+def forward_taps_fast(model: nn.Module, images: Tensor, tap_name: str) -> tuple[Tensor, Tensor]:
+    """(logits, the tap's activations) without autograd; the fast path when the tap is a body output."""
+    stop = tap_index(model.body(images), tap_name)
+    with torch.no_grad():
+        if stop is None:
+            logits, taps = model.forward_taps(images)
+            return logits, taps[tap_name]
+        activations = forward_to_tap(model, images, stop)
+        return forward_from_tap(model, images, activations, stop), activations
+

@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from engine.cam.execution import forward_fast
 from engine.cam.targets import Target
 
 
@@ -34,6 +35,6 @@ def scorecam(model: nn.Module, images: Tensor, activations: Tensor, target: Targ
         high = up.amax(dim=(2, 3), keepdim=True)
         masks = (up - low) / (high - low + 1e-8)
         rows = idx // c
-        scores[idx] = target.score(model(images[rows] * masks), rows).float()
+        scores[idx] = target.score(forward_fast(model, images[rows] * masks), rows).float()
     weights = torch.softmax(scores.view(n, c), dim=-1)
     return (weights[:, :, None, None].to(activations.dtype) * activations).sum(dim=1)
