@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 
 import pytest
@@ -60,17 +61,23 @@ def test_unknown_experiment_is_refused():
         run_experiment_job(ExperimentSpec(workspace=".", experiment="colour"), JobContext("t", print, threading.Event()))
 
 
-@pytest.mark.slow
-def test_teacher_capacity_distils_one_student_per_teacher(tmp_path):
+TINY = "shapes?classes=4&train=64&test=32"
+
+
+def run_tiny(tmp_path, **fields):
     previous = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        spec = ExperimentSpec(workspace=str(tmp_path), experiment="teacher-capacity", teachers=("vgg11", "vgg8"),
-                              student="vgg8", dataset="shapes?classes=4&train=64&test=32", recipe="quick",
-                              epochs=1, width=0.06, device="cpu")
-        result = run_experiment_job(spec, JobContext("t", lambda e: None, threading.Event()))
+        spec = ExperimentSpec(workspace=str(tmp_path), student="vgg8", dataset=TINY, recipe="quick", epochs=1,
+                              width=0.06, device="cpu", **fields)
+        return run_experiment_job(spec, JobContext("t", lambda e: None, threading.Event()))
     finally:
         torch.set_num_threads(previous)
+
+
+@pytest.mark.slow
+def test_teacher_capacity_distils_one_student_per_teacher_and_reuses_them(tmp_path):
+    result = run_tiny(tmp_path, experiment="teacher-capacity", teachers=("vgg11", "vgg8"))
     assert result["method"] == "kd"
     teachers = [row["teacher"] for row in result["rows"]]
     assert [t.split("-")[0] for t in teachers] == ["vgg11", "vgg8"]
@@ -78,3 +85,19 @@ def test_teacher_capacity_distils_one_student_per_teacher(tmp_path):
     for row in result["rows"]:
         assert 0 <= row["teacher_accuracy"] <= 1 and 0 <= row["student_accuracy"] <= 1
         assert (tmp_path / "checkpoints" / f"{row['student']}.json").exists()
+    runs = sorted((tmp_path / "runs").iterdir())
+    assert run_tiny(tmp_path, experiment="teacher-capacity", teachers=("vgg11", "vgg8")) == result
+    assert sorted((tmp_path / "runs").iterdir()) == runs  # everything reused, nothing trained again
+
+
+@pytest.mark.slow
+def test_colour_invariance_scores_four_models_clean_and_jittered(tmp_path):
+    result = run_tiny(tmp_path, experiment="color-invariance", teachers=("vgg8",))
+    rows = {row["role"]: row for row in result["rows"]}
+    assert list(rows) == ["teacher", "student", "teacher, colour-jitter fine-tuned", "student of it"]
+    for row in rows.values():
+        assert row["drop"] == pytest.approx(row["clean"] - row["jittered"])
+    tuned = rows["teacher, colour-jitter fine-tuned"]["model"]
+    assert tuned == rows["teacher"]["model"] + "-cj"
+    assert json.loads((tmp_path / "checkpoints" / f"{rows['student of it']['model']}.json").read_text())[
+        "teacher"] == tuned
