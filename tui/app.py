@@ -8,6 +8,7 @@ thread-safe); the app folds them into its ``JobBoard`` and hands them to live sc
 from __future__ import annotations
 
 import argparse
+import threading
 import weakref
 from pathlib import Path
 from collections.abc import Iterable
@@ -17,10 +18,11 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
-from engine.events import Cancelled, Failed, Finished, JobEvent, Progress
+from engine.events import Cancelled, Failed, Finished, JobEvent, Progress, Started
 from engine.jobs import JobRunner
 from engine.specs import DemoSpec
 from engine.workspace import Workspace
+from tui.engine_thread import yield_to_ui
 from tui.jobboard import EngineEvent, JobBoard, JobRecord
 
 PROGRESS_INTERVAL_S = 0.1
@@ -69,7 +71,10 @@ class KdcamApp(App):
         self.selected_analysis: str | None = None
         self._runner = runner
         self._unsubscribe = None
-        self._pending_progress: dict[str, Progress] = {}  # latest per job, shown at most 10x/s
+        # Progress arrives every batch: the engine thread keeps the latest per job and posts one
+        # message per UI interval, so the UI's queue never fills with stale progress.
+        self._progress_lock = threading.Lock()
+        self._pending_progress: dict[str, Progress] = {}
 
     # -- engine link -------------------------------------------------------------------
     @property
@@ -82,6 +87,15 @@ class KdcamApp(App):
 
     def _from_engine(self, event: JobEvent) -> None:
         """Engine thread: hand the event to the UI thread without waiting for it."""
+        if isinstance(event, Started):
+            yield_to_ui()
+        if isinstance(event, Progress):
+            with self._progress_lock:
+                first = not self._pending_progress
+                self._pending_progress[event.job_id] = event
+            if first:
+                self.call_later(self.set_timer, PROGRESS_INTERVAL_S, self._flush_progress)
+            return
         self.post_message(EngineEvent(event))
 
     def submit(self, spec: Any) -> JobRecord:
@@ -91,12 +105,6 @@ class KdcamApp(App):
     def on_engine_event(self, message: EngineEvent) -> None:
         event = message.event
         record = self.board.apply(event)
-        if isinstance(event, Progress):
-            # Jobs report every batch; repainting that often would only steal time from keys.
-            if not self._pending_progress:
-                self.set_timer(PROGRESS_INTERVAL_S, self._flush_progress)
-            self._pending_progress[event.job_id] = event
-            return
         if record is not None:
             if isinstance(event, Failed):
                 self.notify(event.error, title=f"{record.title} failed", severity="error", timeout=10)
@@ -110,9 +118,10 @@ class KdcamApp(App):
             watcher.job_event(event, record)
 
     def _flush_progress(self) -> None:
-        pending, self._pending_progress = self._pending_progress, {}
+        with self._progress_lock:
+            pending, self._pending_progress = self._pending_progress, {}
         for event in pending.values():
-            record = self.board.get(event.job_id)
+            record = self.board.apply(event)
             for watcher in list(self.watchers):
                 watcher.job_event(event, record)
 

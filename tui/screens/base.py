@@ -34,6 +34,14 @@ class KdcamScreen(JobAware, Screen):
 
     SCREEN_TITLE: ClassVar[str] = ""
 
+    def __init__(self) -> None:
+        super().__init__()
+        # A new Screen starts with a CSS generation of -1, so Textual re-parses the whole
+        # stylesheet (~0.1 s on a small CPU) when it is first shown and again when it is first
+        # returned to. Its widgets are styled from the current stylesheet as they mount, so it
+        # is current as of now; a later theme change still bumps the app's count and refreshes.
+        self._css_update_count = self.app._css_update_count
+
     @property
     def kdcam(self) -> KdcamApp:
         return self.app  # type: ignore[return-value]
