@@ -94,10 +94,11 @@ def test_teacher_capacity_distils_one_student_per_teacher_and_reuses_them(tmp_pa
 def test_colour_invariance_scores_four_models_clean_and_jittered(tmp_path):
     result = run_tiny(tmp_path, experiment="color-invariance", teachers=("vgg8",))
     rows = {row["role"]: row for row in result["rows"]}
-    assert list(rows) == ["teacher", "student", "teacher, colour-jitter fine-tuned", "student of it"]
+    assert list(rows) == ["teacher", "student", "teacher, colour-jitter fine-tuned",
+                          "student of it, distilled on jittered images"]
     for row in rows.values():
         assert row["drop"] == pytest.approx(row["clean"] - row["jittered"])
     tuned = rows["teacher, colour-jitter fine-tuned"]["model"]
     assert tuned == rows["teacher"]["model"] + "-cj"
-    assert json.loads((tmp_path / "checkpoints" / f"{rows['student of it']['model']}.json").read_text())[
+    assert json.loads((tmp_path / "checkpoints" / f"{rows['student of it, distilled on jittered images']['model']}.json").read_text())[
         "teacher"] == tuned
