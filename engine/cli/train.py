@@ -161,5 +161,10 @@ def _print_experiment(result: dict[str, Any]) -> None:
     for row in rows:
         table.add_row(*(_pct(v) if isinstance(v, float) else str(v) for v in row.values()))
     console().print(table)
+    if "jitter" in result:
+        spread = result["jitter"]
+        console().print(f"drop = clean − jittered accuracy. Each test image is jittered once, the same for every "
+                        f"model: brightness ×(1 ± {spread['brightness']:g}), contrast ×(1 ± {spread['contrast']:g}), "
+                        f"saturation ×(1 ± {spread['saturation']:g}), hue ± {spread['hue'] / 2:g} turn.")
     if not rows:
         console().print(json.dumps(result))

@@ -133,7 +133,8 @@ def colour_invariance(spec: ExperimentSpec, ctx: JobContext) -> dict[str, Any]:
                        ("student of it, distilled on jittered images", jitter_student.name)):
         clean, jittered = _clean_and_jittered(session, name, ctx)
         rows.append({"model": name, "role": role, "clean": clean, "jittered": jittered, "drop": clean - jittered})
-    return {"experiment": spec.experiment, "method": method, "rows": rows}
+    return {"experiment": spec.experiment, "method": method, "jitter": dataclasses.asdict(jitter.spread),
+            "rows": rows}
 
 
 def _clean_and_jittered(session: Session, name: str, ctx: JobContext) -> tuple[float, float]:
