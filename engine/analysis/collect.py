@@ -1,18 +1,21 @@
 """The one pass over the analysed images: every model's maps to disk, per-image numbers in memory.
 
-Maps go batch by batch into preallocated uint8 memory-mapped ``.npy`` files, so memory does
-not grow with the number of images; what stays in memory is a few numbers per image and
-model. All metrics of a batch are computed on the device in a handful of tensor operations.
+Images, masks and maps are appended batch by batch to ``.npy`` files with plain writes
+(``RowWriter``), so memory does not grow with the number of images: a memory-mapped
+output would keep every written page in this process's resident set until it is closed.
+What stays in memory is a few numbers per image and model. All metrics of a batch are
+computed on the device in a handful of tensor operations.
 """
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import TracebackType
 
 import numpy as np
 import torch
-from numpy.lib.format import open_memmap
 from torch import Tensor
 
 from engine.analysis import metrics
@@ -56,6 +59,41 @@ class PerImage:
             **{f"attention_{metric}": np.stack([values[metric] for values in self.attention.values()])
                if self.attention else np.zeros((0, len(self.labels)), np.float32) for metric in ATTENTION_METRICS},
         }
+
+
+class RowWriter:
+    """A ``.npy`` file of known shape written front to back in row blocks, never held in memory.
+
+    The file is byte-for-byte what ``np.save`` of the whole array would write.
+    """
+
+    def __init__(self, path: Path, dtype: type, shape: tuple[int, ...]):
+        self.dtype, self.shape, self.rows_written = np.dtype(dtype), shape, 0
+        self._file = open(path, "wb")
+        header = {"descr": np.lib.format.dtype_to_descr(self.dtype), "fortran_order": False, "shape": shape}
+        np.lib.format.write_array_header_1_0(self._file, header)
+
+    def append(self, block: np.ndarray) -> None:
+        if block.shape[1:] != self.shape[1:] or self.rows_written + len(block) > self.shape[0]:
+            raise ValueError(f"block {block.shape} does not fit {self.shape} after {self.rows_written} rows")
+        self._file.write(np.ascontiguousarray(block, dtype=self.dtype).tobytes())
+        self.rows_written += len(block)
+
+    def close(self) -> None:
+        """Flush and close; a file left short of its declared rows is an error, not a silent truncation."""
+        self._file.close()
+        if self.rows_written != self.shape[0]:
+            raise ValueError(f"{self._file.name}: {self.rows_written} of {self.shape[0]} rows written")
+
+    def __enter__(self) -> RowWriter:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 trace: TracebackType | None) -> None:
+        if kind is None:
+            self.close()
+        else:
+            self._file.close()
 
 
 def class_target(target: str, labels: Tensor, teacher_logits: Tensor | None) -> Target:
@@ -109,19 +147,6 @@ def collect(inputs: AnalysisInputs, out_dir: Path, batch_size: int, ctx: JobCont
     m, s = len(inputs.models), len(inputs.students)
     attention_models = [am for am in inputs.models if getattr(am.model, "attention_tap", None)]
 
-    (out_dir / "maps").mkdir()
-    images_file = open_memmap(out_dir / "images.npy", "w+", np.uint8, (n, size, size, imageset.channels))
-    masks_file = None
-    if imageset.masks is not None:
-        masks_file = open_memmap(out_dir / "masks.npy", "w+", np.bool_, (n, size, size))
-    map_files = {am.name: open_memmap(out_dir / "maps" / f"{am.name}.npy", "w+", np.uint8, (n, size, size))
-                 for am in inputs.models}
-    attention_files = {}
-    if attention_models:
-        (out_dir / "attention").mkdir()
-        attention_files = {am.name: open_memmap(out_dir / "attention" / f"{am.name}.npy", "w+", np.uint8,
-                                                (n, size, size)) for am in attention_models}
-
     result = PerImage(
         indices=rows.astype(np.int64), labels=imageset.labels[rows].astype(np.int64),
         models=[am.name for am in inputs.models], students=[am.name for am in inputs.students],
@@ -132,68 +157,77 @@ def collect(inputs: AnalysisInputs, out_dir: Path, batch_size: int, ctx: JobCont
         pair={name: np.full((s, n), np.nan, np.float32) for name in PAIR_ARRAYS},
         attention={am.name: {k: np.full(n, np.nan, np.float32) for k in ATTENTION_METRICS} for am in attention_models},
     )
-    batches = -(-n // batch_size)
-    for b in range(batches):
-        ctx.check_cancelled()
-        lo, hi = b * batch_size, min(n, (b + 1) * batch_size)
-        picked = rows[lo:hi]
-        images_file[lo:hi] = imageset.images[picked]
-        u8 = torch.from_numpy(np.ascontiguousarray(imageset.images[picked])).to(inputs.device)
-        labels = torch.from_numpy(result.labels[lo:hi]).to(inputs.device)
-        masks = None
-        if masks_file is not None:
-            masks_file[lo:hi] = imageset.masks[picked]
-            masks = torch.from_numpy(np.ascontiguousarray(imageset.masks[picked])).to(inputs.device)
-        teacher_logits = teacher_maps = teacher_degenerate = teacher_ranks = None
-        # models with the same normalisation statistics share one input tensor
-        normalised: dict[tuple[tuple[float, ...], tuple[float, ...]], Tensor] = {}
-        for i, am in enumerate(inputs.models):
-            key = (am.meta.mean, am.meta.std)
-            if key not in normalised:
-                normalised[key] = am.normalise(u8)
-            x = normalised[key]
-            target = class_target(inputs.target, labels, teacher_logits)
-            batch = compute_cams(am.model, x, target, inputs.method, am.tap)
-            maps, degenerate, logits = batch.maps, batch.degenerate, batch.logits
-            map_files[am.name][lo:hi] = to_uint8(maps)
-            probs = torch.softmax(logits.float(), dim=1)
-            confidence, pred = probs.max(dim=1)
-            values = {
-                "preds": pred, "correct": metrics.correct(logits, labels), "confidences": confidence,
-                "true_probs": probs.gather(1, labels[:, None])[:, 0],
-                "targets": _explained_classes(target, logits, labels), "degenerate": degenerate,
-            }
-            if masks is not None:
-                values["pointing_game"] = _nan_where(metrics.pointing_game(maps, masks), degenerate)
-                values["energy_in_mask"] = _nan_where(metrics.energy_in_mask(maps, masks), degenerate)
-            if i == 0:
-                teacher_logits, teacher_maps, teacher_degenerate = logits, maps, degenerate
-                teacher_ranks = metrics.average_ranks(maps.reshape(len(maps), -1))
-            else:
-                invalid = teacher_degenerate | degenerate
-                pair = metrics.pair_metrics(teacher_maps, maps, teacher_ranks)
-                values.update({f"pair/{name}": _nan_where(value, invalid) for name, value in pair.items()})
-                values["pair/output_kl"] = metrics.output_kl(teacher_logits, logits)
-                values["pair/agreement"] = metrics.agreement(teacher_logits, logits)
-            if am.name in attention_files:
-                attention, att_degenerate, gradcam, grad_degenerate = _gradcam_and_attention(
-                    am, x, target, inputs.method, maps, degenerate)
-                attention_files[am.name][lo:hi] = to_uint8(attention)
-                invalid = att_degenerate | grad_degenerate
-                values["attention/pearson"] = _nan_where(metrics.pearson(attention, gradcam), invalid)
-                values["attention/peak_distance"] = _nan_where(metrics.peak_distance(attention, gradcam), invalid)
-            for name, value in _to_host(values).items():
-                group, _, key = name.partition("/")
-                if group == "pair":
-                    result.pair[key][i - 1, lo:hi] = value
-                elif group == "attention":
-                    result.attention[am.name][key][lo:hi] = value
+    with ExitStack() as files:
+        def writer(relative: str, dtype: type, shape: tuple[int, ...]) -> RowWriter:
+            (out_dir / relative).parent.mkdir(exist_ok=True)
+            return files.enter_context(RowWriter(out_dir / relative, dtype, shape))
+
+        images_file = writer("images.npy", np.uint8, (n, size, size, imageset.channels))
+        masks_file = writer("masks.npy", np.bool_, (n, size, size)) if imageset.masks is not None else None
+        map_files = {am.name: writer(f"maps/{am.name}.npy", np.uint8, (n, size, size)) for am in inputs.models}
+        attention_files = {am.name: writer(f"attention/{am.name}.npy", np.uint8, (n, size, size))
+                           for am in attention_models}
+        batches = -(-n // batch_size)
+        for b in range(batches):
+            ctx.check_cancelled()
+            lo, hi = b * batch_size, min(n, (b + 1) * batch_size)
+            picked = rows[lo:hi]
+            pixels = np.ascontiguousarray(imageset.images[picked])
+            images_file.append(pixels)
+            u8 = torch.from_numpy(pixels).to(inputs.device)
+            labels = torch.from_numpy(result.labels[lo:hi]).to(inputs.device)
+            masks = None
+            if masks_file is not None:
+                mask_pixels = np.ascontiguousarray(imageset.masks[picked])
+                masks_file.append(mask_pixels)
+                masks = torch.from_numpy(mask_pixels).to(inputs.device)
+            teacher_logits = teacher_maps = teacher_degenerate = teacher_ranks = None
+            # models with the same normalisation statistics share one input tensor
+            normalised: dict[tuple[tuple[float, ...], tuple[float, ...]], Tensor] = {}
+            for i, am in enumerate(inputs.models):
+                key = (am.meta.mean, am.meta.std)
+                if key not in normalised:
+                    normalised[key] = am.normalise(u8)
+                x = normalised[key]
+                target = class_target(inputs.target, labels, teacher_logits)
+                batch = compute_cams(am.model, x, target, inputs.method, am.tap)
+                maps, degenerate, logits = batch.maps, batch.degenerate, batch.logits
+                map_files[am.name].append(to_uint8(maps))
+                probs = torch.softmax(logits.float(), dim=1)
+                confidence, pred = probs.max(dim=1)
+                values = {
+                    "preds": pred, "correct": metrics.correct(logits, labels), "confidences": confidence,
+                    "true_probs": probs.gather(1, labels[:, None])[:, 0],
+                    "targets": _explained_classes(target, logits, labels), "degenerate": degenerate,
+                }
+                if masks is not None:
+                    values["pointing_game"] = _nan_where(metrics.pointing_game(maps, masks), degenerate)
+                    values["energy_in_mask"] = _nan_where(metrics.energy_in_mask(maps, masks), degenerate)
+                if i == 0:
+                    teacher_logits, teacher_maps, teacher_degenerate = logits, maps, degenerate
+                    teacher_ranks = metrics.average_ranks(maps.reshape(len(maps), -1))
                 else:
-                    getattr(result, name)[i, lo:hi] = value
-        ctx.progress("maps", b + 1, batches, f"{hi}/{n} images")
-    for file in [images_file, masks_file, *map_files.values(), *attention_files.values()]:
-        if file is not None:
-            file.flush()
+                    invalid = teacher_degenerate | degenerate
+                    pair = metrics.pair_metrics(teacher_maps, maps, teacher_ranks)
+                    values.update({f"pair/{name}": _nan_where(value, invalid) for name, value in pair.items()})
+                    values["pair/output_kl"] = metrics.output_kl(teacher_logits, logits)
+                    values["pair/agreement"] = metrics.agreement(teacher_logits, logits)
+                if am.name in attention_files:
+                    attention, att_degenerate, gradcam, grad_degenerate = _gradcam_and_attention(
+                        am, x, target, inputs.method, maps, degenerate)
+                    attention_files[am.name].append(to_uint8(attention))
+                    invalid = att_degenerate | grad_degenerate
+                    values["attention/pearson"] = _nan_where(metrics.pearson(attention, gradcam), invalid)
+                    values["attention/peak_distance"] = _nan_where(metrics.peak_distance(attention, gradcam), invalid)
+                for name, value in _to_host(values).items():
+                    group, _, key = name.partition("/")
+                    if group == "pair":
+                        result.pair[key][i - 1, lo:hi] = value
+                    elif group == "attention":
+                        result.attention[am.name][key][lo:hi] = value
+                    else:
+                        getattr(result, name)[i, lo:hi] = value
+            ctx.progress("maps", b + 1, batches, f"{hi}/{n} images")
     return result
 
 
