@@ -5,6 +5,7 @@ labelled with the model's prediction, coloured right/wrong, and the image's metr
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +31,7 @@ from tui.screens.base import KdcamScreen
 
 OUTCOMES = (None, "both_correct", "teacher_only", "student_only", "both_wrong")
 SORTS = ("index", "least similar", "most similar", "least confident teacher")
+CARD_CACHE_SIZE = 256  # a few dozen images' cards: tiny pictures, enough to scroll back and forth
 METRIC_COLUMNS = (("pearson", "Pearson"), ("l2_similarity", "L2 sim"), ("iou", "IoU"), ("kl", "KL"),
                   ("spearman", "Spearman"), ("peak_distance", "peak px"), ("output_kl", "out KL"))
 
@@ -116,19 +118,34 @@ def visible_rows(data: LoadedAnalysis, student: int, class_filter: int | None, o
     return [int(r) for r in rows]
 
 
+class CardPicture(InlineImage, Renderable=InlineImage._Renderable):
+    """An inline image of a fixed size (the stylesheet's ``.cam-image``): a new picture needs
+    a repaint of the card only, not the screen-wide layout pass textual-image asks for."""
+
+    def refresh(self, *regions: Any, repaint: bool = True, layout: bool = False, recompose: bool = False) -> Any:
+        return super().refresh(*regions, repaint=repaint, layout=False, recompose=recompose)
+
+
 class CamCard(Vertical):
     """A picture with its title and prediction caption."""
 
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.card: Card | None = None
+
     def compose(self) -> ComposeResult:
-        yield InlineImage(None, classes="cam-image")
+        yield CardPicture(None, classes="cam-image")
         yield Static("", classes="cam-caption")
 
     def show(self, card: Card) -> None:
-        self.query_one(InlineImage).image = card.picture
+        if card is self.card:  # e.g. the original while toggling overlay: nothing to redraw
+            return
+        self.card = card
+        self.query_one(CardPicture).image = card.picture
         style = "" if card.correct is None else ("green" if card.correct else "red")
         text = Text(card.title[:19] + "\n", style="bold")
         text.append(card.caption[:40], style=style)
-        self.query_one(".cam-caption", Static).update(text)
+        self.query_one(".cam-caption", Static).update(text, layout=False)  # fixed size
 
 
 class BrowserScreen(KdcamScreen):
@@ -162,6 +179,8 @@ class BrowserScreen(KdcamScreen):
         self.other_target = False  # showing diagnosis maps for the other class (true <-> predicted)
         self._pending_dataset_index: int | None = None
         self._panel_pending = False
+        # Built cards by (row, model, overlay, other target): moving back and forth re-uses them.
+        self._cards: OrderedDict[tuple[int, str, bool, bool], Card] = OrderedDict()
 
     def compose_body(self) -> ComposeResult:
         with Horizontal():
@@ -206,6 +225,7 @@ class BrowserScreen(KdcamScreen):
             return
         previous_model_count = len(self.data.models) if self.data else -1
         self.data = data
+        self._cards.clear()
         self.kdcam.selected_analysis = data.info.id
         self.student = min(self.student, max(0, len(data.students) - 1))
         self.other_target = False
@@ -294,15 +314,30 @@ class BrowserScreen(KdcamScreen):
     def cards_for(self, row: int) -> list[Card]:
         data = self.data
         assert data is not None
+        return [self.card_for(row, None), *(self.card_for(row, m) for m in range(len(data.models)))]
+
+    def card_for(self, row: int, m: int | None) -> Card:
+        """The original (``m`` None) or model ``m``'s card for image ``row``, built once while recent."""
+        data = self.data
+        assert data is not None
+        key = (row, "" if m is None else data.models[m], self.blend and m is not None, self.other_target and m is not None)
+        card = self._cards.get(key)
+        if card is not None:
+            self._cards.move_to_end(key)
+            return card
         image = np.asarray(data.images[row])
         labels, preds, conf = data.per_image["labels"], data.per_image["preds"], data.per_image["confidences"]
-        cards = [Card("original", f"true: {self.class_name(int(labels[row]))}", None, picture(image, None, False))]
-        for m, model in enumerate(data.models):
+        if m is None:
+            card = Card("original", f"true: {self.class_name(int(labels[row]))}", None, picture(image, None, False))
+        else:
+            model = data.models[m]
             cam, note = self.cam_of(model, row)
-            right = bool(preds[m, row] == labels[row])
             caption = f"{self.class_name(int(preds[m, row]))} {100 * float(conf[m, row]):.0f}%{note}"
-            cards.append(Card(model, caption, right, picture(image, np.asarray(cam), self.blend)))
-        return cards
+            card = Card(model, caption, bool(preds[m, row] == labels[row]), picture(image, np.asarray(cam), self.blend))
+        self._cards[key] = card
+        if len(self._cards) > CARD_CACHE_SIZE:
+            self._cards.popitem(last=False)
+        return card
 
     def cam_of(self, model: str, row: int) -> tuple[np.ndarray, str]:
         """The map to show: the analysis target's, or with ``t`` the other class's where the
@@ -332,12 +367,14 @@ class BrowserScreen(KdcamScreen):
             self.query_one("#panel-title", Label).update("no image matches the filters")
             self.query_one("#image-metrics", Static).update("")
             return
+        # Title, cards and metrics have fixed sizes: a key repaints them without a layout pass.
         self.query_one("#panel-title", Label).update(
             f"image {int(data.per_image['indices'][row])} · true {self.class_name(int(data.per_image['labels'][row]))}"
-            f" · {data.method} · target {self.target_label()} · {'overlay' if self.blend else 'heatmap'}")
+            f" · {data.method} · target {self.target_label()} · {'overlay' if self.blend else 'heatmap'}",
+            layout=False)
         for widget, card in zip(cards_widgets, self.cards_for(row)):
             widget.show(card)
-        self.query_one("#image-metrics", Static).update(self.metrics_table(row))
+        self.query_one("#image-metrics", Static).update(self.metrics_table(row), layout=False)
 
     def metrics_table(self, row: int) -> Table:
         data = self.data
