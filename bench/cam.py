@@ -7,13 +7,16 @@
 (c) peak resident memory of a full analysis (teacher + one student) at N = 1,000 and
     N = 10,000, each in a fresh process: it must not grow with N beyond the stored maps.
 
-Timings interleave the contenders and report medians, because shared machines are noisy.
-Usage: python bench/cam.py [--device cpu|cuda] [--repeats 5] [--parts abc]
+Timings interleave the contenders and report medians, because shared machines are noisy;
+every contender runs in this process with the same ``torch`` thread count (``--threads``),
+and the load average is printed beside each part.
+Usage: python bench/cam.py [--device cpu|cuda] [--repeats 5] [--parts abc] [--threads T]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -59,8 +62,13 @@ def fixture(arch: str, batch: int, device: torch.device, num_classes: int = 100)
     return model, images, labels
 
 
+def load_average() -> str:
+    return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def bench_overhead(device: torch.device, batch: int, repeats: int, methods: list[str]) -> None:
-    print(f"(a) CAM time / forward-only time, batch {batch}, 32x32 (goal <= 1.3)")
+    print(f"(a) CAM time / forward-only time, batch {batch}, 32x32 (goal <= 1.3); {load_average()}")
+    print("    forward: model(images) under no_grad, the model as given; CAM: compute_cams (fast path to the tap)")
     for arch in ("vgg16", "resnet20", "attention_cnn"):
         model, images, labels = fixture(arch, batch, device)
         usable = [m for m in methods if m != "attention" or hasattr(model, "attention_tap")]
@@ -75,6 +83,7 @@ def bench_overhead(device: torch.device, batch: int, repeats: int, methods: list
         base = medians.pop("forward")
         cells = "  ".join(f"{m} {t / base:.2f}" for m, t in medians.items())
         print(f"    {arch:<14} forward {base * 1e3:7.1f} ms | {cells}")
+    print(f"    ({load_average()})")
     if "scorecam" not in methods:
         print("    (scorecam not timed: it scores one masked copy per channel by design; --methods scorecam)")
 
@@ -106,15 +115,22 @@ def bench_reference(device: torch.device, repeats: int) -> None:
     medians = interleaved_medians({"ours": lambda: compute_cams(model, images, labels), "reference": reference},
                                   repeats, device)
     speedup = medians["reference"] / medians["ours"]
-    print(f"(b) Grad-CAM on VGG-16, batch 64, 32x32: maps agree to {diff:.1e} ({'OK' if diff <= 1e-4 else 'MISMATCH'})")
+    print(f"(b) Grad-CAM on VGG-16, batch 64, 32x32: maps agree to {diff:.1e} ({'OK' if diff <= 1e-4 else 'MISMATCH'});"
+          f" {load_average()}")
+    print("    ours: compute_cams; body to the tap without autograd, channels-last, conv+BN folded; tap -> logits"
+          " differentiated to the tap only")
+    print("    pytorch-grad-cam 1.5.7: GradCAM on the model as given (NCHW, BN separate; hooks; full backward),"
+          " zero_grad after")
     print(f"    ours {medians['ours'] * 1e3:.1f} ms, pytorch-grad-cam {medians['reference'] * 1e3:.1f} ms: "
           f"ours / reference = {medians['ours'] / medians['reference']:.3f} ({speedup:.1f}x faster; goal >= 3x)")
+    print(f"    ({load_average()})")
 
 
 MEMORY_CLASSES = 20
-#: what an analysis keeps per pixel: RGB uint8 image, bool object mask, one uint8 map per model (2 models)
-STORED_BYTES_PER_PIXEL = 3 + 1 + 2
-
+#: held in memory by design: the generated ``shapes`` split (RGB uint8 image + bool mask per pixel)
+DATASET_BYTES_PER_PIXEL = 3 + 1
+#: written to the analysis files (streamed, not held): image, mask, one uint8 map per model (2 models)
+FILE_BYTES_PER_PIXEL = 3 + 1 + 2
 
 def prepare_workspace(root: Path) -> None:
     """A workspace with a teacher (vgg8) and one student (vgg8, quarter width), untrained:
@@ -141,7 +157,8 @@ def memory_child(workspace: str, n: int, device: str) -> None:
     """Run one full analysis; print how far it raised this process's resident memory (MiB).
 
     The kernel's peak counter is reset first (``clear_refs`` 5), so the peak is the
-    analysis's own, not the transient peak of importing torch.
+    analysis's own, not the transient peak of importing torch; it is also reset at every
+    progress event, so the phase holding the peak is named.
     """
     import json
     import threading
@@ -153,11 +170,23 @@ def memory_child(workspace: str, n: int, device: str) -> None:
     spec = AnalyzeSpec(workspace=workspace, teacher="teacher", students=("student",), name=f"n{n}",
                        dataset=f"shapes?classes={MEMORY_CLASSES}&train=100&test={n}", device=device,
                        resamples=1000)
+    phase_peaks: dict[str, float] = {}
+    phase = ["loading"]
+
+    def on_event(event: object) -> None:
+        """Peak of the phase that just ran, then the counter restarts for the next one."""
+        phase_peaks[phase[0]] = max(phase_peaks.get(phase[0], 0.0), _resident_mib("VmHWM") - before)
+        phase[0] = getattr(event, "phase", phase[0])
+        Path("/proc/self/clear_refs").write_text("5")
+
     Path("/proc/self/clear_refs").write_text("5")
     before = _resident_mib("VmRSS")
     started = time.perf_counter()
-    run_analysis_job(spec, JobContext("bench", lambda event: None, threading.Event()))
-    row = {"peak_growth_mib": _resident_mib("VmHWM") - before, "seconds": time.perf_counter() - started}
+    run_analysis_job(spec, JobContext("bench", on_event, threading.Event()))
+    on_event(None)
+    peak_phase = max(phase_peaks, key=phase_peaks.__getitem__)
+    row = {"peak_growth_mib": phase_peaks[peak_phase], "peak_phase": peak_phase,
+           "seconds": time.perf_counter() - started}
     if device == "cuda":
         row["cuda_peak_mib"] = torch.cuda.max_memory_allocated() / 2**20
     print(json.dumps(row))
@@ -180,14 +209,15 @@ def bench_memory(device: torch.device) -> None:
             out = subprocess.run([sys.executable, __file__, "--memory-child", tmp, str(n), "--device", str(device)],
                                  capture_output=True, text=True, check=True)
             rows[n] = json.loads(out.stdout.strip().splitlines()[-1])
-            stored = n * 32 * 32 * STORED_BYTES_PER_PIXEL / 2**20
+            held = n * 32 * 32 * DATASET_BYTES_PER_PIXEL / 2**20
+            files = n * 32 * 32 * FILE_BYTES_PER_PIXEL / 2**20
             cuda = f", GPU peak {rows[n]['cuda_peak_mib']:.0f} MiB" if "cuda_peak_mib" in rows[n] else ""
-            print(f"    N = {n:>6,}: peak RSS +{rows[n]['peak_growth_mib']:.0f} MiB{cuda} in {rows[n]['seconds']:.0f} s "
-                  f"(stored images, masks, maps: {stored:.0f} MiB)")
+            print(f"    N = {n:>6,}: peak RSS +{rows[n]['peak_growth_mib']:.0f} MiB (in phase "
+                  f"'{rows[n]['peak_phase']}'){cuda} in {rows[n]['seconds']:.0f} s; generated dataset held in "
+                  f"memory {held:.0f} MiB; images, masks, maps streamed to files {files:.0f} MiB")
         growth = rows[10_000]["peak_growth_mib"] - rows[1_000]["peak_growth_mib"]
-        stored_growth = 9_000 * 32 * 32 * STORED_BYTES_PER_PIXEL / 2**20
-        print(f"    growth 1k -> 10k: {growth:.0f} MiB, of which stored images, masks and maps: {stored_growth:.0f} MiB")
-
+        held_growth = 9_000 * 32 * 32 * DATASET_BYTES_PER_PIXEL / 2**20
+        print(f"    growth 1k -> 10k: {growth:.0f} MiB, of which the dataset held in memory: {held_growth:.0f} MiB")
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--memory-child":
@@ -201,7 +231,10 @@ def main() -> None:
     parser.add_argument("--methods", default=",".join(m for m in METHODS if m != "scorecam"),
                         help="methods for (a); scorecam costs about one forward per channel by design")
     parser.add_argument("--parts", default="abc", help="which measurements to run, e.g. 'ab' or 'c'")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads for every contender (0: torch's default)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     print(f"device {device}, torch {torch.__version__}, threads {torch.get_num_threads()}")
     if "a" in args.parts:
