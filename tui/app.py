@@ -20,7 +20,6 @@ from textual.screen import Screen
 
 from engine.events import Cancelled, Failed, Finished, JobEvent, Progress, Started
 from engine.jobs import JobRunner
-from engine.specs import DemoSpec
 from engine.workspace import Workspace
 from tui.engine_thread import yield_to_ui
 from tui.jobboard import EngineEvent, JobBoard, JobRecord
@@ -139,6 +138,8 @@ class KdcamApp(App):
     # -- navigation --------------------------------------------------------------------
     def on_mount(self) -> None:
         if self.demo:
+            from engine.specs import DemoSpec  # specs load after the first screen is up
+
             self.switch_mode("train")
             self.submit(DemoSpec(workspace=str(self.workspace.root)))
         else:

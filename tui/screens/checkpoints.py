@@ -14,7 +14,6 @@ from engine.events import Finished, JobEvent
 from tui import format as fmt
 from tui.jobboard import JobRecord
 from tui.screens.base import KdcamScreen
-from tui.screens.dialogs import ConfirmDialog, ImportDialog, NameDialog
 from tui.store_jobs import DeleteCheckpointSpec, RenameCheckpointSpec, TapsSpec
 
 COLUMNS = ("name", "arch", "params", "dataset", "role", "method", "teacher", "acc", "created")
@@ -99,6 +98,8 @@ class CheckpointsScreen(KdcamScreen):
             self._taps_jobs[record.job_id] = name
 
     def action_import(self) -> None:
+        from tui.screens.dialogs import ImportDialog  # dialogs load when first opened, not before the first frame
+
         def imported(name: str | None) -> None:
             if name:
                 self.notify(f"imported {name}")
@@ -107,6 +108,8 @@ class CheckpointsScreen(KdcamScreen):
         self.app.push_screen(ImportDialog(), imported)
 
     def action_rename(self) -> None:
+        from tui.screens.dialogs import NameDialog
+
         name = self.selected_name()
         if name is None:
             return
@@ -118,6 +121,8 @@ class CheckpointsScreen(KdcamScreen):
         self.app.push_screen(NameDialog(f"Rename checkpoint {name} to:", name), renamed)
 
     def action_delete(self) -> None:
+        from tui.screens.dialogs import ConfirmDialog
+
         name = self.selected_name()
         if name is None:
             return
