@@ -16,7 +16,7 @@ import numpy as np
 
 RESAMPLES = 2000
 CONFIDENCE = 0.95
-_CHUNK_ELEMENTS = 1 << 22  # count-matrix elements built at once (32 MB as int64)
+_CHUNK_ELEMENTS = 1 << 20  # count-matrix elements built at once (8 MB as int64): bounds peak memory
 
 
 @dataclass(frozen=True)
