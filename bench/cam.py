@@ -196,11 +196,6 @@ def bench_memory(device: torch.device) -> None:
     import json
     import tempfile
 
-    try:
-        import engine.analysis.job  # noqa: F401
-    except ImportError:
-        print("(c) skipped: analysis job not available")
-        return
     print("(c) peak resident memory above the start of a full analysis (teacher vgg8 + one student, 32x32 shapes)")
     with tempfile.TemporaryDirectory() as tmp:
         prepare_workspace(Path(tmp))

@@ -16,6 +16,7 @@ from engine.cam import METHODS, resolve_tap
 from engine.checkpoints.meta import CheckpointMeta
 from engine.checkpoints.store import CheckpointStore
 from engine.data import ImageSet, load_split
+from engine.device import resolve_device
 from engine.errors import KdcamError
 from engine.models import TappedModel
 from engine.specs import AnalyzeSpec
@@ -58,19 +59,6 @@ class AnalysisInputs:
     @property
     def students(self) -> list[AnalysedModel]:
         return self.models[1:]
-
-
-def resolve_device(device: str) -> torch.device:
-    """``auto`` picks CUDA when present; an explicit device that is not there is a user error."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(device)
-    except RuntimeError:
-        raise KdcamError(f"unknown device {device!r}; use auto, cpu, cuda or cuda:N") from None
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise KdcamError(f"device {device!r} asked for, but this machine has no usable CUDA GPU")
-    return resolved
 
 
 def load_inputs(spec: AnalyzeSpec, ws: Workspace) -> AnalysisInputs:

@@ -12,19 +12,6 @@ from contextlib import AbstractContextManager
 
 import torch
 
-from engine.errors import KdcamError
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise KdcamError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise KdcamError("device 'cuda' was asked for but no CUDA GPU is available; use --device cpu")
-    return device
 
 
 def autocast(device: torch.device) -> Callable[[], AbstractContextManager]:

@@ -23,7 +23,8 @@ from engine.errors import JobCancelled, KdcamError
 from engine.jobs import JobContext
 from engine.models import TappedModel, architectures, build_model
 from engine.specs import TrainSpec
-from engine.train.device import prepare_model, resolve_device
+from engine.device import resolve_device
+from engine.train.device import prepare_model
 from engine.train.recipes import Recipe, resolve_recipe
 from engine.train.rundir import RunDir
 from engine.train.trainer import FitPlan, FitResult, fit
