@@ -8,10 +8,13 @@ import errno
 import io
 import json
 import math
+import os
 import re
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -260,18 +263,34 @@ def test_a_destination_that_fails_mid_export_leaves_nothing(tmp_path: Path, monk
     assert list(ws.exports.iterdir()) == []
 
 
-@pytest.mark.skipif(hasattr(__import__("os"), "geteuid") and __import__("os").geteuid() == 0,
-                    reason="root ignores directory permissions; the simulated failure above covers it")
+@contextmanager
+def read_only(directory: Path) -> Iterator[None]:
+    """Make ``directory`` really unwritable: permissions for a user, a read-only mount for root
+    (root ignores permissions, and CI runs as root)."""
+    if os.geteuid() != 0:
+        directory.chmod(0o555)
+        try:
+            yield
+        finally:
+            directory.chmod(0o755)
+        return
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro", "tmpfs", str(directory)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"root cannot mount a read-only file system here: {mounted.stderr.decode().strip()}")
+    try:
+        yield
+    finally:
+        subprocess.run(["umount", str(directory)], check=True)
+
+
 def test_read_only_destination_is_refused_and_leaves_nothing(tmp_path: Path) -> None:
     ws = Workspace.open(tmp_path).ensure()
     write_synthetic_analysis(ws, "a1", n=8, num_classes=3)
-    ws.exports.chmod(0o555)
-    try:
+    with read_only(ws.exports):
         with pytest.raises(KdcamError, match="cannot write"):
             run_export_job(ExportSpec(workspace=str(ws.root), analysis="a1"), context())
         assert list(ws.exports.iterdir()) == []
-    finally:
-        ws.exports.chmod(0o755)
+    assert list(ws.exports.iterdir()) == []
 
 
 def test_cancel_stops_between_figures_and_leaves_nothing(tmp_path: Path) -> None:
