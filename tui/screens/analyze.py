@@ -132,15 +132,10 @@ class AnalyzeScreen(KdcamScreen):
             self.action_start()
 
     def action_start(self) -> None:
-        error = self.query_one("#form-error", Label)
-        try:
-            spec = self.build_spec()
-        except ValueError as exc:
-            error.update(str(exc))
-            return
-        error.update("")
-        self.job = self.kdcam.submit(spec)
-        self.query_one(JobStatus).show(self.job)
+        job = self.submit_form()
+        if job is not None:
+            self.job = job
+            self.query_one(JobStatus).show(job)
 
     def action_cancel(self) -> None:
         if self.job is not None and self.job.active:

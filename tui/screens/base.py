@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual.app import ComposeResult
 from textual.screen import Screen
@@ -53,6 +53,23 @@ class KdcamScreen(JobAware, Screen):
 
     def compose_body(self) -> ComposeResult:
         raise NotImplementedError
+
+    def build_spec(self) -> Any:
+        """The job spec the screen's form describes; ``ValueError`` names a field that is wrong."""
+        raise NotImplementedError
+
+    def submit_form(self) -> JobRecord | None:
+        """Submit the form's spec, or show why it cannot be (in ``#form-error``) and return None."""
+        from textual.widgets import Label
+
+        error = self.query_one("#form-error", Label)
+        try:
+            spec = self.build_spec()
+        except ValueError as exc:
+            error.update(str(exc))
+            return None
+        error.update("")
+        return self.kdcam.submit(spec)
 
     def on_mount(self) -> None:
         super().on_mount()

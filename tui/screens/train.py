@@ -137,16 +137,9 @@ class TrainScreen(KdcamScreen):
                          epochs=epochs, width=width, **values)
 
     def action_queue(self) -> None:
-        error = self.query_one("#form-error", Label)
-        try:
-            spec = self.build_spec()
-        except ValueError as exc:
-            error.update(str(exc))
-            return
-        error.update("")
-        self.follow_live = True
-        self.kdcam.submit(spec)
-        self.refresh_jobs()
+        if self.submit_form() is not None:
+            self.follow_live = True
+            self.refresh_jobs()
 
     def action_cancel(self) -> None:
         active = [r for r in self.kdcam.board.records.values() if r.active]
