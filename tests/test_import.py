@@ -16,7 +16,8 @@ import torch
 from safetensors.torch import save_file
 
 from engine.checkpoints import CheckpointStore
-from engine.checkpoints.importer import ImportRequest, import_checkpoint
+from engine.checkpoints.importer import import_checkpoint
+from engine.specs import ImportSpec
 from engine.checkpoints.infer import infer_architecture
 from engine.errors import KdcamError
 from engine.models import TappedModel, architectures, build_model
@@ -51,7 +52,7 @@ def logits(model: torch.nn.Module) -> torch.Tensor:
 
 
 def import_file(store: CheckpointStore, workspace: Workspace, path: Path, **kwargs) -> tuple:
-    meta = import_checkpoint(store, ImportRequest(path, **kwargs), workspace)
+    meta = import_checkpoint(ImportSpec(str(workspace.root), str(path), **kwargs))
     model, loaded_meta = store.load(meta.name)
     assert loaded_meta == meta
     return model, meta
@@ -194,7 +195,7 @@ def test_explicit_arch_is_used_and_mismatch_names_the_tensors(store, workspace, 
     assert meta.arch == "vgg8"
     before = snapshot(store.directory)
     with pytest.raises(KdcamError) as err:
-        import_checkpoint(store, ImportRequest(tmp_path / "v.pt", arch="vgg11", name="wrong"), workspace)
+        import_checkpoint(ImportSpec(str(workspace.root), str(tmp_path / "v.pt"), arch="vgg11", name="wrong"))
     assert "do not fit vgg11" in str(err.value) and "missing tensors: stage3.3.weight" in str(err.value)
     assert str(tmp_path / "v.pt") in str(err.value)
     assert snapshot(store.directory) == before
@@ -215,7 +216,7 @@ def test_normalisation_defaults_from_the_dataset_and_can_be_overridden(store, wo
                           mean=(0.1, 0.2, 0.3), std=(0.4, 0.5, 0.6))
     assert (meta.mean, meta.std, meta.dataset) == ((0.1, 0.2, 0.3), (0.4, 0.5, 0.6), "shapes")
     with pytest.raises(KdcamError, match="3 channels"):
-        import_checkpoint(store, ImportRequest(tmp_path / "s.pt", name="bad", mean=(0.5,), std=(0.5,)), workspace)
+        import_checkpoint(ImportSpec(str(workspace.root), str(tmp_path / "s.pt"), name="bad", mean=(0.5,), std=(0.5,)))
 
 
 # ---- user model classes ----------------------------------------------------------------------
@@ -257,9 +258,9 @@ def test_user_model_errors_are_clear(store, workspace, tmp_path) -> None:
     (tmp_path / "tiny.py").write_text(USER_MODEL)
     torch.save(trained_like("vgg8").state_dict(), tmp_path / "v.pt")
     with pytest.raises(KdcamError, match="no nn.Module class named 'Nope'"):
-        import_checkpoint(store, ImportRequest(tmp_path / "v.pt", model_def=f"{tmp_path / 'tiny.py'}:Nope"), workspace)
+        import_checkpoint(ImportSpec(str(workspace.root), str(tmp_path / "v.pt"), model_def=f"{tmp_path / 'tiny.py'}:Nope"))
     with pytest.raises(KdcamError, match="tensors do not fit TinyNet: missing tensors: features.0.weight"):
-        import_checkpoint(store, ImportRequest(tmp_path / "v.pt", model_def=f"{tmp_path / 'tiny.py'}:TinyNet"), workspace)
+        import_checkpoint(ImportSpec(str(workspace.root), str(tmp_path / "v.pt"), model_def=f"{tmp_path / 'tiny.py'}:TinyNet"))
     assert snapshot(store.directory) == []
 
 
@@ -343,13 +344,13 @@ BAD_FILES: dict[str, tuple[Callable[[Path], None], str, str]] = {
 @pytest.mark.parametrize("case", sorted(BAD_FILES))
 def test_bad_files_get_one_clear_error_and_leave_the_store_unchanged(case: str, store, workspace, tmp_path) -> None:
     torch.save(trained_like("resnet20").state_dict(), tmp_path / "good.pt")
-    import_checkpoint(store, ImportRequest(tmp_path / "good.pt"), workspace)
+    import_checkpoint(ImportSpec(str(workspace.root), str(tmp_path / "good.pt")))
     before = snapshot(store.directory)
     make, filename, message = BAD_FILES[case]
     path = tmp_path / filename
     make(path)
     with pytest.raises(KdcamError) as err:
-        import_checkpoint(store, ImportRequest(path), workspace)
+        import_checkpoint(ImportSpec(str(workspace.root), str(path)))
     assert message in str(err.value)
     assert str(path) in str(err.value)
     assert snapshot(store.directory) == before
@@ -361,7 +362,7 @@ def test_malicious_pickle_is_refused_and_its_code_never_runs(legacy: bool, store
     path = tmp_path / "evil.pth"
     torch.save({"model": _WritesFile(marker), "epoch": 1}, path, _use_new_zipfile_serialization=not legacy)
     with pytest.raises(KdcamError) as err:
-        import_checkpoint(store, ImportRequest(path), workspace)
+        import_checkpoint(ImportSpec(str(workspace.root), str(path)))
     assert "refused because loading it would execute code" in str(err.value)
     assert "system" in str(err.value)
     assert not marker.exists()
@@ -373,17 +374,17 @@ def test_raw_pickle_names_what_it_would_run(store, workspace, tmp_path) -> None:
     path = tmp_path / "evil.pt"
     path.write_bytes(pickle.dumps(_WritesFile(marker), protocol=4))
     with pytest.raises(KdcamError, match=r"refused because loading it would execute code \(its pickle calls posix.system\)"):
-        import_checkpoint(store, ImportRequest(path), workspace)
+        import_checkpoint(ImportSpec(str(workspace.root), str(path)))
     assert not marker.exists()
 
 
 def test_existing_names_are_never_overwritten(store, workspace, tmp_path) -> None:
     torch.save(trained_like("vgg8").state_dict(), tmp_path / "a.pt")
-    import_checkpoint(store, ImportRequest(tmp_path / "a.pt", name="mine"), workspace)
+    import_checkpoint(ImportSpec(str(workspace.root), str(tmp_path / "a.pt"), name="mine"))
     before = snapshot(store.directory)
     torch.save(trained_like("resnet20").state_dict(), tmp_path / "b.pt")
     with pytest.raises(KdcamError, match="'mine' already exists"):
-        import_checkpoint(store, ImportRequest(tmp_path / "b.pt", name="mine"), workspace)
+        import_checkpoint(ImportSpec(str(workspace.root), str(tmp_path / "b.pt"), name="mine"))
     with pytest.raises(KdcamError, match="invalid checkpoint name"):
-        import_checkpoint(store, ImportRequest(tmp_path / "b.pt", name="../escape"), workspace)
+        import_checkpoint(ImportSpec(str(workspace.root), str(tmp_path / "b.pt"), name="../escape"))
     assert snapshot(store.directory) == before

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,46 +30,17 @@ from engine.specs import ImportSpec
 from engine.workspace import Workspace
 
 
-@dataclass(frozen=True)
-class ImportRequest:
-    """What the user asked for; None means "infer it" (or "use the dataset's default")."""
-
-    path: Path
-    name: str | None = None
-    arch: str | None = None
-    model_def: str | None = None
-    num_classes: int | None = None
-    width: float | None = None
-    dataset: str | None = None
-    mean: tuple[float, ...] | None = None
-    std: tuple[float, ...] | None = None
-    role: str = "imported"
-
-
 def run_import_job(spec: ImportSpec, ctx: JobContext) -> dict[str, Any]:
     """Job entry point: import ``spec.path`` into ``spec.workspace``'s store; returns the metadata."""
-    workspace = Workspace.open(spec.workspace)
-    request = ImportRequest(
-        path=Path(spec.path).expanduser(),
-        name=spec.name,
-        arch=spec.arch,
-        model_def=spec.model_def,
-        num_classes=spec.num_classes,
-        width=spec.width,
-        dataset=spec.dataset,
-        mean=tuple(spec.mean) if spec.mean else None,
-        std=tuple(spec.std) if spec.std else None,
-        role=spec.role,
-    )
-    meta = import_checkpoint(CheckpointStore(workspace.checkpoints), request, workspace, ctx)
-    return meta.to_dict()
+    return import_checkpoint(spec, ctx).to_dict()
 
 
-def import_checkpoint(
-    store: CheckpointStore, request: ImportRequest, workspace: Workspace | None = None, ctx: JobContext | None = None
-) -> CheckpointMeta:
-    """Validate, convert and save one file; raises KdcamError (store untouched) on any problem."""
-    path = request.path.resolve()
+def import_checkpoint(request: ImportSpec, ctx: JobContext | None = None) -> CheckpointMeta:
+    """Validate, convert and save one file into the request's workspace; raises KdcamError
+    (store untouched) on any problem. None fields mean "infer it" or "the dataset's default"."""
+    workspace = Workspace.open(request.workspace)
+    store = CheckpointStore(workspace.checkpoints)
+    path = Path(request.path).expanduser().resolve()
     name = check_name(request.name or default_name(path))
     if store.exists(name):
         raise KdcamError(f"a checkpoint named {name!r} already exists; choose another with --name")
@@ -128,7 +98,7 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _user_model(request: ImportRequest, state: dict[str, torch.Tensor], path: Path):
+def _user_model(request: ImportSpec, state: dict[str, torch.Tensor], path: Path):
     """Build the user's class and load the file's tensors into it (under ``net.`` when wrapped)."""
     from engine.checkpoints.user_model import UserModel, build_user_model, resolve_model_def
 
@@ -165,7 +135,7 @@ def _class_names(dataset: str | None, facts: DatasetFacts | None, num_classes: i
     return facts.class_names
 
 
-def _check_request(request: ImportRequest) -> None:
+def _check_request(request: ImportSpec) -> None:
     if request.arch and request.model_def:
         raise KdcamError("give either --arch or --model-def, not both")
     if request.role not in ROLES:
@@ -177,11 +147,11 @@ def _check_request(request: ImportRequest) -> None:
 
 
 def _normalisation(
-    request: ImportRequest, facts: DatasetFacts | None, in_channels: int, ctx: JobContext | None
+    request: ImportSpec, facts: DatasetFacts | None, in_channels: int, ctx: JobContext | None
 ) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """Explicit --mean/--std win; else the dataset's defaults; else kdcam's generic default (with a warning)."""
     if request.mean is not None and request.std is not None:
-        mean, std = request.mean, request.std
+        mean, std = tuple(request.mean), tuple(request.std)
     elif facts is not None:
         mean, std = facts.mean, facts.std
     else:
