@@ -77,6 +77,10 @@ def test_catalogue_names_match_the_engine() -> None:
     assert tuple(DISTILLERS) == catalogue.KD_METHODS
     assert all(cls.key == key for key, cls in DISTILLERS.items())
     assert tuple(RECIPES) == catalogue.RECIPES
+    from engine.api.datasets import DESCRIPTIONS
+    from engine.data import registry
+
+    assert set(registry._LOADERS) == set(DESCRIPTIONS)  # every dataset the contract names has a loader
 
 
 @pytest.mark.parametrize(("text", "expected"), [("label", ("label", None)), ("own", ("own", None)),
