@@ -101,7 +101,11 @@ def write_with(path: str | Path, writer: Callable[[Path], None]) -> None:
     fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path.name), suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
-        writer(Path(tmp))
+        try:
+            writer(Path(tmp))
+        except Exception as exc:
+            _raise_if_disk_full(path, exc)
+            raise
         with open(tmp, "rb+") as handle:
             os.fchmod(handle.fileno(), FILE_MODE)  # after the writer: some delete and recreate the file
             os.fsync(handle.fileno())
@@ -109,6 +113,19 @@ def write_with(path: str | Path, writer: Callable[[Path], None]) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _raise_if_disk_full(path: Path, exc: Exception) -> None:
+    """Libraries report a full disk in their own words (torch: "file write failed"); say it as
+    the OSError it is, so callers and users see "No space left on device" and the file."""
+    if isinstance(exc, OSError):
+        return
+    try:
+        full = os.statvfs(path.parent).f_bavail == 0
+    except OSError:
+        return
+    if full:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path)) from exc
 
 
 def make_directory_temp(path: Path, kind: str = "kdtmp") -> Path:

@@ -1,8 +1,9 @@
 """Reading run directories (``runs/ID/``) without torch, for the TUI and the CLI.
 
 A run directory holds ``config.json`` (what was asked), ``events.jsonl`` (one object per
-finished epoch), ``status.json`` (running | finished | failed | cancelled, with a message)
-and ``state.pt`` (resume state; never read here).
+finished epoch), ``status.json`` (running | finished | failed | cancelled, with a message and
+who runs it) and ``state.pt`` (resume state; never read here). A run that says running but
+whose process is gone (killed) reads as ``interrupted``.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import KdcamError
+from engine.liveness import process_alive
 from engine.workspace import Workspace, read_json
 
 
@@ -26,8 +28,21 @@ class RunInfo:
 
     @property
     def state(self) -> str:
-        """running | finished | failed | cancelled (a killed run still says running; it is resumable)."""
-        return str(self.status.get("state", "unknown"))
+        """running | finished | failed | cancelled | interrupted (said running, its process is gone)."""
+        state = str(self.status.get("state", "unknown"))
+        if state == "running" and not process_alive(self.status.get("pid"), self.status.get("host"),
+                                                    self.status.get("start_time")):
+            return "interrupted"
+        return state
+
+    @property
+    def message(self) -> str:
+        """The status message; for an interrupted run, how to continue it."""
+        if self.state != "interrupted":
+            return str(self.status.get("message", ""))
+        if self.resumable:
+            return f"interrupted (its process is gone); resume with: kdcam train --resume {self.run_id}"
+        return "interrupted before its first epoch finished; nothing to resume, start it again"
 
     @property
     def resumable(self) -> bool:
