@@ -58,8 +58,8 @@ def destination(spec: ExportSpec, workspace: Workspace) -> Path:
     out = Path(spec.out).expanduser()
     if out.is_absolute():
         return out
-    if len(out.parts) == 1 and out.name not in (".", ".."):
-        return workspace.exports / out
+    if "/" not in spec.out and os.sep not in spec.out and spec.out not in (".", "..", "~"):
+        return workspace.exports / out  # a bare NAME (``./NAME`` is the workspace's, as written)
     return workspace.root / out
 
 
