@@ -261,3 +261,34 @@ def test_preview_replaces_only_a_previous_preview(ws: Workspace, capsys) -> None
     assert preview(ws, "sheet.png") == 0  # a previous preview is replaced
     assert (ws.root / "sheet.png").read_bytes() == first
     assert not temporaries(ws.root)
+
+
+async def test_the_tui_export_form_refuses_a_users_folder(ws: Workspace) -> None:
+    """The Export form runs the same job: 'overwrite' on a user's folder is refused there too."""
+    from textual.widgets import Checkbox, Input, Label
+
+    from tui.app import KdcamApp
+
+    mine = ws.root / "mynotes"
+    mine.mkdir()
+    (mine / "thesis.tex").write_text("chapter 1\n")
+    before = snapshot(ws.root)
+    app = KdcamApp(workspace=str(ws.root))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("6")
+        screen = app.screen
+        for _ in range(200):
+            if screen.query_one("#analysis").value == "A":
+                break
+            await pilot.pause(0.05)
+        screen.query_one("#out", Input).value = "exports/../mynotes"
+        screen.query_one("#overwrite", Checkbox).value = True
+        await pilot.press("e")
+        line = screen.query_one(".job-line", Label)
+        for _ in range(200):
+            if "failed" in str(line.render()):
+                break
+            await pilot.pause(0.05)
+        shown = " ".join(str(line.render()).split())
+        assert "export A failed" in shown and "refusing to overwrite" in shown, shown
+    assert snapshot(ws.root) == before
