@@ -65,7 +65,7 @@ def make_workspace(root: Path) -> Path:
     from engine.jobs import JobContext, run_inline
     from engine.models import build_model
     from engine.specs import AnalyzeSpec
-    from engine.workspace import Workspace
+    from engine.api.workspace import Workspace
 
     dataset = "shapes?classes=8&train=64&test=256"
     ws = Workspace.open(root).ensure()

@@ -24,9 +24,9 @@ import pytest
 from engine.errors import JobCancelled, KdcamError
 from engine.events import Progress
 from engine.jobs import JobContext
-from engine.reports.export import run_export_job
+from engine.reports.export import MANIFEST, run_export_job
 from engine.specs import ExportSpec
-from engine.workspace import Workspace
+from engine.api.workspace import Workspace
 from tests.test_reports_fixture import write_synthetic_analysis
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -211,7 +211,7 @@ def test_formats_choose_what_is_written(tmp_path: Path) -> None:
     write_synthetic_analysis(ws, "a1", n=12, num_classes=3)
     result = run_export_job(ExportSpec(workspace=str(ws.root), analysis="a1", out="only-csv",
                                        formats=("csv", "json")), context())
-    assert sorted(p.name for p in Path(result.path).iterdir()) == sorted(["results.json", *CSV_FILES])
+    assert sorted(p.name for p in Path(result.path).iterdir()) == sorted(["results.json", MANIFEST, *CSV_FILES])
     assert Path(result.path) == ws.exports / "only-csv"
     elsewhere = run_export_job(ExportSpec(workspace=str(ws.root), analysis="a1", out="shared/r1", formats=("json",)),
                                context())
@@ -227,24 +227,31 @@ def test_unknown_analysis_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_existing_destination_is_refused_unless_overwrite(tmp_path: Path) -> None:
+    """--overwrite replaces a previous export; a folder kdcam did not export is never replaced
+    (tests/hostile/test_data_loss_exports.py has the hostile cases)."""
     ws = Workspace.open(tmp_path).ensure()
     write_synthetic_analysis(ws, "a1", n=8, num_classes=3)
+    spec = ExportSpec(workspace=str(ws.root), analysis="a1", formats=("json",))
+    run_export_job(spec, context())
     old = ws.exports / "a1"
-    old.mkdir()
-    (old / "notes.txt").write_text("mine")
-    spec = ExportSpec(workspace=str(ws.root), analysis="a1", formats=("csv",))
     with pytest.raises(KdcamError, match="already exists.*--overwrite"):
-        run_export_job(spec, context())
-    assert (old / "notes.txt").read_text() == "mine"
+        run_export_job(ExportSpec(workspace=str(ws.root), analysis="a1", formats=("csv",)), context())
+    assert sorted(p.name for p in old.iterdir()) == sorted(["results.json", MANIFEST])
     run_export_job(ExportSpec(workspace=str(ws.root), analysis="a1", formats=("csv",), overwrite=True), context())
-    assert sorted(p.name for p in old.iterdir()) == sorted(CSV_FILES)
+    assert sorted(p.name for p in old.iterdir()) == sorted([*CSV_FILES, MANIFEST])
     assert sorted(p.name for p in ws.exports.iterdir()) == ["a1"]
+    mine = ws.exports / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("mine")
+    with pytest.raises(KdcamError, match="not a kdcam export"):
+        run_export_job(ExportSpec(workspace=str(ws.root), analysis="a1", out="mine", overwrite=True), context())
+    assert [p.name for p in mine.iterdir()] == ["notes.txt"]
 
 
 @pytest.mark.parametrize("code, message", [(errno.EROFS, "cannot write"), (errno.ENOSPC, "no space left")])
 def test_a_destination_that_fails_mid_export_leaves_nothing(tmp_path: Path, monkeypatch, code: int, message: str) -> None:
     """A read-only or full file system discovered while writing: a clear error and no half report."""
-    from engine import atomic
+    from engine.api import atomic
 
     ws = Workspace.open(tmp_path).ensure()
     write_synthetic_analysis(ws, "a1", n=8, num_classes=3)
@@ -328,7 +335,7 @@ def test_export_needs_no_torch(tmp_path: Path) -> None:
     write_synthetic_analysis(ws, "a1", n=8, num_classes=3)
     code = (
         "import sys, threading; from engine.jobs import JobContext; from engine.specs import ExportSpec; "
-        "from engine.reports.export import run_export_job; import engine.cli.export; "
+        "from engine.reports.export import MANIFEST, run_export_job; import engine.cli.export; "
         f"run_export_job(ExportSpec(workspace={str(ws.root)!r}, analysis='a1', examples=2), "
         "JobContext('t', lambda e: None, threading.Event())); "
         "print(','.join(m for m in ('torch', 'torchvision', 'textual') if m in sys.modules))"

@@ -17,7 +17,7 @@ import pytest
 from engine.jobs import JobContext, run_inline
 from engine.reports.export import run_export_job
 from engine.specs import AnalyzeSpec, ExportSpec
-from engine.workspace import Workspace
+from engine.api.workspace import Workspace
 from tests.test_reports import LeaderboardReader, same
 
 pytestmark = pytest.mark.slow

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from engine.analysis import bands
-from engine.workspace import Workspace
+from engine.api.workspace import Workspace
 
 METRICS = ("pearson", "l2_similarity", "iou", "kl", "spearman", "peak_distance")
 

@@ -17,7 +17,7 @@ from engine.jobs import JobContext
 from engine.models import build_model
 from engine.specs import TrainSpec
 from engine.train.recipes import resolve_recipe
-from engine.train.runs import list_runs, read_run
+from engine.api.runs import list_runs, read_run
 from engine.train.suite import run_train_job
 
 DATASET = "shapes?classes=4&train=96&test=32"

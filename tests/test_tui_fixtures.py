@@ -11,7 +11,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-from engine.workspace import Workspace
+from engine.api.workspace import Workspace
 
 DATASET = "shapes?classes=4&train=64&test=32"
 ANALYSIS_ID = "fixture-gradcam"

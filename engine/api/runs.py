@@ -2,7 +2,8 @@
 
 A run directory holds ``config.json`` (what was asked), ``events.jsonl`` (one object per
 finished epoch), ``status.json`` (running | finished | failed | cancelled, with a message)
-and ``state.pt`` (resume state; never read here).
+and ``state.pt`` (resume state; never read here). A run that says running but whose
+process is gone (killed) reads as ``interrupted``.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from engine.api.liveness import process_alive
 from engine.api.validate import Fields, read_json_file
 from engine.errors import KdcamError
 from engine.api.workspace import Workspace
@@ -82,12 +84,14 @@ class RunStatus:
     state: str
     message: str = ""
     pid: int | None = None
+    host: str | None = None
+    start_time: int | None = None
     updated: str = ""
 
     @classmethod
     def from_fields(cls, f: Fields) -> RunStatus:
         return cls(f.text("state", choices=STATES), f.text("message", ""), f.opt_integer("pid", minimum=0),
-                   f.text("updated", ""))
+                   f.opt_text("host"), f.opt_integer("start_time", minimum=0), f.text("updated", ""))
 
 
 @dataclass(frozen=True)
@@ -100,8 +104,20 @@ class RunInfo:
 
     @property
     def state(self) -> str:
-        """running | finished | failed | cancelled (a killed run still says running; it is resumable)."""
+        """running | finished | failed | cancelled | interrupted (said running, its process is gone)."""
+        if self.status.state == "running" and not process_alive(self.status.pid, self.status.host,
+                                                                self.status.start_time):
+            return "interrupted"
         return self.status.state
+
+    @property
+    def message(self) -> str:
+        """The status message; for an interrupted run, how to continue it."""
+        if self.state != "interrupted":
+            return self.status.message
+        if self.resumable:
+            return f"interrupted (its process is gone); resume with: kdcam train --resume {self.run_id}"
+        return "interrupted before its first epoch finished; nothing to resume, start it again"
 
     @property
     def resumable(self) -> bool:

@@ -10,6 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from engine.errors import KdcamError
+from engine.api.sweep import sweep_workspace
+
 
 @dataclass(frozen=True)
 class Workspace:
@@ -17,7 +20,11 @@ class Workspace:
 
     @classmethod
     def open(cls, root: str | Path | None = None) -> "Workspace":
-        return cls(Path(root or ".").expanduser().resolve())
+        given = Path(root or ".").expanduser()
+        try:
+            return cls(given.resolve())
+        except (OSError, RuntimeError) as exc:  # a symbolic-link loop (RuntimeError before Python 3.13)
+            raise KdcamError(f"workspace {given}: cannot resolve the path ({exc})") from None
 
     @property
     def checkpoints(self) -> Path:
@@ -41,8 +48,17 @@ class Workspace:
         return self.root / "data"
 
     def ensure(self) -> "Workspace":
+        """Open for writing: create the folders, with one clear error when that is impossible (a
+        file, a read-only disk, a symlink loop), and sweep temporaries killed commands left."""
+        if self.root.exists() and not self.root.is_dir():
+            raise KdcamError(f"workspace {self.root} is not a directory")
         for path in (self.checkpoints, self.runs, self.analyses, self.exports):
-            path.mkdir(parents=True, exist_ok=True)
+            try:
+                path.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise KdcamError(f"workspace {self.root}: cannot create {path.name}/ "
+                                 f"({exc.strerror or exc})") from None
+        sweep_workspace(self.root)
         return self
 
 

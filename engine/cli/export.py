@@ -20,7 +20,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "export",
         help="write an analysis as an offline report folder (report.html, figures, CSV, JSON)",
         description="Write analyses/ANALYSIS as exports/NAME/: one self-contained report.html, PNG figures, "
-        "CSV tables and results.json. The folder is built under a temporary name and renamed into place.",
+        "CSV tables and results.json, marked as kdcam's by kdcam-export.json. The folder is built under a "
+        "temporary name and renamed into place; --overwrite swaps it with the previous export in one step.",
     )
     parser.add_argument("analysis", metavar="ANALYSIS", help="analysis id (a directory under analyses/)")
     parser.add_argument("--out", metavar="PATH",
@@ -30,7 +31,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help=f"comma-separated subset of {','.join(FORMATS)} (default: all)")
     parser.add_argument("--examples", type=int, default=8, metavar="K",
                         help="images per CAM grid: most similar, least similar, random (default: 8)")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing destination")
+    parser.add_argument("--overwrite", action="store_true", help="replace a previous kdcam export (a folder under exports/ holding kdcam-export.json); "
+                        "any other existing folder is refused")
     parser.add_argument("--json", action="store_true", help="JSON lines of progress, then the result")
     parser.set_defaults(handler=_handle)
 

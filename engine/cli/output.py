@@ -2,16 +2,20 @@
 
 CLI commands run their job on the calling thread (no runner thread is needed headless);
 Ctrl-C sets the job's cancel flag, so the job stops within a batch and cleans up.
+A reader that goes away (``kdcam train … | head``) ends the output, never the job: writes
+to a closed pipe are discarded and the run carries on to its end.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
+import os
 import signal
 import sys
 import threading
-from typing import Any
+from typing import IO, Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -23,12 +27,54 @@ from engine.events import Progress as ProgressEvent
 from engine.jobs import JobContext, run_inline
 
 
+class PipeSafe:
+    """A text stream whose writes survive the reader closing the pipe: on ``BrokenPipeError`` the
+    file descriptor is pointed at /dev/null, so this and every later write (and the interpreter's
+    final flush) succeed silently instead of failing the command or the run it is reporting."""
+
+    def __init__(self, name: str):
+        self._name = name  # "stdout" or "stderr", looked up on each call (tests replace sys.stdout)
+
+    @property
+    def stream(self) -> IO[str]:
+        return getattr(sys, self._name)
+
+    def write(self, text: str) -> int:
+        try:
+            self.stream.write(text)
+            self.stream.flush()
+        except BrokenPipeError:
+            self._discard()
+        return len(text)
+
+    def flush(self) -> None:
+        try:
+            self.stream.flush()
+        except BrokenPipeError:
+            self._discard()
+
+    def _discard(self) -> None:
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self.stream.fileno())
+            os.close(devnull)
+        except (OSError, ValueError):  # no real descriptor (a test's StringIO): nothing to redirect
+            pass
+
+    def __getattr__(self, name: str) -> Any:  # isatty, fileno, encoding: what Rich asks a file
+        return getattr(self.stream, name)
+
+
+STDOUT = PipeSafe("stdout")
+STDERR = PipeSafe("stderr")
+
+
 def console() -> Console:
-    return Console()
+    return Console(file=STDOUT)  # type: ignore[arg-type]  # a file-like object is all Rich needs
 
 
 def error_console() -> Console:
-    return Console(stderr=True)
+    return Console(file=STDERR, stderr=True)  # type: ignore[arg-type]
 
 
 def jsonable(obj: Any) -> Any:
@@ -41,7 +87,15 @@ def jsonable(obj: Any) -> Any:
 
 
 def print_json(obj: Any) -> None:
-    sys.stdout.write(json.dumps(obj, indent=2, default=jsonable) + "\n")
+    STDOUT.write(json.dumps(obj, indent=2, default=jsonable) + "\n")
+
+
+def _os_error(exc: OSError) -> KdcamError:
+    """A file-system failure (full disk, read-only, permissions) as one message naming the file."""
+    where = f"{exc.filename}: " if exc.filename else ""
+    if exc.errno == errno.ENOSPC:
+        return KdcamError(f"{where}no space left on the device; the run's status says where it stopped")
+    return KdcamError(f"{where}{exc.strerror or exc}")
 
 
 def run_job(spec: Spec, as_json: bool = False, on_event: Any = None, quiet: bool = False) -> Any:
@@ -63,8 +117,7 @@ def run_job(spec: Spec, as_json: bool = False, on_event: Any = None, quiet: bool
             return run_inline(spec, JobContext("cli", on_event or (lambda event: None), cancel))
         if as_json:
             def emit(event: JobEvent) -> None:
-                sys.stdout.write(json.dumps(event.to_dict(), default=jsonable) + "\n")
-                sys.stdout.flush()
+                STDOUT.write(json.dumps(event.to_dict(), default=jsonable) + "\n")
                 if on_event:
                     on_event(event)
 
@@ -72,6 +125,8 @@ def run_job(spec: Spec, as_json: bool = False, on_event: Any = None, quiet: bool
         return _run_with_rich(spec, cancel, on_event)
     except JobCancelled:
         raise KdcamError("cancelled; files written so far are consistent (resume where supported)") from None
+    except OSError as exc:
+        raise _os_error(exc) from None
     finally:
         signal.signal(signal.SIGINT, previous)
 

@@ -2,28 +2,39 @@
 
 Torch-free (numpy + matplotlib Agg). The folder is built under a temporary name next to the
 destination and renamed into place only when every file is written, so a failure, a full disk
-or a cancel leaves nothing behind, and an existing report is replaced only with ``overwrite``.
+or a cancel leaves nothing behind. Every export holds a manifest (``kdcam-export.json``) that
+marks it as kdcam's own: ``overwrite`` replaces only such a folder inside ``exports/``, never
+the workspace, a folder holding it or a user's folder, and the old report is exchanged for the
+new one in one atomic step (see ``atomic.replace_directory``).
 """
 
 from __future__ import annotations
 
 import errno
+import hashlib
+import json
 import os
-import shutil
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engine import atomic
+from engine.api import atomic
 from engine.errors import KdcamError
 from engine.jobs import JobContext
 from engine.reports import report, tables
 from engine.reports.gallery import plan_figures
 from engine.reports.source import AnalysisSource
 from engine.specs import ExportSpec
-from engine.workspace import Workspace
+from engine.api.sweep import sweep_directory, sweep_workspace
+from engine.api.workspace import Workspace
 
 FORMATS: tuple[str, ...] = ExportSpec.formats  # every format; the default exports them all
+#: the file that marks a folder as a kdcam export; written last, so it also means "complete"
+MANIFEST = "kdcam-export.json"
+MANIFEST_SCHEMA = "kdcam-export"
+MANIFEST_VERSION = 1
+MAX_MANIFEST_BYTES = 4 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -47,8 +58,8 @@ def destination(spec: ExportSpec, workspace: Workspace) -> Path:
     out = Path(spec.out).expanduser()
     if out.is_absolute():
         return out
-    if len(out.parts) == 1 and out.name not in (".", ".."):
-        return workspace.exports / out
+    if "/" not in spec.out and os.sep not in spec.out and spec.out not in (".", "..", "~"):
+        return workspace.exports / out  # a bare NAME (``./NAME`` is the workspace's, as written)
     return workspace.root / out
 
 
@@ -59,19 +70,62 @@ def _check_formats(formats: tuple[str, ...]) -> None:
                          f"choose from: {', '.join(FORMATS)}")
 
 
-def _prepare_destination(out: Path, overwrite: bool) -> None:
-    """Refuse an existing destination (unless overwriting) and an unwritable parent, before any work."""
-    if out.exists() and not overwrite:
-        raise KdcamError(f"{out} already exists; choose another --out or pass --overwrite")
-    if out.exists() and not out.is_dir():
-        raise KdcamError(f"{out} exists and is not a directory; refusing to replace it")
-    parent = out.parent
+def read_manifest(folder: Path) -> dict[str, Any] | None:
+    """The folder's export manifest when it is a valid one (a regular file of the right schema),
+    else None: only then is the folder kdcam's own to replace."""
+    path = folder / MANIFEST
+    try:
+        info = path.lstat()
+        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_MANIFEST_BYTES:
+            return None
+        manifest = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return None
+    if not (isinstance(manifest, dict) and manifest.get("schema") == MANIFEST_SCHEMA
+            and manifest.get("version") == MANIFEST_VERSION and isinstance(manifest.get("analysis"), str)
+            and isinstance(manifest.get("files"), list)):
+        return None
+    return manifest
+
+
+def _resolve(path: Path) -> Path:
+    """The real location (symbolic links and ``..`` resolved): decisions are made about it."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError) as exc:  # a symbolic-link loop
+        raise KdcamError(f"--out {path}: cannot resolve the path ({exc})") from None
+
+
+def _prepare_destination(out: Path, overwrite: bool, workspace: Workspace) -> Path:
+    """Decide, before any work, whether ``out`` may be written; return its resolved path.
+
+    A new folder may go anywhere. An existing one is replaced only with ``overwrite``, only when
+    it lies inside the workspace's ``exports/`` and holds a kdcam export manifest, and never when
+    it is the workspace or a folder containing it."""
+    real = _resolve(out)
+    exports = _resolve(workspace.exports)
+    if real == workspace.root or workspace.root.is_relative_to(real):
+        raise KdcamError(f"--out {out} is the workspace or a folder containing it; refusing to write there")
+    if os.path.lexists(real):
+        if not overwrite:
+            raise KdcamError(f"{out} already exists; choose another --out or pass --overwrite "
+                             "(which replaces only a previous kdcam export)")
+        if not real.is_relative_to(exports) or real == exports:
+            raise KdcamError(f"refusing to overwrite {out}: it is outside {exports}; --overwrite replaces only "
+                             "previous exports there (choose a new folder, or remove it yourself)")
+        if not real.is_dir():
+            raise KdcamError(f"refusing to overwrite {out}: it exists and is not a directory")
+        if read_manifest(real) is None:
+            raise KdcamError(f"refusing to overwrite {out}: it is not a kdcam export (no valid {MANIFEST}); "
+                             "choose another --out, or remove it yourself")
+    parent = real.parent
     try:
         parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise KdcamError(f"cannot create {parent}: {exc.strerror or exc}") from None
     if not os.access(parent, os.W_OK | os.X_OK):
         raise KdcamError(f"cannot write to {parent}: permission denied")
+    return real
 
 
 def _disk_error(exc: OSError, out: Path) -> KdcamError:
@@ -90,9 +144,11 @@ def run_export_job(spec: ExportSpec, ctx: JobContext) -> ExportResult:
     workspace = Workspace.open(spec.workspace)
     source = AnalysisSource.open(workspace, spec.analysis)
     out = destination(spec, workspace)
-    _prepare_destination(out, spec.overwrite)
+    real = _prepare_destination(out, spec.overwrite, workspace)
+    sweep_workspace(workspace.root)
+    sweep_directory(real.parent, only=real.name)  # an --out outside the workspace
     try:
-        return _build(spec, ctx, source, out)
+        return _build(spec, ctx, source, real)
     except OSError as exc:
         raise _disk_error(exc, out) from None
 
@@ -102,68 +158,64 @@ def _build(spec: ExportSpec, ctx: JobContext, source: AnalysisSource, out: Path)
     tasks = plan_figures(source, spec.examples) if formats & {"png", "html"} else []
     csvs = list(tables.CSV_TABLES.items()) if "csv" in formats else []
     total = len(tasks) + len(csvs) + int("json" in formats) + int("html" in formats)
-    written: list[str] = []
+    files: dict[str, bytes] = {}
     done = 0
 
-    def step(name: str) -> None:
+    def put(staging: Path, name: str, data: bytes) -> None:
         nonlocal done
-        written.append(name)
+        atomic.write_bytes(staging / name, data)
+        files[name] = data
         done += 1
         ctx.progress("export", done, total, name)
 
-    # A fresh destination is built in place by atomic_directory; an existing one (--overwrite)
-    # is built beside it and swapped in only once complete, so the old report survives a failure.
-    replacing = out.exists()
-    target = out.parent / f".{out.name}.new" if replacing else out
-    if replacing:
-        shutil.rmtree(target, ignore_errors=True)  # left by an export killed mid-swap
-    with atomic.atomic_directory(target) as staging:
+    # Built beside the destination; renamed into place when new, exchanged with the old report
+    # in one step when replacing, so the name always holds one complete export.
+    with atomic.staging_directory(out) as staging:
         ctx.progress("export", 0, total, f"exporting {source.analysis_id}")
         if "json" in formats:
-            atomic.write_bytes(staging / "results.json", source.results_bytes())
-            step("results.json")
+            put(staging, "results.json", source.results_bytes())
         for name, build in csvs:
             ctx.check_cancelled()
-            atomic.write_bytes(staging / name, tables.to_csv(*build(source)))
-            step(name)
+            put(staging, name, tables.to_csv(*build(source)))
         pngs: dict[str, bytes] = {}
         for task in tasks:
             ctx.check_cancelled()
             pngs[task.filename] = task.draw()
             if "png" in formats:
-                atomic.write_bytes(staging / "figures" / task.filename, pngs[task.filename])
-                step(f"figures/{task.filename}")
+                put(staging, f"figures/{task.filename}", pngs[task.filename])
             else:
                 done += 1
                 ctx.progress("export", done, total, task.filename)
         if "html" in formats:
             ctx.check_cancelled()
-            atomic.write_text(staging / "report.html", report.render(source, tasks, pngs, written))
-            step("report.html")
+            put(staging, "report.html", report.render(source, tasks, pngs, list(files)).encode())
         ctx.check_cancelled()
-        _make_readable(staging)
-    if replacing:
-        _swap(target, out)
+        atomic.write_json(staging / MANIFEST, _manifest(source.analysis_id, files))
+        _move_into_place(staging, out)
     ctx.log(f"report written to {out}")
-    return ExportResult(path=str(out), files=tuple(written), analysis=source.analysis_id)
+    return ExportResult(path=str(out), files=tuple(files), analysis=source.analysis_id)
 
 
-def _make_readable(root: Path) -> None:
-    """Temporary files and directories are created private (0600/0700); a report is meant to be
-    copied, shared and served, so it gets the usual 0644/0755."""
-    for path in [root, *root.rglob("*")]:
-        path.chmod(0o755 if path.is_dir() else 0o644)
+def _manifest(analysis: str, files: dict[str, bytes]) -> dict[str, Any]:
+    """What marks the folder as kdcam's export and lets anyone check that it is complete."""
+    return {"schema": MANIFEST_SCHEMA, "version": MANIFEST_VERSION, "analysis": analysis,
+            "files": [{"path": name, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+                      for name, data in files.items()]}
 
 
-def _swap(new: Path, out: Path) -> None:
-    """Replace the report at ``out`` with the complete one at ``new``; the old one is removed last."""
-    old = out.parent / f".{out.name}.old"
-    shutil.rmtree(old, ignore_errors=True)
-    os.replace(out, old)
-    try:
-        os.replace(new, out)
-    except BaseException:
-        os.replace(old, out)
-        shutil.rmtree(new, ignore_errors=True)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
+def _move_into_place(staging: Path, out: Path) -> None:
+    """Rename a new report into place, or exchange it with the previous export; checked again at
+    the last moment, so a folder that replaced the old export meanwhile is never swapped away."""
+    if not os.path.lexists(out):
+        try:
+            os.rename(staging, out)
+        except OSError as exc:
+            if exc.errno in (errno.EEXIST, errno.ENOTEMPTY):
+                raise KdcamError(f"{out} appeared while the report was being written; "
+                                 "nothing was replaced") from None
+            raise
+        return
+    if out.is_symlink() or not out.is_dir() or read_manifest(out) is None:
+        raise KdcamError(f"{out} changed while the report was being written and is no longer "
+                         "a kdcam export; nothing was replaced")
+    atomic.replace_directory(staging, out)

@@ -18,7 +18,7 @@ import numpy as np
 from engine import __version__
 from engine.analysis import results as reader
 from engine.errors import KdcamError
-from engine.workspace import Workspace
+from engine.api.workspace import Workspace
 
 # Per-image teacher-vs-student arrays of per_image.npz, in the order they appear in tables.
 PAIR_METRICS = ("pearson", "l2_similarity", "iou", "kl", "spearman", "peak_distance", "output_kl")
@@ -156,7 +156,7 @@ class AnalysisSource:
     def run_curves(self) -> dict[str, list[dict[str, Any]]]:
         """Per-epoch records of the training runs the checkpoints came from, where the workspace has them."""
         from engine.checkpoints.meta import read_meta
-        from engine.train.runs import read_events
+        from engine.api.runs import read_events
 
         curves: dict[str, list[dict[str, Any]]] = {}
         for name in self.model_names:

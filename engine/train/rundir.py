@@ -2,10 +2,13 @@
 
 Every file is replaced atomically, so a kill at any moment leaves the previous complete
 version: events.jsonl is rewritten whole each epoch (it is small) rather than appended to.
+status.json records who is running the run (pid, host id, process start time), so a reader
+can tell a run whose process was killed (``interrupted``) from one still running.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 from datetime import datetime, timezone
@@ -16,6 +19,7 @@ import torch
 
 from engine.api import atomic
 from engine.errors import KdcamError
+from engine.api.liveness import identity
 from engine.api.runs import read_events
 from engine.api.workspace import read_json
 
@@ -23,6 +27,29 @@ from engine.api.workspace import read_json
 def new_run_id(name: str) -> str:
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-%f")[:-3]
     return f"{stamp}-{name}"
+
+
+#: characters of a status message kept (an exception's text can be arbitrarily long)
+MAX_MESSAGE = 2000
+
+
+def _overwrite_in_place(path: Path, status: dict[str, Any]) -> bool:
+    """On a full disk an atomic replace needs space it cannot get; rewriting the existing
+    status.json inside the blocks it already holds needs none, so a run that failed for lack of
+    space still says ``failed`` instead of ``running`` forever. Not atomic: used only then."""
+    data = (json.dumps(status, indent=2, default=str) + "\n").encode()
+    try:
+        with open(path, "r+b") as handle:
+            held = os.fstat(handle.fileno())
+            if len(data) > max(held.st_blocks * 512, held.st_size):
+                data = json.dumps({k: status[k] for k in ("state", "pid", "host", "start_time")}).encode()
+            handle.write(data)
+            handle.truncate(len(data))
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError:
+        return False
+    return True
 
 
 class RunDir:
@@ -60,9 +87,22 @@ class RunDir:
         atomic.write_text(self.path / "events.jsonl", "".join(json.dumps(r) + "\n" for r in records))
 
     def set_status(self, state: str, message: str = "", **extra: Any) -> None:
+        """Replace status.json; on a full disk a final state is still recorded (see below)."""
         now = datetime.now(timezone.utc).replace(microsecond=0).isoformat()
-        atomic.write_json(self.path / "status.json", {"state": state, "message": message, "pid": os.getpid(),
-                                                      "updated": now, **extra})
+        status = {"state": state, "message": message[:MAX_MESSAGE], **identity(), "updated": now, **extra}
+        path = self.path / "status.json"
+        try:
+            atomic.write_json(path, status)
+        except OSError as exc:
+            if exc.errno != errno.ENOSPC or state == "running" or not _overwrite_in_place(path, status):
+                raise
+
+    @property
+    def resume_hint(self) -> str:
+        """What to tell the user when the run stops early: resume only when there is a state to resume."""
+        if self.state_path.exists():
+            return f"resume with: kdcam train --resume {self.run_id}"
+        return "no epoch finished, so there is nothing to resume; start it again"
 
     def save_state(self, state: dict[str, Any]) -> None:
         atomic.write_with(self.state_path, lambda tmp: torch.save(state, tmp))

@@ -96,7 +96,7 @@ def _record_stop(run: RunDir, exc: BaseException) -> None:
     if (read_json(run.path / "status.json") or {}).get("state") == "failed":
         return
     if isinstance(exc, (JobCancelled, KeyboardInterrupt)):
-        run.set_status("cancelled", f"cancelled; resume with: kdcam train --resume {run.run_id}")
+        run.set_status("cancelled", f"cancelled; {run.resume_hint}")
     else:
         run.set_status("failed", str(exc) or type(exc).__name__)
 
