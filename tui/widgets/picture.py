@@ -196,11 +196,18 @@ class CardPicture(Widget):
         return [Strip([])] * (crop.height - 1) + [last]
 
     def _sixel_data(self) -> str:
+        """The picture fitted (square kept) on a box-sized canvas of the background colour:
+        every pixel of the box is drawn, so nothing of an earlier screen shows around it."""
         assert self._picture is not None
         box = (self.content_size.width, self.content_size.height)
         if self._sixel is None or self._sixel[0] != box:
             cell_w, cell_h = self.graphics.cell
-            indexed = sixel.quantise(self._picture)
-            size = _fit(indexed, (box[0] * cell_w, box[1] * cell_h))
-            self._sixel = box, sixel.encode(indexed.resize(size, Image.NEAREST))
+            indexed = sixel.quantise(self._picture, 255)  # one register left for the background
+            palette = (indexed.getpalette() or [])[: 3 * 255]
+            background = len(palette) // 3
+            canvas = Image.new("P", (box[0] * cell_w, box[1] * cell_h), background)
+            canvas.putpalette(palette + list(self.background_colors[1].rgb))
+            size = _fit(indexed, canvas.size)
+            canvas.paste(indexed.resize(size, Image.NEAREST), ((canvas.width - size[0]) // 2, 0))
+            self._sixel = box, sixel.encode(canvas)
         return self._sixel[1]
