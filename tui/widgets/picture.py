@@ -64,9 +64,12 @@ _detected: Graphics | None = None
 
 def _cell_size() -> tuple[int, int]:
     """Pixels per cell from the tty (TIOCGWINSZ); VT340's 10x20 where the terminal says nothing."""
+    if sys.__stdout__ is None:
+        return 10, 20
     try:
-        rows, cols, width, height = struct.unpack("HHHH", fcntl.ioctl(sys.__stdout__, termios.TIOCGWINSZ, b"\0" * 8))
-    except (OSError, TypeError, ValueError):
+        answer = fcntl.ioctl(sys.__stdout__.fileno(), termios.TIOCGWINSZ, b"\0" * 8)
+        rows, cols, width, height = struct.unpack("HHHH", answer)
+    except (AttributeError, OSError, TypeError, ValueError):
         return 10, 20
     if rows and cols and width and height:
         return width // cols, height // rows
@@ -160,7 +163,7 @@ class CardPicture(Widget):
         cell_w, cell_h = self.graphics.cell
         cols, rows = _fit(picture, (width * cell_w, height * cell_h))  # pixel box, square kept
         cols, rows = max(1, round(cols / cell_w)), max(1, round(rows * 2 / cell_h))  # a cell is 1x2 half-blocks
-        return HalfcellRenderable(self.for_colour_system(picture.resize((cols, rows), Image.LANCZOS)), cols,
+        return HalfcellRenderable(self.for_colour_system(picture.resize((cols, rows), Image.Resampling.LANCZOS)), cols,
                                   (rows + 1) // 2)
 
     def for_colour_system(self, picture: Image.Image) -> Image.Image:
@@ -208,6 +211,6 @@ class CardPicture(Widget):
             canvas = Image.new("P", (box[0] * cell_w, box[1] * cell_h), background)
             canvas.putpalette(palette + list(self.background_colors[1].rgb))
             size = _fit(indexed, canvas.size)
-            canvas.paste(indexed.resize(size, Image.NEAREST), ((canvas.width - size[0]) // 2, 0))
+            canvas.paste(indexed.resize(size, Image.Resampling.NEAREST), ((canvas.width - size[0]) // 2, 0))
             self._sixel = box, sixel.encode(canvas)
         return self._sixel[1]

@@ -84,8 +84,8 @@ def encode(picture: Image.Image, colours: int = 256) -> str:
     rank[used] = np.arange(used.size)
     rows, cols = np.nonzero(padded >= 0)
     keys = ((rows // BAND) * used.size + rank[padded[rows, cols]]) * width + cols
-    sixels = np.bincount(keys, weights=1 << (rows % BAND), minlength=len(bands) * used.size * width)
-    sixels = sixels.astype(np.uint8).reshape(len(bands), used.size, width)
+    counts = np.bincount(keys, weights=1 << (rows % BAND), minlength=len(bands) * used.size * width)
+    sixels = counts.astype(np.uint8).reshape(len(bands), used.size, width)
     band_of, colour_of = np.nonzero(sixels.any(axis=2))  # the (band, colour) lines to write
     out.append(_lines(sixels[band_of, colour_of], band_of, used[colour_of]))
     out.append("\x1b\\")
