@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.kdcam-installed
 WORKSPACE ?= demo-workspace
 
-.PHONY: install run tui test lint bench browser clean
+.PHONY: install run tui test lint bench browser terminal docs-screenshots clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,7 +22,7 @@ run: $(STAMP)
 tui: $(STAMP)
 	$(BIN)/kdcam-tui --workspace $(WORKSPACE) --demo
 
-test: $(STAMP) browser lint
+test: $(STAMP) browser terminal lint
 	$(BIN)/python -m pytest -q
 
 # The linter (with import sorting) and the type checker: a type error fails CI like a test.
@@ -36,6 +36,18 @@ browser:
 	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
 	  || echo "chromium not installed: the browser test will be skipped"; }
+
+# The inline-image test runs the TUI in a real Sixel terminal (xterm under Xvfb, keys by
+# xdotool, screenshots by ImageMagick). Installed like Chromium: root with apt, else skipped.
+terminal:
+	@command -v Xvfb >/dev/null 2>&1 && command -v xterm >/dev/null 2>&1 && command -v xdotool >/dev/null 2>&1 && \
+	  command -v import >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq xvfb xterm xdotool imagemagick \
+	    fonts-dejavu-core >/dev/null; } || echo "xvfb/xterm/xdotool/imagemagick not installed: the terminal-image test will be skipped"; }
+
+# The README's screenshot of Sixel images, taken by the terminal-image test.
+docs-screenshots: $(STAMP) terminal
+	KDCAM_SCREENSHOTS=docs $(BIN)/python -m pytest -q tests/test_terminal_images.py
 
 bench: $(STAMP)
 	for b in bench/*.py; do $(BIN)/python $$b || exit 1; done

@@ -185,9 +185,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def prepare_terminal() -> None:
-    """textual-image asks the terminal about graphics support (sixel, kitty) when imported;
+    """The terminal is asked about graphics support (sixel, kitty) and its cell size once;
     that only works before Textual owns stdin, so it happens here, not in the browser screen."""
-    import textual_image.widget  # noqa: F401
+    from tui.widgets.picture import detect
+
+    detect()
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Container, Horizontal, Vertical, VerticalScroll
 from textual.widgets import DataTable, Label, Static
-from textual_image.widget import Image as InlineImage
 
 from engine.analysis.bands import band as band_of
 from engine.analysis.results import AnalysisInfo, list_analyses, load_images, load_maps, load_per_image, \
@@ -28,6 +27,7 @@ from tui.bands import BAND_STYLES
 from tui.heatmap import Card, panel_png, picture
 from tui.jobboard import JobRecord
 from tui.screens.base import KdcamScreen
+from tui.widgets.picture import CardPicture
 
 OUTCOMES = (None, "both_correct", "teacher_only", "student_only", "both_wrong")
 SORTS = ("index", "least similar", "most similar", "least confident teacher")
@@ -118,14 +118,6 @@ def visible_rows(data: LoadedAnalysis, student: int, class_filter: int | None, o
     return [int(r) for r in rows]
 
 
-class CardPicture(InlineImage, Renderable=InlineImage._Renderable):
-    """An inline image of a fixed size (the stylesheet's ``.cam-image``): a new picture needs
-    a repaint of the card only, not the screen-wide layout pass textual-image asks for."""
-
-    def refresh(self, *regions: Any, repaint: bool = True, layout: bool = False, recompose: bool = False) -> Any:
-        return super().refresh(*regions, repaint=repaint, layout=False, recompose=recompose)
-
-
 class CamCard(Vertical):
     """A picture with its title and prediction caption."""
 
@@ -134,16 +126,17 @@ class CamCard(Vertical):
         self.card: Card | None = None
 
     def compose(self) -> ComposeResult:
-        yield CardPicture(None, classes="cam-image")
+        yield CardPicture(classes="cam-image")
         yield Static("", classes="cam-caption")
 
     def show(self, card: Card) -> None:
         if card is self.card:  # e.g. the original while toggling overlay: nothing to redraw
             return
         self.card = card
-        self.query_one(CardPicture).image = card.picture
+        self.query_one(CardPicture).picture = card.picture
         style = "" if card.correct is None else ("green" if card.correct else "red")
-        text = Text(card.title[:19] + "\n", style="bold")
+        title = card.title if len(card.title) <= 19 else card.title[:9] + "…" + card.title[-9:]  # twins differ at the end
+        text = Text(title + "\n", style="bold")
         text.append(card.caption[:40], style=style)
         self.query_one(".cam-caption", Static).update(text, layout=False)  # fixed size
 

@@ -53,7 +53,10 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help-body"):
+            from tui.widgets.picture import detect
+
             yield Static("[b]kdcam-tui — keys[/b]   (escape closes)", id="help-title")
+            yield Static(detect().describe(), id="help-images", markup=False)
             yield Static(bindings_table(), id="help-table")
 
     async def action_dismiss(self, result: None = None) -> None:

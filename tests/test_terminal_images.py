@@ -1,0 +1,182 @@
+"""The browser's inline images in a real Sixel terminal: xterm (``-ti vt340``) under Xvfb,
+keys sent with xdotool, screenshots checked by pixels. Skipped only where those programs are
+missing (``make test`` installs them as root with apt: xvfb xterm xdotool imagemagick).
+
+Every image box must hold a picture (not background), match the PNG that ``e`` exports of
+the same cards, and the cells beside it must be blank, after each browser action."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from engine.workspace import Workspace
+from tests.test_reports_fixture import write_synthetic_analysis
+
+ROOT = Path(__file__).resolve().parents[1]
+TOOLS = ("Xvfb", "xterm", "xdotool", "import")
+COLS, ROWS = 120, 40
+# The browser's layout at 120x40 (tui/kdcam.tcss): cards 19 cells wide every 20 columns from
+# column 37, 4 per row, 13 rows apart from row 2; each picture box is 19x10 cells.
+CARDS = 5  # original, teacher and three students
+BOX = (19, 10)
+
+missing = [tool for tool in TOOLS if shutil.which(tool) is None]
+pytestmark = pytest.mark.skipif(bool(missing), reason=f"needs {', '.join(missing)} (make test installs "
+                                "xvfb xterm xdotool imagemagick with apt as root)")
+
+
+def card_cell(i: int) -> tuple[int, int]:
+    return 37 + 20 * (i % 4), 2 + 13 * (i // 4)
+
+
+class Terminal:
+    """xterm on a private Xvfb display running kdcam-tui."""
+
+    def __init__(self, workspace: Path) -> None:
+        self.server = subprocess.Popen(["Xvfb", "-displayfd", "1", "-screen", "0", "1200x800x24", "-nolisten", "tcp"],
+                                       stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        assert self.server.stdout is not None
+        self.env = {**os.environ, "DISPLAY": ":" + self.server.stdout.readline().decode().strip(),
+                    "PYTHONPATH": str(ROOT)}
+        self.env.pop("TMUX", None)
+        self.term = subprocess.Popen(
+            ["xterm", "-ti", "vt340", "-fa", "DejaVu Sans Mono", "-fs", "10", "-b", "0", "-bw", "0",
+             "-geometry", f"{COLS}x{ROWS}+0+0", "-title", "kdcam-terminal-test",
+             "-e", sys.executable, "-m", "tui.app", "--workspace", str(workspace)],
+            env=self.env, cwd=ROOT, stderr=subprocess.DEVNULL)
+        window = self.xdotool("search", "--sync", "--onlyvisible", "--name", "kdcam-terminal-test").split()[0]
+        self.xdotool("windowfocus", "--sync", window)
+        geometry = dict(line.split("=") for line in self.xdotool("getwindowgeometry", "--shell", window).split())
+        self.cell = (int(geometry["WIDTH"]) // COLS, int(geometry["HEIGHT"]) // ROWS)
+
+    def xdotool(self, *args: str) -> str:
+        return subprocess.run(["xdotool", *args], env=self.env, capture_output=True, text=True, timeout=20,
+                              check=True).stdout
+
+    def key(self, key: str) -> None:
+        self.xdotool("key", key)
+
+    def screenshot(self) -> np.ndarray:
+        png = subprocess.run(["import", "-window", "root", "png:-"], env=self.env, capture_output=True,
+                             timeout=20, check=True).stdout
+        return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))[: ROWS * self.cell[1], : COLS * self.cell[0]]
+
+    def settled(self, ready: object = None, timeout: float = 10.0) -> np.ndarray:
+        """The screen once two screenshots 0.3 s apart agree (and ``ready(shot)`` holds)."""
+        deadline = time.monotonic() + timeout
+        previous = self.screenshot()
+        while time.monotonic() < deadline:
+            time.sleep(0.3)
+            shot = self.screenshot()
+            if np.array_equal(shot, previous) and (ready is None or ready(shot)):  # type: ignore[operator]
+                return shot
+            previous = shot
+        raise AssertionError("the screen did not settle within the time allowed")
+
+    def cells(self, shot: np.ndarray, col: int, row: int, cols: int, rows: int) -> np.ndarray:
+        cw, ch = self.cell
+        return shot[row * ch:(row + rows) * ch, col * cw:(col + cols) * cw]
+
+    def close(self) -> None:
+        for process in (self.term, self.server):
+            process.terminate()
+            try:
+                process.wait(5)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+@pytest.fixture()
+def terminal(tmp_path: Path) -> Iterator[tuple[Terminal, Workspace]]:
+    ws = Workspace.open(tmp_path / "ws").ensure()
+    write_synthetic_analysis(ws, "a1", n=12, num_classes=3)
+    term = Terminal(ws.root)
+    try:
+        yield term, ws
+    finally:
+        term.close()
+
+
+def is_background(pixels: np.ndarray) -> np.ndarray:
+    return np.asarray(pixels.max(axis=-1) < 24)  # the app's black background, anti-aliasing aside
+
+
+def picture_in(term: Terminal, shot: np.ndarray, i: int) -> np.ndarray:
+    """Card ``i``'s picture: the square at the top of its box, centred."""
+    box = term.cells(shot, *card_cell(i), *BOX)
+    side = min(box.shape[:2])
+    left = (box.shape[1] - side) // 2
+    return box[:side, left:left + side]
+
+
+def small(pixels: np.ndarray) -> np.ndarray:
+    return np.asarray(Image.fromarray(pixels).resize((8, 8), Image.BOX), dtype=np.float64)
+
+
+def exported(term: Terminal, ws: Workspace, since: float) -> list[np.ndarray]:
+    """``e``: the panel PNG of the cards on screen, one picture per card (4x tiles from x=8, y=28)."""
+    term.key("e")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        panels = [p for p in (ws.exports / "panels").glob("*.png") if p.stat().st_mtime > since] \
+            if (ws.exports / "panels").is_dir() else []
+        if panels:
+            time.sleep(0.2)  # written atomically: complete once it exists
+            panel = np.asarray(Image.open(max(panels, key=lambda p: p.stat().st_mtime)).convert("RGB"))
+            tile = 32 * 4
+            return [panel[28:28 + tile, 8 + i * (tile + 8): 8 + i * (tile + 8) + tile] for i in range(CARDS)]
+        time.sleep(0.1)
+    raise AssertionError("e wrote no panel PNG")
+
+
+def check(term: Terminal, ws: Workspace, shot: np.ndarray, state: str) -> None:
+    expected = exported(term, ws, time.time() - 0.5)
+    for i in range(CARDS):
+        picture = picture_in(term, shot, i)
+        assert is_background(picture).mean() < 0.05, f"{state}: card {i} shows no image"
+        difference = np.abs(small(picture) - small(expected[i])).mean()
+        assert difference < 12, f"{state}: card {i} differs from the exported picture by {difference:.1f}/255"
+        col, row = card_cell(i)
+        beside = term.cells(shot, col + BOX[0], row, 1, BOX[1])  # the gap column right of the box
+        assert is_background(beside).all(), f"{state}: characters beside card {i}"
+        box = term.cells(shot, col, row, *BOX)
+        below = box[picture.shape[0]:]
+        assert is_background(below).all(), f"{state}: remnants below the picture of card {i}"
+
+
+def test_sixel_images_stay_right_through_browser_actions(terminal: tuple[Terminal, Workspace]) -> None:
+    term, ws = terminal
+    started = time.monotonic()
+
+    def pictures_drawn(shot: np.ndarray) -> bool:
+        return all(is_background(picture_in(term, shot, i)).mean() < 0.05 for i in range(CARDS))
+
+    term.settled(timeout=20)  # the first screen
+    term.key("5")
+    shots = {"browser": term.settled(pictures_drawn, timeout=20)}
+    check(term, ws, shots["browser"], "after 5")
+    for key in ("j", "k", "o", "t"):
+        before = term.screenshot()
+        term.key(key)
+        shot = term.settled(lambda s, b=before: pictures_drawn(s) and not np.array_equal(s, b))
+        check(term, ws, shot, f"after {key}")
+        shots[key] = shot
+    term.key("4")
+    term.settled()
+    term.key("5")
+    check(term, ws, term.settled(pictures_drawn), "after 4 and 5")
+    if os.environ.get("KDCAM_SCREENSHOTS"):  # the README's pictures: make docs-screenshots
+        Image.fromarray(shots["o"]).quantize(64).save(Path(os.environ["KDCAM_SCREENSHOTS"]) / "browser-sixel.png",
+                                                      optimize=True)
+    assert time.monotonic() - started < 60
