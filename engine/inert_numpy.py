@@ -83,8 +83,8 @@ class InertDType:
         """The real dtype, built from the type code (never from the pickled flags)."""
         if self.code is None:
             raise NumpyRefused("a numpy dtype that was never given a type code")
-        dtype = np.dtype(self.code)
-        return dtype.newbyteorder(self.byteorder) if self.byteorder in "<>" and dtype.itemsize > 1 else dtype
+        order = self.byteorder if self.byteorder in ("<", ">") and self.code[1] != "1" else "="
+        return np.dtype(order + self.code)
 
 
 class InertArray:

@@ -118,7 +118,7 @@ def run_kdcam(workspace: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "2000"}
     return subprocess.run(
         [sys.executable, "-m", "engine.cli.main", "-w", str(workspace), *args],
-        cwd=workspace, env=env, capture_output=True, text=True, timeout=120,
+        check=False, cwd=workspace, env=env, capture_output=True, text=True, timeout=120,
     )
 
 
