@@ -41,7 +41,7 @@ WRAPPER_PREFIXES = ("module.", "_orig_mod.")
 _ZIP_MAGIC = b"PK\x03\x04"
 _PICKLE_PROTO = 0x80
 _REFUSED_HINT = (
-    "kdcam loads checkpoints with weights_only and never runs code from them; "
+    "kdcam reads only tensors and plain data from a checkpoint and never runs code from it; "
     "re-save the weights with torch.save(model.state_dict(), PATH) or as .safetensors"
 )
 
@@ -110,8 +110,8 @@ def _torch_load(path: Path, handle: BinaryIO, head: bytes) -> Any:
             return torch.load(handle, map_location="cpu", weights_only=True)
     except NumpyRefused as exc:
         raise KdcamError(
-            f"{path}: refused: its pickle holds {exc}. kdcam reads numpy values in a checkpoint only as "
-            "plain numbers, because a forged numpy object can corrupt memory. " + _REFUSED_HINT
+            f"{path}: refused: its pickle holds {exc}; numpy values beside the weights are read only as "
+            "plain numbers and numeric arrays. " + _REFUSED_HINT
         ) from None
     except pickle.UnpicklingError as exc:
         refused = re.findall(r"GLOBAL ([\w.]+)", str(exc)) or (
