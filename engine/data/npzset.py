@@ -82,6 +82,7 @@ def read_npz(path: Path, handle: BinaryIO) -> dict[str, np.ndarray]:
 
 
 _KNOWN = ("images", "labels", "masks", "class_names")
+_CHUNK = 1 << 22
 
 
 def _member(path: Path, archive: zipfile.ZipFile, info: zipfile.ZipInfo, key: str) -> np.ndarray:
@@ -111,7 +112,12 @@ def _member(path: Path, archive: zipfile.ZipFile, info: zipfile.ZipInfo, key: st
                 f"records {info.file_size - header:,} bytes (truncated or forged)"
             )
         array = np.empty(count, dtype=dtype)
-        received = member.readinto(array.data.cast("B"))  # type: ignore[attr-defined]
-    if received != claimed:
-        raise KdcamError(f"{where}: truncated ({received:,} of {claimed:,} bytes)")
+        target = array.data.cast("B")  # type: ignore[attr-defined]
+        received = 0
+        while received < claimed:  # in chunks: one huge read() would build the whole body twice
+            chunk = member.read(min(claimed - received, _CHUNK))
+            if not chunk:
+                raise KdcamError(f"{where}: truncated ({received:,} of {claimed:,} bytes)")
+            target[received : received + len(chunk)] = chunk
+            received += len(chunk)
     return array.reshape(shape, order="F" if fortran else "C")
