@@ -177,6 +177,30 @@ def test_genuine_cifar_pickles_written_by_numpy_still_load(protocol: int, tmp_pa
     assert test.class_names == ["cat", "dog"]
 
 
+def py2_str(raw: bytes) -> bytes:
+    """BINSTRING: a Python 2 ``str``, read back as bytes with ``encoding="bytes"``."""
+    return b"T" + struct.pack("<i", len(raw)) + raw
+
+
+def test_the_official_python2_spelling_of_a_cifar_batch_still_loads(tmp_path: Path) -> None:
+    """The real files were pickled by Python 2: numpy.core names and byte strings everywhere."""
+    pixels = bytes(range(256)) * 24  # two images of 3072 bytes
+    dtype = (op_global("numpy", "dtype") + py2_str(b"u1") + b"K\x00K\x01\x87R"
+             + b"(K\x03" + py2_str(b"|") + b"NNN" + op_int(-1) + op_int(-1) + b"K\x00tb")
+    data = (op_global("numpy.core.multiarray", "_reconstruct") + op_global("numpy", "ndarray")
+            + b"K\x00\x85" + py2_str(b"b") + b"\x87R"
+            + b"(K\x01(" + op_int(2) + op_int(3072) + b"t" + dtype + b"\x89" + py2_str(pixels) + b"tb")
+    batch = b"}(" + py2_str(b"data") + data + py2_str(b"labels") + b"](K\x01K\x00eu"
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    (folder / "test_batch").write_bytes(pickle_of(batch))
+    meta = b"}(" + py2_str(b"label_names") + b"](" + py2_str(b"airplane") + py2_str(b"automobile") + b"eu"
+    (folder / "batches.meta").write_bytes(pickle_of(meta))
+    test = load_split("cifar10", "test", root=tmp_path)
+    assert test.images.tobytes() == np.frombuffer(pixels, np.uint8).reshape(2, 3, 32, 32).transpose(0, 2, 3, 1).tobytes()
+    assert test.labels.tolist() == [1, 0] and test.class_names == ["airplane", "automobile"]
+
+
 # ---- torch containers ----------------------------------------------------------------------------------
 
 def write_zip_checkpoint(path: Path, data_pkl: bytes) -> None:
