@@ -180,11 +180,6 @@ def _pickle_globals(path: Path) -> list[str]:
     return found
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
-
-
 def unwrap(obj: Any, path: Path) -> LoadedCheckpoint:
     """Find the state dict inside a training script's container and strip wrapper prefixes."""
     notes: list[str] = []
