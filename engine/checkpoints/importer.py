@@ -40,7 +40,7 @@ def import_checkpoint(request: ImportSpec, ctx: JobContext | None = None) -> Che
     (store untouched) on any problem. None fields mean "infer it" or "the dataset's default"."""
     workspace = Workspace.open(request.workspace)
     store = CheckpointStore(workspace.checkpoints)
-    path = Path(request.path).expanduser().resolve()
+    path = Path(request.path).expanduser().absolute()  # messages name a symlink, not its target
     name = check_name(request.name or default_name(path))
     if store.exists(name):
         raise KdcamError(f"a checkpoint named {name!r} already exists; choose another with --name")

@@ -2,8 +2,13 @@
 
 ``.pt/.pth/.th`` files go through ``torch.load(weights_only=True)``, whose unpickler
 only rebuilds tensors and plain containers; a pickle that names any other callable
-(``os.system``, a model class) is refused before anything runs. ``.safetensors`` holds
-tensors only. Every failure becomes one ``KdcamError`` naming the file and the problem.
+(``os.system``, a model class) is refused before anything runs. numpy values beside the
+weights (a ``best_acc`` saved as ``numpy.float64``) are read through inert stand-ins
+(``engine.inert_numpy``) registered under numpy's names: no numpy class or ``__setstate__``
+ever sees the file's bytes, since a forged numpy dtype corrupts memory. ``.safetensors``
+holds tensors only. Every failure becomes one ``KdcamError`` naming the file as given and
+saying why kdcam refuses it; torch's own advice ("weights_only=False", "file an issue") is
+never passed on.
 """
 
 from __future__ import annotations
@@ -18,12 +23,14 @@ import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import torch
 from torch import Tensor
 
 from engine.errors import KdcamError
+from engine.inert_numpy import STAND_INS, NumpyRefused
+from engine.limits import open_regular, regular_file
 
 SUFFIXES = (".pt", ".pth", ".th", ".safetensors")
 #: keys under which training scripts (RepDistiller, mdistiller, pytorch-cifar, Lightning…) nest the weights
@@ -34,7 +41,7 @@ WRAPPER_PREFIXES = ("module.", "_orig_mod.")
 _ZIP_MAGIC = b"PK\x03\x04"
 _PICKLE_PROTO = 0x80
 _REFUSED_HINT = (
-    "kdcam loads checkpoints with weights_only and never runs code from them; "
+    "kdcam reads only tensors and plain data from a checkpoint and never runs code from it; "
     "re-save the weights with torch.save(model.state_dict(), PATH) or as .safetensors"
 )
 
@@ -50,22 +57,22 @@ class LoadedCheckpoint:
 
 
 def read_checkpoint(path: Path) -> LoadedCheckpoint:
-    """Load ``path`` safely and unwrap it to a bare state dict."""
-    if not path.is_file():
-        raise KdcamError(f"{path}: no such file")
+    """Load ``path`` safely and unwrap it to a bare state dict.
+
+    Messages name ``path`` as given (a symlink, not its target); a directory or FIFO that
+    carries a checkpoint's name is reported as what it is, and a FIFO is never opened.
+    """
+    info = regular_file(path, "checkpoint")
     if path.suffix.lower() not in SUFFIXES:
         raise KdcamError(f"{path}: unsupported file type {path.suffix!r}; expected one of {', '.join(SUFFIXES)}")
-    if path.stat().st_size == 0:
+    if info.st_size == 0:
         raise KdcamError(f"{path}: the file is empty")
-    head = _head(path)
-    if path.suffix.lower() == ".safetensors" or _looks_like_safetensors(path, head):
-        return LoadedCheckpoint(_load_safetensors(path))
-    return unwrap(_torch_load(path, head), path)
-
-
-def _head(path: Path) -> bytes:
-    with path.open("rb") as handle:
-        return handle.read(16)
+    with open_regular(path, "checkpoint") as handle:
+        head = handle.read(16)
+        if path.suffix.lower() == ".safetensors" or _looks_like_safetensors(path, head):
+            return LoadedCheckpoint(_load_safetensors(path))
+        handle.seek(0)
+        return unwrap(_torch_load(path, handle, head), path)
 
 
 def _looks_like_safetensors(path: Path, head: bytes) -> bool:
@@ -85,17 +92,27 @@ def _load_safetensors(path: Path) -> dict[str, Tensor]:
         raise KdcamError(f"{path}: not a readable safetensors file (truncated or corrupt?): {exc}") from None
 
 
-def _torch_load(path: Path, head: bytes) -> Any:
+def _torch_load(path: Path, handle: BinaryIO, head: bytes) -> Any:
     is_zip = head.startswith(_ZIP_MAGIC)
     if not is_zip and (not head or head[0] != _PICKLE_PROTO):
         raise KdcamError(f"{path}: not a PyTorch or safetensors checkpoint (unrecognised content)")
-    if is_zip and not zipfile.is_zipfile(path):
+    if is_zip and not zipfile.is_zipfile(handle):
         raise KdcamError(f"{path}: the file is truncated or corrupt (its zip archive cannot be read)")
+    handle.seek(0)
+    # Registered for good rather than per call: the stand-ins are inert, and a per-call
+    # registration would be removed under a concurrent load in another thread.
+    torch.serialization.add_safe_globals(_INERT_NUMPY)
     try:
-        with warnings.catch_warnings(), torch.serialization.safe_globals(_numpy_data_globals()):
+        with warnings.catch_warnings():
             # torch warns about pickle protocols it is about to refuse anyway
             warnings.filterwarnings("ignore", message="Detected pickle protocol", category=UserWarning)
-            return torch.load(path, map_location="cpu", weights_only=True)
+            warnings.filterwarnings("ignore", message=".*TorchScript archive", category=UserWarning)
+            return torch.load(handle, map_location="cpu", weights_only=True)
+    except NumpyRefused as exc:
+        raise KdcamError(
+            f"{path}: refused: its pickle holds {exc}; numpy values beside the weights are read only as "
+            "plain numbers and numeric arrays. " + _REFUSED_HINT
+        ) from None
     except pickle.UnpicklingError as exc:
         refused = re.findall(r"GLOBAL ([\w.]+)", str(exc)) or (
             _pickle_globals(path) if not is_zip else []
@@ -105,23 +122,41 @@ def _torch_load(path: Path, head: bytes) -> Any:
                 f"{path}: refused because loading it would execute code (its pickle calls {refused[0]}). "
                 + _REFUSED_HINT
             ) from None
-        raise KdcamError(f"{path}: not a PyTorch checkpoint, or truncated/corrupt (unreadable pickle data)") from None
-    except (RuntimeError, EOFError, struct.error, ValueError, OSError, zipfile.BadZipFile) as exc:
-        raise KdcamError(f"{path}: the file is truncated or corrupt: {_first_line(exc)}") from None
+        raise KdcamError(
+            f"{path}: refused: its pickle data is not a plain weights file ({_torch_reason(exc)}). " + _REFUSED_HINT
+        ) from None
+    except RuntimeError as exc:
+        text = str(exc)
+        if "TorchScript" in text:
+            raise KdcamError(
+                f"{path}: a TorchScript archive (torch.jit.save); loading one runs its code, so kdcam "
+                "refuses it. " + _REFUSED_HINT
+            ) from None
+        if "legacy .tar format" in text:
+            raise KdcamError(
+                f"{path}: a checkpoint in PyTorch's legacy .tar format, which cannot be read without running "
+                "code, so kdcam refuses it. " + _REFUSED_HINT
+            ) from None
+        raise KdcamError(f"{path}: the file is truncated or corrupt: {_torch_reason(exc)}") from None
+    except Exception as exc:  # noqa: BLE001 - a corrupt file raises anything from EOFError to TypeError
+        raise KdcamError(f"{path}: the file is truncated or corrupt: {_torch_reason(exc)}") from None
 
 
-def _numpy_data_globals() -> list[Any]:
-    """numpy constructors that rebuild plain data (scalars, dtypes, arrays) and run no user code.
+#: numpy's pickle names mapped to inert stand-ins, in torch's ``(object, "module.name")`` form
+_INERT_NUMPY: list[Any] = [(stand_in, name) for name, stand_in in STAND_INS.items()]
+_TORCH_ADVICE = ("weights_only", "file an issue", "safe_globals", "trusted source", "pytorch.org", "Weights only")
 
-    Training scripts often store ``best_acc`` or ``epoch`` as numpy scalars; without these
-    a legitimate file would be refused.
-    """
-    import numpy as np
 
-    multiarray = getattr(np, "_core", None) or np.core
-    dtype_classes = [type(np.dtype(t)) for t in (np.float16, np.float32, np.float64, np.int8, np.int16,
-                                                  np.int32, np.int64, np.uint8, np.bool_)]
-    return [multiarray.multiarray.scalar, multiarray.multiarray._reconstruct, np.ndarray, np.dtype, *dtype_classes]
+def _torch_reason(exc: BaseException) -> str:
+    """The first line of torch's error that states a fact, not advice to load the file unsafely."""
+    text = str(exc)
+    if "WeightsUnpickler error:" in text:
+        text = text.split("WeightsUnpickler error:", 1)[1]
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not any(advice in line for advice in _TORCH_ADVICE):
+            return line.rstrip(".")
+    return type(exc).__name__
 
 
 def _pickle_globals(path: Path) -> list[str]:
@@ -140,14 +175,9 @@ def _pickle_globals(path: Path) -> list[str]:
                 found.append(f"{strings[-2]}.{strings[-1]}")
             elif isinstance(arg, str):
                 strings.append(arg)
-    except Exception:  # not a pickle at all: nothing to report
+    except Exception:  # noqa: BLE001 - not a pickle at all: nothing to report
         return found
     return found
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
 
 
 def unwrap(obj: Any, path: Path) -> LoadedCheckpoint:

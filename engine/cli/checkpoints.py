@@ -87,7 +87,7 @@ def _import(args: argparse.Namespace) -> int:
 
     workspace = Workspace.open(args.workspace)
     spec = ImportSpec(
-        workspace=str(workspace.root), path=str(Path(args.path).expanduser().resolve()), name=args.name,
+        workspace=str(workspace.root), path=str(Path(args.path).expanduser().absolute()), name=args.name,
         arch=args.arch, model_def=args.model_def, num_classes=args.num_classes, width=args.width,
         dataset=args.dataset, mean=args.mean, std=args.std, role=args.role,
     )

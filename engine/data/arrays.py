@@ -11,6 +11,7 @@ import numpy as np
 
 from engine.data import ImageSet
 from engine.errors import KdcamError
+from engine.limits import MAX_CLASSES
 
 HOLDOUT_FRACTION = 0.2  # share of a single-file dataset used as its test split
 HOLDOUT_SEED = 0
@@ -32,6 +33,7 @@ def checked_imageset(
     if class_names is None:
         class_names = [str(k) for k in range(int(labels.max()) + 1 if len(labels) else 0)]
     class_names = [str(name) for name in class_names]
+    MAX_CLASSES.check(source, len(class_names), "the number of class names")
     if len(set(class_names)) != len(class_names):
         raise KdcamError(f"{source}: class names are not unique")
     if len(labels) and labels.max() >= len(class_names):
@@ -63,7 +65,7 @@ def holdout_split(count: int, split: str) -> np.ndarray:
     always splits the same way, so test images never leak into training.
     """
     order = np.random.default_rng(HOLDOUT_SEED).permutation(count)
-    test_count = int(round(count * HOLDOUT_FRACTION))
+    test_count = round(count * HOLDOUT_FRACTION)
     chosen = order[:test_count] if split == "test" else order[test_count:]
     return np.sort(chosen)
 
@@ -83,13 +85,26 @@ def _checked_images(source: str, images: np.ndarray) -> np.ndarray:
 
 
 def _checked_labels(source: str, labels: np.ndarray, count: int) -> np.ndarray:
+    """1-D integer labels in 0..MAX_CLASSES-1, as int64.
+
+    The range is checked in the file's own dtype before the cast: a uint64 of 2**64-1 would
+    wrap to -1 and a label of 2**62 would claim that many classes.
+    """
     labels = np.asarray(labels)
-    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
+    if labels.ndim != 1 or labels.dtype.kind not in "iu":
         raise KdcamError(f"{source}: labels must be a 1-D integer array, got dtype {labels.dtype} shape {labels.shape}")
     if len(labels) != count:
         raise KdcamError(f"{source}: {count} images but {len(labels)} labels")
-    if len(labels) and labels.min() < 0:
-        raise KdcamError(f"{source}: labels out of range: found negative label {int(labels.min())}")
+    if len(labels):
+        low, high = int(labels.min()), int(labels.max())  # Python ints: exact for every integer dtype
+        if low < 0:
+            raise KdcamError(f"{source}: labels out of range: found negative label {low}")
+        limit = MAX_CLASSES.value()
+        if high >= limit:
+            raise KdcamError(
+                f"{source}: labels out of range: found label {high}, which implies {high + 1:,} classes; "
+                f"kdcam's limit is {limit:,} classes ({MAX_CLASSES.env}=N raises it)"
+            )
     return labels.astype(np.int64)
 
 

@@ -1,8 +1,10 @@
 """CIFAR-10 and CIFAR-100 from their official "python version" files, read without running code.
 
 The files are pickles; an ordinary ``pickle.load`` would execute whatever a tampered file
-asks for. ``SafeUnpickler`` resolves only the handful of globals the real files (and numpy
-re-creations of them) use to rebuild arrays, and refuses everything else.
+asks for, and even numpy's own array-rebuilding functions corrupt memory when fed a forged
+dtype. ``SafeUnpickler`` maps the handful of numpy names the real files (and numpy
+re-creations of them) use to inert stand-ins (``engine.inert_numpy``), refuses every other
+name, and only then accepts exactly what the CIFAR format holds.
 
 Layout under ``root`` (what torchvision downloads and what the tarballs extract to)::
 
@@ -13,6 +15,7 @@ Layout under ``root`` (what torchvision downloads and what the tarballs extract 
 from __future__ import annotations
 
 import io
+import os
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +26,8 @@ import numpy as np
 from engine.data import ImageSet
 from engine.data.arrays import checked_imageset
 from engine.errors import KdcamError
+from engine.inert_numpy import STAND_INS, InertArray, NumpyRefused, latin1_bytes
+from engine.limits import MAX_CLASSES, MAX_DATA_BYTES, MAX_IMAGES, open_regular
 
 
 @dataclass(frozen=True)
@@ -50,40 +55,37 @@ LAYOUTS = {
     ),
 }
 
-# (module, name) pairs a CIFAR pickle may reference. numpy moved ``core`` to ``_core`` in 2.0;
-# both spellings resolve to the same functions. ``_codecs.encode`` is how protocol-2 pickles
-# written by Python 3 spell a bytes object.
-_ALLOWED_GLOBALS = {
-    ("numpy", "ndarray"),
-    ("numpy", "dtype"),
-    ("numpy.core.multiarray", "_reconstruct"),
-    ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy.core.multiarray", "scalar"),
-    ("numpy._core.multiarray", "scalar"),
-    ("numpy.core.numeric", "_frombuffer"),
-    ("numpy._core.numeric", "_frombuffer"),
-    ("_codecs", "encode"),
-}
+#: what a CIFAR pickle may name, mapped to inert stand-ins (see engine.inert_numpy); nothing else
+_STAND_INS = {**STAND_INS, "_codecs.encode": latin1_bytes}
 
 
 class SafeUnpickler(pickle.Unpickler):
-    """An unpickler that can rebuild numpy arrays, dicts, lists and strings, and nothing else."""
+    """Resolves numpy's names to inert stand-ins and refuses every other global.
+
+    No numpy function or ``__setstate__`` ever runs on the file's data: arrays come back as
+    ``InertArray`` records and scalars as plain Python numbers.
+    """
 
     def find_class(self, module: str, name: str) -> Any:
-        if (module, name) not in _ALLOWED_GLOBALS:
+        stand_in = _STAND_INS.get(f"{module}.{name}")
+        if stand_in is None:
             raise pickle.UnpicklingError(f"refusing to load {module}.{name}: only numpy arrays are allowed")
-        if module.startswith("numpy.core"):
-            module = "numpy._core" + module[len("numpy.core"):]
-        return super().find_class(module, name)
+        return stand_in
 
 
 def read_pickle(path: Path) -> Any:
-    """Unpickle a CIFAR file safely; any problem becomes a KdcamError naming the file."""
+    """Unpickle a CIFAR file through the stand-ins; any problem becomes a KdcamError naming the file."""
+    with open_regular(path, "CIFAR python-pickle") as handle:
+        MAX_DATA_BYTES.check(str(path), os.fstat(handle.fileno()).st_size, "the file's size")
+        try:
+            data = handle.read()
+        except OSError as exc:
+            raise KdcamError(f"{path}: cannot read ({exc.strerror or exc})") from None
     try:
-        data = path.read_bytes()
         return SafeUnpickler(io.BytesIO(data), encoding="bytes").load()
-    except OSError as exc:
-        raise KdcamError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    except NumpyRefused as exc:
+        raise KdcamError(f"{path}: refused: the pickle holds {exc}; a CIFAR file holds only uint8 images, "
+                         "integer labels and names") from None
     except Exception as exc:  # noqa: BLE001 - a corrupt pickle raises anything from EOFError to TypeError
         raise KdcamError(f"{path}: not a readable CIFAR python-pickle file ({exc})") from None
 
@@ -95,7 +97,7 @@ def load_cifar(name: str, split: str, root: Path, download: bool) -> ImageSet:
     needed = [folder / f for f in (*files, layout.meta_file)]
     if download and not all(p.exists() for p in needed):
         _download(name, root, split)
-    missing = [p for p in needed if not p.exists()]
+    missing = [p for p in needed if not p.exists() and not p.is_symlink()]
     if missing:
         everything = ", ".join((*layout.train_files, *layout.test_files, layout.meta_file))
         raise KdcamError(
@@ -103,25 +105,71 @@ def load_cifar(name: str, split: str, root: Path, download: bool) -> ImageSet:
             f"{folder}/ holds {everything}; or pass --download to fetch it."
         )
     images, labels = [], []
+    total = 0
     for path in needed[:-1]:
         batch = _dict(read_pickle(path), path, (b"data", layout.labels_key))
-        data = np.asarray(batch[b"data"])
-        if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
-            raise KdcamError(f"{path}: b'data' must be uint8 N x 3072, got {data.dtype} {data.shape}")
+        data = _images(batch[b"data"], path)
+        total += len(data)
+        MAX_IMAGES.check(str(folder), total, f"the {split} split's image count")
         images.append(data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))  # channel planes -> NHWC
-        labels.append(np.asarray(batch[layout.labels_key]))
+        labels.append(_labels(batch[layout.labels_key], path, layout.labels_key, len(data)))
     meta_path = needed[-1]
     meta = _dict(read_pickle(meta_path), meta_path, (layout.names_key,))
-    class_names = [n.decode() if isinstance(n, bytes) else str(n) for n in meta[layout.names_key]]
+    class_names = _names(meta[layout.names_key], meta_path, layout.names_key)
     return checked_imageset(
         str(folder), split, np.concatenate(images), np.concatenate(labels), class_names,
         mean=layout.mean, std=layout.std,
     )
 
 
+def _images(value: Any, path: Path) -> np.ndarray:
+    """``b'data'``: exactly a uint8 N x 3072 array (three 32x32 colour planes per row)."""
+    if not isinstance(value, InertArray):
+        raise KdcamError(f"{path}: b'data' must be a uint8 N x 3072 numpy array, found {type(value).__name__}")
+    try:
+        data = value.to_numpy()
+    except NumpyRefused as exc:
+        raise KdcamError(f"{path}: refused: b'data' is {exc}") from None
+    if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
+        raise KdcamError(f"{path}: b'data' must be uint8 N x 3072, got {data.dtype} {data.shape}")
+    return data
+
+
+def _labels(value: Any, path: Path, key: bytes, count: int) -> np.ndarray:
+    """Labels: a list of Python ints (as CIFAR ships them) or a 1-D integer array (numpy re-creations)."""
+    if isinstance(value, InertArray):
+        try:
+            array = value.to_numpy()
+        except NumpyRefused as exc:
+            raise KdcamError(f"{path}: refused: {key!r} is {exc}") from None
+        if array.ndim != 1 or array.dtype.kind not in "iu":
+            raise KdcamError(f"{path}: {key!r} must be 1-D integers, got {array.dtype} {array.shape}")
+        if len(array) != count:
+            raise KdcamError(f"{path}: {count} images but {len(array)} labels in {key!r}")
+        return array
+    if not isinstance(value, list) or not all(type(v) is int for v in value):
+        raise KdcamError(f"{path}: {key!r} must be a list of integers")
+    if len(value) != count:
+        raise KdcamError(f"{path}: {count} images but {len(value)} labels in {key!r}")
+    if value and (min(value) < 0 or max(value) >= MAX_CLASSES.value()):
+        raise KdcamError(f"{path}: {key!r} holds label {min(value) if min(value) < 0 else max(value)}, out of range")
+    return np.asarray(value, dtype=np.int64)
+
+
+def _names(value: Any, path: Path, key: bytes) -> list[str]:
+    """Class names: a list of byte strings (the official files) or str (re-creations)."""
+    if not isinstance(value, list) or not all(isinstance(n, (bytes, str)) for n in value):
+        raise KdcamError(f"{path}: {key!r} must be a list of strings")
+    MAX_CLASSES.check(str(path), len(value), f"the number of names in {key!r}")
+    try:
+        return [n.decode() if isinstance(n, bytes) else n for n in value]
+    except UnicodeDecodeError:
+        raise KdcamError(f"{path}: {key!r} holds a name that is not UTF-8 text") from None
+
+
 def _dict(obj: Any, path: Path, keys: tuple[bytes, ...]) -> dict[bytes, Any]:
-    if not isinstance(obj, dict):
-        raise KdcamError(f"{path}: expected a dict, found {type(obj).__name__}")
+    if not isinstance(obj, dict) or not all(isinstance(k, (bytes, str)) for k in obj):
+        raise KdcamError(f"{path}: expected a dict with string keys, found {type(obj).__name__}")
     obj = {k.encode() if isinstance(k, str) else k: v for k, v in obj.items()}
     for key in keys:
         if key not in obj:

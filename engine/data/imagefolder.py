@@ -11,6 +11,7 @@ resized to ``size`` x ``size`` (option ``?size=N``, default 32) with bilinear fi
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,7 @@ import numpy as np
 from engine.data import ImageSet
 from engine.data.arrays import checked_imageset, holdout_split
 from engine.errors import KdcamError
+from engine.limits import MAX_DATA_BYTES, MAX_IMAGE_PIXELS, MAX_IMAGES
 
 EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 DEFAULT_SIZE = 32
@@ -32,6 +34,9 @@ def load_imagefolder(path: Path, split: str, size: int = DEFAULT_SIZE) -> ImageS
     if not has_splits:
         chosen = holdout_split(len(files), split)
         files, labels = [files[k] for k in chosen], labels[chosen]
+    MAX_IMAGES.check(str(path), len(files), f"the {split} split's image count")
+    MAX_IMAGE_PIXELS.check(str(path), size * size, f"?size={size} (pixels per resized image)")
+    MAX_DATA_BYTES.check(str(path), len(files) * size * size * 3, f"{len(files)} images of {size}x{size}x3 bytes")
     images = np.stack([_read_image(f, size) for f in files])
     return checked_imageset(str(path), split, images, labels, class_names)
 
@@ -68,12 +73,24 @@ def _images_in(folder: Path) -> list[Path]:
 
 
 def _read_image(path: Path, size: int) -> np.ndarray:
+    """Decode one image, after checking the pixel count its header claims (a 20000x20000 PNG
+    of a few kilobytes would otherwise decode to over a gigabyte)."""
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(path) as image:
-            image = image.convert("RGB")
-    except (OSError, UnidentifiedImageError) as exc:
+        with warnings.catch_warnings():
+            # kdcam's own limit below replaces PIL's warning; PIL's hard limit still raises
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as opened:
+                width, height = opened.size
+                MAX_IMAGE_PIXELS.check(f"imagefolder: {path}", width * height, f"a {width}x{height} image")
+                image = opened.convert("RGB")
+    except Image.DecompressionBombError:
+        raise KdcamError(
+            f"imagefolder: {path}: the image claims more pixels than PIL will decode (a decompression bomb?); "
+            f"kdcam's limit is {MAX_IMAGE_PIXELS.value():,} pixels per image ({MAX_IMAGE_PIXELS.env})"
+        ) from None
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as exc:
         raise KdcamError(f"imagefolder: cannot read image {path} ({exc})") from None
     width, height = image.size
     side = min(width, height)

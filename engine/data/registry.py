@@ -13,6 +13,7 @@ from pathlib import Path
 from engine.api.datasets import DESCRIPTIONS, SPLITS, DatasetSpec, parse_spec
 from engine.data import ImageSet
 from engine.errors import KdcamError
+from engine.limits import MAX_DATA_BYTES, MAX_IMAGES
 
 __all__ = ["SPLITS", "DatasetSpec", "describe_datasets", "load_split", "parse_spec"]
 
@@ -41,6 +42,9 @@ def _load_shapes(spec: DatasetSpec, split: str, root: Path, download: bool) -> I
 
     spec.check_options(("classes", "train", "test", "seed"))
     count = spec.int_option(split, shapes.DEFAULT_TRAIN if split == "train" else shapes.DEFAULT_TEST, minimum=1)
+    where = f"dataset shapes: option {split}={count}"
+    MAX_IMAGES.check(where, count, "the number of images to generate")
+    MAX_DATA_BYTES.check(where, count * shapes.IMAGE_SIZE**2 * 4, "the images and masks it would hold")
     classes = spec.int_option("classes", shapes.DEFAULT_CLASSES)
     generated = shapes.generate(count, num_classes=classes, seed=spec.int_option("seed", 0), split=split)
     return ImageSet("shapes", split, generated.images, generated.labels, generated.class_names,

@@ -126,7 +126,8 @@ class ImportDialog(JobAware, ModalScreen[str | None]):
         if path is None:
             self._show_error("path: give the checkpoint file to import")
             return
-        if not Path(path).expanduser().is_file():
+        given = Path(path).expanduser()
+        if not given.exists() and not given.is_symlink():  # a directory or FIFO: the import says what it is
             self._show_error(f"path: no such file {path}")
             return
         try:
