@@ -88,7 +88,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--keys", type=int, default=60)
     args = parser.parse_args()
-    from engine.workspace import Workspace
+    from engine.api.workspace import Workspace
     from tests.test_reports_fixture import write_synthetic_analysis
 
     with tempfile.TemporaryDirectory() as scratch:

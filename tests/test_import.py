@@ -17,7 +17,7 @@ from safetensors.torch import save_file
 
 from engine.checkpoints import CheckpointStore
 from engine.checkpoints.importer import import_checkpoint
-from engine.specs import ImportSpec
+from engine.api.specs import ImportSpec
 from engine.checkpoints.infer import infer_architecture
 from engine.errors import KdcamError
 from engine.models import TappedModel, architectures, build_model

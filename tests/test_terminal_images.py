@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from engine.workspace import Workspace
+from engine.api.workspace import Workspace
 from tests.test_reports_fixture import write_synthetic_analysis
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -15,7 +15,7 @@ import torch
 from safetensors.torch import load_file
 
 from engine.jobs import JobContext
-from engine.specs import TrainSpec
+from engine.api.specs import TrainSpec
 from engine.api.runs import list_runs
 from engine.train.suite import run_train_job
 

@@ -26,7 +26,7 @@ MODELS = (  # name, role, method, teacher, accuracy
 def save_models(root: Path) -> Workspace:
     import torch
 
-    from engine.checkpoints.meta import CheckpointMeta
+    from engine.api.checkpoints import CheckpointMeta
     from engine.checkpoints.store import CheckpointStore
     from engine.models import build_model
 
@@ -55,7 +55,7 @@ def foreign_checkpoint(path: Path) -> Path:
 def run_analysis(ws: Workspace) -> str:
     from engine.events import JobEvent
     from engine.jobs import JobContext, run_inline
-    from engine.specs import AnalyzeSpec
+    from engine.api.specs import AnalyzeSpec
 
     spec = AnalyzeSpec(workspace=str(ws.root), teacher="teacher", students=("kd-student", "at-student"),
                        dataset=DATASET, n=12, name=ANALYSIS_ID, batch_size=16)
@@ -76,7 +76,7 @@ def build_workspace(root: Path, analysis: bool = True) -> Workspace:
 
 def test_fixture_workspace_lists_models_and_analysis() -> None:
     from engine.analysis.results import list_analyses
-    from engine.checkpoints.meta import list_checkpoints
+    from engine.api.checkpoints import list_checkpoints
 
     ws = Workspace.open(shared_workspace())
     assert [m.name for m in list_checkpoints(ws.checkpoints)] == ["at-student", "kd-student", "teacher"]

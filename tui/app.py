@@ -20,7 +20,7 @@ from textual.screen import Screen
 
 from engine.events import Cancelled, Failed, Finished, JobEvent, Progress, Started
 from engine.jobs import JobRunner
-from engine.workspace import Workspace
+from engine.api.workspace import Workspace
 from tui.engine_thread import yield_to_ui
 from tui.jobboard import EngineEvent, JobBoard, JobRecord
 
@@ -138,7 +138,7 @@ class KdcamApp(App):
     # -- navigation --------------------------------------------------------------------
     def on_mount(self) -> None:
         if self.demo:
-            from engine.specs import DemoSpec  # specs load after the first screen is up
+            from engine.api.specs import DemoSpec  # specs load after the first screen is up
 
             self.switch_mode("train")
             self.submit(DemoSpec(workspace=str(self.workspace.root)))

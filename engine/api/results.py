@@ -346,7 +346,7 @@ class ConfusedPair:
 @dataclass(frozen=True)
 class WorstError:
     row: int
-    index: int
+    index: int | None  # the image's index in the dataset split; files written so far omit it
     image: int
     predicted: int
     confidence: float
@@ -357,7 +357,7 @@ class WorstError:
 @dataclass(frozen=True)
 class LowConfidenceHit:
     image: int
-    index: int
+    index: int | None
     confidence: float
 
 
@@ -395,7 +395,7 @@ class Diagnosis:
         worst: dict[int, tuple[WorstError, ...]] = {}
         for group in f.objects("worst_errors", []):
             worst[group.integer("class", minimum=0, maximum=num_classes - 1)] = tuple(
-                WorstError(i.integer("row", minimum=0), i.integer("index", minimum=0),
+                WorstError(i.integer("row", minimum=0), i.opt_integer("index", minimum=0),
                            i.integer("image", minimum=0, maximum=row_max),
                            i.integer("predicted", minimum=0, maximum=num_classes - 1), i.number("confidence"),
                            i.number("true_prob"), _opt_float(i, "energy_in_mask"))
@@ -403,7 +403,7 @@ class Diagnosis:
         low: dict[int, tuple[LowConfidenceHit, ...]] = {}
         for group in f.objects("low_confidence_correct", []):
             low[group.integer("class", minimum=0, maximum=num_classes - 1)] = tuple(
-                LowConfidenceHit(i.integer("image", minimum=0, maximum=row_max), i.integer("index", minimum=0),
+                LowConfidenceHit(i.integer("image", minimum=0, maximum=row_max), i.opt_integer("index", minimum=0),
                                  i.number("confidence"))
                 for i in group.objects("items"))
         return cls(_opt_float(f, "accuracy"), tuple(confusion), per_class, pairs, worst, low,

@@ -15,38 +15,26 @@ import hashlib
 import json
 import os
 import stat
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from engine.api import atomic
+from engine.api.catalogue import EXPORT_FORMATS
+from engine.api.results import ExportResult
+from engine.api.specs import ExportSpec
+from engine.api.sweep import sweep_directory, sweep_workspace
+from engine.api.workspace import Workspace
 from engine.errors import KdcamError
 from engine.jobs import JobContext
 from engine.reports import report, tables
 from engine.reports.gallery import plan_figures
 from engine.reports.source import AnalysisSource
-from engine.specs import ExportSpec
-from engine.api.sweep import sweep_directory, sweep_workspace
-from engine.api.workspace import Workspace
 
-FORMATS: tuple[str, ...] = ExportSpec.formats  # every format; the default exports them all
+FORMATS = EXPORT_FORMATS
 #: the file that marks a folder as a kdcam export; written last, so it also means "complete"
 MANIFEST = "kdcam-export.json"
 MANIFEST_SCHEMA = "kdcam-export"
 MANIFEST_VERSION = 1
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024
-
-
-@dataclass(frozen=True)
-class ExportResult:
-    """What the job returns: where the report is and which files it holds (relative paths)."""
-
-    path: str
-    files: tuple[str, ...]
-    analysis: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"path": self.path, "files": list(self.files), "analysis": self.analysis}
 
 
 def destination(spec: ExportSpec, workspace: Workspace) -> Path:
@@ -171,7 +159,7 @@ def _build(spec: ExportSpec, ctx: JobContext, source: AnalysisSource, out: Path)
     # Built beside the destination; renamed into place when new, exchanged with the old report
     # in one step when replacing, so the name always holds one complete export.
     with atomic.staging_directory(out) as staging:
-        ctx.progress("export", 0, total, f"exporting {source.analysis_id}")
+        ctx.progress("export", 0, total, f"exporting {source.id}")
         if "json" in formats:
             put(staging, "results.json", source.results_bytes())
         for name, build in csvs:
@@ -190,10 +178,10 @@ def _build(spec: ExportSpec, ctx: JobContext, source: AnalysisSource, out: Path)
             ctx.check_cancelled()
             put(staging, "report.html", report.render(source, tasks, pngs, list(files)).encode())
         ctx.check_cancelled()
-        atomic.write_json(staging / MANIFEST, _manifest(source.analysis_id, files))
+        atomic.write_json(staging / MANIFEST, _manifest(source.id, files))
         _move_into_place(staging, out)
     ctx.log(f"report written to {out}")
-    return ExportResult(path=str(out), files=tuple(files), analysis=source.analysis_id)
+    return ExportResult(path=str(out), files=tuple(files), analysis=source.id)
 
 
 def _manifest(analysis: str, files: dict[str, bytes]) -> dict[str, Any]:

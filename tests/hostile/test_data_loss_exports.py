@@ -23,7 +23,7 @@ from engine.api import atomic
 from engine.cli.main import main
 from engine.jobs import JobContext
 from engine.reports.export import MANIFEST, run_export_job
-from engine.specs import ExportSpec
+from engine.api.specs import ExportSpec
 from engine.api.sweep import sweep_workspace
 from engine.api.workspace import Workspace
 from tests.test_reports_fixture import write_synthetic_analysis

@@ -22,7 +22,7 @@ import torch
 from engine.checkpoints.importer import import_checkpoint
 from engine.data import load_split
 from engine.errors import KdcamError
-from engine.specs import ImportSpec
+from engine.api.specs import ImportSpec
 
 TORCH_ADVICE = ("weights_only", "file an issue", "safe_globals", "trusted source")
 

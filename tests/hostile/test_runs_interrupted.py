@@ -28,7 +28,7 @@ from engine.errors import JobCancelled
 from engine.events import Progress
 from engine.jobs import JobContext
 from engine.api.liveness import identity, process_alive, start_time
-from engine.specs import TrainSpec
+from engine.api.specs import TrainSpec
 from engine.train.rundir import RunDir
 from engine.api.runs import list_runs, read_run
 from engine.train.suite import run_train_job

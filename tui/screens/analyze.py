@@ -11,9 +11,9 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Input, Label, Select, SelectionList, Static
 
-from engine.checkpoints.meta import CheckpointMeta, list_checkpoints
+from engine.api.checkpoints import CheckpointMeta, list_checkpoints
 from engine.events import Finished, JobEvent
-from engine.specs import AnalyzeSpec
+from engine.api.specs import AnalyzeSpec
 from tui.jobboard import JobRecord
 from tui.screens.base import KdcamScreen
 from tui.widgets.jobstatus import JobStatus

@@ -9,7 +9,7 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Static
 
-from engine.checkpoints.meta import CheckpointMeta, list_checkpoints
+from engine.api.checkpoints import CheckpointMeta, list_checkpoints
 from engine.events import Finished, JobEvent
 from tui import format as fmt
 from tui.jobboard import JobRecord

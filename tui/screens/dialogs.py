@@ -11,7 +11,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
 from engine.events import Failed, Finished, JobEvent
-from engine.specs import ImportSpec
+from engine.api.specs import ImportSpec
 from tui.jobboard import JobRecord
 from tui.screens.base import JobAware
 

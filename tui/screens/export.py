@@ -12,7 +12,7 @@ from textual.widgets import Button, Checkbox, Input, Label, Select, SelectionLis
 
 from engine.analysis.results import AnalysisInfo, list_analyses
 from engine.events import Finished, JobEvent
-from engine.specs import ExportSpec
+from engine.api.specs import ExportSpec
 from tui.jobboard import JobRecord
 from tui.screens.base import KdcamScreen
 from tui.screens.leaderboard import describe

@@ -13,7 +13,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, DataTable, Input, Label, ProgressBar, Select, SelectionList, Static
 
 from engine.events import Epoch, JobEvent, Progress, Started
-from engine.specs import TrainSpec
+from engine.api.specs import TrainSpec
 from tui import format as fmt
 from tui.jobboard import JobRecord
 from tui.screens.base import KdcamScreen
