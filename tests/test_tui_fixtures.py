@@ -53,9 +53,9 @@ def foreign_checkpoint(path: Path) -> Path:
 
 
 def run_analysis(ws: Workspace) -> str:
+    from engine.api.specs import AnalyzeSpec
     from engine.events import JobEvent
     from engine.jobs import JobContext, run_inline
-    from engine.api.specs import AnalyzeSpec
 
     spec = AnalyzeSpec(workspace=str(ws.root), teacher="teacher", students=("kd-student", "at-student"),
                        dataset=DATASET, n=12, name=ANALYSIS_ID, batch_size=16)
@@ -75,7 +75,7 @@ def build_workspace(root: Path, analysis: bool = True) -> Workspace:
 
 
 def test_fixture_workspace_lists_models_and_analysis() -> None:
-    from engine.analysis.results import list_analyses
+    from engine.api.analyses import list_analyses
     from engine.api.checkpoints import list_checkpoints
 
     ws = Workspace.open(shared_workspace())

@@ -17,6 +17,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from engine.api.runs import EpochRecord
 from engine.api.checkpoints import CheckpointMeta
 from engine.checkpoints.store import CheckpointStore
 from engine.data import ImageSet
