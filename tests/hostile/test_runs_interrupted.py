@@ -64,7 +64,7 @@ def killed_writer(runs: Path) -> RunDir:
     pid = os.fork()
     if pid == 0:
         try:
-            run = RunDir.create(runs, "vgg8-test", {"name": "vgg8-test"})
+            run = RunDir.create(runs, "vgg8-test", {"name": "vgg8-test", "role": "teacher", "spec": {}})
             os.write(ready_w, run.run_id.encode())
             time.sleep(60)
         finally:
@@ -98,7 +98,7 @@ def test_a_reused_pid_or_another_host_is_not_mistaken(tmp_path: Path) -> None:
     for junk in (None, "12", -1, True, 2**40, 1.5):
         assert process_alive(junk, me["host"], None), f"a status with pid {junk!r} is not called dead"
     ws = Workspace.open(tmp_path).ensure()
-    run = RunDir.create(ws.runs, "live", {"name": "live"})
+    run = RunDir.create(ws.runs, "live", {"name": "live", "role": "teacher", "spec": {}})
     assert read_run(ws, run.run_id).state == "running"
 
 
@@ -152,7 +152,7 @@ def test_a_full_disk_fails_the_run_with_one_message(tmp_path: Path, capsys) -> N
 def test_a_final_status_is_recorded_even_when_no_byte_is_free(tmp_path: Path, monkeypatch) -> None:
     """status.json can still say failed when an atomic replace cannot get a single block."""
     ws = Workspace.open(tmp_path).ensure()
-    run = RunDir.create(ws.runs, "full", {"name": "full"})
+    run = RunDir.create(ws.runs, "full", {"name": "full", "role": "teacher", "spec": {}})
 
     def full(path, obj) -> None:
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
