@@ -69,11 +69,16 @@ def run_delete(spec: DeleteCheckpointSpec, ctx: JobContext) -> str:
 
 
 def run_taps(spec: TapsSpec, ctx: JobContext) -> list[tuple[str, int, int, int]]:
-    """The model is built from its metadata alone (shapes only; no weights are read)."""
+    """The model is built from its metadata alone (shapes only; no weights are read).
+
+    A user model's code runs only when trusted; otherwise ``UntrustedModelCode`` (a
+    KdcamError naming ``kdcam checkpoints trust NAME``) is the job's error.
+    """
     from engine.checkpoints.building import build_from_meta
     from engine.checkpoints.meta import read_meta
     from engine.workspace import Workspace
 
-    meta = read_meta(Workspace.open(spec.workspace).checkpoints, spec.name)
-    model = build_from_meta(meta)
+    directory = Workspace.open(spec.workspace).checkpoints
+    meta = read_meta(directory, spec.name)
+    model = build_from_meta(meta, directory)
     return [(t.name, t.channels, t.height, t.width) for t in model.tap_info(meta.input_size, meta.in_channels)]

@@ -59,9 +59,10 @@ def resolve_tap(model: nn.Module, method: str, tap: str | None) -> str:
                              f"{type(model).__name__} has none (use an attention_cnn)")
         return attention_tap
     name = tap or model.default_cam_tap
-    if name not in model.tap_names:
+    if not model.has_tap(name):
+        anywhere = "" if model.sequential else " (or any submodule path whose output is N x C x H x W)"
         raise KdcamError(f"unknown layer {name!r} for {type(model).__name__}; "
-                         f"its taps are: {', '.join(model.tap_names)}")
+                         f"its taps are: {', '.join(model.tap_names)}{anywhere}")
     return name
 
 
@@ -107,7 +108,7 @@ def compute_cams(
 
 def _gradient_cam(model: nn.Module, images: Tensor, target: Target, method: str,
                   tap_name: str) -> tuple[Tensor, Tensor]:
-    stop = tap_index(model.body(images), tap_name)
+    stop = tap_index(model.body(images), tap_name) if model.sequential else None
     if stop is None:  # a tap inside a module (e.g. an attention branch): one differentiable pass
         return _gradient_cam_full_graph(model, images, target, method, tap_name)
     activations = forward_to_tap(model, images, stop).requires_grad_(True)

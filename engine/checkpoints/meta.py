@@ -48,7 +48,9 @@ class CheckpointMeta:
     created: str = field(default_factory=lambda: now_iso())
     source_path: str | None = None  # the imported file, as given
     source_sha256: str | None = None
-    model_def: str | None = None  # "path/to/file.py:ClassName" for user model classes
+    model_def: str | None = None  # "model-defs/<sha256>.py:NAME" (store-relative) for user models
+    model_def_sha256: str | None = None  # that file's content, checked (and trusted) before it runs
+    model_args: dict[str, Any] | None = None  # keyword arguments of the user's class or factory
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

@@ -34,7 +34,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     imp.add_argument("--name", help="checkpoint name (default: the file name)")
     how = imp.add_mutually_exclusive_group()
     how.add_argument("--arch", help="a kdcam architecture (default: inferred)")
-    how.add_argument("--model-def", metavar="FILE.py:CLASS", help="your own nn.Module class (runs that file)")
+    how.add_argument("--model-def", metavar="FILE.py:NAME",
+                     help="your own nn.Module class or factory function (runs that file; its content is "
+                     "copied into the store and trusted)")
+    imp.add_argument("--model-args", type=_model_args, metavar="JSON",
+                     help='keyword arguments of the --model-def class or function, e.g. \'{"num_classes": 100}\'')
     imp.add_argument("--num-classes", type=int, help="class count (default: from the classifier)")
     imp.add_argument("--width", type=float, help="width multiplier (default: inferred)")
     imp.add_argument("--dataset", help="dataset the model was trained on (sets normalisation and class names)")
@@ -52,6 +56,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ins.add_argument("name")
     ins.add_argument("--json", action="store_true", help="print JSON")
     ins.set_defaults(handler=_inspect)
+
+    tru = actions.add_parser(
+        "trust", help="allow a checkpoint's model code (--model-def) to run on this machine",
+        description="Show the checkpoint's stored model code (path and sha256) and, once confirmed, record that "
+        "exact content as trusted in your config directory ($KDCAM_CONFIG_DIR, else $XDG_CONFIG_HOME/kdcam or "
+        "~/.config/kdcam). Any change to the file needs trusting again.",
+    )
+    tru.add_argument("name")
+    tru.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation (for scripts)")
+    tru.add_argument("--revoke", action="store_true", help="withdraw the trust instead")
+    tru.set_defaults(handler=_trust)
 
     ren = actions.add_parser("rename", help="rename a checkpoint (never overwrites)")
     ren.add_argument("old")
@@ -77,6 +92,15 @@ def _floats(text: str) -> tuple[float, ...]:
     return values
 
 
+def _model_args(text: str) -> dict[str, Any]:
+    from engine.checkpoints.user_model import parse_model_args
+
+    try:
+        return parse_model_args(text)
+    except KdcamError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _store(args: argparse.Namespace) -> CheckpointStore:
     return CheckpointStore(Workspace.open(args.workspace).checkpoints)
 
@@ -88,7 +112,8 @@ def _import(args: argparse.Namespace) -> int:
     workspace = Workspace.open(args.workspace)
     spec = ImportSpec(
         workspace=str(workspace.root), path=str(Path(args.path).expanduser().resolve()), name=args.name,
-        arch=args.arch, model_def=args.model_def, num_classes=args.num_classes, width=args.width,
+        arch=args.arch, model_def=args.model_def, model_args=args.model_args, num_classes=args.num_classes,
+        width=args.width,
         dataset=args.dataset, mean=args.mean, std=args.std, role=args.role,
     )
     meta = run_job(spec, as_json=args.json)
@@ -136,7 +161,9 @@ def _inspect(args: argparse.Namespace) -> int:
 
     store = _store(args)
     meta = store.meta(args.name)
-    report = {**meta.to_dict(), **_model_facts(meta), "files": _files(store, meta.name)}
+    report = {**meta.to_dict(), **_model_facts(meta, store.directory), "files": _files(store, meta.name)}
+    if meta.model_def:
+        report["model_code"] = _model_code(store, meta)
     if args.json:
         print_json(report)
         return 0
@@ -148,11 +175,17 @@ def _inspect(args: argparse.Namespace) -> int:
     summary.add_column()
     for key in ("arch", "width", "num_classes", "in_channels", "input_size", "params", "mean", "std", "dataset",
                 "role", "method", "teacher", "accuracy", "recipe", "epochs", "run_id", "created",
-                "source_path", "source_sha256", "model_def"):
+                "source_path", "source_sha256", "model_def", "model_def_sha256", "model_args"):
         value = report.get(key)
         if value is not None:
             summary.add_row(key, _show(key, value))
     out.print(summary)
+    if meta.model_def:
+        code = report["model_code"]
+        out.print(f"[bold]model code:[/] {code['path']} ({code['status']}; inspect never runs it)", highlight=False)
+        if code["status"] == "not trusted":
+            out.print(f"analyse, train or list its taps after `kdcam checkpoints trust {meta.name}`", highlight=False)
+        return 0
     taps = Table(title=f"feature taps at {meta.input_size}x{meta.input_size}")
     for column in ("tap", "channels", "height", "width", "default for"):
         taps.add_column(column)
@@ -163,6 +196,36 @@ def _inspect(args: argparse.Namespace) -> int:
     out.print(taps)
     if meta.class_names:
         out.print(f"[bold]classes:[/] {', '.join(meta.class_names)}", highlight=False)
+    return 0
+
+
+def _trust(args: argparse.Namespace) -> int:
+    from engine import trust
+    from engine.checkpoints.user_model import stored_source
+    from engine.cli.output import console
+
+    store = _store(args)
+    meta = store.meta(args.name)
+    if not meta.model_def:
+        raise KdcamError(f"checkpoint {args.name!r} has no model code to trust (it is a built-in {meta.arch})")
+    path, source, def_name = stored_source(store.directory, meta)
+    out = console()
+    if args.revoke:
+        removed = trust.revoke(source.sha256)
+        out.print(f"{'revoked' if removed else 'was not trusted:'} {path} (sha256 {source.sha256})", highlight=False)
+        return 0
+    lines = source.data.count(b"\n")
+    out.print(f"checkpoint [bold]{meta.name}[/] runs [bold]{def_name}[/] from\n  {path}\n  sha256 {source.sha256}\n"
+              f"({lines} lines). Trusting it lets kdcam execute this file as you.", highlight=False)
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise KdcamError(f"refusing to trust {path} without confirmation; read it, then pass --yes")
+        answer = input("trust this exact content? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            out.print("not trusted")
+            return 1
+    trust.trust(source.sha256, str(path))
+    out.print(f"trusted (recorded in {trust.trust_path()})", highlight=False)
     return 0
 
 
@@ -191,17 +254,32 @@ def _delete(args: argparse.Namespace) -> int:
     return 0
 
 
-def _model_facts(meta: CheckpointMeta) -> dict[str, Any]:
-    """Taps (channels and size at the checkpoint's input size), without loading the weights."""
+def _model_code(store: CheckpointStore, meta: CheckpointMeta) -> dict[str, Any]:
+    """Where the model code is and whether it may run, found without running it."""
+    from engine import trust
+    from engine.checkpoints.user_model import UntrustedModelCode, stored_source
+
+    try:
+        path, source, _ = stored_source(store.directory, meta)
+    except UntrustedModelCode as exc:
+        return {"path": meta.model_def, "sha256": meta.model_def_sha256, "status": "refused", "problem": str(exc)}
+    status = "trusted" if trust.is_trusted(source.sha256) else "not trusted"
+    return {"path": str(path), "sha256": source.sha256, "status": status}
+
+
+def _model_facts(meta: CheckpointMeta, directory: Path) -> dict[str, Any]:
+    """Taps (channels and size at the checkpoint's input size), without loading the weights.
+
+    A user model's taps need its code to run, which inspect never does: none are listed.
+    """
     import torch
 
     from engine.checkpoints.building import build_from_meta
 
     if meta.model_def:
-        model = build_from_meta(meta)
-    else:
-        with torch.device("meta"):
-            model = build_from_meta(meta)
+        return {"taps": [], "default_cam_tap": None, "default_hint_tap": None}
+    with torch.device("meta"):
+        model = build_from_meta(meta, directory)
     taps = model.tap_info(meta.input_size, meta.in_channels)
     return {
         "taps": [{"name": t.name, "channels": t.channels, "height": t.height, "width": t.width} for t in taps],
