@@ -97,7 +97,7 @@ def _read_source(path: Path) -> ModelSource:
     return ModelSource(data, hashlib.sha256(data).hexdigest(), str(path))
 
 
-def stored_source(directory: Path, meta: "CheckpointMeta") -> tuple[Path, ModelSource, str]:
+def stored_source(directory: Path, meta: CheckpointMeta) -> tuple[Path, ModelSource, str]:
     """The store's copy of ``meta``'s model code, checked to be inside the store and unmodified.
 
     Returns (path, source, definition name). Trust is *not* checked here (``trust`` shows
@@ -229,7 +229,7 @@ def untrusted_message(name: str, path: Path, digest: str) -> str:
             f"trusted on this machine. Read it, then trust it with `kdcam checkpoints trust {name}`")
 
 
-def build_from_stored(directory: Path, meta: "CheckpointMeta") -> TappedModel:
+def build_from_stored(directory: Path, meta: CheckpointMeta) -> TappedModel:
     """A freshly initialised model from a checkpoint's stored, verified and trusted model code."""
     path, source, def_name = stored_source(directory, meta)
     if not trust.is_trusted(source.sha256):
