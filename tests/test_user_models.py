@@ -89,7 +89,8 @@ def test_class_imports_and_every_cam_method_matches_pytorch_grad_cam(files: Path
         compute_cams(model, images, labels, tap="nope")
 
 
-def test_factory_with_model_args_trains_as_teacher_and_student_then_analyses_and_exports(files: Path) -> None:
+def test_factory_with_model_args_trains_as_teacher_and_student_then_evaluates_analyses_and_exports(
+        files: Path, capsys: pytest.CaptureFixture[str]) -> None:
     ws = files / "ws"
     assert kdcam(ws, "checkpoints", "import", str(files / "wide.pth"), "--model-def",
                  f"{files / 'net.py'}:small_net", "--model-args", '{"width": 6}', "--name", "wide",
@@ -106,6 +107,12 @@ def test_factory_with_model_args_trains_as_teacher_and_student_then_analyses_and
         assert (student.model_def, student.model_args) == (meta.model_def, {"width": 6})
         assert isinstance(store.load(student.name)[0], UserModel)
     kd = next(m.name for m in students if m.method == "kd")
+    capsys.readouterr()
+    assert kdcam(ws, "eval", "wide", kd, "--dataset", DATASET, "--device", "cpu", "--json") == 0
+    evaluated = {r["checkpoint"]: r for r in json.loads(capsys.readouterr().out)}
+    assert evaluated[kd]["top1"] == pytest.approx(store.meta(kd).accuracy, abs=1e-9)  # what the trainer recorded
+    assert evaluated[kd]["n"] == 12 and sum(c["n"] for c in evaluated[kd]["per_class"]) == 12
+    assert evaluated["wide"]["top5"] is None and 0 <= evaluated["wide"]["ece"] <= 1
     assert kdcam(ws, "analyze", "--teacher", "wide", "--students", kd, "--dataset", DATASET, "--check-images", "2",
                  "--batch", "4", "--device", "cpu", "--name", "user", "--layer", "features.5") == 0
     results = json.loads((ws / "analyses" / "user" / "results.json").read_text())

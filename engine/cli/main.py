@@ -18,6 +18,7 @@ SUBCOMMAND_MODULES = (
     "engine.cli.data",
     "engine.cli.train",
     "engine.cli.analyze",
+    "engine.cli.evaluate",
     "engine.cli.export",
     "engine.cli.demo",
 )
