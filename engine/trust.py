@@ -19,7 +19,7 @@ import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from engine import atomic
@@ -86,7 +86,7 @@ def trust(digest: str, source: str) -> None:
     with _locked():
         entries = trusted_digests()
         entries[digest] = {"source": source[:_MAX_SOURCE_CHARS],
-                           "trusted_at": datetime.now(timezone.utc).replace(microsecond=0).isoformat()}
+                           "trusted_at": datetime.now(UTC).replace(microsecond=0).isoformat()}
         _write(entries)
 
 

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 _SHOWN = 4  # tensor names listed per category before "(+N more)"
 
 
-def build_from_meta(meta: CheckpointMeta, directory: str | Path) -> "TappedModel":
+def build_from_meta(meta: CheckpointMeta, directory: str | Path) -> TappedModel:
     """A freshly initialised model of the checkpoint's architecture (registry or user model).
 
     ``directory`` is the store holding the checkpoint: a user model's code is read from
@@ -36,7 +36,7 @@ def build_from_meta(meta: CheckpointMeta, directory: str | Path) -> "TappedModel
     return build_model(meta.arch, meta.num_classes, meta.width, meta.in_channels)
 
 
-def fresh_copy(model: "TappedModel", meta: CheckpointMeta) -> "TappedModel":
+def fresh_copy(model: TappedModel, meta: CheckpointMeta) -> TappedModel:
     """A newly initialised model like ``model`` (user models rebuild from the code they were built with)."""
     rebuild = getattr(model, "rebuild", None)
     if rebuild is not None:
@@ -46,7 +46,7 @@ def fresh_copy(model: "TappedModel", meta: CheckpointMeta) -> "TappedModel":
     return build_model(meta.arch, meta.num_classes, meta.width, meta.in_channels)
 
 
-def with_counters(model: "nn.Module", state: Mapping[str, "Tensor"]) -> dict[str, "Tensor"]:
+def with_counters(model: nn.Module, state: Mapping[str, Tensor]) -> dict[str, Tensor]:
     """``state`` plus the BatchNorm ``num_batches_tracked`` counters old files lack (zero, as torch fills them)."""
     import torch
 
@@ -55,7 +55,7 @@ def with_counters(model: "nn.Module", state: Mapping[str, "Tensor"]) -> dict[str
 
 
 def state_mismatch(
-    expected: Mapping[str, "Tensor"], given: Mapping[str, "Tensor"], compare_shapes: bool = True
+    expected: Mapping[str, Tensor], given: Mapping[str, Tensor], compare_shapes: bool = True
 ) -> str | None:
     """None when ``given`` has exactly the tensor names (and shapes) of ``expected``, else why not."""
     missing = [k for k in expected if k not in given]
@@ -75,7 +75,7 @@ def state_mismatch(
     return "; ".join(problems) or None
 
 
-def load_state_strict(model: "nn.Module", state: Mapping[str, "Tensor"], source: str) -> None:
+def load_state_strict(model: nn.Module, state: Mapping[str, Tensor], source: str) -> None:
     """Copy ``state`` into ``model`` or raise one clear KdcamError naming ``source``."""
     problem = state_mismatch(model.state_dict(), state)
     if problem:

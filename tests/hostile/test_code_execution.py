@@ -54,7 +54,7 @@ def shared(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]
     marker = tmp_path / "marker"
     (tmp_path / "net.py").write_text(MODEL.format(marker=str(marker)))
     namespace: dict = {}
-    exec(compile(MODEL.format(marker=str(tmp_path / "unused")), "net.py", "exec"), namespace)
+    exec(compile(MODEL.format(marker=str(tmp_path / "unused")), "net.py", "exec"), namespace)  # noqa: S102 - the test's own model
     torch.save(namespace["Net"]().state_dict(), tmp_path / "net.pth")
     workspace = tmp_path / "ws"
     monkeypatch.setenv("KDCAM_CONFIG_DIR", str(tmp_path / "colleague-config"))
