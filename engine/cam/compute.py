@@ -5,7 +5,9 @@ to the tap tensor only: no parameter ``.grad`` is touched, nothing propagates ba
 the tap, and the graph is released before returning. When the tap is one of the body's
 outputs, the body up to it runs on the fast inference path of ``engine.cam.execution``
 (no autograd, channels-last, BN folded) and only tap → logits is differentiated; the
-other methods (and Score-CAM's masked copies) run on that path all the way. No hooks are registered. The model
+other methods (and Score-CAM's masked copies) run on that path all the way. Zoo models register no
+hooks; a wrapped user model (``sequential = False``) records its taps with forward hooks and is
+differentiated from the input, the gradient still taken at the tap only. The model
 runs in eval mode and every submodule's train/eval flag is restored on exit, error or not.
 """
 

@@ -38,9 +38,8 @@ def build_from_meta(meta: CheckpointMeta, directory: str | Path) -> TappedModel:
 
 def fresh_copy(model: TappedModel, meta: CheckpointMeta) -> TappedModel:
     """A newly initialised model like ``model`` (user models rebuild from the code they were built with)."""
-    rebuild = getattr(model, "rebuild", None)
-    if rebuild is not None:
-        return rebuild()
+    if model.rebuild is not None:
+        return model.rebuild()
     from engine.models import build_model
 
     return build_model(meta.arch, meta.num_classes, meta.width, meta.in_channels)

@@ -210,9 +210,8 @@ def instantiate(factory: Callable[..., Any], args: Mapping[str, Any], num_classe
                          f"{type(exc).__name__}: {exc}") from None
     if not isinstance(net, nn.Module):
         raise KdcamError(f"{label} in {origin} returned a {type(net).__name__}, not an nn.Module")
-    if isinstance(net, TappedModel):
-        return net
-    model = UserModel(net, in_channels, input_size)
+    model = net if isinstance(net, TappedModel) else UserModel(net, in_channels, input_size)
+    # sanity checks need a freshly initialised twin, built by the same code and arguments
     model.rebuild = lambda: instantiate(factory, args, num_classes, origin, in_channels, input_size)
     return model
 
@@ -266,7 +265,6 @@ class UserModel(TappedModel):
     def __init__(self, net: nn.Module, in_channels: int = 3, input_size: int = 32):
         super().__init__()
         self.net = net
-        self.rebuild: Callable[[], TappedModel] | None = None
         traced, self.num_classes = _trace(net, in_channels, input_size)
         self._taps = {t.name: t for t in traced}
         if not traced:

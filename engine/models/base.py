@@ -7,6 +7,7 @@ libraries that hook modules (pytorch-grad-cam) see the same tensor we do.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -31,6 +32,8 @@ class TappedModel(nn.Module):
     num_classes: int
     #: the model is ``body`` + ``head``, so CAMs may run it piecewise on the fast path
     sequential: bool = True
+    #: builds a freshly initialised twin; set for user models (their code rebuilds them), else None
+    rebuild: Callable[[], TappedModel] | None = None
 
     def body(self, x: Tensor) -> list[tuple[str | None, nn.Module]]:
         """The modules applied in order to the input; named entries are taps."""
