@@ -110,7 +110,14 @@ def compute_cams(
 
 def _gradient_cam(model: nn.Module, images: Tensor, target: Target, method: str,
                   tap_name: str) -> tuple[Tensor, Tensor]:
-    stop = tap_index(model.body(images), tap_name) if model.sequential else None
+    if not model.sequential:  # a wrapped user model: no graph before the tap, taken by a hook
+        with torch.enable_grad():
+            logits, activations = model.forward_with_tap_leaf(images, tap_name)
+            (grads,) = torch.autograd.grad(_score(target, logits), activations)
+        with torch.no_grad():
+            raw = GRADIENT_METHODS[method](activations.detach(), grads)
+        return logits.detach(), raw
+    stop = tap_index(model.body(images), tap_name)
     if stop is None:  # a tap inside a module (e.g. an attention branch): one differentiable pass
         return _gradient_cam_full_graph(model, images, target, method, tap_name)
     activations = forward_to_tap(model, images, stop).requires_grad_(True)

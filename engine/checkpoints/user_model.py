@@ -302,6 +302,30 @@ class UserModel(TappedModel):
                 handle.remove()
         return logits, taps
 
+    def forward_with_tap_leaf(self, x: Tensor, name: str) -> tuple[Tensor, Tensor]:
+        """Logits, and tap ``name`` as a leaf that requires grad, for d score / d tap.
+
+        Autograd is off until the tap's module returns and on after it, so nothing before
+        the tap records a graph (as the zoo's fast path); the rest of the model sees a copy
+        of the leaf, so in-place operations after the tap (``ReLU(inplace=True)``) still work.
+        """
+        captured: list[Tensor] = []
+
+        def hook(module: nn.Module, args: object, output: Tensor) -> Tensor:
+            torch.set_grad_enabled(True)
+            captured.append(output.detach().requires_grad_(True))
+            return captured[-1].clone()
+
+        handle = self.tap_module(name).register_forward_hook(hook)
+        previous = torch.is_grad_enabled()
+        torch.set_grad_enabled(False)
+        try:
+            logits = self.net(x)
+        finally:
+            torch.set_grad_enabled(previous)
+            handle.remove()
+        return logits, captured[0]
+
     def tap_info(self, input_size: int = 32, in_channels: int = 3) -> list[TapInfo]:
         """Shapes from one blank image (user code may not run on the meta device)."""
         traced, _ = _trace(self.net, in_channels, input_size)
