@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from engine import atomic
+from engine.api import atomic
 from engine.errors import KdcamError
 
 TRUST_FILE = "trusted.json"

@@ -33,13 +33,14 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor, nn
 
-from engine import atomic, trust
+from engine import trust
+from engine.api import atomic
 from engine.errors import KdcamError
 from engine.models import TappedModel
 from engine.models.base import TapInfo
 
 if TYPE_CHECKING:
-    from engine.checkpoints.meta import CheckpointMeta
+    from engine.api.checkpoints import CheckpointMeta
 
 #: where model-definition copies live inside a store
 DEFS_DIR = "model-defs"

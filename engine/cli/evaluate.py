@@ -31,7 +31,7 @@ def _handle(args: argparse.Namespace) -> int:
     from engine.data import load_split
     from engine.device import resolve_device
     from engine.evaluation import evaluate_checkpoint
-    from engine.workspace import Workspace
+    from engine.api.workspace import Workspace
 
     workspace = Workspace.open(args.workspace)
     store = CheckpointStore(workspace.checkpoints)

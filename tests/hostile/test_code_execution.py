@@ -19,7 +19,8 @@ import torch
 from engine.checkpoints.user_model import UntrustedModelCode
 from engine.cli.main import main
 from engine.jobs import JobContext
-from tui.store_jobs import TapsSpec, run_taps
+from engine.api.specs import TapsSpec
+from engine.checkpoints.chores import run_taps
 
 DATASET = "shapes?classes=4&train=8&test=12"
 
