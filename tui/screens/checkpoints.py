@@ -10,7 +10,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Static
 
 from engine.checkpoints.meta import CheckpointMeta, list_checkpoints
-from engine.events import Finished, JobEvent
+from engine.events import Failed, Finished, JobEvent
 from tui import format as fmt
 from tui.jobboard import JobRecord
 from tui.screens.base import KdcamScreen
@@ -134,6 +134,8 @@ class CheckpointsScreen(KdcamScreen):
         self.app.push_screen(ConfirmDialog(f"Delete checkpoint [b]{name}[/b] (weights and metadata)?"), confirmed)
 
     def job_event(self, event: JobEvent, record: JobRecord | None) -> None:
+        if isinstance(event, Failed):  # e.g. untrusted model code: the app shows why; enter asks again
+            self._taps_jobs.pop(event.job_id, None)
         if not isinstance(event, Finished) or record is None:
             return
         if event.job_id in self._taps_jobs:
