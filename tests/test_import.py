@@ -246,7 +246,8 @@ def test_user_model_class_round_trips_and_exposes_taps(store, workspace, tmp_pat
     original = namespace["TinyNet"](num_classes=6).eval()
     torch.save({"model": original.state_dict()}, tmp_path / "tiny.pth")
     model, meta = import_file(store, workspace, tmp_path / "tiny.pth", model_def=f"{tmp_path / 'tiny.py'}:TinyNet")
-    assert (meta.arch, meta.num_classes, meta.model_def) == ("TinyNet", 6, f"{tmp_path / 'tiny.py'}:TinyNet")
+    assert (meta.arch, meta.num_classes) == ("TinyNet", 6)
+    assert meta.model_def == f"model-defs/{meta.model_def_sha256}.py:TinyNet"
     assert torch.equal(logits(model), logits(original))
     assert model.tap_names == ("features", "deeper") and model.default_cam_tap == "deeper"
     with torch.no_grad():
@@ -257,7 +258,7 @@ def test_user_model_class_round_trips_and_exposes_taps(store, workspace, tmp_pat
 def test_user_model_errors_are_clear(store, workspace, tmp_path) -> None:
     (tmp_path / "tiny.py").write_text(USER_MODEL)
     torch.save(trained_like("vgg8").state_dict(), tmp_path / "v.pt")
-    with pytest.raises(KdcamError, match="no nn.Module class named 'Nope'"):
+    with pytest.raises(KdcamError, match="no nn.Module class or factory function named 'Nope'"):
         import_checkpoint(ImportSpec(str(workspace.root), str(tmp_path / "v.pt"), model_def=f"{tmp_path / 'tiny.py'}:Nope"))
     with pytest.raises(KdcamError, match="tensors do not fit TinyNet: missing tensors: features.0.weight"):
         import_checkpoint(ImportSpec(str(workspace.root), str(tmp_path / "v.pt"), model_def=f"{tmp_path / 'tiny.py'}:TinyNet"))

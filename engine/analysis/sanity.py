@@ -17,7 +17,7 @@ from torch import Tensor
 from engine.analysis import metrics
 from engine.analysis.collect import cams_for
 from engine.analysis.inputs import AnalysedModel
-from engine.checkpoints.building import build_from_meta
+from engine.checkpoints.building import fresh_copy
 
 SANITY_METRICS = ("spearman", "pearson", "iou")
 PASS_BELOW = 0.5  # |mean Spearman| under this: the maps depend on the learned weights
@@ -27,7 +27,7 @@ def randomised_copy(am: AnalysedModel, seed: int, device: torch.device) -> Analy
     """``am`` with every weight re-initialised (deterministically for ``seed``)."""
     with torch.random.fork_rng(devices=[]):  # weights are initialised on the CPU; leave global RNGs as they were
         torch.default_generator.manual_seed(seed)
-        model = build_from_meta(am.meta)
+        model = fresh_copy(am.model, am.meta)
     return dataclasses.replace(am, model=model.to(device).eval())
 
 

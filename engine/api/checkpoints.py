@@ -53,7 +53,9 @@ class CheckpointMeta:
     created: str = field(default_factory=lambda: now_iso())
     source_path: str | None = None  # the imported file, as given
     source_sha256: str | None = None
-    model_def: str | None = None  # "path/to/file.py:ClassName" for user model classes
+    model_def: str | None = None  # "model-defs/<sha256>.py:NAME" (store-relative) for user models
+    model_def_sha256: str | None = None  # that file's content, checked (and trusted) before it runs
+    model_args: dict[str, Any] | None = None  # keyword arguments of the user's class or factory
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -96,7 +98,19 @@ class CheckpointMeta:
             source_path=f.opt_text("source_path"),
             source_sha256=f.opt_text("source_sha256"),
             model_def=f.opt_text("model_def"),
+            model_def_sha256=f.opt_text("model_def_sha256"),
+            model_args=_model_args(f),
         )
+
+
+def _model_args(f: Fields) -> dict[str, Any] | None:
+    """An object of keyword arguments (its values are checked again before the model is built)."""
+    value = f.data.get("model_args")
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise f.error("model_args", "an object of keyword arguments", value)
+    return dict(value)
 
 
 def _channel_stats(f: Fields, key: str, channels: int, default: tuple[float, ...],

@@ -36,7 +36,8 @@ class ImportSpec(Spec):
     path: str
     name: str | None = None
     arch: str | None = None
-    model_def: str | None = None  # "path/to/file.py:ClassName"
+    model_def: str | None = None  # "path/to/file.py:NAME", a class or factory function
+    model_args: dict[str, Any] | None = None  # its keyword arguments (plain JSON values)
     num_classes: int | None = None
     width: float | None = None
     dataset: str | None = None

@@ -5,7 +5,9 @@ to the tap tensor only: no parameter ``.grad`` is touched, nothing propagates ba
 the tap, and the graph is released before returning. When the tap is one of the body's
 outputs, the body up to it runs on the fast inference path of ``engine.cam.execution``
 (no autograd, channels-last, BN folded) and only tap → logits is differentiated; the
-other methods (and Score-CAM's masked copies) run on that path all the way. No hooks are registered. The model
+other methods (and Score-CAM's masked copies) run on that path all the way. Zoo models register no
+hooks; a wrapped user model (``sequential = False``) records its taps with forward hooks and is
+differentiated from the input, the gradient still taken at the tap only. The model
 runs in eval mode and every submodule's train/eval flag is restored on exit, error or not.
 """
 
@@ -60,9 +62,10 @@ def resolve_tap(model: nn.Module, method: str, tap: str | None) -> str:
                              f"{type(model).__name__} has none (use an attention_cnn)")
         return attention_tap
     name = tap or model.default_cam_tap
-    if name not in model.tap_names:
+    if not model.has_tap(name):
+        anywhere = "" if model.sequential else " (or any submodule path whose output is N x C x H x W)"
         raise KdcamError(f"unknown layer {name!r} for {type(model).__name__}; "
-                         f"its taps are: {', '.join(model.tap_names)}")
+                         f"its taps are: {', '.join(model.tap_names)}{anywhere}")
     return name
 
 
@@ -108,6 +111,13 @@ def compute_cams(
 
 def _gradient_cam(model: nn.Module, images: Tensor, target: Target, method: str,
                   tap_name: str) -> tuple[Tensor, Tensor]:
+    if not model.sequential:  # a wrapped user model: no graph before the tap, taken by a hook
+        with torch.enable_grad():
+            logits, activations = model.forward_with_tap_leaf(images, tap_name)
+            (grads,) = torch.autograd.grad(_score(target, logits), activations)
+        with torch.no_grad():
+            raw = GRADIENT_METHODS[method](activations.detach(), grads)
+        return logits.detach(), raw
     stop = tap_index(model.body(images), tap_name)
     if stop is None:  # a tap inside a module (e.g. an attention branch): one differentiable pass
         return _gradient_cam_full_graph(model, images, target, method, tap_name)

@@ -107,6 +107,9 @@ def forward_from_tap(model: nn.Module, images: Tensor, tap: Tensor, stop: int) -
 
 def forward_fast(model: nn.Module, images: Tensor) -> Tensor:
     """Logits of ``model`` on the fast path, without autograd (Score-CAM scores masked copies this way)."""
+    if not model.sequential:
+        with torch.no_grad():
+            return model(images)
     body = model.body(images)
     with torch.no_grad():
         return forward_from_tap(model, images, forward_to_tap(model, images, len(body) - 1), len(body) - 1)
@@ -114,7 +117,7 @@ def forward_fast(model: nn.Module, images: Tensor) -> Tensor:
 
 def forward_taps_fast(model: nn.Module, images: Tensor, tap_name: str) -> tuple[Tensor, Tensor]:
     """(logits, the tap's activations) without autograd; the fast path when the tap is a body output."""
-    stop = tap_index(model.body(images), tap_name)
+    stop = tap_index(model.body(images), tap_name) if model.sequential else None
     with torch.no_grad():
         if stop is None:
             logits, taps = model.forward_taps(images)

@@ -7,6 +7,7 @@ know in one line which tensors are missing, extra, or of the wrong shape.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from engine.api.checkpoints import CheckpointMeta
@@ -20,19 +21,40 @@ if TYPE_CHECKING:
 _SHOWN = 4  # tensor names listed per category before "(+N more)"
 
 
-def build_from_meta(meta: CheckpointMeta) -> "TappedModel":
-    """A freshly initialised model of the checkpoint's architecture (registry or user class)."""
-    if meta.model_def:
-        from engine.checkpoints.user_model import build_user_model
+def build_from_meta(meta: CheckpointMeta, directory: str | Path) -> TappedModel:
+    """A freshly initialised model of the checkpoint's architecture (registry or user model).
 
-        return build_user_model(meta.model_def, meta.num_classes, meta.in_channels, meta.input_size)
+    ``directory`` is the store holding the checkpoint: a user model's code is read from
+    there, checked and run only when trusted (``UntrustedModelCode`` otherwise).
+    """
+    if meta.model_def:
+        from engine.checkpoints.user_model import build_from_stored
+
+        return build_from_stored(Path(directory), meta)
     from engine.models import build_model
 
     return build_model(meta.arch, meta.num_classes, meta.width, meta.in_channels)
 
 
+def fresh_copy(model: TappedModel, meta: CheckpointMeta) -> TappedModel:
+    """A newly initialised model like ``model`` (user models rebuild from the code they were built with)."""
+    if model.rebuild is not None:
+        return model.rebuild()
+    from engine.models import build_model
+
+    return build_model(meta.arch, meta.num_classes, meta.width, meta.in_channels)
+
+
+def with_counters(model: nn.Module, state: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """``state`` plus the BatchNorm ``num_batches_tracked`` counters old files lack (zero, as torch fills them)."""
+    import torch
+
+    missing = [k for k in model.state_dict() if k.endswith("num_batches_tracked") and k not in state]
+    return {**state, **{k: torch.zeros((), dtype=torch.long) for k in missing}}
+
+
 def state_mismatch(
-    expected: Mapping[str, "Tensor"], given: Mapping[str, "Tensor"], compare_shapes: bool = True
+    expected: Mapping[str, Tensor], given: Mapping[str, Tensor], compare_shapes: bool = True
 ) -> str | None:
     """None when ``given`` has exactly the tensor names (and shapes) of ``expected``, else why not."""
     missing = [k for k in expected if k not in given]
@@ -52,7 +74,7 @@ def state_mismatch(
     return "; ".join(problems) or None
 
 
-def load_state_strict(model: "nn.Module", state: Mapping[str, "Tensor"], source: str) -> None:
+def load_state_strict(model: nn.Module, state: Mapping[str, Tensor], source: str) -> None:
     """Copy ``state`` into ``model`` or raise one clear KdcamError naming ``source``."""
     problem = state_mismatch(model.state_dict(), state)
     if problem:

@@ -29,17 +29,22 @@ def run_delete(spec: DeleteCheckpointSpec, ctx: JobContext) -> str:
 
 
 def run_taps(spec: TapsSpec, ctx: JobContext) -> ModelTaps:
-    """The model is built from its metadata alone on the meta device (shapes only; no weights are read)."""
+    """The model is built from its metadata alone on the meta device (shapes only; no weights are read).
+
+    A user model's code runs only when trusted; otherwise ``UntrustedModelCode`` (a
+    KdcamError naming ``kdcam checkpoints trust NAME``) is the job's error.
+    """
     import torch
 
     from engine.checkpoints.building import build_from_meta
 
-    meta = read_meta(Workspace.open(spec.workspace).checkpoints, spec.name)
+    directory = Workspace.open(spec.workspace).checkpoints
+    meta = read_meta(directory, spec.name)
     if meta.model_def:
-        model = build_from_meta(meta)
+        model = build_from_meta(meta, directory)
     else:
         with torch.device("meta"):
-            model = build_from_meta(meta)
+            model = build_from_meta(meta, directory)
     taps = tuple(TapInfo(t.name, t.channels, t.height, t.width)
                  for t in model.tap_info(meta.input_size, meta.in_channels))
     return ModelTaps(taps, model.default_cam_tap, model.default_hint_tap)

@@ -10,22 +10,35 @@ the store exactly as it was.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from engine.checkpoints.building import load_state_strict
+from engine import trust
+from engine.checkpoints.building import load_state_strict, with_counters
 from engine.checkpoints.infer import infer_architecture
 from engine.api.checkpoints import ROLES, CheckpointMeta, check_name
 from engine.checkpoints.normalisation import DatasetFacts, dataset_facts
 from engine.checkpoints.safe_load import read_checkpoint
 from engine.checkpoints.store import CheckpointStore
+from engine.checkpoints.user_model import (
+    ModelSource,
+    UserModel,
+    check_model_args,
+    copy_into_store,
+    instantiate,
+    load_definition,
+    read_user_file,
+    split_model_def,
+)
 from engine.errors import KdcamError
 from engine.jobs import JobContext
-from engine.models import build_model
+from engine.models import TappedModel, build_model
 from engine.api.specs import ImportSpec
 from engine.api.workspace import Workspace
 
@@ -54,15 +67,17 @@ def import_checkpoint(request: ImportSpec, ctx: JobContext | None = None) -> Che
     _check_cancelled(ctx)
 
     _progress(ctx, 1, steps, "matching an architecture")
+    user: UserDefinition | None = None
     if request.model_def:
-        model, arch, width, in_channels, model_def = _user_model(request, loaded.state, path)
+        user = _user_model(request, loaded.state, path)
+        model, arch, width, in_channels = user.model, user.name, 1.0, user.in_channels
     else:
         inferred = infer_architecture(loaded.state, str(path), request.arch, request.num_classes, request.width)
         if inferred.layout != "kdcam":
             _log(ctx, f"{path.name}: mapped the {inferred.layout} layout onto kdcam's {inferred.arch}")
         model = build_model(inferred.arch, inferred.num_classes, inferred.width, inferred.in_channels)
         load_state_strict(model, inferred.state, str(path))
-        arch, width, in_channels, model_def = inferred.arch, inferred.width, inferred.in_channels, None
+        arch, width, in_channels = inferred.arch, inferred.width, inferred.in_channels
     _check_cancelled(ctx)
 
     _progress(ctx, 2, steps, "checking the model runs")
@@ -77,8 +92,10 @@ def import_checkpoint(request: ImportSpec, ctx: JobContext | None = None) -> Che
         name=name, arch=arch, num_classes=model.num_classes, width=width, in_channels=in_channels,
         input_size=input_size, mean=mean, std=std, dataset=request.dataset, class_names=class_names,
         role=request.role, accuracy=loaded.accuracy, epochs=loaded.epoch, source_path=str(path),
-        source_sha256=digest, model_def=model_def,
+        source_sha256=digest,
     )
+    if user is not None:
+        meta = _with_user_code(meta, user, store, ctx)
     saved = store.save(name, model, meta, overwrite=False)
     _progress(ctx, steps, steps, f"imported {name} ({arch})")
     return saved
@@ -98,19 +115,46 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _user_model(request: ImportSpec, state: dict[str, torch.Tensor], path: Path):
-    """Build the user's class and load the file's tensors into it (under ``net.`` when wrapped)."""
-    from engine.checkpoints.user_model import UserModel, build_user_model, resolve_model_def
+@dataclass(frozen=True)
+class UserDefinition:
+    """A model built from the user's ``--model-def`` file, and what the metadata records of it."""
 
-    source, class_name = resolve_model_def(request.model_def or "")
-    model_def = f"{source}:{class_name}"
+    model: TappedModel
+    name: str  # the class or factory name
+    source: ModelSource
+    args: dict[str, Any]
+    in_channels: int
+
+
+def _user_model(request: ImportSpec, state: dict[str, torch.Tensor], path: Path) -> UserDefinition:
+    """Run the user's file (they named it: that is the request to run it) and load the tensors.
+
+    The bytes read here are the ones executed, copied into the store and trusted, so what
+    later runs is exactly what ran now. Tensors go under ``net.`` when the model is wrapped.
+    """
+    path_text, def_name = split_model_def(request.model_def or "")
+    source = read_user_file(path_text)
+    args = check_model_args(request.model_args or {})
     in_channels = next((int(v.shape[1]) for v in state.values() if v.dim() == 4), 3)
-    # a class taking num_classes gets the classifier's output count unless told otherwise
+    # a definition taking num_classes gets the classifier's output count unless told otherwise
     classifier = [v for v in state.values() if v.dim() == 2]
     num_classes = request.num_classes or (int(classifier[-1].shape[0]) if classifier else None)
-    model = build_user_model(model_def, num_classes, in_channels)
-    load_state_strict(model.net if isinstance(model, UserModel) else model, state, str(path))
-    return model, class_name, 1.0, in_channels, model_def
+    factory = load_definition(source, def_name)
+    model = instantiate(factory, args, num_classes, source.origin, in_channels)
+    target = model.net if isinstance(model, UserModel) else model
+    load_state_strict(target, with_counters(target, state), str(path))
+    return UserDefinition(model, def_name, source, args, in_channels)
+
+
+def _with_user_code(meta: CheckpointMeta, user: UserDefinition, store: CheckpointStore,
+                    ctx: JobContext | None) -> CheckpointMeta:
+    """Copy the model code into the store, trust that content, and point the metadata at the copy."""
+    relative = copy_into_store(store.directory, user.source)
+    trust.trust(user.source.sha256, user.source.origin)
+    _log(ctx, f"copied {user.source.origin} into the store as {relative} and trusted it "
+         f"(sha256 {user.source.sha256})")
+    return dataclasses.replace(meta, model_def=f"{relative}:{user.name}", model_def_sha256=user.source.sha256,
+                               model_args=user.args or None)
 
 
 def _check_runs(model: torch.nn.Module, in_channels: int, input_size: int, path: Path) -> None:
@@ -138,6 +182,8 @@ def _class_names(dataset: str | None, facts: DatasetFacts | None, num_classes: i
 def _check_request(request: ImportSpec) -> None:
     if request.arch and request.model_def:
         raise KdcamError("give either --arch or --model-def, not both")
+    if request.model_args and not request.model_def:
+        raise KdcamError("--model-args are the arguments of a --model-def class or function; give --model-def too")
     if request.role not in ROLES:
         raise KdcamError(f"role must be one of {', '.join(ROLES)}, got {request.role!r}")
     if (request.mean is None) != (request.std is None):

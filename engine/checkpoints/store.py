@@ -79,7 +79,7 @@ class CheckpointStore:
             state = load_file(str(path), device=str(device))
         except (SafetensorError, OSError) as exc:
             raise KdcamError(f"checkpoint weights {path} are unreadable: {exc}") from None
-        model = build_from_meta(meta)
+        model = build_from_meta(meta, self.directory)
         load_state_strict(model, state, str(path))
         return model.to(device).eval(), meta
 

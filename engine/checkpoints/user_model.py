@@ -1,158 +1,386 @@
-"""User model classes given as ``--model-def path/to/file.py:ClassName``.
+"""User models given as ``--model-def path/to/file.py:NAME`` (a class or a factory function).
 
-Decision: the user's file is code the user explicitly pointed at (like a plugin), so it
-is imported and run; the *checkpoint* still never runs code (its tensors are loaded
-with ``weights_only`` / safetensors). The checkpoint metadata records the absolute path
-so ``CheckpointStore.load`` can rebuild the class later.
+Model-definition code is the one code kdcam runs on a user's behalf, so it is governed by
+trust (``engine.trust``): at import the file is copied into the store under its sha256
+(``model-defs/<sha256>.py``) and that content is trusted, because the user named it on the
+command line. The checkpoint metadata records the copy's store-relative path, its sha256
+and the constructor arguments. Every later build re-reads the copy, checks it is inside the
+store, that its bytes still have the recorded hash and that the hash is trusted, and only
+then executes *those bytes* (never a second read of the file). Anything else is refused
+with a message saying how to trust it (``kdcam checkpoints trust NAME``).
 
-A class that already subclasses ``TappedModel`` is used as is. Any other ``nn.Module``
-is wrapped by ``UserModel``: its *taps* are its top-level submodules whose output is a
-feature map (N x C x H x W) and which run once per forward pass, in execution order; the
-last one is the default CAM layer. Each tap is exactly one submodule's output, so the
-same contract as the built-in zoo holds (``tap_module`` can be hooked by reference
-libraries). The wrapper stores the user's tensors under ``net.``.
+Any ``nn.Module`` becomes a ``TappedModel`` through ``UserModel``: a tap is the output of
+a named submodule, recorded by a forward hook. Tracing one blank input finds every
+submodule that runs once and outputs a feature map (N x C x H x W); any of them can be a
+CAM layer (``--layer features.28``); the default is the last one before global pooling.
+The top-level ones are the model's *stages* (``tap_names``), used by attention transfer and
+for the default hint tap.
 """
 
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import inspect
+import json
+import math
 import sys
-from pathlib import Path
+import types
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor, nn
 
+from engine import trust
+from engine.api import atomic
 from engine.errors import KdcamError
 from engine.models import TappedModel
+from engine.models.base import TapInfo
+
+if TYPE_CHECKING:
+    from engine.api.checkpoints import CheckpointMeta
+
+#: where model-definition copies live inside a store
+DEFS_DIR = "model-defs"
+#: a model definition larger than this is not a model file
+MAX_SOURCE_BYTES = 1 << 20
+#: limits on --model-args: the JSON text, nesting depth and number of values
+MAX_ARGS_CHARS = 4096
+_MAX_ARGS_DEPTH = 4
+_MAX_ARGS_VALUES = 256
+_POOLING = (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d, nn.AvgPool2d, nn.MaxPool2d)
+
+#: module objects already executed, by content sha256 (the same content need not run twice)
+_LOADED: dict[str, types.ModuleType] = {}
+
+
+class UntrustedModelCode(KdcamError):
+    """The checkpoint's model code is not trusted (or not verifiable); nothing was run."""
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """The bytes of a model-definition file, with their sha256 and where they came from."""
+
+    data: bytes
+    sha256: str
+    origin: str  # for messages: the file the bytes were read from
+
+
+# ---- reading and checking ------------------------------------------------------------------------
+
+def split_model_def(model_def: str, option: str = "--model-def") -> tuple[str, str]:
+    """``path/to/file.py:NAME`` → (path text, NAME)."""
+    path_text, sep, name = model_def.rpartition(":")
+    if not sep or not path_text or not name.isidentifier():
+        raise KdcamError(f"{option} must look like path/to/file.py:NAME (a class or a function), got {model_def!r}")
+    return path_text, name
+
+
+def read_user_file(path_text: str) -> ModelSource:
+    """The file the user named on the command line (resolved against the current directory)."""
+    path = Path(path_text).expanduser().resolve()
+    if path.suffix != ".py" or not path.is_file():
+        raise KdcamError(f"model definition file {path} does not exist or is not a .py file")
+    return _read_source(path)
+
+
+def _read_source(path: Path) -> ModelSource:
+    try:
+        size = path.stat().st_size
+        if size > MAX_SOURCE_BYTES:
+            raise KdcamError(f"model definition file {path} is {size} bytes; kdcam reads at most {MAX_SOURCE_BYTES}")
+        data = path.read_bytes()
+    except OSError as exc:
+        raise KdcamError(f"cannot read model definition file {path}: {exc.strerror}") from None
+    return ModelSource(data, hashlib.sha256(data).hexdigest(), str(path))
+
+
+def stored_source(directory: Path, meta: CheckpointMeta) -> tuple[Path, ModelSource, str]:
+    """The store's copy of ``meta``'s model code, checked to be inside the store and unmodified.
+
+    Returns (path, source, definition name). Trust is *not* checked here (``trust`` shows
+    the file before trusting it); ``build_from_stored`` checks it.
+    """
+    name = meta.name
+    path_text, def_name = split_model_def(str(meta.model_def), f"checkpoint {name!r}: model_def")
+    relative = PurePosixPath(path_text)
+    if relative.is_absolute() or ".." in relative.parts or relative.suffix != ".py":
+        raise UntrustedModelCode(
+            f"checkpoint {name!r} names model code outside its store ({path_text!r}); kdcam only runs code "
+            "copied into the store at import. Re-import the weights with "
+            f"`kdcam checkpoints import FILE --model-def PATH.py:{def_name}`"
+        )
+    store = directory.resolve()
+    path = (store / relative).resolve()
+    if not path.is_relative_to(store) or not path.is_file():
+        raise UntrustedModelCode(f"checkpoint {name!r}: its model code {store / relative} is missing or leaves "
+                                 f"the store {store}; re-import the weights with --model-def")
+    recorded = meta.model_def_sha256
+    if not trust.is_sha256(recorded):
+        raise UntrustedModelCode(f"checkpoint {name!r} records no valid sha256 of its model code {path}; "
+                                 "re-import the weights with --model-def")
+    source = _read_source(path)
+    if source.sha256 != recorded:
+        raise UntrustedModelCode(
+            f"checkpoint {name!r}: its model code {path} was modified since import (sha256 {source.sha256}, "
+            f"recorded {recorded}); kdcam will not run it. Restore the file or re-import with --model-def"
+        )
+    return path, source, def_name
+
+
+def check_model_args(value: Any, option: str = "--model-args") -> dict[str, Any]:
+    """An object of plain JSON values (bounded), with identifier keys: keyword arguments."""
+    if not isinstance(value, dict):
+        raise KdcamError(f"{option} must be a JSON object of keyword arguments, got {type(value).__name__}")
+    count = 0
+
+    def check(item: Any, depth: int) -> None:
+        nonlocal count
+        count += 1
+        if depth > _MAX_ARGS_DEPTH or count > _MAX_ARGS_VALUES:
+            raise KdcamError(f"{option} is too large (at most {_MAX_ARGS_VALUES} values, nested {_MAX_ARGS_DEPTH} deep)")
+        if isinstance(item, dict):
+            for key, inner in item.items():
+                if not isinstance(key, str):
+                    raise KdcamError(f"{option}: keys must be text, got {key!r}")
+                check(inner, depth + 1)
+        elif isinstance(item, list):
+            for inner in item:
+                check(inner, depth + 1)
+        elif isinstance(item, float) and not math.isfinite(item):
+            raise KdcamError(f"{option}: numbers must be finite, got {item!r}")
+        elif item is not None and not isinstance(item, (str, int, float, bool)):
+            raise KdcamError(f"{option}: values must be JSON text, numbers, booleans, null, lists or objects")
+
+    for key in value:
+        if not isinstance(key, str) or not key.isidentifier():
+            raise KdcamError(f"{option}: {key!r} is not a valid argument name")
+    check(value, 0)
+    return dict(value)
+
+
+def parse_model_args(text: str) -> dict[str, Any]:
+    """``--model-args '{"num_classes": 100}'`` parsed and checked."""
+    if len(text) > MAX_ARGS_CHARS:
+        raise KdcamError(f"--model-args is {len(text)} characters; at most {MAX_ARGS_CHARS}")
+    try:
+        value = json.loads(text, parse_constant=lambda c: float("nan"))
+    except ValueError as exc:
+        raise KdcamError(f"--model-args is not valid JSON ({exc}); e.g. '{{\"num_classes\": 100}}'") from None
+    return check_model_args(value)
+
+
+# ---- running the code ----------------------------------------------------------------------------
+
+def load_definition(source: ModelSource, def_name: str) -> Callable[..., Any]:
+    """Execute ``source`` (once per content) and return its class or factory ``def_name``."""
+    module = _LOADED.get(source.sha256)
+    if module is None:
+        module_name = f"kdcam_user_model_{source.sha256[:16]}"
+        module = types.ModuleType(module_name)
+        module.__file__ = source.origin
+        sys.modules[module_name] = module  # dataclasses and pickling look the module up by name
+        try:
+            exec(compile(source.data, source.origin, "exec"), module.__dict__)  # noqa: S102 - trusted content only
+        except Exception as exc:  # noqa: BLE001 - any failure of the user's code is reported as theirs
+            sys.modules.pop(module_name, None)
+            raise KdcamError(f"model definition file {source.origin} failed to import: "
+                             f"{type(exc).__name__}: {exc}") from None
+        _LOADED[source.sha256] = module
+    found = getattr(module, def_name, None)
+    is_class = inspect.isclass(found) and issubclass(found, nn.Module)
+    if not is_class and not inspect.isfunction(found):
+        raise KdcamError(f"{source.origin} defines no nn.Module class or factory function named {def_name!r}")
+    return found  # type: ignore[return-value]
+
+
+def instantiate(factory: Callable[..., Any], args: Mapping[str, Any], num_classes: int | None, origin: str,
+                in_channels: int = 3, input_size: int = 32) -> TappedModel:
+    """``factory(**args)`` (plus ``num_classes`` when it takes one and args do not say) as a TappedModel."""
+    kwargs = dict(args)
+    if num_classes and "num_classes" not in kwargs and _accepts(factory, "num_classes"):
+        kwargs["num_classes"] = num_classes
+    label = getattr(factory, "__name__", "model")
+    try:
+        net = factory(**kwargs)
+    except Exception as exc:  # noqa: BLE001 - the user's constructor may raise anything
+        raise KdcamError(f"could not build {label} from {origin} with arguments {kwargs}: "
+                         f"{type(exc).__name__}: {exc}") from None
+    if not isinstance(net, nn.Module):
+        raise KdcamError(f"{label} in {origin} returned a {type(net).__name__}, not an nn.Module")
+    model = net if isinstance(net, TappedModel) else UserModel(net, in_channels, input_size)
+    # sanity checks need a freshly initialised twin, built by the same code and arguments
+    model.rebuild = lambda: instantiate(factory, args, num_classes, origin, in_channels, input_size)
+    return model
+
+
+def _accepts(factory: Callable[..., Any], parameter: str) -> bool:
+    try:
+        return parameter in inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def untrusted_message(name: str, path: Path, digest: str) -> str:
+    return (f"checkpoint {name!r} needs its model code {path} (sha256 {digest}) to run, and that code is not "
+            f"trusted on this machine. Read it, then trust it with `kdcam checkpoints trust {name}`")
+
+
+def build_from_stored(directory: Path, meta: CheckpointMeta) -> TappedModel:
+    """A freshly initialised model from a checkpoint's stored, verified and trusted model code."""
+    path, source, def_name = stored_source(directory, meta)
+    if not trust.is_trusted(source.sha256):
+        raise UntrustedModelCode(untrusted_message(meta.name, path, source.sha256))
+    args = check_model_args(meta.model_args or {}, f"checkpoint {meta.name!r}: model_args")
+    factory = load_definition(source, def_name)
+    return instantiate(factory, args, meta.num_classes, str(path), meta.in_channels, meta.input_size)
+
+
+def copy_into_store(directory: Path, source: ModelSource) -> str:
+    """Write ``source`` as ``model-defs/<sha256>.py`` (once) and return that store-relative path."""
+    relative = f"{DEFS_DIR}/{source.sha256}.py"
+    target = directory / relative
+    if not (target.is_file() and _read_source(target).sha256 == source.sha256):
+        atomic.write_bytes(target, source.data)
+    return relative
+
+
+# ---- the wrapper -----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Traced:
+    name: str
+    module: nn.Module
+    shape: tuple[int, ...]
 
 
 class UserModel(TappedModel):
     """A plain ``nn.Module`` exposed through the ``TappedModel`` interface via forward hooks."""
 
+    #: not body + head: CAMs run the whole model with autograd, the gradient taken at the tap
+    sequential = False
+
     def __init__(self, net: nn.Module, in_channels: int = 3, input_size: int = 32):
         super().__init__()
         self.net = net
-        self._taps, self.num_classes = _probe(net, in_channels, input_size)
-        if not self._taps:
+        traced, self.num_classes = _trace(net, in_channels, input_size)
+        self._taps = {t.name: t for t in traced}
+        if not traced:
             raise KdcamError(
-                f"{type(net).__name__} has no top-level submodule that outputs a feature map "
-                "(N x C x H x W); kdcam needs one for CAMs. Group the convolutional part into a "
-                "submodule (e.g. self.features = nn.Sequential(...))."
+                f"{type(net).__name__} has no submodule that outputs a feature map (N x C x H x W) once per "
+                "forward pass; kdcam needs one for CAMs and feature distillation"
             )
-        self.default_cam_tap = self._taps[-1]
-        self.default_hint_tap = self._taps[len(self._taps) // 2]
+        stages = [t.name for t in traced if "." not in t.name and not isinstance(t.module, _POOLING)]
+        self._stages = tuple(stages) or (_default_cam(traced),)
+        self.default_cam_tap = _default_cam(traced)
+        self.default_hint_tap = self._stages[len(self._stages) // 2]
 
     @property
     def tap_names(self) -> tuple[str, ...]:
-        return tuple(self._taps)
+        return self._stages
+
+    def has_tap(self, name: str) -> bool:
+        return name in self._taps
 
     def tap_module(self, name: str) -> nn.Module:
         if name not in self._taps:
-            raise KeyError(f"unknown tap {name!r}; this model has {', '.join(self._taps)}")
-        return getattr(self.net, name)
+            raise KeyError(f"unknown tap {name!r}; this model has {', '.join(self._stages)}")
+        return self._taps[name].module
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x)
 
     def forward_taps(self, x: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         taps: dict[str, Tensor] = {}
-        handles = [
-            getattr(self.net, name).register_forward_hook(_recorder(taps, name)) for name in self._taps
-        ]
+        handles = [t.module.register_forward_hook(_recorder(taps, t.name)) for t in self._taps.values()]
         try:
             logits = self.net(x)
         finally:
             for handle in handles:
                 handle.remove()
-        return logits, {name: taps[name] for name in self._taps}
+        return logits, taps
+
+    def forward_with_tap_leaf(self, x: Tensor, name: str) -> tuple[Tensor, Tensor]:
+        """Logits, and tap ``name`` as a leaf that requires grad, for d score / d tap.
+
+        Autograd is off until the tap's module returns and on after it, so nothing before
+        the tap records a graph (as the zoo's fast path); the rest of the model sees a copy
+        of the leaf, so in-place operations after the tap (``ReLU(inplace=True)``) still work.
+        """
+        captured: list[Tensor] = []
+
+        def hook(module: nn.Module, args: object, output: Tensor) -> Tensor:
+            torch.set_grad_enabled(True)
+            captured.append(output.detach().requires_grad_(True))
+            return captured[-1].clone()
+
+        handle = self.tap_module(name).register_forward_hook(hook)
+        previous = torch.is_grad_enabled()
+        torch.set_grad_enabled(False)
+        try:
+            logits = self.net(x)
+        finally:
+            torch.set_grad_enabled(previous)
+            handle.remove()
+        return logits, captured[0]
+
+    def tap_info(self, input_size: int = 32, in_channels: int = 3) -> list[TapInfo]:
+        """Shapes from one blank image (user code may not run on the meta device)."""
+        traced, _ = _trace(self.net, in_channels, input_size)
+        return [TapInfo(t.name, *t.shape[1:]) for t in traced if t.name in self._stages]
 
 
-def _recorder(taps: dict[str, Tensor], name: str):
+def _recorder(taps: dict[str, Tensor], name: str) -> Callable[..., None]:
     def hook(module: nn.Module, args: object, output: Tensor) -> None:
         taps[name] = output
 
     return hook
 
 
-def _probe(net: nn.Module, in_channels: int, input_size: int) -> tuple[list[str], int]:
-    """Top-level children producing 4-D outputs exactly once (in the order they run), and the class count."""
-    calls: dict[str, int] = {}
-    order: list[str] = []
-    shapes: dict[str, int] = {}
+def _default_cam(traced: list[_Traced]) -> str:
+    """The last feature map before global pooling: not a pooling layer, more than one position if any has."""
+    usable = [t for t in traced if not isinstance(t.module, _POOLING)] or traced
+    spatial = [t for t in usable if t.shape[2] * t.shape[3] > 1] or usable
+    return spatial[-1].name
 
-    def watch(name: str):
-        def hook(module: nn.Module, args: object, output: object) -> None:
+
+def _trace(net: nn.Module, in_channels: int, input_size: int) -> tuple[list[_Traced], int]:
+    """Submodules that output a 4-D tensor exactly once (in the order they finish), and the class count."""
+    calls: dict[str, int] = {}
+    seen: dict[str, _Traced] = {}
+
+    def watch(name: str, module: nn.Module) -> Callable[..., None]:
+        def hook(mod: nn.Module, args: object, output: object) -> None:
             calls[name] = calls.get(name, 0) + 1
-            if name not in order:
-                order.append(name)
-            shapes[name] = output.dim() if isinstance(output, Tensor) else 0
+            if isinstance(output, Tensor) and output.dim() == 4:
+                seen.pop(name, None)  # keep finishing order
+                seen[name] = _Traced(name, module, tuple(output.shape))
 
         return hook
 
-    handles = [child.register_forward_hook(watch(name)) for name, child in net.named_children()]
-    was_training = net.training
+    handles = [m.register_forward_hook(watch(n, m)) for n, m in net.named_modules() if n]
+    flags = [(m, m.training) for m in net.modules()]
     try:
         net.eval()
         with torch.no_grad():
-            logits = net(torch.zeros(2, in_channels, input_size, input_size))
-    except Exception as exc:
+            logits = net(torch.zeros(1, in_channels, input_size, input_size, device=_device(net)))
+    except Exception as exc:  # noqa: BLE001 - the user's forward may raise anything
         raise KdcamError(
             f"{type(net).__name__} failed on a {in_channels}x{input_size}x{input_size} input: {exc}"
         ) from None
     finally:
-        net.train(was_training)
+        for module, training in flags:
+            module.training = training
         for handle in handles:
             handle.remove()
     if not isinstance(logits, Tensor) or logits.dim() != 2:
         raise KdcamError(f"{type(net).__name__} must return logits of shape N x classes")
-    return [name for name in order if calls[name] == 1 and shapes[name] == 4], int(logits.shape[1])
+    return [t for t in seen.values() if calls[t.name] == 1], int(logits.shape[1])
 
 
-def resolve_model_def(model_def: str) -> tuple[Path, str]:
-    """Split ``path/to/file.py:ClassName`` and check the file exists."""
-    path_text, sep, class_name = model_def.rpartition(":")
-    if not sep or not path_text or not class_name.isidentifier():
-        raise KdcamError(f"--model-def must look like path/to/file.py:ClassName, got {model_def!r}")
-    path = Path(path_text).expanduser().resolve()
-    if not path.is_file() or path.suffix != ".py":
-        raise KdcamError(f"model definition file {path} does not exist or is not a .py file")
-    return path, class_name
-
-
-def load_user_class(model_def: str) -> type[nn.Module]:
-    path, class_name = resolve_model_def(model_def)
-    module_name = f"kdcam_user_model_{hashlib.sha1(str(path).encode()).hexdigest()[:12]}"
-    spec = importlib.util.spec_from_file_location(module_name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
-    try:
-        spec.loader.exec_module(module)
-    except Exception as exc:
-        sys.modules.pop(module_name, None)
-        raise KdcamError(f"model definition file {path} failed to import: {type(exc).__name__}: {exc}") from None
-    cls = getattr(module, class_name, None)
-    if not (inspect.isclass(cls) and issubclass(cls, nn.Module)):
-        raise KdcamError(f"{path} defines no nn.Module class named {class_name!r}")
-    return cls
-
-
-def accepts_num_classes(cls: type[nn.Module]) -> bool:
-    return "num_classes" in inspect.signature(cls.__init__).parameters
-
-
-def build_user_model(model_def: str, num_classes: int | None, in_channels: int = 3, input_size: int = 32) -> TappedModel:
-    """Instantiate the user's class (passing ``num_classes`` when it takes one) as a TappedModel.
-
-    The class count of a wrapped model is read from its output, so it is always the truth.
-    """
-    cls = load_user_class(model_def)
-    try:
-        net = cls(num_classes=num_classes) if accepts_num_classes(cls) and num_classes else cls()
-    except Exception as exc:
-        raise KdcamError(f"could not construct {cls.__name__} from {model_def}: {type(exc).__name__}: {exc}") from None
-    if isinstance(net, TappedModel):
-        return net
-    return UserModel(net, in_channels, input_size)
+def _device(net: nn.Module) -> torch.device:
+    first = next(net.parameters(), None)
+    return first.device if first is not None else torch.device("cpu")

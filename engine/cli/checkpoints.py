@@ -34,7 +34,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     imp.add_argument("--name", help="checkpoint name (default: the file name)")
     how = imp.add_mutually_exclusive_group()
     how.add_argument("--arch", help="a kdcam architecture (default: inferred)")
-    how.add_argument("--model-def", metavar="FILE.py:CLASS", help="your own nn.Module class (runs that file)")
+    how.add_argument("--model-def", metavar="FILE.py:NAME",
+                     help="your own nn.Module class or factory function (runs that file; its content is "
+                     "copied into the store and trusted)")
+    imp.add_argument("--model-args", type=_model_args, metavar="JSON",
+                     help='keyword arguments of the --model-def class or function, e.g. \'{"num_classes": 100}\'')
     imp.add_argument("--num-classes", type=int, help="class count (default: from the classifier)")
     imp.add_argument("--width", type=float, help="width multiplier (default: inferred)")
     imp.add_argument("--dataset", help="dataset the model was trained on (sets normalisation and class names)")
@@ -52,6 +56,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ins.add_argument("name")
     ins.add_argument("--json", action="store_true", help="print JSON")
     ins.set_defaults(handler=_inspect)
+
+    tru = actions.add_parser(
+        "trust", help="allow a checkpoint's model code (--model-def) to run on this machine",
+        description="Show the checkpoint's stored model code (path and sha256) and, once confirmed, record that "
+        "exact content as trusted in your config directory ($KDCAM_CONFIG_DIR, else $XDG_CONFIG_HOME/kdcam or "
+        "~/.config/kdcam). Any change to the file needs trusting again.",
+    )
+    tru.add_argument("name")
+    tru.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation (for scripts)")
+    tru.add_argument("--revoke", action="store_true", help="withdraw the trust instead")
+    tru.set_defaults(handler=_trust)
 
     ren = actions.add_parser("rename", help="rename a checkpoint (never overwrites)")
     ren.add_argument("old")
@@ -77,6 +92,15 @@ def _floats(text: str) -> tuple[float, ...]:
     return values
 
 
+def _model_args(text: str) -> dict[str, Any]:
+    from engine.checkpoints.user_model import parse_model_args
+
+    try:
+        return parse_model_args(text)
+    except KdcamError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _checkpoints(args: argparse.Namespace) -> Path:
     return Workspace.open(args.workspace).checkpoints
 
@@ -88,7 +112,8 @@ def _import(args: argparse.Namespace) -> int:
     workspace = Workspace.open(args.workspace)
     spec = ImportSpec(
         workspace=str(workspace.root), path=str(Path(args.path).expanduser().absolute()), name=args.name,
-        arch=args.arch, model_def=args.model_def, num_classes=args.num_classes, width=args.width,
+        arch=args.arch, model_def=args.model_def, model_args=args.model_args, num_classes=args.num_classes,
+        width=args.width,
         dataset=args.dataset, mean=args.mean, std=args.std, role=args.role,
     )
     imported: CheckpointMeta = run_job(spec, as_json=args.json)
@@ -152,8 +177,13 @@ def _inspect(args: argparse.Namespace) -> int:
 
     directory = _checkpoints(args)
     meta = read_meta(directory, args.name)
-    taps = run_job(TapsSpec(workspace=args.workspace, name=meta.name), quiet=True)
-    report = {**meta.to_dict(), **taps.to_dict(), "files": _files(directory, meta.name)}
+    if meta.model_def:  # its taps need its code to run, which inspect never does
+        taps: dict[str, Any] = {"taps": [], "default_cam_tap": None, "default_hint_tap": None}
+        report = {**meta.to_dict(), **taps, "files": _files(directory, meta.name),
+                  "model_code": _model_code(directory, meta)}
+    else:
+        model_taps = run_job(TapsSpec(workspace=args.workspace, name=meta.name), quiet=True)
+        report = {**meta.to_dict(), **model_taps.to_dict(), "files": _files(directory, meta.name)}
     if args.json:
         print_json(report)
         return 0
@@ -165,11 +195,17 @@ def _inspect(args: argparse.Namespace) -> int:
     summary.add_column()
     for key in ("arch", "width", "num_classes", "in_channels", "input_size", "params", "mean", "std", "dataset",
                 "role", "method", "teacher", "accuracy", "recipe", "epochs", "run_id", "created",
-                "source_path", "source_sha256", "model_def"):
+                "source_path", "source_sha256", "model_def", "model_def_sha256", "model_args"):
         value = report.get(key)
         if value is not None:
             summary.add_row(key, _show(key, value))
     out.print(summary)
+    if meta.model_def:
+        code = report["model_code"]
+        out.print(f"[bold]model code:[/] {code['path']} ({code['status']}; inspect never runs it)", highlight=False)
+        if code["status"] == "not trusted":
+            out.print(f"analyse, train or list its taps after `kdcam checkpoints trust {meta.name}`", highlight=False)
+        return 0
     taps = Table(title=f"feature taps at {meta.input_size}x{meta.input_size}")
     for column in ("tap", "channels", "height", "width", "default for"):
         taps.add_column(column)
@@ -180,6 +216,36 @@ def _inspect(args: argparse.Namespace) -> int:
     out.print(taps)
     if meta.class_names:
         out.print(f"[bold]classes:[/] {', '.join(meta.class_names)}", highlight=False)
+    return 0
+
+
+def _trust(args: argparse.Namespace) -> int:
+    from engine import trust
+    from engine.checkpoints.user_model import stored_source
+    from engine.cli.output import console
+
+    directory = _checkpoints(args)
+    meta = read_meta(directory, args.name)
+    if not meta.model_def:
+        raise KdcamError(f"checkpoint {args.name!r} has no model code to trust (it is a built-in {meta.arch})")
+    path, source, def_name = stored_source(directory, meta)
+    out = console()
+    if args.revoke:
+        removed = trust.revoke(source.sha256)
+        out.print(f"{'revoked' if removed else 'was not trusted:'} {path} (sha256 {source.sha256})", highlight=False)
+        return 0
+    lines = source.data.count(b"\n")
+    out.print(f"checkpoint [bold]{meta.name}[/] runs [bold]{def_name}[/] from\n  {path}\n  sha256 {source.sha256}\n"
+              f"({lines} lines). Trusting it lets kdcam execute this file as you.", highlight=False)
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise KdcamError(f"refusing to trust {path} without confirmation; read it, then pass --yes")
+        answer = input("trust this exact content? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            out.print("not trusted")
+            return 1
+    trust.trust(source.sha256, str(path))
+    out.print(f"trusted (recorded in {trust.trust_path()})", highlight=False)
     return 0
 
 
@@ -207,6 +273,19 @@ def _delete(args: argparse.Namespace) -> int:
     run_job(DeleteCheckpointSpec(workspace=args.workspace, name=args.name), quiet=True)
     console().print(f"deleted [bold]{args.name}[/]")
     return 0
+
+
+def _model_code(directory: Path, meta: CheckpointMeta) -> dict[str, Any]:
+    """Where the model code is and whether it may run, found without running it."""
+    from engine import trust
+    from engine.checkpoints.user_model import UntrustedModelCode, stored_source
+
+    try:
+        path, source, _ = stored_source(directory, meta)
+    except UntrustedModelCode as exc:
+        return {"path": meta.model_def, "sha256": meta.model_def_sha256, "status": "refused", "problem": str(exc)}
+    status = "trusted" if trust.is_trusted(source.sha256) else "not trusted"
+    return {"path": str(path), "sha256": source.sha256, "status": status}
 
 
 def _files(directory: Path, name: str) -> dict[str, Any]:

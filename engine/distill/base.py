@@ -157,7 +157,7 @@ def pooled_features(taps: dict[str, Tensor], tap: str) -> Tensor:
 
 
 def check_tap(model: TappedModel, tap: str, role: str, method: str) -> None:
-    if tap not in model.tap_names:
+    if not model.has_tap(tap):
         raise KdcamError(
             f"method {method!r}: the {role} has no tap {tap!r}; its taps are: {', '.join(model.tap_names)}"
         )

@@ -7,6 +7,7 @@ libraries that hook modules (pytorch-grad-cam) see the same tensor we do.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -29,6 +30,10 @@ class TappedModel(nn.Module):
     #: the tap FitNet hints use by default (stage-2 output)
     default_hint_tap: str = ""
     num_classes: int
+    #: the model is ``body`` + ``head``, so CAMs may run it piecewise on the fast path
+    sequential: bool = True
+    #: builds a freshly initialised twin; set for user models (their code rebuilds them), else None
+    rebuild: Callable[[], TappedModel] | None = None
 
     def body(self, x: Tensor) -> list[tuple[str | None, nn.Module]]:
         """The modules applied in order to the input; named entries are taps."""
@@ -55,6 +60,10 @@ class TappedModel(nn.Module):
     def tap_names(self) -> tuple[str, ...]:
         probe = torch.empty(1, 3, 32, 32, device="meta")
         return tuple(name for name, _ in self.body(probe) if name is not None)
+
+    def has_tap(self, name: str) -> bool:
+        """Whether ``name`` can be read from ``forward_taps`` (wrapped models accept any module path)."""
+        return name in self.tap_names
 
     def tap_module(self, name: str) -> nn.Module:
         """The submodule whose output is tap ``name`` (for hooking by reference libraries)."""

@@ -16,6 +16,8 @@ from typing import Any
 
 import torch
 
+from engine.checkpoints.building import build_from_meta
+from engine.api.checkpoints import CheckpointMeta
 from engine.checkpoints.store import CheckpointStore
 from engine.data import ImageSet, load_split
 from engine.distill import Distiller, TrainingSet, build_distiller, check_method
@@ -60,8 +62,16 @@ class Session:
         return f"{dataset}-{self.recipe.name}-s{self.spec.seed}"
 
     def build(self, arch: str, width: float | None = None) -> TappedModel:
+        """A fresh model of ``arch``: an architecture name, or a stored checkpoint whose model
+        (e.g. a ``--model-def`` one) is rebuilt newly initialised (its weights are not used)."""
         torch.manual_seed(self.spec.seed)  # the same seed gives every student the same initial weights
+        if arch not in architectures() and self.store.exists(arch):
+            return build_from_meta(self.store.meta(arch), self.store.directory)
         return build_model(arch, self.train_set.num_classes, width or self.width, self.train_set.channels)
+
+    def template(self, arch: str) -> CheckpointMeta | None:
+        """The checkpoint a student's architecture comes from, when ``arch`` names one."""
+        return self.store.meta(arch) if arch not in architectures() and self.store.exists(arch) else None
 
     def distiller(self, method: str, student: TappedModel, teacher: TappedModel | None,
                   options: dict[str, Any] | None = None) -> Distiller:
@@ -76,7 +86,7 @@ class Session:
         plan = FitPlan(name=name, role=role, method=method, arch=arch, width=width, distiller=distiller,
                        recipe=recipe or self.recipe, train_set=self.train_set, test_set=self.test_set,
                        device=self.device, seed=self.spec.seed, teacher_name=teacher_name, compile=self.spec.compile,
-                       augment=augment)
+                       augment=augment, template=self.template(arch))
         if resume_run:
             run = RunDir.open(self.ws.runs, resume_run)
         else:
@@ -107,8 +117,6 @@ def open_session(spec: TrainSpec, ctx: JobContext) -> Session:
         check_method(method)
     for method in spec.method_options:  # options for a method not trained this time are fine; typos are not
         check_method(method)
-    if spec.student not in architectures():
-        raise KdcamError(f"unknown student architecture {spec.student!r}; choose one of: {', '.join(architectures())}")
     recipe = resolve_recipe(spec.recipe, spec.epochs, spec.batch_size, spec.lr)
     width = recipe.width if spec.width is None else spec.width
     teacher_width = spec.teacher_width or (spec.width if spec.width is not None else recipe.teacher_width) or width
@@ -119,6 +127,9 @@ def open_session(spec: TrainSpec, ctx: JobContext) -> Session:
         raise KdcamError(f"seed must be a whole number ≥ 0, got {spec.seed!r}")
     device = resolve_device(spec.device)
     ws = Workspace.open(spec.workspace).ensure()
+    if spec.student not in architectures() and not CheckpointStore(ws.checkpoints).exists(spec.student):
+        raise KdcamError(f"unknown student {spec.student!r}: give an architecture ({', '.join(architectures())}) "
+                         f"or a checkpoint in {ws.checkpoints} whose model to train afresh")
     ctx.log(f"loading {spec.dataset}")
     train_set = load_split(spec.dataset, "train", ws.data)
     test_set = load_split(spec.dataset, "test", ws.data)

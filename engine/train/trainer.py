@@ -9,6 +9,7 @@ epoch in progress, and ``resume`` replays exactly what an uninterrupted run woul
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -51,6 +52,8 @@ class FitPlan:
     #: ``augment(images, indices, epoch)``, applied to each normalised training batch after the
     #: loader's crop/flip (colour jitter); a function of its arguments only, so resume stays exact
     augment: Callable[[Tensor, Tensor, int], Tensor] | None = None
+    #: the checkpoint whose model (a user model's code and arguments) the trained one has
+    template: CheckpointMeta | None = None
 
 
 @dataclass
@@ -188,4 +191,8 @@ def _save_checkpoint(store: CheckpointStore, name: str, plan: FitPlan, run: RunD
         class_names=list(data.class_names), role=plan.role, method=plan.method, teacher=plan.teacher_name,
         accuracy=accuracy, recipe=plan.recipe.name, epochs=epoch, run_id=run.run_id,
     )
+    if plan.template is not None:  # the same model code, arguments and architecture label
+        meta = dataclasses.replace(meta, arch=plan.template.arch, width=plan.template.width,
+                                   model_def=plan.template.model_def, model_def_sha256=plan.template.model_def_sha256,
+                                   model_args=plan.template.model_args)
     store.save(name, plan.distiller.student, meta)

@@ -13,7 +13,7 @@ from textual.widgets import DataTable, Static
 from engine.api.checkpoints import CheckpointMeta, UnreadableCheckpoint, scan_checkpoints
 from engine.api.results import ModelTaps, TapInfo
 from engine.api.specs import DeleteCheckpointSpec, DemoSpec, ImportSpec, RenameCheckpointSpec, TapsSpec, TrainSpec
-from engine.events import Finished, JobEvent
+from engine.events import Failed, Finished, JobEvent
 from tui.jobboard import JobRecord
 from tui.rows.checkpoints import COLUMNS, CheckpointRow, checkpoint_rows, inspect_table, problem_table
 from tui.screens.base import KdcamScreen
@@ -143,6 +143,8 @@ class CheckpointsScreen(KdcamScreen):
         self.app.push_screen(ConfirmDialog(f"Delete checkpoint [b]{name}[/b] (weights and metadata)?"), confirmed)
 
     def job_event(self, event: JobEvent, record: JobRecord | None) -> None:
+        if isinstance(event, Failed):  # e.g. untrusted model code: the app shows why; enter asks again
+            self._taps_jobs.pop(event.job_id, None)
         if not isinstance(event, Finished) or record is None:
             return
         if event.job_id in self._taps_jobs:
