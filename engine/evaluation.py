@@ -8,40 +8,35 @@ confidence bins (Guo et al. 2017), the usual setting.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
-
 import torch
 
+from engine.api.results import ClassScore, Evaluation
+from engine.api.specs import EvalSpec
+from engine.api.workspace import Workspace
 from engine.checkpoints.store import CheckpointStore
-from engine.data import ImageSet
+from engine.data import ImageSet, load_split
 from engine.data.loader import DeviceLoader
+from engine.device import resolve_device
 from engine.errors import KdcamError
+from engine.jobs import JobContext
 
 ECE_BINS = 15
 
 
-@dataclass
-class ClassAccuracy:
-    name: str
-    n: int
-    accuracy: float | None  # None for a class with no images in the split
-
-
-@dataclass
-class Evaluation:
-    checkpoint: str
-    dataset: str
-    split: str
-    n: int
-    top1: float
-    top5: float | None  # None when the model has fewer than 5 classes
-    ece: float
-    stored_accuracy: float | None  # what the checkpoint's metadata says (trainer or import)
-    per_class: list[ClassAccuracy]
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+def run_eval_job(spec: EvalSpec, ctx: JobContext) -> tuple[Evaluation, ...]:
+    """Every checkpoint of ``spec`` on one split; unknown names fail before any data is loaded."""
+    workspace = Workspace.open(spec.workspace)
+    store = CheckpointStore(workspace.checkpoints)
+    for name in spec.checkpoints:
+        store.meta(name)
+    imageset = load_split(spec.dataset, spec.split, workspace.data)
+    device = resolve_device(spec.device)
+    results = []
+    for done, name in enumerate(spec.checkpoints):
+        ctx.progress("eval", done, len(spec.checkpoints), name)
+        results.append(evaluate_checkpoint(store, name, imageset, device, spec.batch_size))
+    ctx.progress("eval", len(spec.checkpoints), len(spec.checkpoints), "done")
+    return tuple(results)
 
 
 def evaluate_checkpoint(store: CheckpointStore, name: str, imageset: ImageSet, device: torch.device,
@@ -77,12 +72,12 @@ def evaluate_checkpoint(store: CheckpointStore, name: str, imageset: ImageSet, d
     for k in range(meta.num_classes):
         members = truth == k
         count = int(members.sum())
-        per_class.append(ClassAccuracy(names[k] if names else str(k), count,
+        per_class.append(ClassScore(names[k] if names else str(k), count,
                                        float(correct[members].float().mean()) if count else None))
     return Evaluation(
         checkpoint=name, dataset=imageset.name, split=imageset.split, n=len(truth),
         top1=float(correct.float().mean()), top5=top5, ece=expected_calibration_error(confidence, correct),
-        stored_accuracy=meta.accuracy, per_class=per_class,
+        stored_accuracy=meta.accuracy, per_class=tuple(per_class),
     )
 
 

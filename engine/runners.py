@@ -9,11 +9,31 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from engine.api.results import (AnalysisJobResult, DatasetSummary, DemoResult, ExperimentResult, ExportResult, ModelTaps,
-                                TrainResult)
 from engine.api.checkpoints import CheckpointMeta
-from engine.api.specs import (AnalyzeSpec, DeleteCheckpointSpec, DemoSpec, ExperimentSpec, ExportSpec, ImportSpec,
-                              PreviewSpec, RenameCheckpointSpec, Spec, TapsSpec, TrainSpec)
+from engine.api.results import (
+    AnalysisJobResult,
+    DatasetSummary,
+    DemoResult,
+    Evaluation,
+    ExperimentResult,
+    ExportResult,
+    ModelTaps,
+    TrainResult,
+)
+from engine.api.specs import (
+    AnalyzeSpec,
+    DeleteCheckpointSpec,
+    DemoSpec,
+    EvalSpec,
+    ExperimentSpec,
+    ExportSpec,
+    ImportSpec,
+    PreviewSpec,
+    RenameCheckpointSpec,
+    Spec,
+    TapsSpec,
+    TrainSpec,
+)
 from engine.jobs import JobContext
 
 
@@ -59,6 +79,12 @@ def _preview(spec: PreviewSpec, ctx: JobContext) -> DatasetSummary:
     return run_preview_job(spec, ctx)
 
 
+def _eval(spec: EvalSpec, ctx: JobContext) -> tuple[Evaluation, ...]:
+    from engine.evaluation import run_eval_job
+
+    return run_eval_job(spec, ctx)
+
+
 def _rename(spec: RenameCheckpointSpec, ctx: JobContext) -> str:
     from engine.checkpoints.chores import run_rename
 
@@ -89,6 +115,7 @@ RUNNERS: dict[type[Spec], Callable[[Any, JobContext], Any]] = {
     DeleteCheckpointSpec: _delete,
     TapsSpec: _taps,
     PreviewSpec: _preview,
+    EvalSpec: _eval,
 }
 
 

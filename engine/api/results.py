@@ -171,6 +171,33 @@ class DatasetSummary:
         return data
 
 
+@dataclass(frozen=True)
+class ClassScore:
+    name: str
+    n: int
+    accuracy: float | None  # None for a class with no images in the split
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """One checkpoint evaluated on one split (``kdcam eval``)."""
+
+    checkpoint: str
+    dataset: str
+    split: str
+    n: int
+    top1: float
+    top5: float | None  # None when the model has fewer than 5 classes
+    ece: float
+    stored_accuracy: float | None  # what the checkpoint's metadata says (trainer or import)
+    per_class: tuple[ClassScore, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["per_class"] = [asdict(c) for c in self.per_class]
+        return data
+
+
 # -- results.json -----------------------------------------------------------------------
 @dataclass(frozen=True)
 class Stat:

@@ -226,3 +226,20 @@ class PreviewSpec(Spec):
     @property
     def title(self) -> str:
         return f"preview {self.dataset} ({self.split})"
+
+
+@dataclass(frozen=True)
+class EvalSpec(Spec):
+    """Top-1/top-5, per-class accuracy and calibration of stored checkpoints on one dataset split."""
+
+    kind: ClassVar[str] = "eval"
+    workspace: str
+    checkpoints: tuple[str, ...]
+    dataset: str
+    split: str = "test"
+    batch_size: int = 256
+    device: str = "auto"
+
+    @property
+    def title(self) -> str:
+        return f"evaluate {', '.join(self.checkpoints)} on {self.dataset} ({self.split})"

@@ -19,28 +19,20 @@ from typing import Any
 
 import torch
 
-from engine import trust
+from engine.api import trust
+from engine.api.checkpoints import ROLES, CheckpointMeta, check_name
+from engine.api.model_code import ModelSource, check_model_args, copy_into_store, read_user_file, split_model_def
+from engine.api.specs import ImportSpec
+from engine.api.workspace import Workspace
 from engine.checkpoints.building import load_state_strict, with_counters
 from engine.checkpoints.infer import infer_architecture
-from engine.api.checkpoints import ROLES, CheckpointMeta, check_name
 from engine.checkpoints.normalisation import DatasetFacts, dataset_facts
 from engine.checkpoints.safe_load import read_checkpoint
 from engine.checkpoints.store import CheckpointStore
-from engine.checkpoints.user_model import (
-    ModelSource,
-    UserModel,
-    check_model_args,
-    copy_into_store,
-    instantiate,
-    load_definition,
-    read_user_file,
-    split_model_def,
-)
+from engine.checkpoints.user_model import UserModel, instantiate, load_definition
 from engine.errors import KdcamError
 from engine.jobs import JobContext
 from engine.models import TappedModel, build_model
-from engine.api.specs import ImportSpec
-from engine.api.workspace import Workspace
 
 
 def run_import_job(spec: ImportSpec, ctx: JobContext) -> CheckpointMeta:

@@ -93,7 +93,7 @@ def _floats(text: str) -> tuple[float, ...]:
 
 
 def _model_args(text: str) -> dict[str, Any]:
-    from engine.checkpoints.user_model import parse_model_args
+    from engine.api.model_code import parse_model_args
 
     try:
         return parse_model_args(text)
@@ -106,8 +106,8 @@ def _checkpoints(args: argparse.Namespace) -> Path:
 
 
 def _import(args: argparse.Namespace) -> int:
-    from engine.cli.output import console, run_job
     from engine.api.specs import ImportSpec
+    from engine.cli.output import console, run_job
 
     workspace = Workspace.open(args.workspace)
     spec = ImportSpec(
@@ -170,10 +170,8 @@ def _table(directory: Path, metas: list[CheckpointMeta]) -> Any:
 
 
 def _inspect(args: argparse.Namespace) -> int:
-    from engine.cli.output import console, print_json
-
     from engine.api.specs import TapsSpec
-    from engine.cli.output import run_job
+    from engine.cli.output import console, print_json, run_job
 
     directory = _checkpoints(args)
     meta = read_meta(directory, args.name)
@@ -220,8 +218,8 @@ def _inspect(args: argparse.Namespace) -> int:
 
 
 def _trust(args: argparse.Namespace) -> int:
-    from engine import trust
-    from engine.checkpoints.user_model import stored_source
+    from engine.api import trust
+    from engine.api.model_code import stored_source
     from engine.cli.output import console
 
     directory = _checkpoints(args)
@@ -277,8 +275,8 @@ def _delete(args: argparse.Namespace) -> int:
 
 def _model_code(directory: Path, meta: CheckpointMeta) -> dict[str, Any]:
     """Where the model code is and whether it may run, found without running it."""
-    from engine import trust
-    from engine.checkpoints.user_model import UntrustedModelCode, stored_source
+    from engine.api import trust
+    from engine.api.model_code import UntrustedModelCode, stored_source
 
     try:
         path, source, _ = stored_source(directory, meta)

@@ -8,6 +8,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from engine.api.results import Evaluation
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -26,20 +28,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _handle(args: argparse.Namespace) -> int:
-    from engine.checkpoints.store import CheckpointStore
-    from engine.cli.output import console, print_json
-    from engine.data import load_split
-    from engine.device import resolve_device
-    from engine.evaluation import evaluate_checkpoint
-    from engine.api.workspace import Workspace
+    from engine.api.specs import EvalSpec
+    from engine.cli.output import console, print_json, run_job
 
-    workspace = Workspace.open(args.workspace)
-    store = CheckpointStore(workspace.checkpoints)
-    for name in args.checkpoints:  # unknown names fail before any data is loaded
-        store.meta(name)
-    imageset = load_split(args.dataset, args.split, workspace.data)
-    device = resolve_device(args.device)
-    results = [evaluate_checkpoint(store, name, imageset, device, args.batch) for name in args.checkpoints]
+    spec = EvalSpec(workspace=args.workspace, checkpoints=tuple(args.checkpoints), dataset=args.dataset,
+                    split=args.split, batch_size=args.batch, device=args.device)
+    results: tuple[Evaluation, ...] = run_job(spec, quiet=args.json)
     if args.json:
         print_json([r.to_dict() for r in results])
         return 0

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from engine.checkpoints.user_model import UntrustedModelCode
+from engine.api.model_code import UntrustedModelCode
 from engine.cli.main import main
 from engine.jobs import JobContext
 from engine.api.specs import TapsSpec
@@ -73,7 +73,8 @@ def analyze(workspace: Path) -> int:
 
 
 def taps(workspace: Path) -> list:
-    return run_taps(TapsSpec(str(workspace), "evil"), JobContext("t", lambda event: None, threading.Event()))
+    found = run_taps(TapsSpec(str(workspace), "evil"), JobContext("t", lambda event: None, threading.Event()))
+    return [(tap.name, tap.channels, tap.height, tap.width) for tap in found.taps]
 
 
 def test_untrusted_code_never_runs_and_each_refusal_says_how_to_trust(shared, capsys) -> None:
