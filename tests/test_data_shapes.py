@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.data import load_split
-from engine.data import shapes
+from engine.data import load_split, shapes
 from engine.errors import KdcamError
 
 
@@ -34,7 +33,7 @@ def test_arrays_have_the_imageset_layout():
 
 
 def test_masks_cover_a_sane_area_and_the_object_stands_out():
-    data = shapes.generate(200, seed=1)
+    data = shapes.generate(200, seed=1, version=1)
     area = data.masks.mean(axis=(1, 2))
     assert area.min() > 0.03 and area.max() < 0.6
     # the object's pixels differ from the rest of the image in colour, image by image
@@ -45,13 +44,13 @@ def test_masks_cover_a_sane_area_and_the_object_stands_out():
 
 
 def test_classes_are_balanced_unique_and_readable():
-    names = shapes.class_names()
+    names = shapes.class_names(version=1)
     assert len(names) == shapes.DEFAULT_CLASSES == len(set(names))
     assert all("/" in name and name.replace("/", "").replace("-", "").isalpha() for name in names)
     # the deliberately similar pairs are part of the default set
     for pair in (("circle/solid", "octagon/solid"), ("circle/striped-h", "circle/striped-d")):
         assert set(pair) <= set(names)
-    assert {"square/solid", "rounded-square/solid"} <= set(shapes.class_names(25))
+    assert {"square/solid", "rounded-square/solid"} <= set(shapes.class_names(25, version=1))
     labels = shapes.generate(100).labels
     assert np.bincount(labels).tolist() == [5] * 20
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.errors import KdcamError
 from engine.api.workspace import Workspace
+from engine.errors import KdcamError
 
 
 @dataclass(frozen=True)
@@ -53,9 +53,12 @@ def dataset_facts(dataset: str, workspace: Workspace | None, in_channels: int) -
 def _shapes_facts(dataset: str, in_channels: int) -> DatasetFacts:
     """The embedded dataset's facts without generating images (they do not depend on the images drawn)."""
     from engine.data import shapes
-    from engine.data.registry import parse_spec
+    from engine.data.registry import parse_spec, shapes_version
 
     if in_channels != 3:
         raise KdcamError(f"dataset {dataset} has 3-channel images but the model takes {in_channels} channels")
-    classes = parse_spec(dataset).int_option("classes", shapes.DEFAULT_CLASSES, minimum=1)
-    return DatasetFacts(tuple(shapes.MEAN), tuple(shapes.STD), shapes.class_names(classes), 32)
+    spec = parse_spec(dataset)
+    classes = spec.int_option("classes", shapes.DEFAULT_CLASSES, minimum=1)
+    version = shapes_version(spec)
+    mean, std = shapes.statistics(version)
+    return DatasetFacts(tuple(mean), tuple(std), shapes.class_names(classes, version), 32)

@@ -40,15 +40,42 @@ def describe_datasets() -> dict[str, str]:
 def _load_shapes(spec: DatasetSpec, split: str, root: Path, download: bool) -> ImageSet:
     from engine.data import shapes
 
-    spec.check_options(("classes", "train", "test", "seed"))
+    spec.check_options(("classes", "train", "test", "seed", "v", "shortcut"))
     count = spec.int_option(split, shapes.DEFAULT_TRAIN if split == "train" else shapes.DEFAULT_TEST, minimum=1)
     where = f"dataset shapes: option {split}={count}"
     MAX_IMAGES.check(where, count, "the number of images to generate")
-    MAX_DATA_BYTES.check(where, count * shapes.IMAGE_SIZE**2 * 4, "the images and masks it would hold")
+    MAX_DATA_BYTES.check(where, count * shapes.IMAGE_SIZE**2 * 6, "the images and masks it would hold")
     classes = spec.int_option("classes", shapes.DEFAULT_CLASSES)
-    generated = shapes.generate(count, num_classes=classes, seed=spec.int_option("seed", 0), split=split)
+    version = shapes_version(spec)
+    generated = shapes.generate(count, num_classes=classes, seed=spec.int_option("seed", 0), split=split,
+                                version=version, shortcut=_shortcut(spec))
+    mean, std = shapes.statistics(version)
     return ImageSet("shapes", split, generated.images, generated.labels, generated.class_names,
-                    masks=generated.masks, mean=shapes.MEAN, std=shapes.STD)
+                    masks=generated.masks, mean=mean, std=std, distractor_masks=generated.distractor_masks,
+                    cue_masks=generated.cue_masks, cue_labels=generated.cue_labels)
+
+
+def shapes_version(spec: DatasetSpec) -> int:
+    """The ``v`` option of a shapes spec (default: the current version)."""
+    from engine.data import shapes
+
+    version = spec.int_option("v", shapes.DEFAULT_VERSION, minimum=1)
+    if version not in shapes.VERSIONS:
+        raise KdcamError(f"dataset shapes: option v={version}: versions are {', '.join(map(str, shapes.VERSIONS))}")
+    return version
+
+
+def _shortcut(spec: DatasetSpec) -> float | None:
+    raw = spec.options.get("shortcut")
+    if raw is None:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not 0.0 <= value <= 1.0:
+        raise KdcamError(f"dataset shapes: option shortcut={raw!r} must be a probability in [0, 1]")
+    return value
 
 
 def _load_cifar(spec: DatasetSpec, split: str, root: Path, download: bool) -> ImageSet:

@@ -1,12 +1,16 @@
-"""The embedded ``shapes`` dataset: procedural 32x32 RGB images, one textured object on clutter.
+"""The embedded ``shapes`` dataset: procedural 32x32 RGB images, one labelled textured object on clutter.
 
 Why procedural: the whole pipeline (train teachers and students, compute CAMs, score them
 against ground truth) must run offline on a laptop CPU in minutes. Each image holds one
 object whose class is *shape x texture* (``"circle/striped-h"``); its boolean mask is the
-ground truth where a CAM should look. Some classes are deliberately close (circle vs
-octagon, square vs rounded square, horizontal vs diagonal stripes) so that a model makes
-structured confusions and a teacher's soft labels carry "dark knowledge". The default 20
-classes are 4 shapes x 5 textures; ``classes=25`` and up add rounded squares, diamonds, ...
+ground truth where a CAM should look. The default 20 classes are 4 shapes x 5 textures.
+
+Two versions, chosen by the spec's ``v`` option:
+- ``v=2`` (the default; ``engine/data/shapes_v2.py``): objects of random size and position,
+  distractor objects with their own masks, every class learnable at 32x32, and an optional
+  spurious cue (``shortcut=P``). A testbed where localisation has headroom.
+- ``v=1`` (this module's ``_render``): one large object near the middle; reproduces the images
+  of workspaces made before version 2 bit for bit.
 
 Rendering is vectorised with numpy over a whole chunk of images: per-image parameters are
 drawn first, then every pixel of every image is computed with broadcasting. The train and
@@ -20,24 +24,40 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from engine.data import shapes_v2
+from engine.data.shapes_common import IMAGE_SIZE, TEXTURE_PATTERNS, XX, YY, background, col, object_colours
 from engine.errors import KdcamError
 
-IMAGE_SIZE = 32
 DEFAULT_CLASSES = 20
 DEFAULT_TRAIN = 5000
 DEFAULT_TEST = 1000
-# Per-channel statistics measured on the default train split (seed 0); fixed so that every
-# split and every seed normalises the same way.
-MEAN = (0.4934, 0.4931, 0.4941)
-STD = (0.2104, 0.2107, 0.2110)
+VERSIONS = (1, 2)
+DEFAULT_VERSION = 2
+# Per-channel statistics measured on the default train split (seed 0) of version 1; fixed so
+# that every split and every seed normalises the same way (version 2's are in shapes_v2).
+MEAN_V1 = (0.4934, 0.4931, 0.4941)
+STD_V1 = (0.2104, 0.2107, 0.2110)
+MEAN, STD = shapes_v2.MEAN, shapes_v2.STD  # the default version's
 
 _CHUNK = 1024  # images rendered at once: bounds memory (a chunk's clutter is ~50 MB of float32)
 _SPLIT_STREAM = {"train": 0, "test": 1}
+_CUE_STREAM = 2  # the cue's own random stream: the same seed gives the same objects with or without it
 
-# Shapes and textures, most important first. Neighbours in each list are the similar pairs.
-SHAPES = ("circle", "octagon", "square", "triangle", "rounded-square", "diamond", "cross", "ring")
+# Version 1's shapes, most important first; neighbours are the similar pairs (circle vs octagon
+# proved indistinguishable at 32x32, which version 2 fixes).
+SHAPES_V1 = ("circle", "octagon", "square", "triangle", "rounded-square", "diamond", "cross", "ring")
 TEXTURES = ("solid", "striped-h", "striped-d", "checkered", "dotted")
-MAX_CLASSES = len(SHAPES) * len(TEXTURES)
+MAX_CLASSES = len(SHAPES_V1) * len(TEXTURES)
+assert MAX_CLASSES == len(shapes_v2.SHAPES) * len(shapes_v2.TEXTURES) and shapes_v2.TEXTURES == TEXTURES
+
+
+def shape_names(version: int = DEFAULT_VERSION) -> tuple[str, ...]:
+    return SHAPES_V1 if version == 1 else shapes_v2.SHAPES
+
+
+def statistics(version: int = DEFAULT_VERSION) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """The fixed normalisation (mean, std) of a version."""
+    return (MEAN_V1, STD_V1) if version == 1 else (shapes_v2.MEAN, shapes_v2.STD)
 
 
 def class_table(num_classes: int = DEFAULT_CLASSES) -> list[tuple[int, int]]:
@@ -49,13 +69,14 @@ def class_table(num_classes: int = DEFAULT_CLASSES) -> list[tuple[int, int]]:
     """
     if not 2 <= num_classes <= MAX_CLASSES:
         raise KdcamError(f"shapes: classes must be between 2 and {MAX_CLASSES}, got {num_classes}")
-    pairs = [(s, t) for s in range(len(SHAPES)) for t in range(len(TEXTURES))]
+    pairs = [(s, t) for s in range(len(SHAPES_V1)) for t in range(len(TEXTURES))]
     pairs.sort(key=lambda st: (max(st[0] + 1, st[1]), st[0], st[1]))
     return pairs[:num_classes]
 
 
-def class_names(num_classes: int = DEFAULT_CLASSES) -> list[str]:
-    return [f"{SHAPES[s]}/{TEXTURES[t]}" for s, t in class_table(num_classes)]
+def class_names(num_classes: int = DEFAULT_CLASSES, version: int = DEFAULT_VERSION) -> list[str]:
+    shapes = shape_names(version)
+    return [f"{shapes[s]}/{TEXTURES[t]}" for s, t in class_table(num_classes)]
 
 
 @dataclass
@@ -64,47 +85,70 @@ class ShapesSplit:
     labels: np.ndarray  # int64 N
     masks: np.ndarray  # bool N x 32 x 32
     class_names: list[str]
+    distractor_masks: np.ndarray | None = None  # bool N x 32 x 32 (version 2)
+    cue_masks: np.ndarray | None = None  # bool N x 32 x 32 (version 2 with a shortcut)
+    cue_labels: np.ndarray | None = None  # int64 N: the class each cue names
 
 
-def generate(num_images: int, num_classes: int = DEFAULT_CLASSES, seed: int = 0, split: str = "train") -> ShapesSplit:
-    """Render ``num_images`` images; a pure function of its arguments."""
+def generate(num_images: int, num_classes: int = DEFAULT_CLASSES, seed: int = 0, split: str = "train",
+             version: int = DEFAULT_VERSION, shortcut: float | None = None) -> ShapesSplit:
+    """Render ``num_images`` images; a pure function of its arguments.
+
+    ``shortcut`` (version 2 only) adds the spurious cue: on train it names the label with that
+    probability, on test a random class."""
     if split not in _SPLIT_STREAM:
         raise KdcamError(f"shapes: split must be 'train' or 'test', got {split!r}")
     if num_images < 0:
         raise KdcamError(f"shapes: the number of images must be >= 0, got {num_images}")
+    if version not in VERSIONS:
+        raise KdcamError(f"shapes: version must be one of {', '.join(map(str, VERSIONS))}, got {version}")
+    if shortcut is not None and (version == 1 or not 0.0 <= shortcut <= 1.0):
+        raise KdcamError(f"shapes: shortcut must be a probability in [0, 1] and needs v=2, got {shortcut}"
+                         f"{' with v=1' if version == 1 else ''}")
     table = np.array(class_table(num_classes), dtype=np.int64)
     rng = np.random.default_rng(np.random.SeedSequence([seed, _SPLIT_STREAM[split]]))
     labels = rng.permutation(np.arange(num_images) % num_classes).astype(np.int64)
     images = np.empty((num_images, IMAGE_SIZE, IMAGE_SIZE, 3), dtype=np.uint8)
     masks = np.empty((num_images, IMAGE_SIZE, IMAGE_SIZE), dtype=bool)
+    names = class_names(num_classes, version)
+    if version == 1:
+        for start in range(0, num_images, _CHUNK):
+            stop = min(start + _CHUNK, num_images)
+            chunk = table[labels[start:stop]]
+            images[start:stop], masks[start:stop] = _render(chunk[:, 0], chunk[:, 1], rng)
+        return ShapesSplit(images, labels, masks, names)
+
+    distractors = np.empty_like(masks)
+    cue_rng = cue_labels = cues = None
+    if shortcut is not None:
+        cue_rng = np.random.default_rng(np.random.SeedSequence([seed, _SPLIT_STREAM[split], _CUE_STREAM]))
+        cue_labels = shapes_v2.cue_classes(labels, num_classes, shortcut, split == "train", cue_rng)
+        cues = np.empty_like(masks)
     for start in range(0, num_images, _CHUNK):
         stop = min(start + _CHUNK, num_images)
         chunk = table[labels[start:stop]]
-        images[start:stop], masks[start:stop] = _render(chunk[:, 0], chunk[:, 1], rng)
-    return ShapesSplit(images, labels, masks, class_names(num_classes))
+        rendered = shapes_v2.render(chunk[:, 0], chunk[:, 1], rng,
+                                    None if cue_labels is None else cue_labels[start:stop], num_classes, cue_rng)
+        images[start:stop], masks[start:stop] = rendered.images, rendered.masks
+        distractors[start:stop] = rendered.distractor_masks
+        if cues is not None and rendered.cue_masks is not None:
+            cues[start:stop] = rendered.cue_masks
+    return ShapesSplit(images, labels, masks, names, distractors, cues, cue_labels)
 
 
-# --- rendering ---------------------------------------------------------------------------
-
-_YY, _XX = np.mgrid[0:IMAGE_SIZE, 0:IMAGE_SIZE].astype(np.float32) + 0.5
-
-
-def _col(values: np.ndarray) -> np.ndarray:
-    """Per-image values shaped to broadcast against B x H x W."""
-    return values.astype(np.float32)[:, None, None]
-
+# --- version 1 rendering ---------------------------------------------------------------
 
 def _render(shape_ids: np.ndarray, texture_ids: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     n = len(shape_ids)
-    background = _background(n, rng)
+    clutter = background(n, rng)
 
     radius = rng.uniform(10.0, 13.0, n)
     cx = rng.uniform(radius * 0.8, IMAGE_SIZE - radius * 0.8)
     cy = rng.uniform(radius * 0.8, IMAGE_SIZE - radius * 0.8)
     angle = rng.uniform(-0.1, 0.1, n)  # +-6 degrees: edges stay near axis-aligned, squares never diamonds
-    dx, dy = _XX[None] - _col(cx), _YY[None] - _col(cy)
-    cos, sin = _col(np.cos(angle)), _col(np.sin(angle))
-    u, v = (cos * dx + sin * dy) / _col(radius), (-sin * dx + cos * dy) / _col(radius)
+    dx, dy = XX[None] - col(cx), YY[None] - col(cy)
+    cos, sin = col(np.cos(angle)), col(np.sin(angle))
+    u, v = (cos * dx + sin * dy) / col(radius), (-sin * dx + cos * dy) / col(radius)
 
     mask = np.zeros((n, IMAGE_SIZE, IMAGE_SIZE), dtype=bool)
     for shape_id, inside in enumerate(_SHAPE_TESTS):
@@ -113,61 +157,24 @@ def _render(shape_ids: np.ndarray, texture_ids: np.ndarray, rng: np.random.Gener
             mask[rows] = inside(u[rows], v[rows])
 
     # Textures live in pixel units (period ~4-6 px) with a small tilt of their own.
-    period = _col(rng.uniform(4.0, 6.0, n))
+    period = col(rng.uniform(4.0, 6.0, n))
     tilt = rng.uniform(-0.15, 0.15, n)
-    tcos, tsin = _col(np.cos(tilt)), _col(np.sin(tilt))
+    tcos, tsin = col(np.cos(tilt)), col(np.sin(tilt))
     tx, ty = tcos * dx + tsin * dy, -tsin * dx + tcos * dy
-    phase = _col(rng.uniform(0.0, 1.0, n))
+    phase = col(rng.uniform(0.0, 1.0, n))
     second = np.zeros_like(mask)
-    for texture_id, pattern in enumerate(_TEXTURE_PATTERNS):
+    for texture_id, pattern in enumerate(TEXTURE_PATTERNS):
         rows = texture_ids == texture_id
         if rows.any():
             second[rows] = pattern(tx[rows] / period[rows] + phase[rows], ty[rows] / period[rows] + phase[rows])
 
-    primary = _object_colours(background, rng)
+    primary = object_colours(clutter, rng)
     secondary = primary * rng.uniform(0.5, 0.7, (n, 1)).astype(np.float32)
     colour = np.where(second[..., None], secondary[:, None, None, :], primary[:, None, None, :])
-    shading = 1.0 + 0.12 * (u * _col(rng.uniform(-1, 1, n)) + v * _col(rng.uniform(-1, 1, n)))
-    image = np.where(mask[..., None], colour * shading[..., None], background)
+    shading = 1.0 + 0.12 * (u * col(rng.uniform(-1, 1, n)) + v * col(rng.uniform(-1, 1, n)))
+    image = np.where(mask[..., None], colour * shading[..., None], clutter)
     image += 0.03 * rng.standard_normal(image.shape, dtype=np.float32)
     return (np.clip(image, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8), mask
-
-
-def _background(n: int, rng: np.random.Generator) -> np.ndarray:
-    """A greyish random base with low-contrast blobs and lines: clutter to look past."""
-    # greyish, so that the saturated object's silhouette stands out from the clutter
-    base = (rng.uniform(0.2, 0.75, (n, 1, 1, 1)) + rng.uniform(-0.08, 0.08, (n, 1, 1, 3))).astype(np.float32)
-    gradient = rng.uniform(-0.1, 0.1, (n, 1, 1, 2)).astype(np.float32)
-    image = base + (gradient[..., :1] * (_XX[None, ..., None] / IMAGE_SIZE - 0.5)
-                    + gradient[..., 1:] * (_YY[None, ..., None] / IMAGE_SIZE - 0.5))
-
-    blobs = 5
-    bx = rng.uniform(0, IMAGE_SIZE, (n, blobs, 1, 1)).astype(np.float32)
-    by = rng.uniform(0, IMAGE_SIZE, (n, blobs, 1, 1)).astype(np.float32)
-    br = rng.uniform(2.0, 7.0, (n, blobs, 1, 1)).astype(np.float32)
-    inside = ((_XX - bx) ** 2 + (_YY - by) ** 2) < br**2  # n x blobs x H x W
-    tint = rng.uniform(-0.09, 0.09, (n, blobs, 3)).astype(np.float32)
-    image += np.einsum("nbhw,nbc->nhwc", inside.astype(np.float32), tint, optimize=True)
-
-    lines = 3
-    theta = rng.uniform(0, np.pi, (n, lines, 1, 1)).astype(np.float32)
-    offset = rng.uniform(-12, 12, (n, lines, 1, 1)).astype(np.float32)
-    distance = np.abs(np.cos(theta) * (_XX - 16) + np.sin(theta) * (_YY - 16) - offset)
-    on_line = (distance < rng.uniform(0.5, 1.2, (n, lines, 1, 1))).astype(np.float32)
-    tint = rng.uniform(-0.08, 0.08, (n, lines, 3)).astype(np.float32)
-    image += np.einsum("nlhw,nlc->nhwc", on_line, tint, optimize=True)
-    return image
-
-
-def _object_colours(background: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Saturated random colours, flipped in brightness where they would blend into the background."""
-    n = len(background)
-    colour = rng.uniform(0.15, 1.0, (n, 3)).astype(np.float32)
-    colour[np.arange(n), rng.integers(0, 3, n)] = rng.uniform(0.8, 1.0, n)  # one strong channel
-    bg_mean = background.mean(axis=(1, 2))
-    too_close = np.abs(colour.mean(axis=1) - bg_mean.mean(axis=1)) < 0.2
-    colour[too_close] = np.clip(1.15 - colour[too_close], 0.0, 1.0)
-    return colour
 
 
 # Each test takes object coordinates (u, v) in units of the object's radius.
@@ -192,11 +199,3 @@ _SHAPE_TESTS: tuple[Callable[[np.ndarray, np.ndarray], np.ndarray], ...] = (
     lambda u, v: (u**2 + v**2 <= 1.0) & (u**2 + v**2 >= 0.3),  # ring
 )
 
-# Each pattern takes texture coordinates in units of its period and says "secondary colour here".
-_TEXTURE_PATTERNS: tuple[Callable[[np.ndarray, np.ndarray], np.ndarray], ...] = (
-    lambda x, y: np.zeros(x.shape, dtype=bool),  # solid
-    lambda x, y: (y % 1.0) < 0.5,  # horizontal stripes
-    lambda x, y: ((x + y) / np.sqrt(2) % 1.0) < 0.5,  # diagonal stripes
-    lambda x, y: ((x % 1.0) < 0.5) ^ ((y % 1.0) < 0.5),  # checkered
-    lambda x, y: ((x % 1.0) - 0.5) ** 2 + ((y % 1.0) - 0.5) ** 2 < 0.09,  # dotted
-)
