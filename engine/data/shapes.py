@@ -25,7 +25,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine.data import shapes_v2
-from engine.data.shapes_common import IMAGE_SIZE, TEXTURE_PATTERNS, XX, YY, background, col, object_colours
+from engine.data.shapes_common import IMAGE_SIZE as IMAGE_SIZE
+from engine.data.shapes_common import TEXTURE_PATTERNS, XX, YY, background, col, object_colours
 from engine.errors import KdcamError
 
 DEFAULT_CLASSES = 20
@@ -185,7 +186,7 @@ def _rounded_square(u: np.ndarray, v: np.ndarray) -> np.ndarray:
     half, corner = 0.85, 0.38
     qx = np.maximum(np.abs(u) - (half - corner), 0.0)
     qy = np.maximum(np.abs(v) - (half - corner), 0.0)
-    return qx**2 + qy**2 <= corner**2
+    return np.asarray(qx**2 + qy**2 <= corner**2)
 
 
 _SHAPE_TESTS: tuple[Callable[[np.ndarray, np.ndarray], np.ndarray], ...] = (

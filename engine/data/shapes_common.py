@@ -43,7 +43,7 @@ def background(n: int, rng: np.random.Generator) -> np.ndarray:
     on_line = (distance < rng.uniform(0.5, 1.2, (n, lines, 1, 1))).astype(np.float32)
     tint = rng.uniform(-0.08, 0.08, (n, lines, 3)).astype(np.float32)
     image += np.einsum("nlhw,nlc->nhwc", on_line, tint, optimize=True)
-    return image
+    return np.asarray(image)
 
 
 def object_colours(background: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -156,7 +156,7 @@ def _bar(x: np.ndarray, y: np.ndarray, length: np.ndarray, theta: np.ndarray) ->
     dx, dy = XX[None] - col(x), YY[None] - col(y)
     along = col(np.cos(theta)) * dx + col(np.sin(theta)) * dy
     across = -col(np.sin(theta)) * dx + col(np.cos(theta)) * dy
-    return (along / col(length)) ** 2 + (across / col(length * DISTRACTOR_ASPECT)) ** 2 <= 1.0
+    return np.asarray((along / col(length)) ** 2 + (across / col(length * DISTRACTOR_ASPECT)) ** 2 <= 1.0)
 
 
 def _texture(texture_ids: np.ndarray, dx: np.ndarray, dy: np.ndarray, size: np.ndarray,
@@ -195,7 +195,7 @@ def _star(u: np.ndarray, v: np.ndarray) -> np.ndarray:
     """Five rounded points: radius 0.62 +- 0.38 around the centre."""
     r = np.sqrt(u**2 + v**2)
     theta = np.arctan2(u, -v)  # a point straight up
-    return r <= 0.62 + 0.38 * np.cos(5 * theta)
+    return np.asarray(r <= 0.62 + 0.38 * np.cos(5 * theta))
 
 
 _SQRT3 = np.float32(np.sqrt(3.0))
