@@ -18,9 +18,12 @@ from engine.api.results import (
     ExperimentResult,
     ExportResult,
     ModelTaps,
+    SeedAggregate,
+    SeedGroupResult,
     TrainResult,
 )
 from engine.api.specs import (
+    AggregateSpec,
     AnalyzeSpec,
     DeleteCheckpointSpec,
     DemoSpec,
@@ -43,16 +46,22 @@ def _import(spec: ImportSpec, ctx: JobContext) -> CheckpointMeta:
     return run_import_job(spec, ctx)
 
 
-def _train(spec: TrainSpec, ctx: JobContext) -> TrainResult:
-    from engine.train.suite import run_train_job
+def _train(spec: TrainSpec, ctx: JobContext) -> TrainResult | SeedGroupResult:
+    from engine.train.suite import run_seed_group, run_train_job
 
-    return run_train_job(spec, ctx)
+    return run_seed_group(spec, ctx) if spec.seeds else run_train_job(spec, ctx)
 
 
 def _analyze(spec: AnalyzeSpec, ctx: JobContext) -> AnalysisJobResult:
     from engine.analysis.job import run_analysis_job
 
     return run_analysis_job(spec, ctx)
+
+
+def _aggregate(spec: AggregateSpec, ctx: JobContext) -> SeedAggregate:
+    from engine.analysis.seeds import run_aggregate_job
+
+    return run_aggregate_job(spec, ctx)
 
 
 def _export(spec: ExportSpec, ctx: JobContext) -> ExportResult:
@@ -108,6 +117,7 @@ RUNNERS: dict[type[Spec], Callable[[Any, JobContext], Any]] = {
     ImportSpec: _import,
     TrainSpec: _train,
     AnalyzeSpec: _analyze,
+    AggregateSpec: _aggregate,
     ExportSpec: _export,
     DemoSpec: _demo,
     ExperimentSpec: _experiment,

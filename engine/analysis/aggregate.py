@@ -11,11 +11,11 @@ from typing import Any
 
 import numpy as np
 
-from engine.api.bands import BANDED, band, band_score, overall_band, overall_score
 from engine.analysis.bootstrap import bootstrap_stats
 from engine.analysis.collect import PerImage
 from engine.analysis.inputs import AnalysisInputs
 from engine.analysis.metrics import PAIR_METRICS
+from engine.api.bands import BANDED, band, band_score, overall_band, overall_score
 
 SPLITS = ("both_correct", "teacher_only", "student_only", "both_wrong")
 
@@ -69,28 +69,69 @@ def _mean(values: np.ndarray) -> float | None:
     return float(finite.mean()) if finite.size else None
 
 
+#: per-model numbers compared with the baseline model's (paired over images), where present
+MODEL_DIFFERENCES = ("accuracy", "pointing_game", "energy_in_mask", "energy_on_distractors", "energy_on_cue")
+#: per-pair numbers (similarity to the teacher) compared with the baseline's
+PAIR_DIFFERENCES = (*PAIR_METRICS, "agreement", "output_kl")
+
+
+def _model_values(per_image: PerImage, i: int, has_masks: bool) -> dict[str, np.ndarray]:
+    """Model ``i``'s per-image numbers that a baseline comparison covers (those the dataset allows)."""
+    values = {"accuracy": per_image.correct[i].astype(np.float64)}
+    if has_masks:
+        values["pointing_game"] = per_image.pointing_game[i]
+        values["energy_in_mask"] = per_image.energy_in_mask[i]
+    for name in ("energy_on_distractors", "energy_on_cue"):
+        array = getattr(per_image, name)
+        if array is not None:
+            values[name] = array[i]
+    return values
+
+
+def paired_differences(values: dict[str, np.ndarray], reference: dict[str, np.ndarray],
+                       stats: StatBatch) -> dict[str, StatRef]:
+    """Per-image ``value - reference`` of every shared key, as stats: the mean difference over the
+    images where both are defined, and its 95% paired-bootstrap interval (the analysis' resamples)."""
+    return {name: stats.add(np.asarray(values[name], np.float64) - np.asarray(reference[name], np.float64))
+            for name in values if name in reference}
+
+
 def model_entries(inputs: AnalysisInputs, per_image: PerImage, stats: StatBatch) -> list[dict[str, Any]]:
     has_masks = inputs.imageset.masks is not None
+    baseline = None if inputs.baseline is None else inputs.baseline + 1  # index among models
+    reference = _model_values(per_image, baseline, has_masks) if baseline is not None else None
     entries = []
     for i, am in enumerate(inputs.models):
         meta = am.meta
-        entries.append({
+        mask: dict[str, Any] | None = None
+        if has_masks:
+            mask = {"pointing_game": stats.add(per_image.pointing_game[i]),
+                    "energy_in_mask": stats.add(per_image.energy_in_mask[i])}
+            for name in ("energy_on_distractors", "energy_on_cue"):
+                array = getattr(per_image, name)
+                if array is not None:
+                    mask[name] = stats.add(array[i])
+        entry = {
             "name": am.name, "role": am.role, "arch": meta.arch, "width": meta.width, "params": meta.params,
             "method": meta.method, "tap": am.tap, "checkpoint_accuracy": meta.accuracy,
             "accuracy": stats.add(per_image.correct[i]),
             "mean_confidence": float(per_image.confidences[i].mean()),
             "degenerate": int(per_image.degenerate[i].sum()),
-            "mask": {
-                "pointing_game": stats.add(per_image.pointing_game[i]),
-                "energy_in_mask": stats.add(per_image.energy_in_mask[i]),
-            } if has_masks else None,
-        })
+            "mask": mask,
+        }
+        if per_image.cue_labels is not None:  # how often the prediction is the class the cue names
+            entry["follows_cue"] = stats.add(per_image.preds[i] == per_image.cue_labels)
+        if reference is not None and i != baseline:
+            entry["vs_baseline"] = paired_differences(_model_values(per_image, i, has_masks), reference, stats)
+        entries.append(entry)
     return entries
 
 
 def pair_entries(inputs: AnalysisInputs, per_image: PerImage, stats: StatBatch) -> list[dict[str, Any]]:
     teacher_correct = per_image.correct[0]
     teacher_degenerate = per_image.degenerate[0]
+    b = inputs.baseline
+    reference = {name: per_image.pair[name][b] for name in PAIR_DIFFERENCES} if b is not None else None
     entries = []
     for s, am in enumerate(inputs.students):
         student_correct = per_image.correct[s + 1]
@@ -110,11 +151,12 @@ def pair_entries(inputs: AnalysisInputs, per_image: PerImage, stats: StatBatch) 
         splits = {
             split: {
                 "n": int(member.sum()),
-                "metrics": {name: stats.add(np.where(member, per_image.pair[name][s], np.nan)) for name in PAIR_METRICS},
+                "metrics": {name: stats.add(np.where(member, per_image.pair[name][s], np.nan))
+                            for name in PAIR_METRICS},
             }
             for split, member in groups.items()
         }
-        entries.append({
+        entry = {
             "teacher": inputs.teacher.name, "student": am.name, "method": am.meta.method,
             "agreement": stats.add(per_image.pair["agreement"][s]),
             "output_kl": stats.add(per_image.pair["output_kl"][s]),
@@ -126,7 +168,11 @@ def pair_entries(inputs: AnalysisInputs, per_image: PerImage, stats: StatBatch) 
             "band_score": overall_score(means),
             "band_scores": {name: band_score(name, means[name]) for name in BANDED},
             "splits": splits,
-        })
+        }
+        if reference is not None and s != b:
+            entry["vs_baseline"] = paired_differences({name: per_image.pair[name][s] for name in PAIR_DIFFERENCES},
+                                                      reference, stats)
+        entries.append(entry)
     return entries
 
 

@@ -45,16 +45,25 @@ class PerImage:
     energy_in_mask: np.ndarray  # M x N
     pair: dict[str, np.ndarray]  # PAIR_ARRAYS -> S x N
     attention: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # model -> metric -> N
+    #: M x N share of each map on the distractors / the spurious cue; NaN where the image has none
+    #: (None: the dataset has no such masks)
+    energy_on_distractors: np.ndarray | None = None
+    energy_on_cue: np.ndarray | None = None
+    cue_labels: np.ndarray | None = None  # N, the class each image's cue names
 
     def arrays(self) -> dict[str, np.ndarray]:
         """The arrays saved in ``per_image.npz`` (names as in docs/RESULTS_SCHEMA.md)."""
         return {
             "indices": self.indices, "labels": self.labels,
             "models": np.array(self.models), "students": np.array(self.students),
-            "preds": self.preds, "correct": self.correct, "confidences": self.confidences, "true_probs": self.true_probs,
+            "preds": self.preds, "correct": self.correct, "confidences": self.confidences,
+            "true_probs": self.true_probs,
             "targets": self.targets, "degenerate": self.degenerate,
             "pointing_game": self.pointing_game, "energy_in_mask": self.energy_in_mask,
             **self.pair,
+            **{name: value for name, value in (("energy_on_distractors", self.energy_on_distractors),
+                                               ("energy_on_cue", self.energy_on_cue),
+                                               ("cue_labels", self.cue_labels)) if value is not None},
             "attention_models": np.array(list(self.attention), dtype=str),
             **{f"attention_{metric}": np.stack([values[metric] for values in self.attention.values()])
                if self.attention else np.zeros((0, len(self.labels)), np.float32) for metric in ATTENTION_METRICS},
@@ -115,7 +124,7 @@ def to_uint8(maps: Tensor) -> np.ndarray:
 def _to_host(values: dict[str, Tensor]) -> dict[str, np.ndarray]:
     """Per-image vectors of one batch to the host in a single transfer (one device sync, not one each)."""
     stacked = torch.stack([value.to(torch.float64) for value in values.values()]).cpu().numpy()
-    return dict(zip(values, stacked))
+    return dict(zip(values, stacked, strict=True))
 
 
 def _nan_where(values: Tensor, invalid: Tensor) -> Tensor:
@@ -156,7 +165,12 @@ def collect(inputs: AnalysisInputs, out_dir: Path, batch_size: int, ctx: JobCont
         pointing_game=np.full((m, n), np.nan, np.float32), energy_in_mask=np.full((m, n), np.nan, np.float32),
         pair={name: np.full((s, n), np.nan, np.float32) for name in PAIR_ARRAYS},
         attention={am.name: {k: np.full(n, np.nan, np.float32) for k in ATTENTION_METRICS} for am in attention_models},
+        energy_on_distractors=np.full((m, n), np.nan, np.float32) if imageset.distractor_masks is not None else None,
+        energy_on_cue=np.full((m, n), np.nan, np.float32) if imageset.cue_masks is not None else None,
+        cue_labels=imageset.cue_labels[rows].astype(np.int64) if imageset.cue_labels is not None else None,
     )
+    regions = {name: masks for name, masks in (("energy_on_distractors", imageset.distractor_masks),
+                                                ("energy_on_cue", imageset.cue_masks)) if masks is not None}
     with ExitStack() as files:
         def writer(relative: str, dtype: type, shape: tuple[int, ...]) -> RowWriter:
             (out_dir / relative).parent.mkdir(exist_ok=True)
@@ -181,6 +195,8 @@ def collect(inputs: AnalysisInputs, out_dir: Path, batch_size: int, ctx: JobCont
                 mask_pixels = np.ascontiguousarray(imageset.masks[picked])
                 masks_file.append(mask_pixels)
                 masks = torch.from_numpy(mask_pixels).to(inputs.device)
+            region_masks = {name: torch.from_numpy(np.ascontiguousarray(masks[picked])).to(inputs.device)
+                            for name, masks in regions.items()}
             teacher_logits = teacher_maps = teacher_degenerate = teacher_ranks = None
             # models with the same normalisation statistics share one input tensor
             normalised: dict[tuple[tuple[float, ...], tuple[float, ...]], Tensor] = {}
@@ -203,6 +219,9 @@ def collect(inputs: AnalysisInputs, out_dir: Path, batch_size: int, ctx: JobCont
                 if masks is not None:
                     values["pointing_game"] = _nan_where(metrics.pointing_game(maps, masks), degenerate)
                     values["energy_in_mask"] = _nan_where(metrics.energy_in_mask(maps, masks), degenerate)
+                for name, region in region_masks.items():  # NaN where the image has no such region
+                    empty = ~region.flatten(1).any(dim=1)
+                    values[name] = _nan_where(metrics.energy_in_mask(maps, region), degenerate | empty)
                 if i == 0:
                     teacher_logits, teacher_maps, teacher_degenerate = logits, maps, degenerate
                     teacher_ranks = metrics.average_ranks(maps.reshape(len(maps), -1))

@@ -12,15 +12,15 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from engine.cam import METHODS, resolve_tap
 from engine.api.checkpoints import CheckpointMeta
+from engine.api.specs import AnalyzeSpec
+from engine.api.workspace import Workspace
+from engine.cam import METHODS, resolve_tap
 from engine.checkpoints.store import CheckpointStore
 from engine.data import ImageSet, load_split
 from engine.device import resolve_device
 from engine.errors import KdcamError
 from engine.models import TappedModel
-from engine.api.specs import AnalyzeSpec
-from engine.api.workspace import Workspace
 
 TARGETS = ("label", "teacher", "own", "class:K")
 
@@ -30,7 +30,7 @@ class AnalysedModel:
     """One checkpoint ready to run: the model, its metadata, its CAM layer and normalisation."""
 
     name: str
-    role: str  # teacher | student
+    role: str  # teacher | student | baseline (an independent model named by --baseline, not a student)
     model: TappedModel
     meta: CheckpointMeta
     tap: str
@@ -51,6 +51,8 @@ class AnalysisInputs:
     method: str
     target: str
     selection: str  # "first" (the whole split) or "random" (a seeded subset)
+    #: index into ``students`` of the independent reference every student is compared with (None: none)
+    baseline: int | None = None
 
     @property
     def teacher(self) -> AnalysedModel:
@@ -67,13 +69,18 @@ def load_inputs(spec: AnalyzeSpec, ws: Workspace) -> AnalysisInputs:
     device = resolve_device(spec.device)
     store = CheckpointStore(ws.checkpoints)
     metas = [store.meta(spec.teacher)] + [store.meta(name) for name in spec.students]
+    roles = ["teacher"] + ["student"] * len(spec.students)
+    if spec.baseline is not None and spec.baseline not in spec.students:
+        metas.append(store.meta(spec.baseline))  # e.g. a second teacher: compared with the teacher like a student
+        roles.append("baseline")
+    baseline = _baseline(spec, metas[1:])
     _check_class_counts(metas)
     _check_target(spec.target, metas[0])
     imageset = load_split(spec.dataset, spec.split, ws.data)
     rows, selection = _select_rows(spec, imageset)
     _check_labels(imageset, metas[0])
     models = []
-    for role, meta in zip(["teacher"] + ["student"] * len(spec.students), metas):
+    for role, meta in zip(roles, metas, strict=True):
         _check_image_shape(imageset, meta)
         model, meta = store.load(meta.name, device=str(device))
         _check_runs_at(model, meta, imageset, device)
@@ -86,11 +93,22 @@ def load_inputs(spec: AnalyzeSpec, ws: Workspace) -> AnalysisInputs:
             mean=torch.tensor(_per_channel(meta.mean, channels), device=device).view(-1, 1, 1),
             inv_std=1.0 / torch.tensor(_per_channel(meta.std, channels), device=device).view(-1, 1, 1),
         ))
-    return AnalysisInputs(models, imageset, rows, device, spec.method, spec.target, selection)
+    return AnalysisInputs(models, imageset, rows, device, spec.method, spec.target, selection, baseline)
+
+
+def _baseline(spec: AnalyzeSpec, others: list[CheckpointMeta]) -> int | None:
+    """Which of the compared models is the independent reference: the one ``--baseline`` names, else
+    the student trained without a teacher (method ``si``), else none."""
+    if spec.baseline is not None:
+        return next(i for i, meta in enumerate(others) if meta.name == spec.baseline)
+    return next((i for i, meta in enumerate(others) if meta.method == "si"), None)
 
 
 def _check_spec(spec: AnalyzeSpec) -> None:
     names = [spec.teacher, *spec.students]
+    if spec.baseline is not None and spec.baseline == spec.teacher:
+        raise KdcamError(f"--baseline {spec.baseline!r} is the teacher: the baseline is an independent model "
+                         "(the si student, or a teacher trained with another seed)")
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise KdcamError(f"each checkpoint may appear once in an analysis; repeated: {', '.join(duplicates)}")

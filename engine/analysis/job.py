@@ -10,27 +10,27 @@ a cancelled or failed analysis leaves nothing behind.
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from numpy.lib.format import open_memmap
 
-from engine.api import atomic
 from engine.analysis import faithfulness, sanity
 from engine.analysis.aggregate import StatBatch, attention_entries, model_entries, pair_entries
 from engine.analysis.collect import PerImage, cams_for, collect, to_uint8
 from engine.analysis.diagnosis import ModelOutcomes, diagnose, error_images
 from engine.analysis.inputs import AnalysisInputs, load_inputs
+from engine.analysis.superclasses import superclasses_for
+from engine.api import atomic
 from engine.api.analyses import RESULTS_FILE
 from engine.api.results import SCHEMA, SCHEMA_VERSION, AnalysisJobResult, AnalysisResults
+from engine.api.specs import AnalyzeSpec
 from engine.api.validate import Fields
-from engine.analysis.superclasses import superclasses_for
+from engine.api.workspace import Workspace
 from engine.errors import KdcamError
 from engine.jobs import JobContext
-from engine.api.specs import AnalyzeSpec
-from engine.api.workspace import Workspace
 
 
 def run_analysis_job(spec: AnalyzeSpec, ctx: JobContext) -> AnalysisJobResult:
@@ -51,7 +51,7 @@ def run_analysis_job(spec: AnalyzeSpec, ctx: JobContext) -> AnalysisJobResult:
         ctx.progress("statistics", 0, 1, "bootstrap intervals")
         results = stats.resolve({
             "schema": SCHEMA, "version": SCHEMA_VERSION, "id": analysis_id,
-            "created": datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
+            "created": datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
             "elapsed_s": 0.0,
             "spec": spec.to_dict(),
             "device": str(inputs.device),
@@ -59,6 +59,7 @@ def run_analysis_job(spec: AnalyzeSpec, ctx: JobContext) -> AnalysisJobResult:
             "cam": {"method": spec.method, "target": spec.target, "layers": {am.name: am.tap for am in inputs.models}},
             "models": model_entries(inputs, per_image, stats),
             "pairs": pair_entries(inputs, per_image, stats),
+            "baseline": inputs.students[inputs.baseline].name if inputs.baseline is not None else None,
             "diagnosis": diagnosis,
             "attention": attention_entries(per_image, stats),
             "sanity": sanity_section,
@@ -83,7 +84,7 @@ def _new_id(spec: AnalyzeSpec, ws: Workspace) -> str:
         if (ws.analyses / spec.name).exists():
             raise KdcamError(f"an analysis named {spec.name!r} already exists in {ws.analyses}")
         return spec.name
-    base = f"{datetime.now(timezone.utc):%Y%m%d-%H%M%S}-{spec.teacher}"
+    base = f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{spec.teacher}"
     candidate, suffix = base, 2
     while (ws.analyses / candidate).exists():
         candidate, suffix = f"{base}-{suffix}", suffix + 1

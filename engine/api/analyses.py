@@ -15,10 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.api.results import SCHEMA, AnalysisResults
+from engine.api.results import AnalysisResults
 from engine.api.validate import Fields, read_json_file
-from engine.errors import KdcamError
 from engine.api.workspace import Workspace
+from engine.errors import KdcamError
 
 RESULTS_FILE = "results.json"
 MAP_KINDS = ("attention", "sanity", "diagnosis_true", "diagnosis_pred")
@@ -34,8 +34,12 @@ PER_IMAGE_LAYOUT: dict[str, tuple[str, str]] = {
     "pearson": ("f", "SxN"), "l2_similarity": ("f", "SxN"), "iou": ("f", "SxN"), "kl": ("f", "SxN"),
     "spearman": ("f", "SxN"), "peak_distance": ("f", "SxN"), "output_kl": ("f", "SxN"), "agreement": ("f", "SxN"),
     "attention_models": ("U", "A"), "attention_pearson": ("f", "AxN"), "attention_peak_distance": ("f", "AxN"),
+    "energy_on_distractors": ("f", "MxN"), "energy_on_cue": ("f", "MxN"), "cue_labels": ("iu", "N"),
 }
-OPTIONAL_PER_IMAGE = frozenset({"attention_models", "attention_pearson", "attention_peak_distance"})
+#: arrays only some analyses have: attention models, and datasets that mark distractors or a cue
+#: (files written before those were added lack them)
+OPTIONAL_PER_IMAGE = frozenset({"attention_models", "attention_pearson", "attention_peak_distance",
+                                "energy_on_distractors", "energy_on_cue", "cue_labels"})
 
 
 @dataclass(frozen=True)
@@ -266,9 +270,10 @@ def read_per_image(path: Path, results: AnalysisResults) -> dict[str, np.ndarray
         raise KdcamError(f"{path}: models {list(arrays['models'])} differ from results.json's")
     if [str(s) for s in arrays["students"]] != [p.student for p in results.pairs]:
         raise KdcamError(f"{path}: students {list(arrays['students'])} differ from results.json's")
-    labels = arrays["labels"]
-    if len(labels) and (labels.min() < 0 or labels.max() >= results.dataset.num_classes):
-        raise KdcamError(f"{path}: labels outside [0, {results.dataset.num_classes})")
+    for key in ("labels", "cue_labels"):
+        values = arrays.get(key)
+        if values is not None and len(values) and (values.min() < 0 or values.max() >= results.dataset.num_classes):
+            raise KdcamError(f"{path}: {key} outside [0, {results.dataset.num_classes})")
     return arrays
 
 

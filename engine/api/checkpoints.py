@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +56,10 @@ class CheckpointMeta:
     model_def: str | None = None  # "model-defs/<sha256>.py:NAME" (store-relative) for user models
     model_def_sha256: str | None = None  # that file's content, checked (and trusted) before it runs
     model_args: dict[str, Any] | None = None  # keyword arguments of the user's class or factory
+    val_accuracy: float | None = None  # accuracy on the validation split at the saved epoch
+    #: how the validation split that chose the epoch was drawn: fraction, seed, size, of (training
+    #: images before the split), selects_on (validation | test)
+    validation: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -100,7 +104,19 @@ class CheckpointMeta:
             model_def=f.opt_text("model_def"),
             model_def_sha256=f.opt_text("model_def_sha256"),
             model_args=_model_args(f),
+            val_accuracy=f.opt_number("val_accuracy", minimum=0.0, maximum=1.0),
+            validation=_validation(f),
         )
+
+
+def _validation(f: Fields) -> dict[str, Any] | None:
+    """The validation record written by the trainer (absent in older and imported checkpoints)."""
+    v = f.opt_obj("validation")
+    if v is None:
+        return None
+    return {"fraction": v.number("fraction", minimum=0.0, maximum=1.0), "seed": v.integer("seed", minimum=0),
+            "size": v.integer("size", minimum=0), "of": v.integer("of", minimum=0),
+            "selects_on": v.text("selects_on", choices=("validation", "test"))}
 
 
 def _model_args(f: Fields) -> dict[str, Any] | None:
@@ -127,7 +143,7 @@ def _channel_stats(f: Fields, key: str, channels: int, default: tuple[float, ...
 
 
 def now_iso() -> str:
-    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+    return datetime.now(UTC).replace(microsecond=0).isoformat()
 
 
 def check_name(name: str) -> str:

@@ -49,27 +49,33 @@ class ModelTaps:
 @dataclass(frozen=True)
 class TeacherOutcome:
     name: str
-    accuracy: float | None
+    accuracy: float | None  # test accuracy of the epoch chosen on validation (the stored checkpoint's)
     run_id: str | None
     reused: bool
+    last_accuracy: float | None = None  # test accuracy of the last epoch (None when reused)
+    val_accuracy: float | None = None  # validation accuracy of the chosen epoch
+    best_epoch: int | None = None
 
     @classmethod
     def from_fields(cls, f: Fields) -> TeacherOutcome:
-        return cls(f.text("name"), f.opt_number("accuracy"), f.opt_text("run_id"), f.flag("reused", False))
+        return cls(f.text("name"), f.opt_number("accuracy"), f.opt_text("run_id"), f.flag("reused", False),
+                   f.opt_number("last_accuracy"), f.opt_number("val_accuracy"), f.opt_integer("best_epoch", minimum=0))
 
 
 @dataclass(frozen=True)
 class StudentOutcome:
     method: str
     name: str
-    accuracy: float | None
-    last_accuracy: float | None
+    accuracy: float | None  # test accuracy of the epoch chosen on validation
+    last_accuracy: float | None  # test accuracy of the last epoch
     run_id: str | None
+    val_accuracy: float | None = None
+    best_epoch: int | None = None
 
     @classmethod
     def from_fields(cls, f: Fields) -> StudentOutcome:
         return cls(f.text("method"), f.text("name"), f.opt_number("accuracy"), f.opt_number("last_accuracy"),
-                   f.opt_text("run_id"))
+                   f.opt_text("run_id"), f.opt_number("val_accuracy"), f.opt_integer("best_epoch", minimum=0))
 
 
 @dataclass(frozen=True)
@@ -93,6 +99,20 @@ class TrainResult:
         return cls(f.text("dataset"), f.text("recipe"), f.integer("seed"), f.integer("epochs"),
                    TeacherOutcome.from_fields(f.obj("teacher")),
                    tuple(StudentOutcome.from_fields(s) for s in f.objects("students")))
+
+
+@dataclass(frozen=True)
+class SeedGroupResult:
+    """``kdcam train --seeds``: one train suite per seed, in the order asked."""
+
+    runs: tuple[TrainResult, ...]
+
+    @property
+    def seeds(self) -> tuple[int, ...]:
+        return tuple(run.seed for run in self.runs)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"seeds": list(self.seeds), "runs": [run.to_dict() for run in self.runs]}
 
 
 @dataclass(frozen=True)
@@ -198,6 +218,79 @@ class Evaluation:
         return data
 
 
+# -- over seeds (``kdcam aggregate``) --------------------------------------------------------
+#: numbers where less is better (every other aggregated number: more is better)
+LOWER_IS_BETTER_ACROSS = frozenset({"kl", "output_kl", "peak_distance", "energy_on_distractors", "energy_on_cue",
+                                    "follows_cue"})
+
+
+@dataclass(frozen=True)
+class SeedStat:
+    """One number over seeds: the mean of the per-seed values and its 95% Student-t interval
+    (None where fewer than two seeds have a value); ``values`` holds each seed's, None where missing."""
+
+    mean: float | None
+    ci_low: float | None
+    ci_high: float | None
+    values: tuple[float | None, ...]
+
+    @property
+    def n(self) -> int:
+        return sum(v is not None for v in self.values)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"mean": self.mean, "ci_low": self.ci_low, "ci_high": self.ci_high, "n": self.n,
+                "values": list(self.values)}
+
+
+@dataclass(frozen=True)
+class SeedDifference:
+    """A method minus the baseline over seeds: ``stat`` summarises the per-seed paired differences
+    (each the mean over images of that seed's analysis); ``better`` counts the seeds on the better
+    side of zero, ``significant`` those whose own 95% paired interval excludes zero on that side."""
+
+    stat: SeedStat
+    better: int
+    significant: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.stat.to_dict(), "better": self.better, "significant": self.significant}
+
+
+@dataclass(frozen=True)
+class MethodAggregate:
+    """One row of a seed study: the teacher, the baseline or a KD method, over every analysis."""
+
+    method: str  # "teacher" for the teacher row, else the student's method (or name)
+    role: str  # teacher | baseline | student
+    models: tuple[str | None, ...]  # the checkpoint in each analysis, None where absent
+    metrics: dict[str, SeedStat]  # accuracy, similarity to the teacher, ground-truth localisation
+    vs_baseline: dict[str, SeedDifference]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"method": self.method, "role": self.role, "models": list(self.models),
+                "metrics": {k: v.to_dict() for k, v in self.metrics.items()},
+                "vs_baseline": {k: v.to_dict() for k, v in self.vs_baseline.items()}}
+
+
+@dataclass(frozen=True)
+class SeedAggregate:
+    """Several analyses of the same study (one per training seed) summarised per method."""
+
+    analyses: tuple[str, ...]
+    baseline: str | None  # the baseline's method (e.g. ``si``)
+    cam: str  # "gradcam, target label"
+    dataset: str
+    rows: tuple[MethodAggregate, ...]
+
+    def row(self, method: str) -> MethodAggregate:
+        return next(r for r in self.rows if r.method == method)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"analyses": list(self.analyses), "baseline": self.baseline, "cam": self.cam,
+                "dataset": self.dataset, "rows": [r.to_dict() for r in self.rows]}
+
+
 # -- results.json -----------------------------------------------------------------------
 @dataclass(frozen=True)
 class Stat:
@@ -272,8 +365,39 @@ class CamInfo:
 
 @dataclass(frozen=True)
 class MaskScores:
+    """Ground-truth localisation of a model's own maps. The distractor and cue shares exist where the
+    dataset marks those regions (shapes v2); files written before them read as None."""
+
     pointing_game: Stat
     energy_in_mask: Stat
+    energy_on_distractors: Stat | None = None
+    energy_on_cue: Stat | None = None
+
+    @classmethod
+    def from_fields(cls, f: Fields) -> MaskScores:
+        return cls(Stat.from_fields(f.obj("pointing_game")), Stat.from_fields(f.obj("energy_in_mask")),
+                   _opt_stat(f, "energy_on_distractors"), _opt_stat(f, "energy_on_cue"))
+
+
+def _opt_stat(f: Fields, key: str) -> Stat | None:
+    sub = f.opt_obj(key)
+    return Stat.from_fields(sub) if sub is not None else None
+
+
+#: what a ``vs_baseline`` section may hold (paired differences model - baseline)
+MODEL_DIFFERENCES = ("accuracy", "pointing_game", "energy_in_mask", "energy_on_distractors", "energy_on_cue")
+PAIR_DIFFERENCES = (*MAP_METRICS, "agreement", "output_kl")
+
+
+def _differences(f: Fields, allowed: tuple[str, ...]) -> dict[str, Stat] | None:
+    """A ``vs_baseline`` object (None when absent, as in files written before baselines)."""
+    sub = f.opt_obj("vs_baseline")
+    if sub is None:
+        return None
+    unknown = sorted(set(sub.data) - set(allowed))
+    if unknown:
+        raise sub.error(unknown[0], f"one of {', '.join(allowed)}", unknown[0])
+    return {name: Stat.from_fields(sub.obj(name)) for name in allowed if sub.has(name)}
 
 
 @dataclass(frozen=True)
@@ -290,17 +414,22 @@ class ModelEntry:
     mean_confidence: float | None
     degenerate: int
     mask: MaskScores | None
+    #: paired differences (this model - the baseline) of accuracy and ground-truth localisation;
+    #: None for the baseline itself, without a baseline, and in files written before baselines
+    vs_baseline: dict[str, Stat] | None = None
+    #: share of predictions equal to the class the spurious cue names (datasets with a cue)
+    follows_cue: Stat | None = None
 
     @classmethod
     def from_fields(cls, f: Fields) -> ModelEntry:
         mask = f.opt_obj("mask")
         return cls(
-            f.text("name"), f.text("role", choices=("teacher", "student", *ROLES)), f.text("arch", ""),
+            f.text("name"), f.text("role", choices=("teacher", "student", "baseline", *ROLES)), f.text("arch", ""),
             f.number("width", 1.0), f.opt_integer("params", minimum=0), f.text("tap", ""), f.opt_text("method"),
             _opt_float(f, "checkpoint_accuracy"), Stat.from_fields(f.obj("accuracy")),
             _opt_float(f, "mean_confidence"), f.integer("degenerate", 0, minimum=0),
-            MaskScores(Stat.from_fields(mask.obj("pointing_game")), Stat.from_fields(mask.obj("energy_in_mask")))
-            if mask else None,
+            MaskScores.from_fields(mask) if mask else None, _differences(f, MODEL_DIFFERENCES),
+            _opt_stat(f, "follows_cue"),
         )
 
 
@@ -324,6 +453,9 @@ class PairEntry:
     band_score: int
     band_scores: dict[str, int]
     splits: dict[str, SplitEntry]
+    #: paired differences (this student's similarity to the teacher - the baseline's); None for the
+    #: baseline itself, without a baseline, and in files written before baselines
+    vs_baseline: dict[str, Stat] | None = None
 
     @classmethod
     def from_fields(cls, f: Fields) -> PairEntry:
@@ -349,6 +481,7 @@ class PairEntry:
             f.integer("n_valid", minimum=0, maximum=MAX_IMAGES), metrics, f.text("band", choices=BANDS),
             f.integer("band_score", minimum=0, maximum=3),
             {m: scores_f.integer(m, minimum=0, maximum=3) for m in scores_f.data}, splits,
+            _differences(f, PAIR_DIFFERENCES),
         )
 
 
@@ -480,10 +613,18 @@ class AnalysisResults:
     sanity: Sanity | None
     faithfulness: Faithfulness | None
     version: int = SCHEMA_VERSION
+    #: the independent reference model (a student or an extra model with role baseline); None in
+    #: files written before baselines and in analyses without one
+    baseline: str | None = None
 
     @property
     def teacher(self) -> ModelEntry:
         return next(m for m in self.models if m.role == "teacher")
+
+    @property
+    def baseline_pair(self) -> PairEntry | None:
+        """The baseline's own similarity to the teacher: what an unrelated model reaches."""
+        return next((p for p in self.pairs if p.student == self.baseline), None)
 
     @property
     def model_names(self) -> tuple[str, ...]:
@@ -514,6 +655,9 @@ class AnalysisResults:
         for pair in pairs:
             if pair.student not in names:
                 raise f.error("pairs", "students listed in models", pair.student)
+        baseline = f.opt_text("baseline")
+        if baseline is not None and baseline not in [p.student for p in pairs]:
+            raise f.error("baseline", "a model compared with the teacher (listed in pairs)", baseline)
         diagnosis = {name: Diagnosis.from_fields(d, dataset.n, dataset.num_classes)
                      for name, d in f.mapping("diagnosis", {}).items()}
         attention: dict[str, dict[str, Stat | int]] = {}
@@ -524,7 +668,7 @@ class AnalysisResults:
             f.text("id"), f.text("created", ""), f.number("elapsed_s", 0.0), dict(f.obj("spec").data)
             if f.has("spec") else {}, f.text("device", ""), dataset, CamInfo.from_fields(f.obj("cam")), models, pairs,
             diagnosis, attention, _sanity(f.opt_obj("sanity"), dataset.n), _faithfulness(f.opt_obj("faithfulness"),
-                                                                                         dataset.n), version,
+                                                                                         dataset.n), version, baseline,
         )
 
 

@@ -16,8 +16,8 @@ from typing import Any
 
 from engine.api.liveness import process_alive
 from engine.api.validate import Fields, read_json_file
-from engine.errors import KdcamError
 from engine.api.workspace import Workspace
+from engine.errors import KdcamError
 
 STATES = ("running", "finished", "failed", "cancelled")
 #: events.jsonl larger than this is not a kdcam run (one line per epoch is a few hundred bytes)
@@ -36,6 +36,7 @@ class EpochRecord:
     lr: float | None = None
     images_per_s: float | None = None
     elapsed: float | None = None
+    val_acc: float | None = None  # accuracy on the validation split (runs that have one)
 
     @classmethod
     def from_dict(cls, data: object, where: str = "epoch record") -> EpochRecord:
@@ -50,12 +51,16 @@ class EpochRecord:
             lr=f.opt_number("lr"),
             images_per_s=f.opt_number("images_per_s"),
             elapsed=f.opt_number("elapsed"),
+            val_acc=f.opt_number("val_acc"),
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return {"epoch": self.epoch, "epochs": self.epochs, "losses": dict(self.losses), "train_acc": self.train_acc,
+        data = {"epoch": self.epoch, "epochs": self.epochs, "losses": dict(self.losses), "train_acc": self.train_acc,
                 "test_acc": self.test_acc, "lr": self.lr, "images_per_s": self.images_per_s,
                 "elapsed": self.elapsed}
+        if self.val_acc is not None:  # absent in runs without a validation split, as they wrote it
+            data["val_acc"] = self.val_acc
+        return data
 
 
 @dataclass(frozen=True)

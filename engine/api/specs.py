@@ -71,12 +71,17 @@ class TrainSpec(Spec):
     compile: bool = False
     resume: str | None = None  # a run id under runs/: continue it, then the suite's remaining methods
     method_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: share of the training images held out to choose the best epoch (0: the test split chooses)
+    validation: float = 0.1
+    #: train the whole suite once per seed (a teacher and students each); () = just ``seed``
+    seeds: tuple[int, ...] = ()
 
     @property
     def title(self) -> str:
         if self.resume:
             return f"resume {self.resume}"
-        return f"train {self.teacher}->{self.student} [{','.join(self.methods)}] on {self.dataset}"
+        seeds = f" seeds {','.join(map(str, self.seeds))}" if self.seeds else ""
+        return f"train {self.teacher}->{self.student} [{','.join(self.methods)}] on {self.dataset}{seeds}"
 
 
 @dataclass(frozen=True)
@@ -102,12 +107,28 @@ class AnalyzeSpec(Spec):
     deletion_steps: int = 10
     worst_per_class: int = 3  # misclassifications (and low-confidence hits) listed per class
     resamples: int = 2000  # bootstrap resamples
+    #: the independent reference (a student, or another checkpoint such as a second teacher); None: the
+    #: student trained with method ``si``, if any
+    baseline: str | None = None
 
     @property
     def title(self) -> str:
         if not self.students:
             return f"diagnose {self.teacher} ({self.method})"
         return f"analyze {self.teacher} vs {','.join(self.students)} ({self.method})"
+
+
+@dataclass(frozen=True)
+class AggregateSpec(Spec):
+    """Analyses of one study trained with several seeds, summarised per method over the seeds."""
+
+    kind: ClassVar[str] = "aggregate"
+    workspace: str
+    analyses: tuple[str, ...]
+
+    @property
+    def title(self) -> str:
+        return f"aggregate {', '.join(self.analyses)}"
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,9 @@ from typing import Any
 
 from engine.api.bands import band_style
 from engine.api.catalogue import BANDED_METRICS, CAM_METHODS, DEFAULT_CAM_METHOD, DEFAULT_TARGET, TARGETS
-from engine.api.results import AnalysisResults, Stat
+from engine.api.results import LOWER_IS_BETTER_ACROSS, AnalysisResults, SeedAggregate, SeedStat, Stat
+from engine.cli.train import parse_seeds
+from engine.errors import KdcamError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -42,27 +44,82 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="images for the sanity check and deletion/insertion (default: 64; 0 skips them)")
     parser.add_argument("--sanity-methods", default="", metavar="M1,M2",
                         help="CAM methods the randomisation check covers (default: the analysis method)")
+    parser.add_argument("--baseline", metavar="NAME",
+                        help="the independent reference each student is compared with (paired over images): a "
+                        "student, or another checkpoint such as a teacher trained with another seed "
+                        "(default: the student trained with method si)")
+    parser.add_argument("--seeds", metavar="S1,S2,...", type=parse_seeds,
+                        help="analyse a seed group: {seed} in --teacher/--students/--baseline/--name is replaced "
+                        "by each seed in turn, then the analyses are aggregated over seeds")
     parser.add_argument("--json", action="store_true", help="JSON lines of progress, then the result")
     parser.set_defaults(handler=_handle)
 
+    aggregate = subparsers.add_parser(
+        "aggregate", help="summarise analyses of one study trained with several seeds",
+        description="Per method: mean and 95%% interval over seeds of accuracy, similarity to the teacher and "
+        "ground-truth localisation; each method's paired difference from the baseline over seeds and in how "
+        "many seeds it was better (and significantly so). Give the analyses of each seed, e.g. those of "
+        "kdcam analyze --seeds 0,1,2.",
+    )
+    aggregate.add_argument("analyses", nargs="+", metavar="ID", help="analysis ids, one per seed")
+    aggregate.add_argument("--json", action="store_true", help="the aggregate as JSON")
+    aggregate.set_defaults(handler=_aggregate)
+
 
 def _handle(args: argparse.Namespace) -> int:
+    from engine.api.specs import AggregateSpec, AnalyzeSpec
     from engine.cli.output import print_json, run_job
-    from engine.api.specs import AnalyzeSpec
 
-    spec = AnalyzeSpec(
-        workspace=args.workspace, teacher=args.teacher, students=_names(args.students), dataset=args.dataset,
-        split=args.split, n=args.n, method=args.method, target=args.target, layer=args.layer,
-        batch_size=args.batch, seed=args.seed, device=args.device, name=args.name, check_images=args.check_images,
-        sanity_methods=_names(args.sanity_methods),
-    )
-    result = run_job(spec, as_json=args.json)
+    def spec_for(seed: int | None) -> AnalyzeSpec:
+        def fill(text: str | None) -> str | None:
+            return text.replace("{seed}", str(seed)) if text is not None and seed is not None else text
+
+        return AnalyzeSpec(
+            workspace=args.workspace, teacher=fill(args.teacher) or "", students=_names(fill(args.students) or ""),
+            dataset=args.dataset, split=args.split, n=args.n, method=args.method, target=args.target,
+            layer=args.layer, batch_size=args.batch, seed=args.seed, device=args.device,
+            name=_seed_name(args.name, seed),
+            check_images=args.check_images, sanity_methods=_names(args.sanity_methods), baseline=fill(args.baseline),
+        )
+
+    if args.seeds and "{seed}" not in args.teacher:
+        raise KdcamError("--seeds needs {seed} in --teacher (and the students), e.g. --teacher "
+                         "vgg16-shapes-demo-s{seed}: each seed's checkpoints are named after it")
+    results = []
+    for seed in args.seeds or (None,):
+        result = run_job(spec_for(seed), as_json=args.json)
+        results.append(result)
+        if args.json:
+            print_json({"event": "result", **result.to_dict()})
+        else:
+            from engine.api.analyses import load_results
+
+            print_analysis(load_results(args.workspace, result.id), result.path)
+    if args.seeds:
+        aggregated = run_job(AggregateSpec(args.workspace, tuple(r.id for r in results)), as_json=args.json)
+        if args.json:
+            print_json({"event": "aggregate", **aggregated.to_dict()})
+        else:
+            print_aggregate(aggregated)
+    return 0
+
+
+def _seed_name(name: str | None, seed: int | None) -> str | None:
+    """The analysis id of one seed: ``{seed}`` filled in, or ``-sN`` appended to a plain name."""
+    if name is None or seed is None:
+        return name
+    return name.replace("{seed}", str(seed)) if "{seed}" in name else f"{name}-s{seed}"
+
+
+def _aggregate(args: argparse.Namespace) -> int:
+    from engine.api.specs import AggregateSpec
+    from engine.cli.output import print_json, run_job
+
+    aggregated = run_job(AggregateSpec(args.workspace, tuple(args.analyses)), as_json=args.json)
     if args.json:
-        print_json({"event": "result", **result.to_dict()})
+        print_json(aggregated.to_dict())
     else:
-        from engine.api.analyses import load_results
-
-        print_analysis(load_results(args.workspace, result.id), result.path)
+        print_aggregate(aggregated)
     return 0
 
 
@@ -91,35 +148,136 @@ def _table(title: str, columns: tuple[str, ...]) -> Any:
     return table
 
 
+#: short column titles of per-model and per-pair numbers
+SHORT = {"accuracy": "acc", "pearson": "Pearson", "l2_similarity": "L2 sim", "iou": "IoU", "kl": "KL",
+         "agreement": "agree", "output_kl": "out KL", "pointing_game": "pointing", "energy_in_mask": "in mask",
+         "energy_on_distractors": "on distr.", "energy_on_cue": "on cue", "follows_cue": "follows cue"}
+#: what the baseline comparison shows: accuracy, the banded similarities, ground-truth localisation
+DIFFERENCE_COLUMNS = ("accuracy", *BANDED_METRICS, "pointing_game", "energy_in_mask", "energy_on_distractors",
+                      "energy_on_cue")
+
+
+def _difference(stat: Stat | None, name: str, interval: bool) -> str:
+    """A paired difference, green/red where its 95% interval excludes zero on the better/worse side."""
+    if stat is None or stat.mean is None:
+        return "–"
+    text = f"{stat.mean:+.3f}"
+    if interval and stat.ci_low is not None and stat.ci_high is not None:
+        text += f" [{stat.ci_low:+.3f}, {stat.ci_high:+.3f}]"
+    if stat.ci_low is None or stat.ci_high is None or stat.ci_low <= 0 <= stat.ci_high:
+        return text
+    better = (stat.ci_low > 0) != (name in LOWER_IS_BETTER_ACROSS)
+    return f"[{'green' if better else 'red'}]{text}[/]"
+
+
 def print_analysis(results: AnalysisResults, path: str) -> None:
     from engine.cli.output import console
 
     out = console()
-    models = _table("models", ("model", "role", "accuracy", "pointing", "in mask", "degenerate"))
+    wide = out.width >= 110  # columns of mean±half-width need a wide terminal
+    regions = [name for name in ("energy_on_distractors", "energy_on_cue")
+               if any(m.mask is not None and getattr(m.mask, name) is not None for m in results.models)]
+    follows = any(m.follows_cue is not None for m in results.models)
+    models = _table("models: accuracy, and where each model's own map lies (ground truth)",
+                    ("model", "role", "accuracy", "pointing", "in mask", *(SHORT[r] for r in regions),
+                     *(("follows cue",) if follows else ()), "degenerate"))
     for model in results.models:
         mask = model.mask
-        models.add_row(model.name, model.role, _fmt(model.accuracy), _fmt(mask.pointing_game if mask else None),
-                       _fmt(mask.energy_in_mask if mask else None), str(model.degenerate))
+        role = "baseline" if model.name == results.baseline else model.role
+        models.add_row(model.name, role, _fmt(model.accuracy, interval=wide),
+                       _fmt(mask.pointing_game if mask else None, interval=wide),
+                       _fmt(mask.energy_in_mask if mask else None, interval=wide),
+                       *(_fmt(getattr(mask, r) if mask else None, interval=wide) for r in regions),
+                       *((_fmt(model.follows_cue, interval=wide),) if follows else ()), str(model.degenerate))
     out.print(models)
+    teacher_gap = (results.teacher.vs_baseline or {}).get("accuracy")
+    if results.baseline is not None and teacher_gap is not None:
+        out.print(f"teacher − baseline ({results.baseline}) accuracy: {_difference(teacher_gap, 'accuracy', True)} "
+                  f"(paired over {teacher_gap.n} images, 95% bootstrap interval)", highlight=False)
     if not results.pairs:
         out.print(f"[green]analysis written to[/] {path}", highlight=False)
         return
-    interval = out.width >= 110  # eight columns of mean±half-width need a wide terminal
     title = f"students vs teacher ({results.cam.method}, target {results.cam.target})"
-    if not interval:
+    if not wide:
         title += " · means; 95% intervals in the report and the TUI"
     pairs = _table(title, ("student", "band", "Pearson", "L2 sim", "IoU", "KL", "agree", "out KL"))
     for pair in results.pairs:
         cells = []
         for name in BANDED_METRICS:
             stat = pair.metrics[name]
-            cells.append(f"[{band_style(stat.band)}]{_fmt(stat, interval=interval)}[/]")
+            cells.append(f"[{band_style(stat.band)}]{_fmt(stat, interval=wide)}[/]")
         label = pair.method or pair.student
+        if pair.student == results.baseline:
+            label += " (baseline)"
         pairs.add_row(label, f"[{band_style(pair.band)}]{pair.band}[/]", *cells,
-                      _fmt(pair.agreement, interval=interval), _fmt(pair.output_kl, interval=interval))
+                      _fmt(pair.agreement, interval=wide), _fmt(pair.output_kl, interval=wide))
     out.print(pairs)
+    _print_differences(results, wide)
     for method, entries in (results.sanity.methods if results.sanity else {}).items():
         verdicts = ", ".join(f"{name} {'passed' if e.passed else 'FAILED' if e.passed is False else 'n/a'} "
                              f"(Spearman {_fmt(e.spearman, 2)})" for name, e in entries.items())
         out.print(f"randomisation check ({method}): {verdicts}", highlight=False)
     out.print(f"[green]analysis written to[/] {path}", highlight=False)
+
+
+def _print_differences(results: AnalysisResults, wide: bool) -> None:
+    """Each model minus the baseline, paired over images: what a student gained from its teacher."""
+    from engine.cli.output import console
+
+    if results.baseline is None:
+        console().print("no baseline (no si student and no --baseline): similarities have no reference to compare "
+                        "with", highlight=False)
+        return
+    rows = [(p.method or p.student, {**(results.model(p.student).vs_baseline or {}), **(p.vs_baseline or {})})
+            for p in results.pairs if p.student != results.baseline]
+    rows.insert(0, ("teacher", dict(results.teacher.vs_baseline or {})))
+    columns = [c for c in DIFFERENCE_COLUMNS if any(c in diffs for _, diffs in rows)]
+    table = _table(f"minus the baseline {results.baseline} (paired over images; 95% bootstrap interval; "
+                   "green/red: the interval excludes 0, better/worse)", ("model", *(f"Δ {SHORT[c]}" for c in columns)))
+    for label, diffs in rows:
+        table.add_row(label, *(_difference(diffs.get(c), c, wide) for c in columns))
+    console().print(table)
+
+
+def _seed_text(stat: SeedStat | None, interval: bool, digits: int = 3) -> str:
+    if stat is None or stat.mean is None:
+        return "–"
+    text = f"{stat.mean:.{digits}f}"
+    if interval and stat.ci_low is not None and stat.ci_high is not None:
+        text += f" [{stat.ci_low:.{digits}f}, {stat.ci_high:.{digits}f}]"
+    return text
+
+
+def print_aggregate(aggregated: SeedAggregate) -> None:
+    """Per method over seeds: means with 95% t intervals, then the paired differences from the baseline."""
+    from engine.cli.output import console
+
+    out = console()
+    wide = out.width >= 110
+    seeds = len(aggregated.analyses)
+    names = [n for n in ("accuracy", *BANDED_METRICS, "pointing_game", "energy_in_mask", "energy_on_distractors",
+                         "energy_on_cue", "follows_cue") if any(n in r.metrics for r in aggregated.rows)]
+    table = _table(f"over {seeds} seeds ({aggregated.dataset}, {aggregated.cam}): mean and 95% t interval over seeds",
+                   ("method", "seeds", *(SHORT[n] for n in names)))
+    for row in aggregated.rows:
+        label = row.method + (" (baseline)" if row.role == "baseline" else "")
+        n = max((s.n for s in row.metrics.values()), default=0)
+        table.add_row(label, str(n), *(_seed_text(row.metrics.get(n_), wide) for n_ in names))
+    out.print(table)
+    if aggregated.baseline is None:
+        out.print("no baseline in these analyses: no differences to report", highlight=False)
+        return
+    diffs = [n for n in ("accuracy", *BANDED_METRICS, "pointing_game", "energy_in_mask") if
+             any(n in r.vs_baseline for r in aggregated.rows)]
+    table = _table(f"minus {aggregated.baseline}, over seeds: mean paired difference [95% t interval] · better in k "
+                   "of n seeds (significantly in that seed's own analysis)",
+                   ("method", *(f"Δ {SHORT[n]}" for n in diffs)))
+    for row in aggregated.rows:
+        if row.role == "baseline":
+            continue
+        cells = []
+        for name in diffs:
+            d = row.vs_baseline.get(name)
+            cells.append("–" if d is None else f"{_seed_text(d.stat, wide)} · {d.better}/{d.stat.n} ({d.significant})")
+        table.add_row(row.method, *cells)
+    out.print(table)

@@ -11,7 +11,7 @@ import json
 from typing import Any
 
 from engine.api.catalogue import EXPERIMENTS, KD_METHODS, RECIPES, parse_methods
-from engine.api.results import ExperimentResult, TrainResult
+from engine.api.results import ExperimentResult, SeedGroupResult, TrainResult
 from engine.api.specs import ExperimentSpec, TrainSpec
 from engine.errors import KdcamError
 
@@ -34,6 +34,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--lr", type=float, help="override the recipe's learning rate")
     train.add_argument("--compile", action="store_true", help="torch.compile the training step")
     train.add_argument("--resume", metavar="RUN", help="continue an interrupted run (a run id under runs/)")
+    train.add_argument("--seeds", metavar="S1,S2,...", type=parse_seeds,
+                       help="train the whole suite once per seed (e.g. 0,1,2), for means and intervals over seeds")
+    train.add_argument("--validation", type=float, default=0.1, metavar="F",
+                       help="share of the training images held out to choose the best epoch (default: 0.1; "
+                       "0 chooses on the test split)")
     train.set_defaults(handler=_train)
 
     exp = subparsers.add_parser(
@@ -92,16 +97,32 @@ def _train(args: argparse.Namespace) -> int:
 
     spec = TrainSpec(
         workspace=args.workspace, dataset=args.dataset, teacher=args.teacher, student=args.student,
-        methods=parse_methods(args.methods), recipe=args.recipe or _default_recipe(args.dataset), epochs=args.epochs, batch_size=args.batch_size,
-        lr=args.lr, width=args.width, teacher_width=args.teacher_width, seed=args.seed, device=args.device, compile=args.compile,
+        methods=parse_methods(args.methods), recipe=args.recipe or _default_recipe(args.dataset), epochs=args.epochs,
+        batch_size=args.batch_size, lr=args.lr, width=args.width, teacher_width=args.teacher_width, seed=args.seed,
+        device=args.device, compile=args.compile,
         resume=args.resume, method_options=parse_options(args.option),
+        validation=args.validation, seeds=args.seeds or (),
     )
     summary = run_job(spec, as_json=args.json)
     if args.json:
         print_json(summary)
+    elif isinstance(summary, SeedGroupResult):
+        for run in summary.runs:
+            print_suite(run)
     else:
         print_suite(summary)
     return 0
+
+
+def parse_seeds(text: str) -> tuple[int, ...]:
+    """``0,1,2`` -> (0, 1, 2): whole numbers >= 0, each once."""
+    try:
+        seeds = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: write whole numbers separated by commas, e.g. 0,1,2") from None
+    if not seeds or any(seed < 0 for seed in seeds) or len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(f"{text!r}: give distinct whole numbers >= 0, e.g. 0,1,2")
+    return seeds
 
 
 def _default_recipe(dataset: str) -> str:
@@ -133,21 +154,25 @@ def _pct(value: float | None) -> str:
 
 
 def print_suite(summary: TrainResult) -> None:
+    """Test accuracy at the epoch validation chose and at the last epoch, and each student's
+    difference from ``si`` (one seed: intervals come from ``kdcam analyze`` and ``kdcam aggregate``)."""
     from rich.table import Table
 
     from engine.cli.output import console
 
     table = Table(title=f"{summary.dataset} · recipe {summary.recipe} · seed {summary.seed}")
-    for column in ("role", "method", "checkpoint", "best test acc", "vs si"):
-        table.add_column(column, justify="right" if "acc" in column or column == "vs si" else "left")
+    columns = ("role", "method", "checkpoint", "val acc", "test acc (best val)", "test acc (last)", "vs si")
+    for column in columns:
+        table.add_column(column, justify="left" if column in ("role", "method", "checkpoint") else "right")
     teacher = summary.teacher
     table.add_row("teacher", "ce" + (" (reused)" if teacher.reused else ""), teacher.name,
-                  _pct(teacher.accuracy), "")
+                  _pct(teacher.val_accuracy), _pct(teacher.accuracy), _pct(teacher.last_accuracy), "")
     baseline = next((s.accuracy for s in summary.students if s.method == "si"), None)
     for student in summary.students:
         delta = "" if baseline is None or student.accuracy is None or student.method == "si" \
             else f"{student.accuracy - baseline:+.2%}"
-        table.add_row("student", student.method, student.name, _pct(student.accuracy), delta)
+        table.add_row("student", student.method, student.name, _pct(student.val_accuracy), _pct(student.accuracy),
+                      _pct(student.last_accuracy), delta)
     console().print(table)
 
 

@@ -16,22 +16,23 @@ from typing import Any
 
 import torch
 
-from engine.checkpoints.building import build_from_meta
 from engine.api.checkpoints import CheckpointMeta
+from engine.api.results import SeedGroupResult, StudentOutcome, TeacherOutcome, TrainResult
+from engine.api.specs import TrainSpec
+from engine.api.workspace import Workspace, read_json
+from engine.checkpoints.building import build_from_meta
 from engine.checkpoints.store import CheckpointStore
 from engine.data import ImageSet, load_split
+from engine.device import resolve_device
 from engine.distill import Distiller, TrainingSet, build_distiller, check_method
 from engine.errors import JobCancelled, KdcamError
 from engine.jobs import JobContext
 from engine.models import TappedModel, architectures, build_model
-from engine.api.results import StudentOutcome, TeacherOutcome, TrainResult
-from engine.api.specs import TrainSpec
-from engine.device import resolve_device
 from engine.train.device import prepare_model
 from engine.train.recipes import Recipe, resolve_recipe
 from engine.train.rundir import RunDir
 from engine.train.trainer import FitPlan, FitResult, fit
-from engine.api.workspace import Workspace, read_json
+from engine.train.validation import carve_validation
 
 
 @dataclass
@@ -45,8 +46,10 @@ class Session:
     width: float
     teacher_width: float
     device: torch.device
-    train_set: ImageSet
+    train_set: ImageSet  # without the validation images
     test_set: ImageSet
+    val_set: ImageSet | None = None
+    validation: dict[str, Any] | None = None  # how val_set was drawn (engine.train.validation)
 
     @property
     def training_set(self) -> TrainingSet:
@@ -86,13 +89,15 @@ class Session:
         plan = FitPlan(name=name, role=role, method=method, arch=arch, width=width, distiller=distiller,
                        recipe=recipe or self.recipe, train_set=self.train_set, test_set=self.test_set,
                        device=self.device, seed=self.spec.seed, teacher_name=teacher_name, compile=self.spec.compile,
-                       augment=augment, template=self.template(arch))
+                       augment=augment, template=self.template(arch), val_set=self.val_set,
+                       validation=self.validation)
         if resume_run:
             run = RunDir.open(self.ws.runs, resume_run)
         else:
             config = {"spec": self.spec.to_dict(), "name": name, "role": role, "method": method, "arch": arch,
                       "width": width, "teacher": teacher_name, "recipe": dataclasses.asdict(plan.recipe),
-                      "dataset": self.spec.dataset, "seed": self.spec.seed, "device": str(self.device)}
+                      "dataset": self.spec.dataset, "seed": self.spec.seed, "device": str(self.device),
+                      "validation": self.validation}
             run = RunDir.create(self.ws.runs, name, config)
         try:
             return fit(plan, run, self.store, ctx, resume=resume_run is not None)
@@ -135,8 +140,9 @@ def open_session(spec: TrainSpec, ctx: JobContext) -> Session:
     test_set = load_split(spec.dataset, "test", ws.data)
     if train_set.num_classes < 2:
         raise KdcamError(f"dataset {spec.dataset!r} has {train_set.num_classes} class; training needs at least two")
+    train_set, val_set, validation = carve_validation(train_set, spec.validation, spec.seed)
     return Session(spec, ws, CheckpointStore(ws.checkpoints), recipe, float(width), float(teacher_width), device,
-                   train_set, test_set)
+                   train_set, test_set, val_set, validation)
 
 
 def load_teacher(session: Session, name: str) -> TappedModel:
@@ -182,6 +188,19 @@ def train_student(session: Session, method: str, teacher: TappedModel, teacher_c
                        distiller, ctx, teacher_name=teacher_ckpt, resume_run=resume_run)
 
 
+def run_seed_group(spec: TrainSpec, ctx: JobContext) -> SeedGroupResult:
+    """``--seeds``: the whole suite (its own teacher, its own validation split) once per seed."""
+    if spec.resume:
+        raise KdcamError("--resume continues one run; give it without --seeds")
+    if len(set(spec.seeds)) != len(spec.seeds):
+        raise KdcamError(f"--seeds lists a seed twice: {','.join(map(str, spec.seeds))}")
+    runs = []
+    for seed in spec.seeds:
+        ctx.log(f"seed {seed} ({len(runs) + 1} of {len(spec.seeds)})")
+        runs.append(run_train_job(dataclasses.replace(spec, seed=seed, seeds=()), ctx))
+    return SeedGroupResult(tuple(runs))
+
+
 def run_train_job(spec: TrainSpec, ctx: JobContext) -> TrainResult:
     """Train or reuse the teacher, then one student per method; a summary for tables and JSON.
 
@@ -193,8 +212,9 @@ def run_train_job(spec: TrainSpec, ctx: JobContext) -> TrainResult:
     if spec.resume:
         ws = Workspace.open(spec.workspace)
         resumed = {**RunDir.open(ws.runs, spec.resume).config, "run_id": spec.resume}
-        spec = TrainSpec(**{**resumed["spec"], "workspace": spec.workspace, "resume": None,
-                            "methods": tuple(resumed["spec"]["methods"])})
+        # runs recorded before validation splits trained on every image: resume them the same way
+        spec = TrainSpec(**{"validation": 0.0, **resumed["spec"], "workspace": spec.workspace, "resume": None,
+                            "methods": tuple(resumed["spec"]["methods"]), "seeds": ()})
     session = open_session(spec, ctx)
     resume_teacher = resumed is not None and resumed["role"] == "teacher"
     resume_student = resumed is not None and resumed["role"] == "student"
@@ -221,12 +241,15 @@ def run_train_job(spec: TrainSpec, ctx: JobContext) -> TrainResult:
         check_students(session, probe.to(session.device), methods)
         teacher, result = train_teacher(session, spec.teacher, ctx, teacher_ckpt,
                                         resume_run=resumed["run_id"] if resume_teacher else None)
-        teacher_outcome = TeacherOutcome(teacher_ckpt, result.best_accuracy, result.run_id, reused=False)
+        teacher_outcome = TeacherOutcome(teacher_ckpt, result.best_accuracy, result.run_id, reused=False,
+                                         last_accuracy=result.last_accuracy, val_accuracy=result.val_accuracy,
+                                         best_epoch=result.best_epoch)
     else:
         teacher = load_teacher(session, teacher_ckpt)
         check_students(session, teacher, methods)
         meta = session.store.meta(teacher_ckpt)
-        teacher_outcome = TeacherOutcome(teacher_ckpt, meta.accuracy, meta.run_id, reused=True)
+        teacher_outcome = TeacherOutcome(teacher_ckpt, meta.accuracy, meta.run_id, reused=True,
+                                         val_accuracy=meta.val_accuracy, best_epoch=meta.epochs)
     students: list[StudentOutcome] = []
     for done, method in enumerate(methods, start=1):
         ctx.progress("suite", done, total, method)
@@ -235,7 +258,7 @@ def run_train_job(spec: TrainSpec, ctx: JobContext) -> TrainResult:
                                name=resumed["name"] if resume_this else None,
                                resume_run=resumed["run_id"] if resume_this else None)
         students.append(StudentOutcome(method, result.name, result.best_accuracy, result.last_accuracy,
-                                       result.run_id))
+                                       result.run_id, result.val_accuracy, result.best_epoch))
     ctx.progress("suite", total, total, "done")
     return TrainResult(spec.dataset, session.recipe.name, spec.seed, session.recipe.epochs, teacher_outcome,
                        tuple(students))

@@ -2,7 +2,8 @@
 
 The loop is the same for teachers (``si``: plain CE) and students (any method). At the end
 of every epoch it writes, in this order: the ``-last`` checkpoint, the best checkpoint when
-test accuracy improved, events.jsonl, then state.pt. A kill therefore loses at most the
+validation accuracy improved (test accuracy when the plan has no validation split),
+events.jsonl, then state.pt. A kill therefore loses at most the
 epoch in progress, and ``resume`` replays exactly what an uninterrupted run would have done
 (the loader's order and augmentation depend on (seed, epoch) only; RNG state is restored).
 """
@@ -18,8 +19,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from engine.api.runs import EpochRecord
 from engine.api.checkpoints import CheckpointMeta
+from engine.api.runs import EpochRecord
 from engine.checkpoints.store import CheckpointStore
 from engine.data import ImageSet
 from engine.data.loader import DeviceLoader
@@ -54,16 +55,22 @@ class FitPlan:
     augment: Callable[[Tensor, Tensor, int], Tensor] | None = None
     #: the checkpoint whose model (a user model's code and arguments) the trained one has
     template: CheckpointMeta | None = None
+    #: images held out of training that choose the best epoch (None: the test split chooses), and
+    #: how they were drawn (recorded in every checkpoint's metadata)
+    val_set: ImageSet | None = None
+    validation: dict[str, Any] | None = None
 
 
 @dataclass
 class FitResult:
     name: str
     run_id: str
-    best_accuracy: float
-    last_accuracy: float
+    best_accuracy: float  # test accuracy of the epoch the validation split chose
+    last_accuracy: float  # test accuracy of the last epoch
     epochs: int
     records: list[dict[str, Any]] = field(default_factory=list)
+    best_epoch: int | None = None
+    val_accuracy: float | None = None  # validation accuracy of the chosen epoch
 
 
 def fit(plan: FitPlan, run: RunDir, store: CheckpointStore, ctx: JobContext, resume: bool = False) -> FitResult:
@@ -75,6 +82,7 @@ def fit(plan: FitPlan, run: RunDir, store: CheckpointStore, ctx: JobContext, res
                                 channels_last=channels_last)
     test_loader = DeviceLoader(plan.test_set, max(recipe.batch_size, 256), device, train=False,
                                channels_last=channels_last)
+    val_loader = _validation_loader(plan, max(recipe.batch_size, 256), channels_last)
     params = list(distiller.trainable_parameters())
     optimizer = torch.optim.SGD(params, lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay)
     step = torch.compile(distiller) if plan.compile else distiller
@@ -106,19 +114,51 @@ def fit(plan: FitPlan, run: RunDir, store: CheckpointStore, ctx: JobContext, res
             "test_acc": test_acc, "lr": lr, "images_per_s": len(plan.train_set) / seconds,
             "elapsed": time.perf_counter() - began,
         }
+        score = _select_on(record, distiller.student, val_loader, mixed, ctx)
         records.append(record)
-        _save_checkpoint(store, f"{plan.name}-last", plan, run, test_acc, epoch)
-        if test_acc > best:
-            best = test_acc
-            _save_checkpoint(store, plan.name, plan, run, test_acc, epoch)
+        _save_checkpoint(store, f"{plan.name}-last", plan, run, record, epoch)
+        if score > best:
+            best = score
+            _save_checkpoint(store, plan.name, plan, run, record, epoch)
         run.write_events(records)
         run.save_state({
             "epoch": epoch, "best": best, "student": distiller.student.state_dict(),
             "extras": distiller.extras_state_dict(), "optimizer": optimizer.state_dict(), "rng": rng_state(device),
         })
         ctx.emit(Epoch(ctx.job_id, run.run_id, EpochRecord.from_dict(record)))
-    run.set_status("finished", f"best test accuracy {best:.2%}", best_accuracy=best)
-    return FitResult(plan.name, run.run_id, best, records[-1]["test_acc"], recipe.epochs, records)
+    chosen = _chosen(records)
+    run.set_status("finished", _finished_message(chosen), best_accuracy=chosen["test_acc"])
+    return FitResult(plan.name, run.run_id, chosen["test_acc"], records[-1]["test_acc"], recipe.epochs, records,
+                     chosen["epoch"], chosen.get("val_acc"))
+
+
+def _validation_loader(plan: FitPlan, batch_size: int, channels_last: bool) -> DeviceLoader | None:
+    if plan.val_set is None:
+        return None
+    return DeviceLoader(plan.val_set, batch_size, plan.device, train=False, channels_last=channels_last)
+
+
+def _select_on(record: dict[str, Any], student: torch.nn.Module, val_loader: DeviceLoader | None, mixed,
+               ctx: JobContext) -> float:
+    """The number that chooses the best epoch: validation accuracy (added to the record), or test
+    accuracy without a validation split."""
+    if val_loader is None:
+        return float(record["test_acc"])
+    record["val_acc"] = evaluate(student, val_loader, mixed, ctx, phase="validating")
+    return float(record["val_acc"])
+
+
+def _chosen(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """The first epoch with the best selection score (what the best checkpoint holds, resumed or not)."""
+    key = "val_acc" if "val_acc" in records[-1] else "test_acc"
+    return max(records, key=lambda r: (r[key], -r["epoch"]))
+
+
+def _finished_message(chosen: dict[str, Any]) -> str:
+    if "val_acc" in chosen:
+        return (f"test accuracy {chosen['test_acc']:.2%} at epoch {chosen['epoch']}, the best on validation "
+                f"({chosen['val_acc']:.2%})")
+    return f"best test accuracy {chosen['test_acc']:.2%} (epoch {chosen['epoch']}; no validation split)"
 
 
 def train_epoch(plan: FitPlan, step, optimizer, loader: DeviceLoader, epoch: int, mixed, ctx: JobContext,
@@ -183,13 +223,15 @@ def evaluate(model: torch.nn.Module, loader: DeviceLoader, mixed, ctx: JobContex
     return correct.item() / len(loader.labels)
 
 
-def _save_checkpoint(store: CheckpointStore, name: str, plan: FitPlan, run: RunDir, accuracy: float, epoch: int) -> None:
+def _save_checkpoint(store: CheckpointStore, name: str, plan: FitPlan, run: RunDir, record: dict[str, Any],
+                     epoch: int) -> None:
     data = plan.train_set
     meta = CheckpointMeta(
         name=name, arch=plan.arch, num_classes=data.num_classes, width=plan.width, in_channels=data.channels,
         input_size=data.image_size, mean=tuple(data.mean), std=tuple(data.std), dataset=data.name,
         class_names=list(data.class_names), role=plan.role, method=plan.method, teacher=plan.teacher_name,
-        accuracy=accuracy, recipe=plan.recipe.name, epochs=epoch, run_id=run.run_id,
+        accuracy=record["test_acc"], recipe=plan.recipe.name, epochs=epoch, run_id=run.run_id,
+        val_accuracy=record.get("val_acc"), validation=plan.validation,
     )
     if plan.template is not None:  # the same model code, arguments and architecture label
         meta = dataclasses.replace(meta, arch=plan.template.arch, width=plan.template.width,
