@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from engine.distill.base import Distiller, TrainingSet, cross_entropy, pooled_features, tap_shape
+from engine.distill.base import Distiller, TeacherOutputs, TrainingSet, cross_entropy, pooled_features, tap_shape
 from engine.api.catalogue import METHOD_DEFAULTS
 from engine.errors import KdcamError
 from engine.models import TappedModel
@@ -154,10 +154,12 @@ class ContrastiveRD(Distiller):
                 raise KdcamError("CRD's memory bank needs the training set (size and labels)")
             self.memory = ContrastMemory(o["embed_dim"], training_set.labels, o["num_negatives"], o["temperature"], o["momentum"])
 
-    def losses(self, logits, taps, teacher, labels, indices, epoch) -> dict[str, Tensor]:
+    def losses(self, logits: Tensor, taps: dict[str, Tensor], teacher: TeacherOutputs | None, labels: Tensor,
+               indices: Tensor, epoch: int) -> dict[str, Tensor]:
+        assert teacher is not None  # uses_teacher: the base always passes the teacher's outputs
         o = self.options
         student_emb = self.embed_student(pooled_features(taps, self.student_tap))
-        teacher_emb = self.embed_teacher(pooled_features(teacher[1], self.teacher_tap))
+        teacher_emb = self.embed_teacher(pooled_features(teacher.taps, self.teacher_tap))
         if self.memory is None:
             with torch.autocast(student_emb.device.type, enabled=False):
                 contrast = infonce_loss(student_emb.float(), teacher_emb.float(), o["temperature"])
