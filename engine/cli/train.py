@@ -10,6 +10,7 @@ import argparse
 import json
 from typing import Any
 
+from engine.cli import launch
 from engine.errors import KdcamError
 from engine.specs import TrainSpec
 
@@ -32,6 +33,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--lr", type=float, help="override the recipe's learning rate")
     train.add_argument("--compile", action="store_true", help="torch.compile the training step")
     train.add_argument("--resume", metavar="RUN", help="continue an interrupted run (a run id under runs/)")
+    train.add_argument("--sync-bn", action="store_true", help="SyncBatchNorm across ranks (CUDA only)")
+    launch.add_flags(train)
     train.set_defaults(handler=_train)
 
     exp = subparsers.add_parser(
@@ -86,15 +89,21 @@ def parse_methods(text: str) -> tuple[str, ...]:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from engine.cli.output import print_json, run_job
+    from engine.cli.launch import launched, run_on_rank
+    from engine.cli.output import print_json
+
+    if launched(args):
+        return 0
 
     spec = TrainSpec(
         workspace=args.workspace, dataset=args.dataset, teacher=args.teacher, student=args.student,
         methods=parse_methods(args.methods), recipe=args.recipe or _default_recipe(args.dataset), epochs=args.epochs, batch_size=args.batch_size,
         lr=args.lr, width=args.width, teacher_width=args.teacher_width, seed=args.seed, device=args.device, compile=args.compile,
-        resume=args.resume, method_options=parse_options(args.option),
+        resume=args.resume, method_options=parse_options(args.option), sync_bn=args.sync_bn,
     )
-    summary = run_job(spec, as_json=args.json)
+    summary = run_on_rank(spec, as_json=args.json)
+    if summary is None:  # a rank other than 0: rank 0 reports
+        return 0
     if args.json:
         print_json(summary)
     else:

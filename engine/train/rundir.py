@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from engine import atomic
+from engine import atomic, distributed
 from engine.errors import KdcamError
 from engine.train.runs import read_events
 from engine.workspace import read_json
@@ -26,16 +26,21 @@ def new_run_id(name: str) -> str:
 
 
 class RunDir:
+    """One run's directory. In a distributed run every rank holds one, but only rank 0 writes."""
+
     def __init__(self, path: Path):
         self.path = path
         self.run_id = path.name
+        self.writer = distributed.current().main
 
     @classmethod
     def create(cls, runs_root: Path, name: str, config: dict[str, Any]) -> "RunDir":
-        run = cls(runs_root / new_run_id(name))
-        run.path.mkdir(parents=True, exist_ok=False)
-        atomic.write_json(run.path / "config.json", config)
+        run = cls(runs_root / distributed.broadcast(new_run_id(name)))  # rank 0 names it for all
+        if run.writer:
+            run.path.mkdir(parents=True, exist_ok=False)
+            atomic.write_json(run.path / "config.json", {**config, "world_size": distributed.current().world_size})
         run.set_status("running")
+        distributed.barrier()  # the directory exists before any rank reads it
         return run
 
     @classmethod
@@ -57,14 +62,21 @@ class RunDir:
         return read_events(self.path / "events.jsonl")
 
     def write_events(self, records: list[dict[str, Any]]) -> None:
+        if not self.writer:
+            return
         atomic.write_text(self.path / "events.jsonl", "".join(json.dumps(r) + "\n" for r in records))
 
     def set_status(self, state: str, message: str = "", **extra: Any) -> None:
+        if not self.writer:
+            return
+        extra.setdefault("world_size", distributed.current().world_size)
         now = datetime.now(timezone.utc).replace(microsecond=0).isoformat()
         atomic.write_json(self.path / "status.json", {"state": state, "message": message, "pid": os.getpid(),
                                                       "updated": now, **extra})
 
     def save_state(self, state: dict[str, Any]) -> None:
+        if not self.writer:
+            return
         atomic.write_with(self.state_path, lambda tmp: torch.save(state, tmp))
 
     def load_state(self) -> dict[str, Any]:
