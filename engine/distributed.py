@@ -18,6 +18,7 @@ import signal
 import subprocess
 import sys
 import threading
+import warnings
 from collections import deque
 from dataclasses import dataclass
 from datetime import timedelta
@@ -125,7 +126,9 @@ def gather_rows(tensor: torch.Tensor, with_grad: bool = False) -> tuple[torch.Te
     if with_grad:
         from torch.distributed.nn.functional import all_gather
 
-        parts = list(all_gather(padded))
+        with warnings.catch_warnings():  # deprecated for a private successor; the public one still works
+            warnings.simplefilter("ignore", FutureWarning)
+            parts = list(all_gather(padded))
     else:
         parts = [torch.empty_like(padded) for _ in range(here.world_size)]
         dist.all_gather(parts, padded)
@@ -190,6 +193,9 @@ def torchrun_command(argv: list[str], nproc: int, nnodes: int = 1, node_rank: in
             raise KdcamError("a multi-node run needs --rdzv-endpoint HOST:PORT (rank 0's node and a free port)")
         command += [f"--nnodes={nnodes}", f"--node-rank={node_rank}", "--rdzv-backend=c10d",
                     f"--rdzv-endpoint={rdzv_endpoint}", "--rdzv-id=kdcam"]
+        host = rdzv_endpoint.rpartition(":")[0]
+        if host in ("127.0.0.1", "localhost"):  # every "node" on this machine: keep all traffic on loopback
+            command.append("--local-addr=127.0.0.1")
     return [*command, "-m", "engine.cli.main", *strip_launch_flags(argv)]
 
 
@@ -247,14 +253,18 @@ _FAILURE = re.compile(r"rank\s*:\s*(\d+)\s*\(local_rank:\s*(\d+)\)\s*exitcode\s*
 def describe_failure(text: str) -> str | None:
     """Which rank failed and how, from torchrun's failure report.
 
-    A rank killed by a signal is the cause when there is one: the survivors' own errors
-    (a closed connection) are its consequence.
+    A rank killed by a signal other than SIGTERM (which torchrun sends to the survivors) is
+    the cause when there is one; else torchrun's "root cause" (first observed failure).
     """
-    failures = [(int(r), int(lr), int(code), trace.strip()) for r, lr, code, trace in _FAILURE.findall(text)]
+    def parse(part: str) -> list[tuple[int, int, int, str]]:
+        return [(int(r), int(lr), int(code), trace.strip()) for r, lr, code, trace in _FAILURE.findall(part)]
+
+    failures = parse(text)
     if not failures:
         return None
-    killed = [f for f in failures if f[2] < 0]
-    rank, local_rank, code, trace = (killed or failures)[0]
+    _, _, root_text = text.rpartition("Root Cause")
+    killed = [f for f in failures if f[2] < 0 and -f[2] != signal.SIGTERM]
+    rank, local_rank, code, trace = (killed or parse(root_text) or failures)[0]
     how = f"was killed by {signal.Signals(-code).name}" if code < 0 and -code in signal.valid_signals() \
         else f"exited with code {code}"
     detail = "" if not trace or trace.startswith(("Signal", "<N/A>", "To enable")) else f" ({trace})"

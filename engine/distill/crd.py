@@ -126,9 +126,9 @@ class ContrastMemory(nn.Module):
             scores_student = torch.exp(logits_student / self.temperature)
             scores_teacher = torch.exp(logits_teacher / self.temperature)
             if self.z_student < 0:  # the mean over the global batch: a sum and a count over ranks
-                sums = torch.stack([scores_student.detach().sum(), scores_teacher.detach().sum(),
-                                    torch.tensor(float(scores_student.numel()), device=indices.device)])
-                total_s, total_t, count = distributed.all_reduce(sums.double()).tolist()
+                sums = torch.stack([scores_student.detach().double().sum(), scores_teacher.detach().double().sum(),
+                                    torch.tensor(float(scores_student.numel()), device=indices.device).double()])
+                total_s, total_t, count = distributed.all_reduce(sums).tolist()
                 self.z_student.fill_(total_s / count * self.num_data)
                 self.z_teacher.fill_(total_t / count * self.num_data)
             scores_student = scores_student / self.z_student
