@@ -122,12 +122,11 @@ def _write_shards(shards: list[Shard], tmp: Path) -> PerImage:
     def rows(get, axis: int = 1) -> np.ndarray:
         return np.concatenate([get(p) for p in parts], axis=axis)
 
+    per_model: dict[str, Any] = {name: rows(lambda p, name=name: getattr(p, name)) for name in (
+        "preds", "correct", "confidences", "true_probs", "targets", "degenerate", "pointing_game", "energy_in_mask")}
     return dataclasses.replace(
         first,
-        indices=rows(lambda p: p.indices, 0), labels=rows(lambda p: p.labels, 0),
-        **{name: rows(lambda p, name=name: getattr(p, name)) for name in (
-            "preds", "correct", "confidences", "true_probs", "targets", "degenerate", "pointing_game",
-            "energy_in_mask")},
+        indices=rows(lambda p: p.indices, 0), labels=rows(lambda p: p.labels, 0), **per_model,
         pair={key: rows(lambda p, key=key: p.pair[key]) for key in first.pair},
         attention={model: {key: rows(lambda p, model=model, key=key: p.attention[model][key], 0) for key in values}
                    for model, values in first.attention.items()},

@@ -78,11 +78,10 @@ def fit(plan: FitPlan, run: RunDir, store: CheckpointStore, ctx: JobContext, res
     distributed.note_run(run.run_id)
     distiller = prepare_model(plan.distiller, device)  # student and extras: device, channels_last on CUDA
     channels_last = device.type == "cuda"
-    shard = {"rank": here.rank, "world_size": here.world_size}
     train_loader = DeviceLoader(plan.train_set, recipe.batch_size, device, train=True, seed=plan.seed,
-                                channels_last=channels_last, **shard)
+                                channels_last=channels_last, rank=here.rank, world_size=here.world_size)
     test_loader = DeviceLoader(plan.test_set, max(recipe.batch_size, 256), device, train=False,
-                               channels_last=channels_last, **shard)
+                               channels_last=channels_last, rank=here.rank, world_size=here.world_size)
     model = ddp_module(distiller, device, plan.sync_bn) if here.distributed else distiller
     params = list(distiller.trainable_parameters())
     optimizer = torch.optim.SGD(params, lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay)
@@ -190,7 +189,7 @@ def _agreed_stop(first_bad: Tensor, ctx: JobContext, across_ranks: bool) -> int:
     return -1 if bad == never else int(bad)
 
 
-def ddp_module(distiller: Distiller, device: torch.device, sync_bn: bool) -> torch.nn.Module:
+def ddp_module(distiller: torch.nn.Module, device: torch.device, sync_bn: bool) -> torch.nn.Module:
     """The student and the method's extras as one DDP module; the teacher and CRD's bank stay out.
 
     The teacher is frozen and identical on every rank, so DDP neither broadcasts nor reduces
@@ -209,17 +208,17 @@ def ddp_module(distiller: Distiller, device: torch.device, sync_bn: bool) -> tor
     DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(distiller, _unsynced(distiller))
     ids = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else None
     # newer torch names broadcast_buffers forward_sync_buffers; either way: no per-step broadcast
-    no_sync = {"forward_sync_buffers" if "forward_sync_buffers" in inspect.signature(DistributedDataParallel).parameters
+    no_sync: dict[str, Any] = {"forward_sync_buffers" if "forward_sync_buffers" in inspect.signature(DistributedDataParallel).parameters
                else "broadcast_buffers": False}
     return DistributedDataParallel(distiller, device_ids=ids, **no_sync)
 
 
-def _unsynced(distiller: Distiller) -> list[str]:
+def _unsynced(distiller: torch.nn.Module) -> list[str]:
     names = [n for n, _ in distiller.named_parameters()] + [n for n, _ in distiller.named_buffers()]
     return [n for n in names if n.startswith(("teacher.", "memory."))]
 
 
-def sync_buffers(distiller: Distiller) -> None:
+def sync_buffers(distiller: torch.nn.Module) -> None:
     """Rank 0's buffers (BN running statistics of the student and extras) on every rank."""
     here = distributed.current()
     if not here.distributed:
