@@ -1,18 +1,32 @@
 """The ``--nproc-per-node`` family of flags, shared by ``kdcam train`` and ``kdcam analyze``.
 
 Given those flags (and not already inside torchrun) the command re-runs itself under
-torchrun; inside torchrun, each worker joins the process group, rank 0 reports as a
-single process would, and the other ranks work silently.
+torchrun (this process stays torch-free); inside torchrun, each worker joins the process
+group, rank 0 reports as a single process would, and the other ranks work silently. A rank
+that dies makes torchrun stop the others; the launcher reads torchrun's failure report,
+names the rank, marks the run failed and says how to resume.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import re
 import signal
+import subprocess
+import sys
+import tempfile
 import threading
+from collections import deque
+from pathlib import Path
 from typing import Any
 
 from engine.errors import JobCancelled, KdcamError
+
+#: launcher flags that torchrun consumes; they are not passed on to the workers
+LAUNCH_FLAGS = ("--nproc-per-node", "--nnodes", "--node-rank", "--rdzv-endpoint")
+#: a file (made by the launcher) where rank 0 notes each run it opens (``engine.distributed.note_run``)
+RUN_NOTE_ENV = "KDCAM_RUN_NOTE"
 
 
 def add_flags(parser: argparse.ArgumentParser) -> None:
@@ -26,11 +40,9 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
 
 def launched(args: argparse.Namespace) -> bool:
     """Start torchrun when the flags ask for it (True: the distributed run finished)."""
-    from engine import distributed
-
-    if distributed.worker_env() is not None or not (args.nproc_per_node or args.nnodes > 1):
-        return False
-    distributed.launch(args.argv, args.nproc_per_node or 1, args.nnodes, args.node_rank, args.rdzv_endpoint,
+    if "RANK" in os.environ or not (args.nproc_per_node or args.nnodes > 1):
+        return False  # a torchrun worker already, or one process asked for
+    launch(args.argv, args.nproc_per_node or 1, args.nnodes, args.node_rank, args.rdzv_endpoint,
                        workspace=args.workspace)
     return True
 
@@ -60,3 +72,119 @@ def run_on_rank(spec: Any, as_json: bool) -> Any:
     finally:
         distributed.leave()
 
+
+def strip_launch_flags(argv: list[str]) -> list[str]:
+    """``argv`` without the launcher's own flags (``--flag V`` and ``--flag=V`` forms)."""
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in LAUNCH_FLAGS:
+            skip = True
+        elif not arg.startswith(tuple(f + "=" for f in LAUNCH_FLAGS)):
+            out.append(arg)
+    return out
+
+
+def torchrun_command(argv: list[str], nproc: int, nnodes: int = 1, node_rank: int = 0,
+                     rdzv_endpoint: str | None = None) -> list[str]:
+    """The torchrun command line running ``kdcam ARGV`` on ``nproc`` processes per node."""
+    if nproc < 1 or nnodes < 1 or not 0 <= node_rank < nnodes:
+        raise KdcamError(f"--nproc-per-node and --nnodes must be ≥ 1 and 0 ≤ --node-rank < --nnodes "
+                         f"(got {nproc}, {nnodes}, {node_rank})")
+    command = [sys.executable, "-m", "torch.distributed.run", f"--nproc-per-node={nproc}"]
+    if nnodes == 1 and rdzv_endpoint is None:
+        command.append("--standalone")
+    else:
+        if not rdzv_endpoint or ":" not in rdzv_endpoint:
+            raise KdcamError("a multi-node run needs --rdzv-endpoint HOST:PORT (rank 0's node and a free port)")
+        command += [f"--nnodes={nnodes}", f"--node-rank={node_rank}", "--rdzv-backend=c10d",
+                    f"--rdzv-endpoint={rdzv_endpoint}", "--rdzv-id=kdcam"]
+        host = rdzv_endpoint.rpartition(":")[0]
+        if host in ("127.0.0.1", "localhost"):  # every "node" on this machine: keep all traffic on loopback
+            command.append("--local-addr=127.0.0.1")
+    return [*command, "-m", "engine.cli.main", *strip_launch_flags(argv)]
+
+
+def launch(argv: list[str], nproc: int, nnodes: int = 1, node_rank: int = 0, rdzv_endpoint: str | None = None,
+           workspace: str = ".", timeout: float | None = None) -> int:
+    """Run ``kdcam ARGV`` under torchrun; a failed worker becomes a ``KdcamError`` naming its rank.
+
+    Worker output passes through (stderr is also kept, to read torchrun's failure report).
+    Ctrl-C reaches the workers directly (same process group); they cancel together.
+    """
+    command = torchrun_command(argv, nproc, nnodes, node_rank, rdzv_endpoint)
+    with tempfile.TemporaryDirectory(prefix="kdcam-launch-") as tmp:
+        note = Path(tmp) / "runs"
+        env = {**os.environ, RUN_NOTE_ENV: str(note), "PYTHONUNBUFFERED": "1"}
+        tail: deque[str] = deque(maxlen=400)
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # the workers handle Ctrl-C themselves
+        try:
+            process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True, errors="replace")
+            reader = threading.Thread(target=_relay, args=(process.stderr, tail), daemon=True)
+            reader.start()
+            try:
+                code = process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                process.terminate()
+                process.wait(timeout=60)
+                raise KdcamError(f"the distributed run took longer than {timeout:g} s and was stopped") from None
+            reader.join(timeout=10)
+        finally:
+            signal.signal(signal.SIGINT, previous)
+        if code == 0:
+            return 0
+        runs = note.read_text(encoding="utf-8").split() if note.exists() else []
+    failure = describe_failure("".join(tail))
+    if failure is None:
+        raise KdcamError(f"torchrun exited with code {code}; see the output above")
+    message = f"distributed run failed: {failure}"
+    if runs:
+        message += _mark_failed(workspace, runs[-1], message, nproc * nnodes)
+    raise KdcamError(message)
+
+
+def _relay(stream: Any, tail: deque[str]) -> None:
+    for line in stream:
+        tail.append(line)
+        sys.stderr.write(line)
+    sys.stderr.flush()
+
+
+_FAILURE = re.compile(r"rank\s*:\s*(\d+)\s*\(local_rank:\s*(\d+)\)\s*exitcode\s*:\s*(-?\d+)[^\n]*\n"
+                      r"(?:.*\n)?\s*traceback\s*:\s*([^\n]*)")
+
+
+def describe_failure(text: str) -> str | None:
+    """Which rank failed and how, from torchrun's failure report.
+
+    A rank killed by a signal other than SIGTERM (which torchrun sends to the survivors) is
+    the cause when there is one; else torchrun's "root cause" (first observed failure).
+    """
+    def parse(part: str) -> list[tuple[int, int, int, str]]:
+        return [(int(r), int(lr), int(code), trace.strip()) for r, lr, code, trace in _FAILURE.findall(part)]
+
+    failures = parse(text)
+    if not failures:
+        return None
+    _, _, root_text = text.rpartition("Root Cause")
+    killed = [f for f in failures if f[2] < 0 and -f[2] != signal.SIGTERM]
+    rank, local_rank, code, trace = (killed or parse(root_text) or failures)[0]
+    how = f"was killed by {signal.Signals(-code).name}" if code < 0 and -code in signal.valid_signals() \
+        else f"exited with code {code}"
+    detail = "" if not trace or trace.startswith(("Signal", "<N/A>", "To enable")) else f" ({trace})"
+    return f"rank {rank} (local rank {local_rank}) {how}{detail}"
+
+
+def _mark_failed(workspace: str, run_id: str, message: str, world_size: int) -> str:
+    """Record the failure in the run rank 0 was writing, unless it finished; the resume hint."""
+    from engine.train.rundir import RunDir
+    from engine.workspace import Workspace, read_json
+
+    run = RunDir(Workspace.open(workspace).runs / run_id)
+    status = read_json(run.path / "status.json") or {}
+    if status.get("state") == "finished":
+        return ""
+    hint = f"; resume with: kdcam train --resume {run_id} (any --nproc-per-node)"
+    run.set_status("failed", message + hint, world_size=world_size)
+    return hint
