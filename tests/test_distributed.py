@@ -103,7 +103,7 @@ Root Cause (first observed failure):
 
 
 def test_failure_report_names_the_rank_that_died_not_the_one_torchrun_stopped():
-    assert launch.describe_failure(FAILURE_REPORT) == "rank 1 (local rank 1) was killed by SIGKILL"
+    assert launch.describe_failure(FAILURE_REPORT) == (1, "rank 1 (local rank 1) was killed by SIGKILL")
     assert launch.describe_failure("Traceback: nothing like torchrun's report") is None
 
 

@@ -107,7 +107,7 @@ def torchrun_command(argv: list[str], nproc: int, nnodes: int = 1, node_rank: in
 
 
 def launch(argv: list[str], nproc: int, nnodes: int = 1, node_rank: int = 0, rdzv_endpoint: str | None = None,
-           workspace: str = ".", timeout: float | None = None) -> int:
+           workspace: str = ".") -> None:
     """Run ``kdcam ARGV`` under torchrun; a failed worker becomes a ``KdcamError`` naming its rank.
 
     Worker output passes through (stderr is also kept, to read torchrun's failure report).
@@ -123,25 +123,14 @@ def launch(argv: list[str], nproc: int, nnodes: int = 1, node_rank: int = 0, rdz
             process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True, errors="replace")
             reader = threading.Thread(target=_relay, args=(process.stderr, tail), daemon=True)
             reader.start()
-            try:
-                code = process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                process.terminate()
-                process.wait(timeout=60)
-                raise KdcamError(f"the distributed run took longer than {timeout:g} s and was stopped") from None
+            code = process.wait()
             reader.join(timeout=10)
         finally:
             signal.signal(signal.SIGINT, previous)
         if code == 0:
-            return 0
+            return
         runs = note.read_text(encoding="utf-8").split() if note.exists() else []
-    failure = describe_failure("".join(tail))
-    if failure is None:
-        raise KdcamError(f"torchrun exited with code {code}; see the output above")
-    message = f"distributed run failed: {failure}"
-    if runs:
-        message += _mark_failed(workspace, runs[-1], message, nproc * nnodes)
-    raise KdcamError(message)
+    raise KdcamError(_settle(workspace, runs[-1] if runs else None, describe_failure("".join(tail)), code))
 
 
 def _relay(stream: Any, tail: deque[str]) -> None:
@@ -155,8 +144,8 @@ _FAILURE = re.compile(r"rank\s*:\s*(\d+)\s*\(local_rank:\s*(\d+)\)\s*exitcode\s*
                       r"(?:.*\n)?\s*traceback\s*:\s*([^\n]*)")
 
 
-def describe_failure(text: str) -> str | None:
-    """Which rank failed and how, from torchrun's failure report.
+def describe_failure(text: str) -> tuple[int, str] | None:
+    """Which rank failed, and how (as a phrase), from torchrun's failure report.
 
     A rank killed by a signal other than SIGTERM (which torchrun sends to the survivors) is
     the cause when there is one; else torchrun's "root cause" (first observed failure).
@@ -173,18 +162,32 @@ def describe_failure(text: str) -> str | None:
     how = f"was killed by {signal.Signals(-code).name}" if code < 0 and -code in signal.valid_signals() \
         else f"exited with code {code}"
     detail = "" if not trace or trace.startswith(("Signal", "<N/A>", "To enable")) else f" ({trace})"
-    return f"rank {rank} (local rank {local_rank}) {how}{detail}"
+    return rank, f"rank {rank} (local rank {local_rank}) {how}{detail}"
 
 
-def _mark_failed(workspace: str, run_id: str, message: str, world_size: int) -> str:
-    """Record the failure in the run rank 0 was writing, unless it finished; the resume hint."""
+def _settle(workspace: str, run_id: str | None, failure: tuple[int, str] | None, code: int) -> str:
+    """The user's message; the run rank 0 was writing records what happened to it.
+
+    A run rank 0 marked cancelled or finished keeps its status, and so does one it marked
+    failed when rank 0 itself is the cause (its message is the precise one). Otherwise (rank 0
+    was stopped mid-run, or its error was another rank's death) the run is marked failed
+    naming the rank.
+    """
+    message = f"distributed run failed: {failure[1]}" if failure else f"torchrun exited with code {code}; see above"
+    if run_id is None:
+        return message
     from engine.train.rundir import RunDir
     from engine.workspace import Workspace, read_json
 
     run = RunDir(Workspace.open(workspace).runs / run_id)
     status = read_json(run.path / "status.json") or {}
-    if status.get("state") == "finished":
-        return ""
-    hint = f"; resume with: kdcam train --resume {run_id} (any --nproc-per-node)"
-    run.set_status("failed", message + hint, world_size=world_size)
-    return hint
+    hint = f"; resume with: kdcam -w {workspace} train --resume {run_id} (any --nproc-per-node)"
+    state = status.get("state")
+    if state == "finished":
+        return message
+    if state == "cancelled":
+        return f"cancelled{hint}"
+    if state == "failed" and (failure is None or failure[0] == 0) and status.get("message"):
+        return f"{status['message']}{hint}"
+    run.set_status("failed", message + hint, world_size=status.get("world_size"))
+    return message + hint
