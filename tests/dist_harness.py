@@ -5,6 +5,8 @@ epoch of exactly one global batch (the whole training split) through the real tr
 (``Session.fit``: loader shards, DDP, loss weighting, CRD's gathers), then writes every
 rank's student and extras to ``OUT/CASE-rankR.pt``. The ``bank`` case takes four steps and
 writes CRD's memory bank. BN layers are held in eval mode: see the test's docstring for why.
+Last, a run whose images turn to NaN on the last rank only (at the second batch) writes each
+rank's error message to ``OUT/nan-rankR.txt``: every rank must stop at that batch.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import torch
 from torch import nn
 
 from engine import distributed
+from engine.errors import KdcamError
 from engine.jobs import JobContext
 from engine.specs import TrainSpec
 from engine.train.suite import open_session
@@ -53,7 +56,25 @@ def main(workspace: str, out: str) -> None:
         session.fit(f"h-{case}", "student", method, "vgg8", distiller, ctx, teacher_name="random-teacher")
         state = {"student": distiller.student.state_dict(), "extras": distiller.extras_state_dict()}
         torch.save(state, Path(out) / f"{case}-rank{here.rank}.pt")
+    _nan_on_last_rank(workspace, out, ctx, here)
     distributed.leave()
+
+
+def _nan_on_last_rank(workspace: str, out: str, ctx: JobContext, here: distributed.Rank) -> None:
+    spec = TrainSpec(workspace=workspace, dataset=DATASET, teacher="vgg8", student="vgg8", methods=("si",),
+                     recipe="demo", epochs=1, batch_size=16, width=0.125, device="cpu")
+    session = open_session(spec, ctx)
+    calls = [0]
+
+    def poison(images: torch.Tensor, indices: torch.Tensor, epoch: int) -> torch.Tensor:
+        calls[0] += 1
+        return images * float("nan") if here.rank == here.world_size - 1 and calls[0] == 2 else images
+
+    distiller = session.distiller("si", session.build("vgg8"), None)
+    try:
+        session.fit("h-nan", "student", "si", "vgg8", distiller, ctx, augment=poison)
+    except KdcamError as exc:
+        (Path(out) / f"nan-rank{here.rank}.txt").write_text(str(exc))
 
 
 if __name__ == "__main__":

@@ -166,6 +166,14 @@ def test_crd_bank_identical_on_both_ranks_after_four_steps(harness):
     torch.testing.assert_close(banks[0]["memory.memory_student"], single["memory.memory_student"], atol=1e-5, rtol=0)
 
 
+def test_non_finite_loss_on_one_rank_stops_every_rank_at_that_batch(harness):
+    """The last rank's second batch turns to NaN: both ranks stop there, before that step is applied."""
+    for rank in (0, 1):
+        message = (harness / "world2" / f"nan-rank{rank}.txt").read_text()
+        assert "loss is not finite at epoch 1, batch 2" in message
+    assert "batch 2" in (harness / "world1" / "nan-rank0.txt").read_text()
+
+
 @pytest.fixture(scope="module")
 def two_node_workspace(tmp_path_factory) -> tuple[Path, list[subprocess.CompletedProcess]]:
     """A teacher and a kd student trained by two torchrun launchers ("nodes") meeting on 127.0.0.1."""

@@ -76,6 +76,9 @@ def fit(plan: FitPlan, run: RunDir, store: CheckpointStore, ctx: JobContext, res
     """Train ``plan.distiller`` for the recipe's epochs (or the rest of them when resuming)."""
     recipe, device, here = plan.recipe, plan.device, distributed.current()
     distributed.note_run(run.run_id)
+    if recipe.batch_size < here.world_size:
+        raise KdcamError(f"batch size {recipe.batch_size} is smaller than the {here.world_size} processes: the batch "
+                         "is global and every rank needs at least one image of it; raise --batch-size")
     distiller = prepare_model(plan.distiller, device)  # student and extras: device, channels_last on CUDA
     channels_last = device.type == "cuda"
     train_loader = DeviceLoader(plan.train_set, recipe.batch_size, device, train=True, seed=plan.seed,
