@@ -53,7 +53,8 @@ def run(procs: int, args: argparse.Namespace) -> float:
                    __file__, "--worker", "--workspace", workspace, "--device", args.device,
                    "--images", str(args.images), "--epochs", str(args.epochs), "--batch", str(args.batch),
                    "--width", str(args.width)]
-        env = {**os.environ, "OMP_NUM_THREADS": "1", "MASTER_ADDR": "127.0.0.1", "PYTHONPATH": str(ROOT)}
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "MASTER_ADDR": "127.0.0.1", "PYTHONPATH": str(ROOT),
+               "GLOO_SOCKET_IFNAME": "lo"}
         done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=1800, check=False)
     if done.returncode != 0:
         raise SystemExit(f"{procs} process(es) failed:\n{done.stderr[-3000:]}")

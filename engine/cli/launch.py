@@ -117,6 +117,10 @@ def launch(argv: list[str], nproc: int, nnodes: int = 1, node_rank: int = 0, rdz
     with tempfile.TemporaryDirectory(prefix="kdcam-launch-") as tmp:
         note = Path(tmp) / "runs"
         env = {**os.environ, RUN_NOTE_ENV: str(note), "PYTHONUNBUFFERED": "1"}
+        local = rdzv_endpoint is None or rdzv_endpoint.rpartition(":")[0] in ("127.0.0.1", "localhost")
+        if local and sys.platform.startswith("linux"):  # all ranks on this machine: their sockets on loopback
+            env.setdefault("GLOO_SOCKET_IFNAME", "lo")
+            env.setdefault("NCCL_SOCKET_IFNAME", "lo")
         tail: deque[str] = deque(maxlen=400)
         previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # the workers handle Ctrl-C themselves
         try:
