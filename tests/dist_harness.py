@@ -15,6 +15,7 @@ import sys
 import threading
 import types
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -26,7 +27,7 @@ from engine.specs import TrainSpec
 from engine.train.suite import open_session
 
 DATASET = "shapes?classes=4&train=63&test=16"  # 63 images: the two ranks' shares differ (32 and 31)
-CASES = {  # case -> (method, options, batch size)
+CASES: dict[str, tuple[str, dict[str, Any], int]] = {  # case -> (method, options, batch size)
     "si": ("si", {}, 63), "kd": ("kd", {}, 63), "dkd": ("dkd", {}, 63), "hints": ("hints", {}, 63),
     "crd": ("crd", {"num_negatives": 32}, 63), "crd-infonce": ("crd", {"mode": "infonce"}, 63),
     "bank": ("crd", {"num_negatives": 32}, 16),
@@ -37,7 +38,7 @@ def _eval_mode_bn(module: nn.Module) -> None:
     """Keep every BN layer in eval mode whatever ``train()`` asks (running statistics, no batch statistics)."""
     for layer in module.modules():
         if isinstance(layer, nn.modules.batchnorm._BatchNorm):
-            layer.train = types.MethodType(lambda self, mode=True: nn.Module.train(self, False), layer)
+            layer.train = types.MethodType(lambda self, mode=True: nn.Module.train(self, False), layer)  # type: ignore[method-assign]
             layer.eval()
 
 

@@ -22,6 +22,7 @@ import torch
 from engine.cli import launch
 from engine.data import ImageSet
 from engine.data.loader import DeviceLoader
+from engine.errors import KdcamError
 
 ROOT = Path(__file__).resolve().parent.parent
 HARNESS_CASES = ("si", "kd", "dkd", "hints", "crd", "crd-infonce")
@@ -116,6 +117,13 @@ def test_launch_flags_go_to_torchrun_not_to_the_workers():
     assert workers == ["-w", "ws", "train", "--epochs", "1"]
     assert "--nnodes=2" in command and "--node-rank=1" in command and "--standalone" not in command
     assert "--standalone" in launch.torchrun_command(argv, 2)
+
+
+def test_sync_bn_on_cpu_is_refused_naming_cuda():
+    from engine.train.trainer import ddp_module
+
+    with pytest.raises(KdcamError, match="--sync-bn needs CUDA"):
+        ddp_module(torch.nn.BatchNorm2d(4), torch.device("cpu"), sync_bn=True)
 
 
 # ------------------------------------------------------------------ 2 processes

@@ -33,7 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--lr", type=float, help="override the recipe's learning rate")
     train.add_argument("--compile", action="store_true", help="torch.compile the training step")
     train.add_argument("--resume", metavar="RUN", help="continue an interrupted run (a run id under runs/)")
-    train.add_argument("--sync-bn", action="store_true", help="SyncBatchNorm across ranks (CUDA only)")
+    train.add_argument("--sync-bn", action="store_true", help="SyncBatchNorm across torchrun ranks (CUDA only; no effect in one process)")
     launch.add_flags(train)
     train.set_defaults(handler=_train)
 
