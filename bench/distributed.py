@@ -28,8 +28,8 @@ MARK = "BENCH-RESULT "
 def worker(args: argparse.Namespace) -> None:
     """One rank: train, then rank 0 prints the last epoch's images/s."""
     from engine import distributed
+    from engine.api.specs import TrainSpec
     from engine.jobs import JobContext
-    from engine.specs import TrainSpec
     from engine.train.suite import open_session
 
     here = distributed.join(args.device)

@@ -1,10 +1,10 @@
-"""Running kdcam on PyTorch's distributed engine: torchrun workers, collectives, the launcher.
+"""Running kdcam on PyTorch's distributed engine: torchrun workers and their collectives.
 
 A process is a *worker* when torchrun started it (``RANK``/``WORLD_SIZE``/``LOCAL_RANK`` in
 its environment); ``kdcam train|analyze --nproc-per-node N`` starts torchrun itself
-(``engine.cli.launch``, which does not import torch). Workers join one process group (gloo on CPU, NCCL on CUDA) before the job
-runs; every helper here is the identity in a single process, so the engine calls them
-unconditionally and one code path serves 1 and N processes.
+(``engine.cli.launch``, which does not import torch). Workers join one process group (gloo
+on CPU, NCCL on CUDA) before the job runs; every helper here is the identity in a single
+process, so the engine calls them unconditionally and one code path serves 1 and N processes.
 
 Only rank 0 writes files; it notes each run it opens for the launcher (``note_run``), which
 marks that run failed when a rank dies.
@@ -123,7 +123,7 @@ def gather_rows(tensor: torch.Tensor, with_grad: bool = False) -> tuple[torch.Te
     else:
         parts = [torch.empty_like(padded) for _ in range(here.world_size)]
         dist.all_gather(parts, padded)
-    rows = torch.cat([part[: int(count)] for part, count in zip(parts, counts)])
+    rows = torch.cat([part[: int(count)] for part, count in zip(parts, counts, strict=True)])
     return rows, int(counts[: here.rank].sum())
 
 

@@ -21,9 +21,9 @@ import torch
 from torch import nn
 
 from engine import distributed
+from engine.api.specs import TrainSpec
 from engine.errors import KdcamError
 from engine.jobs import JobContext
-from engine.specs import TrainSpec
 from engine.train.suite import open_session
 
 DATASET = "shapes?classes=4&train=63&test=16"  # 63 images: the two ranks' shares differ (32 and 31)

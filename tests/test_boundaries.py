@@ -13,15 +13,21 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 TORCH_FREE = [
     "engine",
-    "engine.atomic",
     "engine.errors",
     "engine.events",
     "engine.jobs",
-    "engine.specs",
-    "engine.workspace",
-    "engine.checkpoints.meta",
-    "engine.train.runs",
-    "engine.analysis.results",
+    "engine.runners",
+    "engine.api",
+    "engine.api.atomic",
+    "engine.api.analyses",
+    "engine.api.bands",
+    "engine.api.catalogue",
+    "engine.api.checkpoints",
+    "engine.api.results",
+    "engine.api.runs",
+    "engine.api.specs",
+    "engine.api.validate",
+    "engine.api.workspace",
     "engine.cli.main",
 ]
 

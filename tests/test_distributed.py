@@ -35,9 +35,9 @@ def _env(**extra: str) -> dict[str, str]:
             "GLOO_SOCKET_IFNAME": "lo", **extra}
 
 
-def _kdcam(workspace: Path, *args: str, timeout: float = 120, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+def _kdcam(workspace: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "engine.cli.main", "-w", str(workspace), *args], cwd=ROOT,
-                          env=env or _env(), capture_output=True, text=True, timeout=timeout, check=False)
+                          env=_env(), capture_output=True, text=True, timeout=timeout, check=False)
 
 
 def _free_port() -> int:
@@ -68,7 +68,7 @@ def test_rank_shares_rebuild_the_one_process_batches():
     ranks = [DeviceLoader(data, 8, train=True, seed=3, rank=r, world_size=3) for r in range(3)]
     shards = [list(loader) for loader in ranks]
     assert [len(s) for s in shards] == [3, 3, 3] and len(single) == 3
-    for b, (images, labels, indices) in enumerate(single):
+    for b, (images, _, indices) in enumerate(single):
         assert torch.equal(torch.cat([s[b][0] for s in shards]), images)
         assert torch.equal(torch.cat([s[b][2] for s in shards]), indices)
         assert sum(loader.weight(b) for loader in ranks) == pytest.approx(3.0)

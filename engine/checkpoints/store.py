@@ -11,8 +11,8 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from engine import atomic
-from engine.checkpoints.meta import (
+from engine.api import atomic
+from engine.api.checkpoints import (
     CheckpointMeta,
     check_name,
     list_checkpoints,

@@ -180,8 +180,8 @@ def _settle(workspace: str, run_id: str | None, failure: tuple[int, str] | None,
     message = f"distributed run failed: {failure[1]}" if failure else f"torchrun exited with code {code}; see above"
     if run_id is None:
         return message
+    from engine.api.workspace import Workspace, read_json
     from engine.train.rundir import RunDir
-    from engine.workspace import Workspace, read_json
 
     run = RunDir(Workspace.open(workspace).runs / run_id)
     status = read_json(run.path / "status.json") or {}

@@ -14,10 +14,11 @@ from typing import Any
 
 import torch
 
-from engine import atomic, distributed
+from engine import distributed
+from engine.api import atomic
 from engine.errors import KdcamError
-from engine.train.runs import read_events
-from engine.workspace import read_json
+from engine.api.runs import read_events
+from engine.api.workspace import read_json
 
 
 def new_run_id(name: str) -> str:
@@ -59,7 +60,7 @@ class RunDir:
         return self.path / "state.pt"
 
     def events(self) -> list[dict[str, Any]]:
-        return read_events(self.path / "events.jsonl")
+        return [record.to_dict() for record in read_events(self.path / "events.jsonl")]
 
     def write_events(self, records: list[dict[str, Any]]) -> None:
         if not self.writer:

@@ -25,7 +25,8 @@ import torch
 from torch import Tensor
 
 from engine import distributed
-from engine.checkpoints.meta import CheckpointMeta
+from engine.api.checkpoints import CheckpointMeta
+from engine.api.runs import EpochRecord
 from engine.checkpoints.store import CheckpointStore
 from engine.data import ImageSet
 from engine.data.loader import DeviceLoader
@@ -130,7 +131,7 @@ def fit(plan: FitPlan, run: RunDir, store: CheckpointStore, ctx: JobContext, res
             "epoch": epoch, "best": best, "student": distiller.student.state_dict(),
             "extras": distiller.extras_state_dict(), "optimizer": optimizer.state_dict(), "rng": rng_state(device),
         })
-        ctx.emit(Epoch(ctx.job_id, run.run_id, record))
+        ctx.emit(Epoch(ctx.job_id, run.run_id, EpochRecord.from_dict(record)))
     run.set_status("finished", f"best test accuracy {best:.2%}", best_accuracy=best)
     distributed.barrier()  # the checkpoints exist before any rank reads them (e.g. the new teacher)
     return FitResult(plan.name, run.run_id, best, records[-1]["test_acc"], recipe.epochs, records)
@@ -211,8 +212,8 @@ def ddp_module(distiller: torch.nn.Module, device: torch.device, sync_bn: bool) 
     DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(distiller, _unsynced(distiller))
     ids = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else None
     # newer torch names broadcast_buffers forward_sync_buffers; either way: no per-step broadcast
-    no_sync: dict[str, Any] = {"forward_sync_buffers" if "forward_sync_buffers" in inspect.signature(DistributedDataParallel).parameters
-               else "broadcast_buffers": False}
+    newer = "forward_sync_buffers" in inspect.signature(DistributedDataParallel).parameters
+    no_sync: dict[str, Any] = {"forward_sync_buffers" if newer else "broadcast_buffers": False}
     return DistributedDataParallel(distiller, device_ids=ids, **no_sync)
 
 
