@@ -44,15 +44,19 @@ def _import(spec: ImportSpec, ctx: JobContext) -> CheckpointMeta:
 
 
 def _train(spec: TrainSpec, ctx: JobContext) -> TrainResult:
+    from engine.distributed import joined
     from engine.train.suite import run_train_job
 
-    return run_train_job(spec, ctx)
+    with joined(spec.device):  # a torchrun worker trains in its process group; one process is unchanged
+        return run_train_job(spec, ctx)
 
 
 def _analyze(spec: AnalyzeSpec, ctx: JobContext) -> AnalysisJobResult:
     from engine.analysis.job import run_analysis_job
+    from engine.distributed import joined
 
-    return run_analysis_job(spec, ctx)
+    with joined(spec.device):
+        return run_analysis_job(spec, ctx)
 
 
 def _export(spec: ExportSpec, ctx: JobContext) -> ExportResult:
