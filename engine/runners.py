@@ -47,15 +47,19 @@ def _import(spec: ImportSpec, ctx: JobContext) -> CheckpointMeta:
 
 
 def _train(spec: TrainSpec, ctx: JobContext) -> TrainResult | SeedGroupResult:
+    from engine.distributed import joined
     from engine.train.suite import run_seed_group, run_train_job
 
-    return run_seed_group(spec, ctx) if spec.seeds else run_train_job(spec, ctx)
+    with joined(spec.device):  # a torchrun worker trains in its process group; one process is unchanged
+        return run_seed_group(spec, ctx) if spec.seeds else run_train_job(spec, ctx)
 
 
 def _analyze(spec: AnalyzeSpec, ctx: JobContext) -> AnalysisJobResult:
     from engine.analysis.job import run_analysis_job
+    from engine.distributed import joined
 
-    return run_analysis_job(spec, ctx)
+    with joined(spec.device):
+        return run_analysis_job(spec, ctx)
 
 
 def _aggregate(spec: AggregateSpec, ctx: JobContext) -> SeedAggregate:

@@ -24,6 +24,7 @@ TORCH_FREE = [
     "engine.api.catalogue",
     "engine.api.checkpoints",
     "engine.api.datasets",
+    "engine.api.exports",
     "engine.api.liveness",
     "engine.api.model_code",
     "engine.api.sweep",

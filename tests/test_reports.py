@@ -26,7 +26,8 @@ from engine.api.workspace import Workspace
 from engine.errors import JobCancelled, KdcamError
 from engine.events import Progress
 from engine.jobs import JobContext
-from engine.reports.export import MANIFEST, run_export_job
+from engine.api.exports import MANIFEST
+from engine.reports.export import run_export_job
 from tests.test_reports_fixture import write_synthetic_analysis
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -339,7 +340,7 @@ def test_export_needs_no_torch(tmp_path: Path) -> None:
     write_synthetic_analysis(ws, "a1", n=8, num_classes=3)
     code = (
         "import sys, threading; from engine.jobs import JobContext; from engine.api.specs import ExportSpec; "
-        "from engine.reports.export import MANIFEST, run_export_job; import engine.cli.export; "
+        "from engine.reports.export import run_export_job; import engine.cli.export; "
         f"run_export_job(ExportSpec(workspace={str(ws.root)!r}, analysis='a1', examples=2), "
         "JobContext('t', lambda e: None, threading.Event())); "
         "print(','.join(m for m in ('torch', 'torchvision', 'textual') if m in sys.modules))"

@@ -71,6 +71,7 @@ class TrainSpec(Spec):
     compile: bool = False
     resume: str | None = None  # a run id under runs/: continue it, then the suite's remaining methods
     method_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    sync_bn: bool = False  # SyncBatchNorm across torchrun ranks (CUDA only)
     #: share of the training images held out to choose the best epoch (0: the test split chooses)
     validation: float = 0.1
     #: train the whole suite once per seed (a teacher and students each); () = just ``seed``

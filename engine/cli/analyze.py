@@ -11,6 +11,7 @@ from typing import Any
 from engine.api.bands import band_style
 from engine.api.catalogue import BANDED_METRICS, CAM_METHODS, DEFAULT_CAM_METHOD, DEFAULT_TARGET, TARGETS
 from engine.api.results import LOWER_IS_BETTER_ACROSS, AnalysisResults, SeedAggregate, SeedStat, Stat
+from engine.cli import launch
 from engine.cli.train import parse_seeds
 from engine.errors import KdcamError
 
@@ -52,6 +53,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="analyse a seed group: {seed} in --teacher/--students/--baseline/--name is replaced "
                         "by each seed in turn, then the analyses are aggregated over seeds")
     parser.add_argument("--json", action="store_true", help="JSON lines of progress, then the result")
+    launch.add_flags(parser)
     parser.set_defaults(handler=_handle)
 
     aggregate = subparsers.add_parser(
@@ -68,7 +70,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _handle(args: argparse.Namespace) -> int:
     from engine.api.specs import AggregateSpec, AnalyzeSpec
+    from engine.cli.launch import launched, run_on_rank
     from engine.cli.output import print_json, run_job
+
+    if launched(args):
+        return 0
 
     def spec_for(seed: int | None) -> AnalyzeSpec:
         def fill(text: str | None) -> str | None:
@@ -87,7 +93,9 @@ def _handle(args: argparse.Namespace) -> int:
                          "vgg16-shapes-demo-s{seed}: each seed's checkpoints are named after it")
     results = []
     for seed in args.seeds or (None,):
-        result = run_job(spec_for(seed), as_json=args.json)
+        result = run_on_rank(spec_for(seed), as_json=args.json)
+        if result is None:  # a rank other than 0: rank 0 reports
+            continue
         results.append(result)
         if args.json:
             print_json({"event": "result", **result.to_dict()})
@@ -95,7 +103,7 @@ def _handle(args: argparse.Namespace) -> int:
             from engine.api.analyses import load_results
 
             print_analysis(load_results(args.workspace, result.id), result.path)
-    if args.seeds:
+    if args.seeds and results:
         aggregated = run_job(AggregateSpec(args.workspace, tuple(r.id for r in results)), as_json=args.json)
         if args.json:
             print_json({"event": "aggregate", **aggregated.to_dict()})

@@ -13,6 +13,7 @@ from typing import Any
 from engine.api.catalogue import EXPERIMENTS, KD_METHODS, RECIPES, parse_methods
 from engine.api.results import ExperimentResult, SeedGroupResult, TrainResult
 from engine.api.specs import ExperimentSpec, TrainSpec
+from engine.cli import launch
 from engine.errors import KdcamError
 
 ALL_METHODS = ",".join(KD_METHODS)
@@ -34,6 +35,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--lr", type=float, help="override the recipe's learning rate")
     train.add_argument("--compile", action="store_true", help="torch.compile the training step")
     train.add_argument("--resume", metavar="RUN", help="continue an interrupted run (a run id under runs/)")
+    train.add_argument("--sync-bn", action="store_true",
+                       help="SyncBatchNorm across torchrun ranks (CUDA only; no effect in one process)")
+    launch.add_flags(train)
     train.add_argument("--seeds", metavar="S1,S2,...", type=parse_seeds,
                        help="train the whole suite once per seed (e.g. 0,1,2), for means and intervals over seeds")
     train.add_argument("--validation", type=float, default=0.1, metavar="F",
@@ -93,7 +97,11 @@ def _names(text: str) -> tuple[str, ...]:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from engine.cli.output import print_json, run_job
+    from engine.cli.launch import launched, run_on_rank
+    from engine.cli.output import print_json
+
+    if launched(args):
+        return 0
 
     spec = TrainSpec(
         workspace=args.workspace, dataset=args.dataset, teacher=args.teacher, student=args.student,
@@ -101,9 +109,12 @@ def _train(args: argparse.Namespace) -> int:
         batch_size=args.batch_size, lr=args.lr, width=args.width, teacher_width=args.teacher_width, seed=args.seed,
         device=args.device, compile=args.compile,
         resume=args.resume, method_options=parse_options(args.option),
+        sync_bn=args.sync_bn,
         validation=args.validation, seeds=args.seeds or (),
     )
-    summary = run_job(spec, as_json=args.json)
+    summary = run_on_rank(spec, as_json=args.json)
+    if summary is None:  # a rank other than 0: rank 0 reports
+        return 0
     if args.json:
         print_json(summary)
     elif isinstance(summary, SeedGroupResult):

@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 import torch.nn.functional as F
 from torch import Tensor
 
-from engine.distill.base import Distiller, TrainingSet, check_tap, cross_entropy, tap_shape
+from engine.distill.base import Distiller, TeacherOutputs, TrainingSet, check_tap, cross_entropy, tap_shape
 from engine.api.catalogue import METHOD_DEFAULTS
 from engine.errors import KdcamError
 from engine.models import TappedModel
@@ -47,10 +47,12 @@ class AttentionTransfer(Distiller):
             raise KdcamError("method 'at': teacher and student share no feature tap")
         self.taps = wanted
 
-    def losses(self, logits, taps, teacher, labels, indices, epoch) -> dict[str, Tensor]:
+    def losses(self, logits: Tensor, taps: dict[str, Tensor], teacher: TeacherOutputs | None, labels: Tensor,
+               indices: Tensor, epoch: int) -> dict[str, Tensor]:
+        assert teacher is not None  # uses_teacher: the base always passes the teacher's outputs
         o = self.options
         student_taps = [taps[t] for t in self.taps]
-        teacher_taps = [teacher[1][t] for t in self.taps]
+        teacher_taps = [teacher.taps[t] for t in self.taps]
         return {
             "ce": o["ce_weight"] * cross_entropy(logits, labels),
             "at": o["at_weight"] * at_loss(student_taps, teacher_taps),

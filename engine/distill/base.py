@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -31,6 +31,13 @@ class TrainingSet:
     labels: Tensor  # int64, one per training image, indexed by the loader's ``indices``
     input_size: int = 32
     in_channels: int = 3
+
+
+class TeacherOutputs(NamedTuple):
+    """What the frozen teacher produced for a batch: its logits and, for tap methods, its feature taps."""
+
+    logits: Tensor
+    taps: dict[str, Tensor]
 
 
 class Distiller(nn.Module):
@@ -88,7 +95,7 @@ class Distiller(nn.Module):
         full = {k: v for k, v in self.state_dict().items() if k.startswith(("student.", "teacher."))}
         self.load_state_dict({**full, **state})
 
-    def teacher_outputs(self, images: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+    def teacher_outputs(self, images: Tensor) -> TeacherOutputs:
         """Teacher logits and taps under inference mode, cloned into ordinary tensors.
 
         Inference tensors cannot be saved for backward; the clone (a few small tensors per
@@ -100,7 +107,7 @@ class Distiller(nn.Module):
                 logits, taps = self.teacher.forward_taps(images)
             else:
                 logits, taps = self.teacher(images), {}
-        return logits.clone(), {k: v.clone() for k, v in taps.items()}
+        return TeacherOutputs(logits.clone(), {k: v.clone() for k, v in taps.items()})
 
     def forward(self, images: Tensor, labels: Tensor, indices: Tensor, epoch: int) -> tuple[Tensor, dict[str, Tensor]]:
         """Student logits and the weighted loss terms for one batch; ``epoch`` counts from 1."""
@@ -115,11 +122,12 @@ class Distiller(nn.Module):
         self,
         logits: Tensor,
         taps: dict[str, Tensor],
-        teacher: tuple[Tensor, dict[str, Tensor]] | None,
+        teacher: TeacherOutputs | None,
         labels: Tensor,
         indices: Tensor,
         epoch: int,
     ) -> dict[str, Tensor]:
+        """The method's weighted loss terms, named as the live table and events.jsonl show them."""
         raise NotImplementedError
 
 

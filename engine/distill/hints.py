@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from engine.distill.base import Distiller, TrainingSet, check_tap, cross_entropy, tap_shape
+from engine.distill.base import Distiller, TeacherOutputs, TrainingSet, check_tap, cross_entropy, tap_shape
 from engine.api.catalogue import METHOD_DEFAULTS
 from engine.errors import KdcamError
 from engine.models import TappedModel
@@ -52,10 +52,12 @@ class FitNetHints(Distiller):
             tap_shape(student, self.student_tap, training_set), tap_shape(teacher, self.teacher_tap, training_set)
         )
 
-    def losses(self, logits, taps, teacher, labels, indices, epoch) -> dict[str, Tensor]:
+    def losses(self, logits: Tensor, taps: dict[str, Tensor], teacher: TeacherOutputs | None, labels: Tensor,
+               indices: Tensor, epoch: int) -> dict[str, Tensor]:
+        assert teacher is not None  # uses_teacher: the base always passes the teacher's outputs
         o = self.options
         mapped = self.regressor(taps[self.student_tap])
         return {
             "ce": o["ce_weight"] * cross_entropy(logits, labels),
-            "hint": o["hint_weight"] * F.mse_loss(mapped.float(), teacher[1][self.teacher_tap].float()),
+            "hint": o["hint_weight"] * F.mse_loss(mapped.float(), teacher.taps[self.teacher_tap].float()),
         }

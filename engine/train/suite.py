@@ -89,8 +89,8 @@ class Session:
         plan = FitPlan(name=name, role=role, method=method, arch=arch, width=width, distiller=distiller,
                        recipe=recipe or self.recipe, train_set=self.train_set, test_set=self.test_set,
                        device=self.device, seed=self.spec.seed, teacher_name=teacher_name, compile=self.spec.compile,
-                       augment=augment, template=self.template(arch), val_set=self.val_set,
-                       validation=self.validation)
+                       augment=augment, template=self.template(arch), sync_bn=self.spec.sync_bn,
+                       val_set=self.val_set, validation=self.validation)
         if resume_run:
             run = RunDir.open(self.ws.runs, resume_run)
         else:
