@@ -177,3 +177,16 @@ def test_a_forged_baseline_section_is_refused(workspace, default_analysis, tmp_p
         path.write_text(json.dumps(broken))
         with pytest.raises(KdcamError, match=message):
             read_results(path)
+
+
+def test_the_report_shows_the_baseline_row_and_each_difference_with_its_interval(workspace, default_analysis):
+    from engine.reports.report import baseline_table, leaderboard, models_table
+    from engine.reports.source import AnalysisSource
+
+    source = AnalysisSource.open(workspace, default_analysis)
+    table = baseline_table(source)
+    assert "never met the teacher" in table and "Δ accuracy" in table and "Δ energy on the cue" in table
+    kd = source.results.pair("s-kd").vs_baseline
+    assert kd is not None and f"[{kd['pearson'].ci_low:+.4f}, {kd['pearson'].ci_high:+.4f}]" in table
+    assert "si (baseline)" in leaderboard(source)
+    assert "energy on distractors" in models_table(source) and "follows cue" in models_table(source)

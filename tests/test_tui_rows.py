@@ -3,6 +3,7 @@ the Train screen's run book, the checkpoint table (unreadable entries included).
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from tests.test_reports_fixture import write_synthetic_analysis
 from tui.jobboard import JobBoard
 from tui.rows.browser import OUTCOMES, Filters, LruCache, load_analysis, outcome_of, siblings
 from tui.rows.checkpoints import checkpoint_rows
-from tui.rows.leaderboard import BoardView, cells, stat_text
+from tui.rows.leaderboard import COLUMNS, BoardView, cells, stat_text
 from tui.rows.runs import RunBook, epoch_row, eta_seconds
 
 STUDENTS = ("kd-student", "at-student", "si-student")
@@ -47,7 +48,7 @@ def test_board_rows_split_and_sort(workspace: Path) -> None:
     sorted_split = split.sorted_by("Pearson").rows(results)
     heads = [i for i, r in enumerate(sorted_split) if r.split is None]
     assert heads == [0, 5, 10]
-    assert all(len(cells(r)) == 10 for r in sorted_split)
+    assert all(len(cells(r)) == len(COLUMNS) == 12 for r in sorted_split)
 
 
 def test_stat_text_handles_missing_values() -> None:
@@ -131,3 +132,27 @@ def test_unreadable_analysis_type_is_what_scan_returns(workspace: Path, tmp_path
     (ws.analyses / "broken" / "results.json").write_text("[]")
     infos, broken = scan_analyses(ws)
     assert infos == [] and isinstance(broken[0], UnreadableAnalysis) and "results.json" in broken[0].reason
+
+
+def test_leaderboard_marks_the_baseline_and_shows_each_rows_difference_from_it(tmp_path: Path) -> None:
+    from engine.api.results import Stat
+    from tui.rows.leaderboard import analysis_bar, detail_text, difference_text
+
+    ws = Workspace.open(tmp_path).ensure()
+    write_synthetic_analysis(ws)
+    results = load_results(ws, "synthetic")
+    assert results.baseline is None  # a file written before baselines: no marks, no differences
+    plain = BoardView().rows(results)
+    assert not any(r.baseline for r in plain) and all(cells(r)[3] == "" for r in plain)
+    # the same analysis with the si student as its baseline and a difference for the kd student
+    gap = Stat(0.05, 0.01, 0.09, 60)
+    kd = results.pair("kd-student")
+    results = dataclasses.replace(results, baseline="si-student", pairs=tuple(
+        dataclasses.replace(p, vs_baseline={"pearson": gap}) if p is kd else p for p in results.pairs))
+    rows = {r.student: r for r in BoardView().rows(results)}
+    assert rows["si-student"].baseline and cells(rows["si-student"])[1].endswith("(base)")
+    assert cells(rows["kd-student"])[list(COLUMNS).index("ΔPearson")] == "+.05*"  # its interval excludes 0
+    assert "minus the baseline" in detail_text(rows["kd-student"]).plain
+    assert difference_text(Stat(-0.012, -0.05, 0.02, 60), percent=True) == "-1.2"
+    assert BoardView().sorted_by("ΔPearson").rows(results)[0].student == "kd-student"
+    assert "vs baseline" not in analysis_bar(results)  # the teacher has no difference in this file

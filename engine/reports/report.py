@@ -73,7 +73,8 @@ def leaderboard(source: AnalysisSource) -> str:
     rows, attrs = [], []
     for pair in source.pairs:
         student = source.model_entry(pair.student)
-        cells = [h.esc(pair.student), h.esc(pair.method or "–"), _band(pair.band),
+        method = (pair.method or "–") + (" (baseline)" if pair.student == source.results.baseline else "")
+        cells = [h.esc(pair.student), h.esc(method), _band(pair.band),
                  _stat(student.accuracy), _stat(pair.agreement)]
         for metric in BANDED_METRICS:
             entry = pair.metrics[metric]
@@ -92,6 +93,12 @@ def models_table(source: AnalysisSource) -> str:
     has_mask = any(m.mask is not None for m in source.models)
     if has_mask:
         columns += [h.Column("pointing game", True), h.Column("energy in mask", True)]
+    regions = [name for name in REGIONS if any(m.mask is not None and getattr(m.mask, name) is not None
+                                               for m in source.models)]
+    columns += [h.Column(REGIONS[name], True, "share of the model's own map there") for name in regions]
+    follows = any(m.follows_cue is not None for m in source.models)
+    if follows:
+        columns.append(h.Column("follows cue", True, "share of predictions equal to the class the cue names"))
     rows = []
     for model in source.models:
         acc = model.accuracy
@@ -102,11 +109,63 @@ def models_table(source: AnalysisSource) -> str:
                h.esc(layer), h.numeric_cell(model.params, 0), _stat(acc), interval,
                h.numeric_cell(model.checkpoint_accuracy), h.numeric_cell(model.mean_confidence),
                h.numeric_cell(model.degenerate, 0)]
+        mask = model.mask
         if has_mask:
-            mask = model.mask
             row += [_stat(mask.pointing_game if mask else None), _stat(mask.energy_in_mask if mask else None)]
+        row += [_stat(getattr(mask, name) if mask else None) for name in regions]
+        if follows:
+            row.append(_stat(model.follows_cue))
         rows.append(row)
     return h.table(columns, rows, "models")
+
+
+#: where else a map can lie, on datasets that mark it (shapes v2)
+REGIONS = {"energy_on_distractors": "energy on distractors", "energy_on_cue": "energy on the cue"}
+#: the differences from the baseline the report shows, in order, with their labels
+DIFFERENCES = {"accuracy": "accuracy", **{m: METRIC_LABELS[m] for m in BANDED_METRICS},
+               "pointing_game": "pointing game", "energy_in_mask": "energy in mask", **REGIONS}
+LOWER_IS_BETTER = frozenset({"kl", "energy_on_distractors", "energy_on_cue"})
+
+
+def _difference(stat: Stat | None, name: str) -> str:
+    """A paired difference and its 95% interval, marked where the interval excludes zero."""
+    if stat is None or stat.mean is None:
+        return h.numeric_cell(None)
+    interval = ""
+    if stat.ci_low is not None and stat.ci_high is not None:
+        interval = f' <span class="nowrap note">[{stat.ci_low:+.4f}, {stat.ci_high:+.4f}]</span>'
+        if not stat.ci_low <= 0 <= stat.ci_high:
+            better = (stat.ci_low > 0) != (name in LOWER_IS_BETTER)
+            interval += f' <strong>{"better" if better else "worse"}</strong>'
+    return h.numeric_cell(stat.mean) + interval
+
+
+def baseline_table(source: AnalysisSource) -> str:
+    """Each model minus the independent baseline, paired over images: what meeting the teacher changed."""
+    results = source.results
+    if results.baseline is None:
+        return ('<p class="note">This analysis has no independent baseline (no <code>si</code> student and no '
+                "<code>--baseline</code>), so its similarities have no reference.</p>")
+    rows_by_model = [("teacher " + results.teacher.name, dict(results.teacher.vs_baseline or {}))]
+    for pair in results.pairs:
+        if pair.student != results.baseline:
+            model = source.model_entry(pair.student)
+            rows_by_model.append((f"{pair.method or '–'} {pair.student}",
+                                  {**(model.vs_baseline or {}), **(pair.vs_baseline or {})}))
+    names = [n for n in DIFFERENCES if any(n in diffs for _, diffs in rows_by_model)]
+    columns = [h.Column("model")] + [h.Column(f"Δ {DIFFERENCES[n]}", True, "mean paired difference, 95% interval")
+                                     for n in names]
+    rows = [[h.esc(label)] + [_difference(diffs.get(n), n) for n in names] for label, diffs in rows_by_model]
+    reference = results.baseline_pair
+    lead = ""
+    if reference is not None:
+        pearson = reference.metrics["pearson"]
+        lead = (f'<p class="note">The baseline <code>{h.esc(results.baseline)}</code> never met the teacher; its own '
+                f"maps reach Pearson {h.numeric_cell(pearson.mean)} with the teacher's. Similarity differences are "
+                "student − baseline (how much closer to the teacher a student looks than an independent model); "
+                "accuracy and localisation differences are model − baseline. Bands colour absolute values only."
+                "</p>")
+    return lead + h.table(columns, rows, "baseline")
 
 
 def splits_table(source: AnalysisSource) -> str:
@@ -236,7 +295,11 @@ def render(source: AnalysisSource, tasks: list[FigureTask], pngs: Mapping[str, b
         h.section("Leaderboard", leaderboard(source), "leaderboard-section",
                   f"How alike each student's maps are to the teacher's ({source.teacher}), "
                   "means over images with 95% bootstrap intervals. Click a column to sort."),
-        h.section("Models", models_table(source), "models-section", "Accuracy on the analysed images."),
+        h.section("Against the baseline", baseline_table(source), "baseline-section",
+                  "Every model compared with an independent one, paired over the same images (95% paired bootstrap "
+                  "intervals)."),
+        h.section("Models", models_table(source), "models-section",
+                  "Accuracy on the analysed images, and where each model's own map lies."),
         h.section("Metric charts", figures_of("metrics", "figures"), "metrics-section",
                   "Dashed lines are the band edges; error bars are 95% intervals."),
         h.section("CAM examples", figures_of("grids"), "grids-section",
@@ -247,7 +310,8 @@ def render(source: AnalysisSource, tasks: list[FigureTask], pngs: Mapping[str, b
         h.section("Per-class diagnosis", diagnosis(source, pngs), "diagnosis-section",
                   "Where each model fails, with the map for the true class beside the map for the class it chose."),
     ]
-    nav = [("leaderboard-section", "Leaderboard"), ("models-section", "Models"), ("metrics-section", "Charts"),
+    nav = [("leaderboard-section", "Leaderboard"), ("baseline-section", "Baseline"), ("models-section", "Models"),
+           ("metrics-section", "Charts"),
            ("grids-section", "Examples"), ("splits-section", "Splits"), ("diagnosis-section", "Diagnosis")]
     trust = checks(source)
     if trust:

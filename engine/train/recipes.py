@@ -26,8 +26,15 @@ class Recipe:
     gamma: float = 0.1
     width: float = 1.0  # channel-width multiplier of the students this recipe trains by default
     teacher_width: float | None = None  # the teacher's, when it differs (None: ``width``)
+    #: the teacher's epochs, when it trains longer than the students (None: ``epochs``); an explicit
+    #: epoch count (``--epochs``) sets both
+    teacher_epochs: int | None = None
     #: method options this recipe changes from DESIGN §4's defaults (a spec's options override these)
     method_defaults: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def for_teacher(self) -> Recipe:
+        """This recipe as the teacher trains with it (its own epoch count, if any)."""
+        return self if self.teacher_epochs is None else replace(self, epochs=self.teacher_epochs, teacher_epochs=None)
 
     def lr_at(self, epoch: int) -> float:
         """Learning rate of 1-based ``epoch``."""
@@ -45,7 +52,7 @@ RECIPES: dict[str, Recipe] = {
     # 1/8 (a thinner VGG-16 learns no better than the student, and KD needs a better teacher);
     # teacher + 7 students in minutes on a laptop CPU. CRD's K keeps the paper's
     # negatives-to-images ratio (16384 of 50,000).
-    "demo": Recipe("demo", 0.05, 0.9, 5e-4, 64, 8, "cosine", width=0.0625, teacher_width=0.125,
+    "demo": Recipe("demo", 0.05, 0.9, 5e-4, 64, 8, "cosine", width=0.0625, teacher_width=0.125, teacher_epochs=40,
                    method_defaults={"crd": {"num_negatives": 1638}}),
 }
 
@@ -61,7 +68,7 @@ def resolve_recipe(
     if epochs is not None:
         if not isinstance(epochs, int) or epochs < 1:
             raise KdcamError(f"epochs must be a whole number ≥ 1, got {epochs!r}")
-        recipe = replace(recipe, epochs=epochs)
+        recipe = replace(recipe, epochs=epochs, teacher_epochs=None)
     if batch_size is not None:
         if not isinstance(batch_size, int) or batch_size < 1:
             raise KdcamError(f"batch size must be a whole number ≥ 1, got {batch_size!r}")

@@ -177,7 +177,7 @@ def train_teacher(session: Session, arch: str, ctx: JobContext, name: str | None
     model = session.build(arch, session.teacher_width)
     distiller = session.distiller("si", model, None, {})
     result = session.fit(name, "teacher", "ce", arch, distiller, ctx, resume_run=resume_run,
-                         width=session.teacher_width)
+                         width=session.teacher_width, recipe=session.recipe.for_teacher())
     return load_teacher(session, name), result
 
 

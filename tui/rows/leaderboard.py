@@ -21,12 +21,17 @@ COLUMNS: dict[str, tuple[str, bool]] = {
     "student": ("student", True),
     "method": ("method", True),
     "acc %": ("accuracy", True),
+    "Δacc": ("vs/accuracy", True),
     "agree %": ("agreement", True),
     "out KL": ("output_kl", False),
     **{METRIC_SHORT[m]: (m, m not in LOWER_IS_BETTER) for m in BANDED_METRICS},
+    "ΔPearson": ("vs/pearson", True),
     "band": ("band_score", True),
 }
 DETAIL_KEYS = ("accuracy", "agreement", "output_kl", *BANDED_METRICS)
+#: the differences from the baseline the detail line spells out (paired over images)
+DIFFERENCE_KEYS = ("accuracy", *BANDED_METRICS, "pointing_game", "energy_in_mask", "energy_on_distractors",
+                   "energy_on_cue")
 
 
 @dataclass
@@ -41,6 +46,7 @@ class Row:
     band: str | None = None
     band_score: int | None = None
     n: int | None = None  # images in the split (split rows only)
+    baseline: bool = False  # the independent reference the others are compared with
 
     def sort_value(self, key: str) -> Any:
         if key in ("student", "method"):
@@ -76,18 +82,21 @@ class BoardView:
 
 def rows_of(results: AnalysisResults, split_by_outcome: bool) -> list[Row]:
     """The board's rows (docs/RESULTS_SCHEMA.md), in the analysis's student order."""
-    accuracy = {m.name: m.accuracy for m in results.models}
+    models = {m.name: m for m in results.models}
     rows = []
     for pair in results.pairs:
         method = pair.method or "—"
         stats = {"agreement": pair.agreement, "output_kl": pair.output_kl,
                  **{k: pair.metrics[k] for k in BANDED_METRICS if k in pair.metrics}}
-        if pair.student in accuracy:
-            stats["accuracy"] = accuracy[pair.student]
+        model = models.get(pair.student)
+        if model is not None:
+            stats["accuracy"] = model.accuracy
+            stats.update({f"vs/{k}": v for k, v in (model.vs_baseline or {}).items()})
+        stats.update({f"vs/{k}": v for k, v in (pair.vs_baseline or {}).items()})
         rows.append(Row(
             pair.student, method, None, stats=stats,
             bands={k: s.band for k, s in stats.items() if k in BANDED_METRICS and s.band is not None},
-            band=pair.band, band_score=pair.band_score,
+            band=pair.band, band_score=pair.band_score, baseline=pair.student == results.baseline,
         ))
         if not split_by_outcome:
             continue
@@ -135,21 +144,45 @@ def interval_line(stat: Stat) -> str:
     return f"{stat.mean:.3f} [{stat.ci_low:.3f}, {stat.ci_high:.3f}] n={stat.n}"
 
 
+def difference_text(stat: Stat | None, percent: bool = False) -> str:
+    """'+.03' / '+2.1': a paired difference from the baseline, with '*' where its interval excludes 0."""
+    if stat is None or stat.mean is None:
+        return ""
+    mark = "*" if stat.ci_low is not None and stat.ci_high is not None and not stat.ci_low <= 0 <= stat.ci_high \
+        else ""
+    if percent:
+        return f"{100 * stat.mean:+.1f}{mark}"
+    return f"{stat.mean:+.2f}".replace("0.", ".", 1) + mark
+
+
 def detail_text(row: Row) -> Text:
-    """The line under the table: the highlighted row's numbers with their intervals."""
+    """The line under the table: the highlighted row's numbers with their intervals, then its
+    paired differences from the baseline."""
     text = Text(f"{row.student}" + (f" · {row.split.replace('_', ' ')}" if row.split else "") + ": ", style="bold")
     for key in DETAIL_KEYS:
         stat = row.stats.get(key)
         if stat is not None:
             text.append(f"{key} {interval_line(stat)}   ", style="")
+    if row.baseline:
+        text.append("· the baseline: an independent model the others are compared with", style="italic")
+    differences = [(key, row.stats[f"vs/{key}"]) for key in DIFFERENCE_KEYS if f"vs/{key}" in row.stats]
+    if differences:
+        text.append("\nminus the baseline (paired, 95%): ", style="bold")
+        for key, stat in differences:
+            text.append(f"{key} {interval_line(stat)}   ", style="")
     return text
 
 
 def analysis_bar(results: AnalysisResults) -> str:
-    """One line naming what was analysed: teacher, images, CAM settings."""
+    """One line naming what was analysed: teacher (and its lead over the baseline), images, CAM settings."""
     teacher, dataset, cam = results.teacher, results.dataset, results.cam
     layers = sorted(set(cam.layers.values()))
-    return (f"teacher [b]{teacher.name}[/b] acc % {stat_text(teacher.accuracy, True)} · "
+    gap = (teacher.vs_baseline or {}).get("accuracy")
+    lead = ""
+    if gap is not None and gap.mean is not None and gap.ci_low is not None and gap.ci_high is not None:
+        lead = (f" ({100 * gap.mean:+.1f} [{100 * gap.ci_low:+.1f}, {100 * gap.ci_high:+.1f}] vs "
+                f"baseline {results.baseline})")
+    return (f"teacher [b]{teacher.name}[/b] acc % {stat_text(teacher.accuracy, True)}{lead} · "
             f"{dataset.spec} {dataset.split} n={dataset.n} · "
             f"CAM {cam.method} target {cam.target} layer {','.join(layers) or '?'}")
 
@@ -164,12 +197,15 @@ def cells(row: Row) -> list[Text | str]:
         name: Text | str = Text(fmt.clip(row.student, 18), style="bold")  # in full below the table
     else:
         name = Text(f"  {row.split.replace('_', ' ')} (n={row.n})", style="dim")
+    method = (row.method + " (base)" if row.baseline else row.method) if row.split is None else ""
     return [
         name,
-        row.method if row.split is None else "",
+        method,
         stat_text(row.stats["accuracy"], percent=True) if "accuracy" in row.stats else "",
+        difference_text(row.stats.get("vs/accuracy"), percent=True),
         stat_text(row.stats["agreement"], percent=True) if "agreement" in row.stats else "",
         stat_text(row.stats["output_kl"]) if "output_kl" in row.stats else "",
         *(band_text(stat_text(row.stats.get(k)), row.bands.get(k)) for k in BANDED_METRICS),
+        difference_text(row.stats.get("vs/pearson")),
         band_text(row.band, row.band) if row.band else Text(""),
     ]

@@ -1,5 +1,7 @@
 """Leaderboard: one row per student of an analysis, CAM-similarity means coloured by band,
-with 95% intervals; sort by any column, split by who was right, switch analyses.
+with 95% intervals; sort by any column, split by who was right, switch analyses. The
+baseline (an independent model, ``si`` by default) is marked, and Δ columns give each row's
+paired difference from it (the detail line spells out every difference with its interval).
 
 Analyses whose ``results.json`` cannot be read are listed under the board with the reason;
 one that fails to open shows its error in place of the board."""
@@ -58,7 +60,8 @@ class LeaderboardScreen(KdcamScreen):
         yield table
         yield Static("", id="row-detail")
         yield Problems(id="analysis-problems")
-        yield Static(legend(), id="legend")
+        yield Static(legend().append("\nΔacc, ΔPearson: minus the baseline (base), paired over images; * its 95% "
+                                     "interval excludes 0", style="dim"), id="legend")
 
     def on_mount(self) -> None:
         super().on_mount()
