@@ -30,7 +30,7 @@ def test_preview_json_counts_and_contact_sheet(tmp_path, capsys):
     summary = json.loads(capsys.readouterr().out)
     assert summary["images"] == 40 and summary["classes"] == 5 and summary["has_masks"] is True
     assert summary["class_counts"] == {"circle/solid": 8, "circle/striped-h": 8, "circle/striped-d": 8,
-                                       "octagon/solid": 8, "octagon/striped-h": 8}
+                                       "square/solid": 8, "square/striped-h": 8}
     with Image.open(tmp_path / "sheet.png") as sheet:
         assert sheet.format == "PNG" and sheet.height == 5 * 64  # one row per class
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]  # atomic write left no temp files
