@@ -158,6 +158,7 @@ class DemoSpec(Spec):
     methods: tuple[str, ...] = KD_METHODS
     seed: int = 0
     export: bool = True
+    train_teacher: bool = False  # train the teacher here instead of using the one kdcam ships
 
     @property
     def title(self) -> str:
