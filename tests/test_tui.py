@@ -21,6 +21,7 @@ from textual.widgets import DataTable, Input, Label, Static
 
 from tests.test_tui_fixtures import ANALYSIS_ID, DATASET, foreign_checkpoint, workspace_copy
 from tui.app import KdcamApp
+from tui.rows.leaderboard import COLUMNS
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZE = (120, 40)
@@ -121,6 +122,23 @@ async def test_help_lists_every_screen_and_binding(workspace: Path) -> None:
         assert not isinstance(app.screen, HelpScreen)
 
 
+async def test_train_form_turns_a_seed_list_into_a_seed_group(workspace: Path) -> None:
+    app = KdcamApp(workspace=str(workspace))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("2")
+        screen = app.screen
+        seeds = screen.query_one("#seeds", Input)
+        assert screen.build_spec().seeds == () and screen.build_spec().seed == 0
+        seeds.value = "3"
+        assert (screen.build_spec().seed, screen.build_spec().seeds) == (3, ())
+        seeds.value = "0, 1,2"
+        assert screen.build_spec().seeds == (0, 1, 2)
+        for bad in ("1,1", "-1", "a"):
+            seeds.value = bad
+            with pytest.raises(ValueError, match="distinct whole numbers"):
+                screen.build_spec()
+
+
 async def test_train_starts_live_and_cancels(workspace: Path) -> None:
     app = KdcamApp(workspace=str(workspace))
     async with app.run_test(size=SIZE) as pilot:
@@ -200,7 +218,7 @@ async def test_leaderboard_rows_sort_and_split(workspace: Path) -> None:
         assert ANALYSIS_ID in text_of(app.screen.query_one("#analysis-bar", Label)) or \
             app.screen.query_one("#analysis").value == ANALYSIS_ID
 
-        pearson = list(("student", "method", "acc", "agree", "out KL", "Pearson")).index("Pearson")
+        pearson = list(COLUMNS).index("Pearson")
         table.cursor_coordinate = table.cursor_coordinate._replace(column=pearson)
         await pilot.press("s")
         best_first = [float(v.split("±")[0]) for v in column(table, pearson)]

@@ -123,3 +123,11 @@ def parse_methods(text: str) -> tuple[str, ...]:
     if not names:
         raise KdcamError("no methods given; choose from: " + ", ".join(KD_METHODS))
     return tuple(check_kd_method(name) for name in names)
+
+
+def parse_seeds(text: str) -> tuple[int, ...]:
+    """``0,1,2`` -> (0, 1, 2): distinct whole numbers >= 0 (a seed study trains once per seed)."""
+    parts = [part.strip() for part in text.split(",") if part.strip()]
+    if not parts or not all(part.isdigit() for part in parts) or len(set(map(int, parts))) != len(parts):
+        raise KdcamError(f"seeds {text!r}: give distinct whole numbers >= 0 separated by commas, e.g. 0,1,2")
+    return tuple(int(part) for part in parts)

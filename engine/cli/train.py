@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 from engine.api.catalogue import EXPERIMENTS, KD_METHODS, RECIPES, parse_methods
+from engine.api.catalogue import parse_seeds as catalogue_seeds
 from engine.api.results import ExperimentResult, SeedGroupResult, TrainResult
 from engine.api.specs import ExperimentSpec, TrainSpec
 from engine.cli import launch
@@ -126,14 +127,11 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def parse_seeds(text: str) -> tuple[int, ...]:
-    """``0,1,2`` -> (0, 1, 2): whole numbers >= 0, each once."""
+    """``--seeds 0,1,2``, refused by argparse (with the catalogue's message) when malformed."""
     try:
-        seeds = tuple(int(part) for part in text.split(",") if part.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: write whole numbers separated by commas, e.g. 0,1,2") from None
-    if not seeds or any(seed < 0 for seed in seeds) or len(set(seeds)) != len(seeds):
-        raise argparse.ArgumentTypeError(f"{text!r}: give distinct whole numbers >= 0, e.g. 0,1,2")
-    return seeds
+        return catalogue_seeds(text)
+    except KdcamError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _default_recipe(dataset: str) -> str:

@@ -9,7 +9,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, DataTable, Input, Label, ProgressBar, Select, SelectionList, Static
 
-from engine.api.catalogue import KD_METHODS, RECIPES
+from engine.api.catalogue import KD_METHODS, RECIPES, parse_seeds
 from engine.api.runs import RunInfo, UnreadableRun, read_run, scan_runs
 from engine.api.specs import TrainSpec
 from engine.errors import KdcamError
@@ -63,6 +63,8 @@ class TrainScreen(KdcamScreen):
                              id="recipe")
                 yield Label("epochs (blank: recipe's)")
                 yield Input("", compact=True, id="epochs", type="integer")
+                yield Label("seeds (e.g. 0,1,2: one suite each)")
+                yield Input("0", compact=True, id="seeds")
                 yield Label("", id="form-error", classes="problem")
                 yield Button("Queue run (s)", id="queue", variant="primary")
             with Vertical(classes="main"):
@@ -109,8 +111,13 @@ class TrainScreen(KdcamScreen):
         if width <= 0:
             raise ValueError("width multiplier: must be positive")
         recipe = str(self.query_one("#recipe", Select).value)
+        try:
+            seeds = parse_seeds(self.query_one("#seeds", Input).value.strip() or "0")
+        except KdcamError as exc:
+            raise ValueError(str(exc)) from None
         return TrainSpec(workspace=str(self.kdcam.workspace.root), dataset=dataset, teacher=teacher, student=student,
-                         methods=methods, recipe=recipe, epochs=epochs, width=width)
+                         methods=methods, recipe=recipe, epochs=epochs, width=width, seed=seeds[0],
+                         seeds=seeds if len(seeds) > 1 else ())
 
     def action_queue(self) -> None:
         if self.submit_form() is not None:
