@@ -50,8 +50,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "student, or another checkpoint such as a teacher trained with another seed "
                         "(default: the student trained with method si)")
     parser.add_argument("--seeds", metavar="S1,S2,...", type=parse_seeds,
-                        help="analyse a seed group: {seed} in --teacher/--students/--baseline/--name is replaced "
-                        "by each seed in turn, then the analyses are aggregated over seeds")
+                        help="analyse a seed group: {seed} in --students (and --teacher/--baseline/--name) is "
+                        "replaced by each seed in turn, then the analyses are aggregated over seeds")
     parser.add_argument("--json", action="store_true", help="JSON lines of progress, then the result")
     launch.add_flags(parser)
     parser.set_defaults(handler=_handle)
@@ -88,9 +88,9 @@ def _handle(args: argparse.Namespace) -> int:
             check_images=args.check_images, sanity_methods=_names(args.sanity_methods), baseline=fill(args.baseline),
         )
 
-    if args.seeds and "{seed}" not in args.teacher:
-        raise KdcamError("--seeds needs {seed} in --teacher (and the students), e.g. --teacher "
-                         "vgg16-shapes-demo-s{seed}: each seed's checkpoints are named after it")
+    if args.seeds and "{seed}" not in args.students:
+        raise KdcamError("--seeds needs {seed} in --students (and in --teacher when each seed has its own), e.g. "
+                         "vgg11-kd-shapes-demo-s{seed}: each seed's checkpoints are named after it")
     results = []
     for seed in args.seeds or (None,):
         result = run_on_rank(spec_for(seed), as_json=args.json)
