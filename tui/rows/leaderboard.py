@@ -25,7 +25,7 @@ COLUMNS: dict[str, tuple[str, bool]] = {
     "agree %": ("agreement", True),
     "out KL": ("output_kl", False),
     **{METRIC_SHORT[m]: (m, m not in LOWER_IS_BETTER) for m in BANDED_METRICS},
-    "ΔPearson": ("vs/pearson", True),
+    "ΔPear.": ("vs/pearson", True),
     "band": ("band_score", True),
 }
 DETAIL_KEYS = ("accuracy", "agreement", "output_kl", *BANDED_METRICS)
@@ -194,7 +194,7 @@ def describe(info: AnalysisInfo) -> str:
 
 def cells(row: Row) -> list[Text | str]:
     if row.split is None:
-        name: Text | str = Text(fmt.clip(row.student, 18), style="bold")  # in full below the table
+        name: Text | str = Text(fmt.clip(row.student, 16), style="bold")  # in full below the table
     else:
         name = Text(f"  {row.split.replace('_', ' ')} (n={row.n})", style="dim")
     method = (row.method + " (base)" if row.baseline else row.method) if row.split is None else ""
