@@ -150,7 +150,7 @@ def _table(title: str, columns: tuple[str, ...]) -> Any:
     from rich.table import Table
 
     table = Table(title=title, title_justify="left")
-    table.add_column(columns[0], overflow="fold", ratio=1)
+    table.add_column(columns[0], overflow="fold", ratio=1, min_width=8)
     for column in columns[1:]:
         table.add_column(column, no_wrap=True)
     return table
@@ -166,16 +166,18 @@ DIFFERENCE_COLUMNS = ("accuracy", *BANDED_METRICS, "pointing_game", "energy_in_m
 
 
 def _difference(stat: Stat | None, name: str, interval: bool) -> str:
-    """A paired difference, green/red where its 95% interval excludes zero on the better/worse side."""
+    """A paired difference ± the half-width of its 95% interval; ``*`` and green/red where the
+    interval excludes zero on the better/worse side (the exact bounds are in the report)."""
     if stat is None or stat.mean is None:
         return "–"
     text = f"{stat.mean:+.3f}"
-    if interval and stat.ci_low is not None and stat.ci_high is not None:
-        text += f" [{stat.ci_low:+.3f}, {stat.ci_high:+.3f}]"
+    half = stat.half_width
+    if interval and half is not None:
+        text += f"±{half:.3f}"
     if stat.ci_low is None or stat.ci_high is None or stat.ci_low <= 0 <= stat.ci_high:
         return text
     better = (stat.ci_low > 0) != (name in LOWER_IS_BETTER_ACROSS)
-    return f"[{'green' if better else 'red'}]{text}[/]"
+    return f"[{'green' if better else 'red'}]{text}*[/]"
 
 
 def print_analysis(results: AnalysisResults, path: str) -> None:
@@ -199,8 +201,10 @@ def print_analysis(results: AnalysisResults, path: str) -> None:
                        *((_fmt(model.follows_cue, interval=wide),) if follows else ()), str(model.degenerate))
     out.print(models)
     teacher_gap = (results.teacher.vs_baseline or {}).get("accuracy")
-    if results.baseline is not None and teacher_gap is not None:
-        out.print(f"teacher − baseline ({results.baseline}) accuracy: {_difference(teacher_gap, 'accuracy', True)} "
+    if results.baseline is not None and teacher_gap is not None and teacher_gap.mean is not None:
+        bounds = f" [{teacher_gap.ci_low:+.3f}, {teacher_gap.ci_high:+.3f}]" \
+            if teacher_gap.ci_low is not None and teacher_gap.ci_high is not None else ""
+        out.print(f"teacher − baseline ({results.baseline}) accuracy: {teacher_gap.mean:+.3f}{bounds} "
                   f"(paired over {teacher_gap.n} images, 95% bootstrap interval)", highlight=False)
     if not results.pairs:
         out.print(f"[green]analysis written to[/] {path}", highlight=False)
@@ -240,8 +244,9 @@ def _print_differences(results: AnalysisResults, wide: bool) -> None:
             for p in results.pairs if p.student != results.baseline]
     rows.insert(0, ("teacher", dict(results.teacher.vs_baseline or {})))
     columns = [c for c in DIFFERENCE_COLUMNS if any(c in diffs for _, diffs in rows)]
-    table = _table(f"minus the baseline {results.baseline} (paired over images; 95% bootstrap interval; "
-                   "green/red: the interval excludes 0, better/worse)", ("model", *(f"Δ {SHORT[c]}" for c in columns)))
+    title = (f"minus the baseline {results.baseline}: mean paired difference ± 95% bootstrap half-width; "
+             "* (green/red): the interval excludes 0, better/worse")
+    table = _table(title, ("model", *(f"Δ {SHORT[c]}" for c in columns)))
     for label, diffs in rows:
         table.add_row(label, *(_difference(diffs.get(c), c, wide) for c in columns))
     console().print(table)
