@@ -8,8 +8,9 @@ One job, three stages, each the same job a user would run by hand:
    teaches. ``--train-teacher`` trains it here instead (``kdcam -w W train --recipe demo
    --methods si`` is the same command; see ``TEACHER_COMMAND``);
 2. ``analyze``: the students' CAMs against the teacher's on the test split — Grad-CAM on the
-   true class, plus Grad-CAM on each model's own prediction and Grad-CAM++ so the TUI's
-   browser has a target and a method to switch between;
+   true class at the last stage and at stage 3, plus Grad-CAM on each model's own prediction and
+   Grad-CAM++ so the TUI's browser has a target and a method to switch between; each compared
+   with the independent ``si`` student's;
 3. ``export``: a report of the Grad-CAM analysis under ``exports/``.
 Progress and epoch events flow through the same context, so the TUI shows training live.
 """
@@ -34,11 +35,14 @@ TEACHER = "vgg16-shapes-demo-teacher"
 TEACHER_DIR = Path(__file__).parent / "demo_data"
 TEACHER_COMMAND = ("kdcam -w W train --recipe demo --methods si --seed 0   # then vgg16-shapes-demo-s0 "
                    "(the best-on-validation epoch) is the teacher, renamed")
-#: (analysis name, CAM method, target): the first is the one the report is made from
-ANALYSES = (
-    ("demo-gradcam", "gradcam", "label"),
-    ("demo-gradcam-own", "gradcam", "own"),
-    ("demo-gradcampp", "gradcam++", "label"),
+#: (analysis name, CAM method, target, layer): the first is the one the report is made from. The
+#: last stage's maps are 4x4 on a 32-pixel image, so any two models that look near the object have
+#: alike maps there; stage 3 (8x8) is where the models' maps can be told apart (RESULTS.md).
+ANALYSES: tuple[tuple[str, str, str, str | None], ...] = (
+    ("demo-gradcam", "gradcam", "label", None),
+    ("demo-gradcam-stage3", "gradcam", "label", "stage3"),
+    ("demo-gradcam-own", "gradcam", "own", None),
+    ("demo-gradcampp", "gradcam++", "label", None),
 )
 
 
@@ -54,11 +58,11 @@ def run_demo_job(spec: DemoSpec, ctx: JobContext) -> DemoResult:
     teacher = trained.teacher.name
     students = tuple(s.name for s in trained.students)
     analyses = []
-    for name, method, target in ANALYSES:
+    for name, method, target, layer in ANALYSES:
         ctx.check_cancelled()
         analyses.append(run_analysis_job(
             AnalyzeSpec(workspace=str(ws.root), teacher=teacher, students=students, dataset=DATASET,
-                        method=method, target=target, seed=spec.seed, name=_free_name(ws, name)),
+                        method=method, target=target, layer=layer, seed=spec.seed, name=_free_name(ws, name)),
             ctx,
         ))
     report = None

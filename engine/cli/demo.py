@@ -42,8 +42,8 @@ def _handle(args: argparse.Namespace) -> int:
     from engine.api.analyses import load_results
 
     print_suite(result.train)
-    main = result.analyses[0]
-    print_analysis(load_results(result.workspace, main.id), main.path)
+    for shown in result.analyses[:2]:  # the last stage's maps, then stage 3's (finer: where models differ)
+        print_analysis(load_results(result.workspace, shown.id), shown.path)
     out = console()
     if result.report:
         out.print(f"[green]report:[/] {result.report.path}/report.html", highlight=False)
