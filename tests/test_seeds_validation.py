@@ -176,3 +176,29 @@ def test_a_seed_difference_counts_significant_seeds_on_the_better_side():
     assert (up.better, up.significant) == (2, 1)
     down = seed_difference("kl", per_seed)  # for KL the negative difference is the better one
     assert (down.better, down.significant) == (1, 1)
+
+
+def test_the_cli_prints_the_study_and_refuses_a_seed_group_without_seed_names(study, capsys):
+    import argparse
+
+    from engine.cli import analyze
+
+    root, ids = study
+    parser = argparse.ArgumentParser(prog="kdcam")
+    parser.add_argument("--workspace", "-w", default=".")
+    analyze.register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["-w", str(root), "aggregate", *ids])
+    assert args.handler(args) == 0
+    out = capsys.readouterr().out
+    assert "over 3 seeds" in out and "si (baseline)" in out and "minus si, over seeds" in out
+    args = parser.parse_args(["-w", str(root), "aggregate", *ids, "--json"])
+    assert args.handler(args) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [row["method"] for row in data["rows"]] == ["teacher", "si", "kd"]
+    assert data["rows"][2]["vs_baseline"]["accuracy"]["n"] == 3
+    args = parser.parse_args(["-w", str(root), "analyze", "--teacher", "t-s0", "--students", "kd-s0",
+                              "--seeds", "0,1"])
+    with pytest.raises(KdcamError, match=r"\{seed\} in --students"):
+        args.handler(args)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["-w", str(root), "analyze", "--teacher", "t", "--seeds", "1,1"])

@@ -150,7 +150,7 @@ def _table(title: str, columns: tuple[str, ...]) -> Any:
     from rich.table import Table
 
     table = Table(title=title, title_justify="left")
-    table.add_column(columns[0], overflow="fold", ratio=1, min_width=8)
+    table.add_column(columns[0], overflow="fold", min_width=8)
     for column in columns[1:]:
         table.add_column(column, no_wrap=True)
     return table
@@ -252,12 +252,13 @@ def _print_differences(results: AnalysisResults, wide: bool) -> None:
     console().print(table)
 
 
-def _seed_text(stat: SeedStat | None, interval: bool, digits: int = 3) -> str:
+def _seed_text(stat: SeedStat | None, interval: bool, digits: int = 2) -> str:
+    """mean±half-width of the 95% t interval over seeds (symmetric), or the mean alone."""
     if stat is None or stat.mean is None:
         return "–"
     text = f"{stat.mean:.{digits}f}"
     if interval and stat.ci_low is not None and stat.ci_high is not None:
-        text += f" [{stat.ci_low:.{digits}f}, {stat.ci_high:.{digits}f}]"
+        text += f"±{(stat.ci_high - stat.ci_low) / 2:.{digits}f}"
     return text
 
 
@@ -270,20 +271,20 @@ def print_aggregate(aggregated: SeedAggregate) -> None:
     seeds = len(aggregated.analyses)
     names = [n for n in ("accuracy", *BANDED_METRICS, "pointing_game", "energy_in_mask", "energy_on_distractors",
                          "energy_on_cue", "follows_cue") if any(n in r.metrics for r in aggregated.rows)]
-    table = _table(f"over {seeds} seeds ({aggregated.dataset}, {aggregated.cam}): mean and 95% t interval over seeds",
-                   ("method", "seeds", *(SHORT[n] for n in names)))
+    table = _table(f"over {seeds} seeds ({aggregated.dataset}, {aggregated.cam}): mean ± 95% t half-width over seeds",
+                   ("method", "n", *(SHORT[n] for n in names)))
     for row in aggregated.rows:
         label = row.method + (" (baseline)" if row.role == "baseline" else "")
         n = max((s.n for s in row.metrics.values()), default=0)
-        table.add_row(label, str(n), *(_seed_text(row.metrics.get(n_), wide) for n_ in names))
+        table.add_row(label, str(n), *(_seed_text(row.metrics.get(name), wide) for name in names))
     out.print(table)
     if aggregated.baseline is None:
         out.print("no baseline in these analyses: no differences to report", highlight=False)
         return
-    diffs = [n for n in ("accuracy", *BANDED_METRICS, "pointing_game", "energy_in_mask") if
-             any(n in r.vs_baseline for r in aggregated.rows)]
-    table = _table(f"minus {aggregated.baseline}, over seeds: mean paired difference [95% t interval] · better in k "
-                   "of n seeds (significantly in that seed's own analysis)",
+    diffs = [n for n in ("accuracy", "pearson", "iou", "pointing_game", "energy_in_mask", "energy_on_distractors",
+                         "energy_on_cue") if any(n in r.vs_baseline for r in aggregated.rows)]
+    table = _table(f"minus {aggregated.baseline}, over seeds: mean paired difference ± 95% t half-width · better "
+                   "in k/n seeds (j: significantly, in that seed's own analysis)",
                    ("method", *(f"Δ {SHORT[n]}" for n in diffs)))
     for row in aggregated.rows:
         if row.role == "baseline":
@@ -291,6 +292,16 @@ def print_aggregate(aggregated: SeedAggregate) -> None:
         cells = []
         for name in diffs:
             d = row.vs_baseline.get(name)
-            cells.append("–" if d is None else f"{_seed_text(d.stat, wide)} · {d.better}/{d.stat.n} ({d.significant})")
+            cells.append("–" if d is None else
+                         f"{_signed(d.stat, wide)} {d.better}/{d.stat.n}" + (f" ({d.significant})" if wide else ""))
         table.add_row(row.method, *cells)
     out.print(table)
+
+
+def _signed(stat: SeedStat, interval: bool) -> str:
+    if stat.mean is None:
+        return "–"
+    text = f"{stat.mean:+.3f}"
+    if interval and stat.ci_low is not None and stat.ci_high is not None:
+        text += f"±{(stat.ci_high - stat.ci_low) / 2:.3f}"
+    return text
