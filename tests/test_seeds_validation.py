@@ -193,7 +193,8 @@ def test_the_cli_prints_the_study_and_refuses_a_seed_group_without_seed_names(st
     assert "over 3 seeds" in out and "si (baseline)" in out and "minus si, over seeds" in out
     args = parser.parse_args(["-w", str(root), "aggregate", *ids, "--json"])
     assert args.handler(args) == 0
-    data = json.loads(capsys.readouterr().out)
+    lines = capsys.readouterr().out.strip().splitlines()  # progress events, then the aggregate
+    data = json.loads("\n".join(lines[lines.index("{"):]))
     assert [row["method"] for row in data["rows"]] == ["teacher", "si", "kd"]
     assert data["rows"][2]["vs_baseline"]["accuracy"]["n"] == 3
     args = parser.parse_args(["-w", str(root), "analyze", "--teacher", "t-s0", "--students", "kd-s0",
