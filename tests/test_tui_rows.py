@@ -150,7 +150,7 @@ def test_leaderboard_marks_the_baseline_and_shows_each_rows_difference_from_it(t
     results = dataclasses.replace(results, baseline="si-student", pairs=tuple(
         dataclasses.replace(p, vs_baseline={"pearson": gap}) if p is kd else p for p in results.pairs))
     rows = {r.student: r for r in BoardView().rows(results)}
-    assert rows["si-student"].baseline and cells(rows["si-student"])[1].endswith("(base)")
+    assert rows["si-student"].baseline and cells(rows["si-student"])[1] == "si·base"
     assert cells(rows["kd-student"])[list(COLUMNS).index("ΔPear.")] == "+.05*"  # its interval excludes 0
     assert "minus the baseline" in detail_text(rows["kd-student"]).plain
     assert difference_text(Stat(-0.012, -0.05, 0.02, 60), percent=True) == "-1.2"

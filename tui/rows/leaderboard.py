@@ -22,7 +22,7 @@ COLUMNS: dict[str, tuple[str, bool]] = {
     "method": ("method", True),
     "acc %": ("accuracy", True),
     "Δacc": ("vs/accuracy", True),
-    "agree %": ("agreement", True),
+    "agree%": ("agreement", True),
     "out KL": ("output_kl", False),
     **{METRIC_SHORT[m]: (m, m not in LOWER_IS_BETTER) for m in BANDED_METRICS},
     "ΔPear.": ("vs/pearson", True),
@@ -125,12 +125,12 @@ def sort_rows(rows: list[Row], key: str, descending: bool) -> list[Row]:
     return [r for head in ordered for r in (head, *by_student.get(head.student, []))]
 
 
-def stat_text(stat: Stat | None, percent: bool = False) -> str:
-    """'0.81±.02': the mean and the larger distance to an end of its 95% interval."""
+def stat_text(stat: Stat | None, percent: bool = False, interval: bool = True) -> str:
+    """'0.81±.02': the mean and the larger distance to an end of its 95% interval (or the mean alone)."""
     if stat is None or stat.mean is None:
         return "—"
     mean, low, high = stat.mean, stat.ci_low, stat.ci_high
-    half = max(high - mean, mean - low) if low is not None and high is not None else None
+    half = max(high - mean, mean - low) if interval and low is not None and high is not None else None
     if percent:  # the column title says "%"
         return f"{100 * mean:.1f}" + (f"±{100 * half:.1f}" if half else "")
     return f"{mean:.2f}" + (f"±{half:.2f}".replace("0.", ".", 1) if half else "")
@@ -194,17 +194,18 @@ def describe(info: AnalysisInfo) -> str:
 
 def cells(row: Row) -> list[Text | str]:
     if row.split is None:
-        name: Text | str = Text(fmt.clip(row.student, 16), style="bold")  # in full below the table
+        name: Text | str = Text(fmt.clip(row.student, 15), style="bold")  # in full below the table
     else:
         name = Text(f"  {row.split.replace('_', ' ')} (n={row.n})", style="dim")
-    method = (row.method + " (base)" if row.baseline else row.method) if row.split is None else ""
+    method = (row.method + "·base" if row.baseline else row.method) if row.split is None else ""
     return [
         name,
         method,
         stat_text(row.stats["accuracy"], percent=True) if "accuracy" in row.stats else "",
         difference_text(row.stats.get("vs/accuracy"), percent=True),
-        stat_text(row.stats["agreement"], percent=True) if "agreement" in row.stats else "",
-        stat_text(row.stats["output_kl"]) if "output_kl" in row.stats else "",
+        # agreement and output KL as means: their intervals are in the detail line (room for the Δ columns)
+        stat_text(row.stats["agreement"], percent=True, interval=False) if "agreement" in row.stats else "",
+        stat_text(row.stats["output_kl"], interval=False) if "output_kl" in row.stats else "",
         *(band_text(stat_text(row.stats.get(k)), row.bands.get(k)) for k in BANDED_METRICS),
         difference_text(row.stats.get("vs/pearson")),
         band_text(row.band, row.band) if row.band else Text(""),

@@ -60,7 +60,7 @@ class LeaderboardScreen(KdcamScreen):
         yield table
         yield Static("", id="row-detail")
         yield Problems(id="analysis-problems")
-        yield Static(legend().append("\nΔacc, ΔPear.: minus the baseline (base), paired over images; * its 95% "
+        yield Static(legend().append("\nΔacc, ΔPear.: minus the baseline (·base), paired over images; * its 95% "
                                      "interval excludes 0", style="dim"), id="legend")
 
     def on_mount(self) -> None:
