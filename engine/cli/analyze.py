@@ -244,8 +244,10 @@ def _print_differences(results: AnalysisResults, wide: bool) -> None:
             for p in results.pairs if p.student != results.baseline]
     rows.insert(0, ("teacher", dict(results.teacher.vs_baseline or {})))
     columns = [c for c in DIFFERENCE_COLUMNS if any(c in diffs for _, diffs in rows)]
-    title = (f"minus the baseline {results.baseline}: mean paired difference ± 95% bootstrap half-width; "
-             "* (green/red): the interval excludes 0, better/worse")
+    wide = wide and console().width >= 12 + 16 * len(columns)  # ±half-widths only where they fit
+    title = (f"minus the baseline {results.baseline}: mean paired difference"
+             + (" ± 95% bootstrap half-width" if wide else " (intervals in the report, the TUI and --json)")
+             + "; * (green/red): its 95% interval excludes 0, better/worse")
     table = _table(title, ("model", *(f"Δ {SHORT[c]}" for c in columns)))
     for label, diffs in rows:
         table.add_row(label, *(_difference(diffs.get(c), c, wide) for c in columns))
