@@ -183,6 +183,9 @@ def print_suite(summary: TrainResult) -> None:
         table.add_row("student", student.method, student.name, _pct(student.val_accuracy), _pct(student.accuracy),
                       _pct(student.last_accuracy), delta)
     console().print(table)
+    if baseline is not None and len(summary.students) > 1:
+        console().print("vs si: this seed's test accuracies, without an interval; kdcam analyze pairs them per image "
+                        "(95% intervals), kdcam aggregate over seeds", style="dim", highlight=False)
 
 
 def _print_experiment(result: ExperimentResult) -> None:
