@@ -244,7 +244,9 @@ def _print_differences(results: AnalysisResults, wide: bool) -> None:
             for p in results.pairs if p.student != results.baseline]
     rows.insert(0, ("teacher", dict(results.teacher.vs_baseline or {})))
     columns = [c for c in DIFFERENCE_COLUMNS if any(c in diffs for _, diffs in rows)]
-    wide = wide and console().width >= 12 + 16 * len(columns)  # ±half-widths only where they fit
+    width = console().width
+    wide = wide and width >= 12 + 16 * len(columns)  # ±half-widths only where they fit
+    columns = _fit(columns, width, 16 if wide else 11)
     title = (f"minus the baseline {results.baseline}: mean paired difference"
              + (" ± 95% bootstrap half-width" if wide else " (intervals in the report, the TUI and --json)")
              + "; * (green/red): its 95% interval excludes 0, better/worse")
@@ -252,6 +254,12 @@ def _print_differences(results: AnalysisResults, wide: bool) -> None:
     for label, diffs in rows:
         table.add_row(label, *(_difference(diffs.get(c), c, wide) for c in columns))
     console().print(table)
+
+
+def _fit(names: list[str], width: int, cell: int, fixed: int = 14) -> list[str]:
+    """The first of ``names`` that fit a terminal ``width`` at ``cell`` characters each (the rest are
+    in ``--json`` and the report)."""
+    return names[:max(1, (width - fixed) // cell)]
 
 
 def _seed_text(stat: SeedStat | None, interval: bool, digits: int = 2) -> str:
@@ -273,6 +281,7 @@ def print_aggregate(aggregated: SeedAggregate) -> None:
     seeds = len(aggregated.analyses)
     names = [n for n in ("accuracy", *BANDED_METRICS, "pointing_game", "energy_in_mask", "energy_on_distractors",
                          "energy_on_cue", "follows_cue") if any(n in r.metrics for r in aggregated.rows)]
+    names = _fit(names, out.width, 12 if wide else 10, fixed=20)
     table = _table(f"over {seeds} seeds ({aggregated.dataset}, {aggregated.cam}): mean ± 95% t half-width over seeds",
                    ("method", "n", *(SHORT[n] for n in names)))
     for row in aggregated.rows:
@@ -285,6 +294,7 @@ def print_aggregate(aggregated: SeedAggregate) -> None:
         return
     diffs = [n for n in ("accuracy", "pearson", "iou", "pointing_game", "energy_in_mask", "energy_on_distractors",
                          "energy_on_cue") if any(n in r.vs_baseline for r in aggregated.rows)]
+    diffs = _fit(diffs, out.width, 22 if wide else 12)
     table = _table(f"minus {aggregated.baseline}, over seeds: mean paired difference ± 95% t half-width · better "
                    "in k/n seeds (j: significantly, in that seed's own analysis)",
                    ("method", *(f"Δ {SHORT[n]}" for n in diffs)))
