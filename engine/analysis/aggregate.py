@@ -16,6 +16,7 @@ from engine.analysis.collect import PerImage
 from engine.analysis.inputs import AnalysisInputs
 from engine.analysis.metrics import PAIR_METRICS
 from engine.api.bands import BANDED, band, band_score, overall_band, overall_score
+from engine.api.results import PAIR_DIFFERENCES
 
 SPLITS = ("both_correct", "teacher_only", "student_only", "both_wrong")
 
@@ -69,12 +70,6 @@ def _mean(values: np.ndarray) -> float | None:
     return float(finite.mean()) if finite.size else None
 
 
-#: per-model numbers compared with the baseline model's (paired over images), where present
-MODEL_DIFFERENCES = ("accuracy", "pointing_game", "energy_in_mask", "energy_on_distractors", "energy_on_cue")
-#: per-pair numbers (similarity to the teacher) compared with the baseline's
-PAIR_DIFFERENCES = (*PAIR_METRICS, "agreement", "output_kl")
-
-
 def _model_values(per_image: PerImage, i: int, has_masks: bool) -> dict[str, np.ndarray]:
     """Model ``i``'s per-image numbers that a baseline comparison covers (those the dataset allows)."""
     values = {"accuracy": per_image.correct[i].astype(np.float64)}
@@ -85,6 +80,8 @@ def _model_values(per_image: PerImage, i: int, has_masks: bool) -> dict[str, np.
         array = getattr(per_image, name)
         if array is not None:
             values[name] = array[i]
+    if per_image.cue_labels is not None:
+        values["follows_cue"] = (per_image.preds[i] == per_image.cue_labels).astype(np.float64)
     return values
 
 

@@ -385,7 +385,8 @@ def _opt_stat(f: Fields, key: str) -> Stat | None:
 
 
 #: what a ``vs_baseline`` section may hold (paired differences model - baseline)
-MODEL_DIFFERENCES = ("accuracy", "pointing_game", "energy_in_mask", "energy_on_distractors", "energy_on_cue")
+MODEL_DIFFERENCES = ("accuracy", "pointing_game", "energy_in_mask", "energy_on_distractors", "energy_on_cue",
+                     "follows_cue")
 PAIR_DIFFERENCES = (*MAP_METRICS, "agreement", "output_kl")
 
 

@@ -162,7 +162,7 @@ SHORT = {"accuracy": "acc", "pearson": "Pearson", "l2_similarity": "L2 sim", "io
          "energy_on_distractors": "on distr.", "energy_on_cue": "on cue", "follows_cue": "follows cue"}
 #: what the baseline comparison shows: accuracy, the banded similarities, ground-truth localisation
 DIFFERENCE_COLUMNS = ("accuracy", *BANDED_METRICS, "pointing_game", "energy_in_mask", "energy_on_distractors",
-                      "energy_on_cue")
+                      "energy_on_cue", "follows_cue")
 
 
 def _difference(stat: Stat | None, name: str, interval: bool) -> str:
@@ -293,7 +293,7 @@ def print_aggregate(aggregated: SeedAggregate) -> None:
         out.print("no baseline in these analyses: no differences to report", highlight=False)
         return
     diffs = [n for n in ("accuracy", "pearson", "iou", "pointing_game", "energy_in_mask", "energy_on_distractors",
-                         "energy_on_cue") if any(n in r.vs_baseline for r in aggregated.rows)]
+                         "energy_on_cue", "follows_cue") if any(n in r.vs_baseline for r in aggregated.rows)]
     diffs = _fit(diffs, out.width, 22 if wide else 12)
     table = _table(f"minus {aggregated.baseline}, over seeds: mean paired difference ± 95% t half-width · better "
                    "in k/n seeds (j: significantly, in that seed's own analysis)",

@@ -123,8 +123,9 @@ def models_table(source: AnalysisSource) -> str:
 REGIONS = {"energy_on_distractors": "energy on distractors", "energy_on_cue": "energy on the cue"}
 #: the differences from the baseline the report shows, in order, with their labels
 DIFFERENCES = {"accuracy": "accuracy", **{m: METRIC_LABELS[m] for m in BANDED_METRICS},
-               "pointing_game": "pointing game", "energy_in_mask": "energy in mask", **REGIONS}
-LOWER_IS_BETTER = frozenset({"kl", "energy_on_distractors", "energy_on_cue"})
+               "pointing_game": "pointing game", "energy_in_mask": "energy in mask", **REGIONS,
+               "follows_cue": "follows the cue"}
+LOWER_IS_BETTER = frozenset({"kl", "energy_on_distractors", "energy_on_cue", "follows_cue"})
 
 
 def _difference(stat: Stat | None, name: str) -> str:

@@ -31,7 +31,7 @@ COLUMNS: dict[str, tuple[str, bool]] = {
 DETAIL_KEYS = ("accuracy", "agreement", "output_kl", *BANDED_METRICS)
 #: the differences from the baseline the detail line spells out (paired over images)
 DIFFERENCE_KEYS = ("accuracy", *BANDED_METRICS, "pointing_game", "energy_in_mask", "energy_on_distractors",
-                   "energy_on_cue")
+                   "energy_on_cue", "follows_cue")
 
 
 @dataclass
