@@ -21,12 +21,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from engine.api.exports import MANIFEST
 from engine.api.specs import ExportSpec
 from engine.api.workspace import Workspace
 from engine.errors import JobCancelled, KdcamError
 from engine.events import Progress
 from engine.jobs import JobContext
-from engine.api.exports import MANIFEST
 from engine.reports.export import run_export_job
 from tests.test_reports_fixture import write_synthetic_analysis
 

@@ -9,15 +9,15 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from engine.api.runs import list_runs, read_run
+from engine.api.specs import TrainSpec
 from engine.checkpoints.store import CheckpointStore
 from engine.distill.labels import IndependentStudent
 from engine.errors import JobCancelled, KdcamError
 from engine.events import Epoch, Progress
 from engine.jobs import JobContext
 from engine.models import build_model
-from engine.api.specs import TrainSpec
 from engine.train.recipes import resolve_recipe
-from engine.api.runs import list_runs, read_run
 from engine.train.suite import run_train_job
 
 DATASET = "shapes?classes=4&train=96&test=32"

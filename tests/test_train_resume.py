@@ -14,9 +14,9 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from engine.jobs import JobContext
-from engine.api.specs import TrainSpec
 from engine.api.runs import list_runs
+from engine.api.specs import TrainSpec
+from engine.jobs import JobContext
 from engine.train.suite import run_train_job
 
 ARGS = ["--dataset", "shapes?classes=4&train=96&test=32", "--teacher", "vgg8", "--student", "vgg8",

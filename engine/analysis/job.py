@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,20 +24,20 @@ import numpy as np
 from numpy.lib.format import open_memmap
 
 from engine import distributed
-from engine.api import atomic
 from engine.analysis import faithfulness, sanity
 from engine.analysis.aggregate import StatBatch, attention_entries, model_entries, pair_entries
 from engine.analysis.collect import PerImage, RowWriter, cams_for, collect, to_uint8
 from engine.analysis.diagnosis import ModelOutcomes, diagnose, error_images
 from engine.analysis.inputs import AnalysisInputs, load_inputs
+from engine.analysis.superclasses import superclasses_for
+from engine.api import atomic
 from engine.api.analyses import RESULTS_FILE
 from engine.api.results import SCHEMA, SCHEMA_VERSION, AnalysisJobResult, AnalysisResults
+from engine.api.specs import AnalyzeSpec
 from engine.api.validate import Fields
-from engine.analysis.superclasses import superclasses_for
+from engine.api.workspace import Workspace
 from engine.errors import KdcamError
 from engine.jobs import JobContext
-from engine.api.specs import AnalyzeSpec
-from engine.api.workspace import Workspace
 
 
 def run_analysis_job(spec: AnalyzeSpec, ctx: JobContext) -> AnalysisJobResult:
@@ -61,7 +61,7 @@ def run_analysis_job(spec: AnalyzeSpec, ctx: JobContext) -> AnalysisJobResult:
         ctx.progress("statistics", 0, 1, "bootstrap intervals")
         results = stats.resolve({
             "schema": SCHEMA, "version": SCHEMA_VERSION, "id": analysis_id,
-            "created": datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
+            "created": datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
             "elapsed_s": 0.0,
             "spec": spec.to_dict(),
             "device": str(inputs.device),
@@ -76,7 +76,7 @@ def run_analysis_job(spec: AnalyzeSpec, ctx: JobContext) -> AnalysisJobResult:
         }, spec.resamples, spec.seed)
         ctx.check_cancelled()
         ctx.progress("statistics", 1, 1, "bootstrap intervals")
-        np.savez(tmp / "per_image.npz", **per_image.arrays())
+        np.savez(tmp / "per_image.npz", allow_pickle=False, **per_image.arrays())
         results["elapsed_s"] = round(time.perf_counter() - started, 3)
         AnalysisResults.from_fields(Fields(results, f"analysis {analysis_id} (as written)"))  # writer == reader
         atomic.write_json(tmp / RESULTS_FILE, results)
@@ -145,7 +145,7 @@ def _new_id(spec: AnalyzeSpec, ws: Workspace) -> str:
         if (ws.analyses / spec.name).exists():
             raise KdcamError(f"an analysis named {spec.name!r} already exists in {ws.analyses}")
         return spec.name
-    base = f"{datetime.now(timezone.utc):%Y%m%d-%H%M%S}-{spec.teacher}"
+    base = f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{spec.teacher}"
     candidate, suffix = base, 2
     while (ws.analyses / candidate).exists():
         candidate, suffix = f"{base}-{suffix}", suffix + 1

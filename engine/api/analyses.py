@@ -15,10 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.api.results import SCHEMA, AnalysisResults
+from engine.api.results import AnalysisResults
 from engine.api.validate import Fields, read_json_file
-from engine.errors import KdcamError
 from engine.api.workspace import Workspace
+from engine.errors import KdcamError
 
 RESULTS_FILE = "results.json"
 MAP_KINDS = ("attention", "sanity", "diagnosis_true", "diagnosis_pred")

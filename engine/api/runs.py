@@ -12,7 +12,7 @@ import errno
 import json
 import os
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -238,7 +238,7 @@ def _overwrite_in_place(path: Path, status: dict[str, Any]) -> bool:
 def write_status(run_path: Path, state: str, message: str = "", **extra: Any) -> None:
     """Replace a run's status.json, naming this process (pid, host, start time) as its writer;
     on a full disk a final state is still recorded in place (see ``_overwrite_in_place``)."""
-    now = datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+    now = datetime.now(UTC).replace(microsecond=0).isoformat()
     status = {"state": state, "message": message[:MAX_MESSAGE], **identity(), "updated": now, **extra}
     path = run_path / "status.json"
     try:

@@ -9,9 +9,9 @@ from __future__ import annotations
 from engine.api.checkpoints import read_meta
 from engine.api.results import ModelTaps, TapInfo
 from engine.api.specs import DeleteCheckpointSpec, RenameCheckpointSpec, TapsSpec
+from engine.api.workspace import Workspace
 from engine.checkpoints.store import CheckpointStore
 from engine.jobs import JobContext
-from engine.api.workspace import Workspace
 
 
 def _store(workspace: str) -> CheckpointStore:

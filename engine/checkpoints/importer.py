@@ -20,7 +20,8 @@ from typing import Any
 import torch
 
 from engine.api import trust
-from engine.api.checkpoints import ROLES, CheckpointMeta, check_name
+from engine.api.catalogue import ROLES
+from engine.api.checkpoints import CheckpointMeta, check_name
 from engine.api.model_code import ModelSource, check_model_args, copy_into_store, read_user_file, split_model_def
 from engine.api.specs import ImportSpec
 from engine.api.workspace import Workspace

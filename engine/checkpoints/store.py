@@ -44,7 +44,7 @@ class CheckpointStore:
     def meta(self, name: str) -> CheckpointMeta:
         return read_meta(self.directory, name)
 
-    def save(self, name: str, model: "nn.Module", meta: CheckpointMeta, overwrite: bool = True) -> CheckpointMeta:
+    def save(self, name: str, model: nn.Module, meta: CheckpointMeta, overwrite: bool = True) -> CheckpointMeta:
         """Write ``model``'s tensors and ``meta`` (name, parameter count and date filled in)."""
         from safetensors.torch import save_file
 
@@ -66,7 +66,7 @@ class CheckpointStore:
             raise
         return meta
 
-    def load(self, name: str, device: str = "cpu") -> tuple["TappedModel", CheckpointMeta]:
+    def load(self, name: str, device: str = "cpu") -> tuple[TappedModel, CheckpointMeta]:
         """Rebuild the model described by the metadata and load its tensors (eval mode)."""
         from safetensors import SafetensorError
         from safetensors.torch import load_file

@@ -204,14 +204,14 @@ def _inspect(args: argparse.Namespace) -> int:
         if code["status"] == "not trusted":
             out.print(f"analyse, train or list its taps after `kdcam checkpoints trust {meta.name}`", highlight=False)
         return 0
-    taps = Table(title=f"feature taps at {meta.input_size}x{meta.input_size}")
+    tap_table = Table(title=f"feature taps at {meta.input_size}x{meta.input_size}")
     for column in ("tap", "channels", "height", "width", "default for"):
-        taps.add_column(column)
+        tap_table.add_column(column)
     for tap in report["taps"]:
         roles = [what for what, key in (("CAM", "default_cam_tap"), ("hints", "default_hint_tap"))
                  if report[key] == tap["name"]]
-        taps.add_row(tap["name"], str(tap["channels"]), str(tap["height"]), str(tap["width"]), ", ".join(roles))
-    out.print(taps)
+        tap_table.add_row(tap["name"], str(tap["channels"]), str(tap["height"]), str(tap["width"]), ", ".join(roles))
+    out.print(tap_table)
     if meta.class_names:
         out.print(f"[bold]classes:[/] {', '.join(meta.class_names)}", highlight=False)
     return 0

@@ -74,7 +74,14 @@ class Distiller(nn.Module):
             self.teacher.requires_grad_(False)
             self.teacher.eval()
 
-    def train(self, mode: bool = True) -> "Distiller":
+    @property
+    def required_teacher(self) -> TappedModel:
+        """The teacher of a method that uses one (the constructor already refused a missing one)."""
+        if self.teacher is None:
+            raise KdcamError(f"method {self.key!r} needs a teacher")
+        return self.teacher
+
+    def train(self, mode: bool = True) -> Distiller:
         """Switch the student and extras; the teacher stays in eval mode (frozen BN statistics)."""
         super().train(mode)
         if self.teacher is not None:

@@ -28,7 +28,6 @@ from engine.reports.gallery import plan_figures
 from engine.reports.source import AnalysisSource
 
 
-
 def destination(spec: ExportSpec, workspace: Workspace) -> Path:
     """Where the report goes: ``exports/<analysis id>`` by default; a bare name is a folder under
     ``exports/`` (what the TUI asks for); a path is taken relative to the workspace (``exports/NAME``,

@@ -9,7 +9,7 @@ can tell a run whose process was killed (``interrupted``) from one still running
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ from engine.errors import KdcamError
 
 
 def new_run_id(name: str) -> str:
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-%f")[:-3]
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S-%f")[:-3]
     return f"{stamp}-{name}"
 
 
@@ -36,7 +36,7 @@ class RunDir:
         self.writer = distributed.current().main
 
     @classmethod
-    def create(cls, runs_root: Path, name: str, config: dict[str, Any]) -> "RunDir":
+    def create(cls, runs_root: Path, name: str, config: dict[str, Any]) -> RunDir:
         run = cls(runs_root / distributed.broadcast(new_run_id(name)))  # rank 0 names it for all
         if run.writer:
             run.path.mkdir(parents=True, exist_ok=False)
@@ -46,7 +46,7 @@ class RunDir:
         return run
 
     @classmethod
-    def open(cls, runs_root: Path, run_id: str) -> "RunDir":
+    def open(cls, runs_root: Path, run_id: str) -> RunDir:
         run = cls(runs_root / run_id)
         if read_json(run.path / "config.json") is None:
             raise KdcamError(f"no run {run_id!r} in {runs_root}")

@@ -16,22 +16,22 @@ from typing import Any
 
 import torch
 
-from engine.checkpoints.building import build_from_meta
 from engine.api.checkpoints import CheckpointMeta
+from engine.api.results import StudentOutcome, TeacherOutcome, TrainResult
+from engine.api.specs import TrainSpec
+from engine.api.workspace import Workspace, read_json
+from engine.checkpoints.building import build_from_meta
 from engine.checkpoints.store import CheckpointStore
 from engine.data import ImageSet, load_split
+from engine.device import resolve_device
 from engine.distill import Distiller, TrainingSet, build_distiller, check_method
 from engine.errors import JobCancelled, KdcamError
 from engine.jobs import JobContext
 from engine.models import TappedModel, architectures, build_model
-from engine.api.results import StudentOutcome, TeacherOutcome, TrainResult
-from engine.api.specs import TrainSpec
-from engine.device import resolve_device
 from engine.train.device import prepare_model
 from engine.train.recipes import Recipe, resolve_recipe
 from engine.train.rundir import RunDir
 from engine.train.trainer import FitPlan, FitResult, fit
-from engine.api.workspace import Workspace, read_json
 
 
 @dataclass
@@ -189,15 +189,15 @@ def run_train_job(spec: TrainSpec, ctx: JobContext) -> TrainResult:
     epoch, under the spec recorded in its config; the suite then goes on with the methods
     that came after it.
     """
-    resumed: dict[str, Any] | None = None
+    resumed: dict[str, Any] = {}  # the interrupted run's config and id, when resuming
     if spec.resume:
         ws = Workspace.open(spec.workspace)
         resumed = {**RunDir.open(ws.runs, spec.resume).config, "run_id": spec.resume}
         spec = TrainSpec(**{**resumed["spec"], "workspace": spec.workspace, "resume": None,
                             "methods": tuple(resumed["spec"]["methods"])})
     session = open_session(spec, ctx)
-    resume_teacher = resumed is not None and resumed["role"] == "teacher"
-    resume_student = resumed is not None and resumed["role"] == "student"
+    resume_teacher = bool(resumed) and resumed["role"] == "teacher"
+    resume_student = bool(resumed) and resumed["role"] == "student"
 
     methods = spec.methods
     if resume_student:
