@@ -27,6 +27,7 @@ from engine.analysis.results import RESULTS_FILE, SCHEMA, SCHEMA_VERSION
 from engine.analysis.superclasses import superclasses_for
 from engine.errors import KdcamError
 from engine.jobs import JobContext
+from engine.names import check_id
 from engine.specs import AnalyzeSpec
 from engine.workspace import Workspace
 
@@ -75,8 +76,7 @@ def run_analysis_job(spec: AnalyzeSpec, ctx: JobContext) -> dict[str, Any]:
 def _new_id(spec: AnalyzeSpec, ws: Workspace) -> str:
     """The spec's name (which must be free), else date-time and teacher, made unique."""
     if spec.name:
-        if "/" in spec.name or "\\" in spec.name or spec.name.startswith("."):
-            raise KdcamError(f"invalid analysis name {spec.name!r}: no path separators or leading dot")
+        check_id("analysis name", spec.name)
         if (ws.analyses / spec.name).exists():
             raise KdcamError(f"an analysis named {spec.name!r} already exists in {ws.analyses}")
         return spec.name

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from engine.errors import KdcamError
+from engine.names import check_id
 from engine.workspace import Workspace, read_json
 
 SCHEMA = "kdcam.analysis"
@@ -42,9 +43,7 @@ def _workspace(ws: Workspace | str | Path) -> Workspace:
 
 def analysis_dir(ws: Workspace | str | Path, analysis_id: str) -> Path:
     """The directory of analysis ``analysis_id``; refuses ids that would leave ``analyses/``."""
-    if not analysis_id or "/" in analysis_id or "\\" in analysis_id or analysis_id.startswith("."):
-        raise KdcamError(f"invalid analysis id {analysis_id!r}")
-    return _workspace(ws).analyses / analysis_id
+    return _workspace(ws).analyses / check_id("analysis id", analysis_id)
 
 
 def list_analyses(ws: Workspace | str | Path) -> list[AnalysisInfo]:
@@ -145,6 +144,4 @@ def load_per_image(ws: Workspace | str | Path, analysis_id: str) -> dict[str, np
 
 def _safe(model: str) -> str:
     """Model names become file names; refuse anything that could escape the directory."""
-    if not model or "/" in model or "\\" in model or model.startswith("."):
-        raise KdcamError(f"invalid model name {model!r}")
-    return model
+    return check_id("checkpoint name", model)

@@ -42,8 +42,9 @@ def import_checkpoint(request: ImportSpec, ctx: JobContext | None = None) -> Che
     store = CheckpointStore(workspace.checkpoints)
     path = Path(request.path).expanduser().resolve()
     name = check_name(request.name or default_name(path))
-    if store.exists(name):
-        raise KdcamError(f"a checkpoint named {name!r} already exists; choose another with --name")
+    taken = store.taken(name)
+    if taken is not None:
+        raise KdcamError(f"cannot import as {name!r}: {taken}; choose another with --name")
     _check_request(request)
     steps = 4
     _progress(ctx, 0, steps, f"reading {path.name}")
@@ -79,7 +80,7 @@ def import_checkpoint(request: ImportSpec, ctx: JobContext | None = None) -> Che
         role=request.role, accuracy=loaded.accuracy, epochs=loaded.epoch, source_path=str(path),
         source_sha256=digest, model_def=model_def,
     )
-    saved = store.save(name, model, meta, overwrite=False)
+    saved = store.save(name, model, meta)
     _progress(ctx, steps, steps, f"imported {name} ({arch})")
     return saved
 

@@ -71,13 +71,10 @@ def now_iso() -> str:
 
 
 def check_name(name: str) -> str:
-    """A checkpoint name is also a file name: letters, digits, ``. _ + -``, no path parts."""
-    if not isinstance(name, str) or not _NAME_PATTERN.fullmatch(name):
-        raise KdcamError(
-            f"invalid checkpoint name {name!r}: use letters, digits and . _ + - "
-            "(starting with a letter or digit, at most 120 characters)"
-        )
-    return name
+    """A checkpoint name is also a file name: the shared rule of ``engine.names``."""
+    from engine.names import check_id
+
+    return check_id("checkpoint name", name)
 
 
 def weights_path(directory: str | Path, name: str) -> Path:

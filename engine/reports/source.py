@@ -18,6 +18,7 @@ import numpy as np
 from engine import __version__
 from engine.analysis import results as reader
 from engine.errors import KdcamError
+from engine.names import is_valid_id
 from engine.workspace import Workspace
 
 # Per-image teacher-vs-student arrays of per_image.npz, in the order they appear in tables.
@@ -164,7 +165,7 @@ class AnalysisSource:
                 run_id = read_meta(self.workspace.checkpoints, name).run_id
             except KdcamError:
                 continue  # imported, renamed or deleted since the analysis: no run to show
-            if run_id and "/" not in run_id and not run_id.startswith("."):
+            if run_id and is_valid_id("run id", run_id):
                 records = [r for r in read_events(self.workspace.runs / run_id / "events.jsonl") if "epoch" in r]
                 if records:
                     curves[name] = records

@@ -16,6 +16,7 @@ import torch
 
 from engine import atomic
 from engine.errors import KdcamError
+from engine.names import check_id
 from engine.train.runs import read_events
 from engine.workspace import read_json
 
@@ -40,7 +41,7 @@ class RunDir:
 
     @classmethod
     def open(cls, runs_root: Path, run_id: str) -> "RunDir":
-        run = cls(runs_root / run_id)
+        run = cls(runs_root / check_id("run id", run_id))
         if read_json(run.path / "config.json") is None:
             raise KdcamError(f"no run {run_id!r} in {runs_root}")
         return run

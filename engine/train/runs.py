@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import KdcamError
+from engine.names import check_id
 from engine.workspace import Workspace, read_json
 
 
@@ -64,8 +65,7 @@ def read_events(path: Path) -> list[dict[str, Any]]:
 
 def read_run(ws: Workspace | str | Path, run_id: str) -> RunInfo:
     root = _workspace(ws).runs
-    if not run_id or "/" in run_id or "\\" in run_id or run_id.startswith("."):
-        raise KdcamError(f"invalid run id {run_id!r}")
+    check_id("run id", run_id)
     path = root / run_id
     config = read_json(path / "config.json")
     if config is None:

@@ -72,22 +72,30 @@ class Session:
             teacher_name: str | None = None, recipe: Recipe | None = None, augment=None,
             resume_run: str | None = None, width: float | None = None) -> FitResult:
         width = width or self.width
+        if resume_run:
+            run = RunDir.open(self.ws.runs, resume_run)
+            name = str(run.config.get("name") or name)
+            self.store.reserve([name, f"{name}-last"], run.run_id)  # refused if another run took them since
+        else:
+            recipe_dict = dataclasses.asdict(recipe or self.recipe)
+            with self.store.writing():  # choose, record and reserve the names as one step: no other run gets them
+                name = self.store.free_name(name, ("", "-last"))
+                config = {"spec": self.spec.to_dict(), "name": name, "role": role, "method": method, "arch": arch,
+                          "width": width, "teacher": teacher_name, "recipe": recipe_dict,
+                          "dataset": self.spec.dataset, "seed": self.spec.seed, "device": str(self.device)}
+                run = RunDir.create(self.ws.runs, name, config)
+                self.store.reserve([name, f"{name}-last"], run.run_id)
         plan = FitPlan(name=name, role=role, method=method, arch=arch, width=width, distiller=distiller,
                        recipe=recipe or self.recipe, train_set=self.train_set, test_set=self.test_set,
                        device=self.device, seed=self.spec.seed, teacher_name=teacher_name, compile=self.spec.compile,
                        augment=augment)
-        if resume_run:
-            run = RunDir.open(self.ws.runs, resume_run)
-        else:
-            config = {"spec": self.spec.to_dict(), "name": name, "role": role, "method": method, "arch": arch,
-                      "width": width, "teacher": teacher_name, "recipe": dataclasses.asdict(plan.recipe),
-                      "dataset": self.spec.dataset, "seed": self.spec.seed, "device": str(self.device)}
-            run = RunDir.create(self.ws.runs, name, config)
         try:
-            return fit(plan, run, self.store, ctx, resume=resume_run is not None)
+            result = fit(plan, run, self.store, ctx, resume=resume_run is not None)
         except BaseException as exc:
             _record_stop(run, exc)
             raise
+        self.store.release([name, f"{name}-last"], run.run_id)  # the checkpoints now carry the run id
+        return result
 
 
 def _record_stop(run: RunDir, exc: BaseException) -> None:
@@ -123,7 +131,7 @@ def open_session(spec: TrainSpec, ctx: JobContext) -> Session:
     test_set = load_split(spec.dataset, "test", ws.data)
     if train_set.num_classes < 2:
         raise KdcamError(f"dataset {spec.dataset!r} has {train_set.num_classes} class; training needs at least two")
-    return Session(spec, ws, CheckpointStore(ws.checkpoints), recipe, float(width), float(teacher_width), device,
+    return Session(spec, ws, CheckpointStore(ws.checkpoints, on_wait=ctx.log), recipe, float(width), float(teacher_width), device,
                    train_set, test_set)
 
 
@@ -160,7 +168,7 @@ def train_teacher(session: Session, arch: str, ctx: JobContext, name: str | None
     distiller = session.distiller("si", model, None, {})
     result = session.fit(name, "teacher", "ce", arch, distiller, ctx, resume_run=resume_run,
                          width=session.teacher_width)
-    return load_teacher(session, name), result
+    return load_teacher(session, result.name), result
 
 
 def train_student(session: Session, method: str, teacher: TappedModel, teacher_ckpt: str, ctx: JobContext,
@@ -211,6 +219,7 @@ def run_train_job(spec: TrainSpec, ctx: JobContext) -> dict[str, Any]:
         check_students(session, probe.to(session.device), methods)
         teacher, result = train_teacher(session, spec.teacher, ctx, teacher_ckpt,
                                         resume_run=resumed["run_id"] if resume_teacher else None)
+        teacher_ckpt = result.name  # the name this run reserved (``-2`` when another run holds the plain one)
         summary["teacher"] = {"name": teacher_ckpt, "accuracy": result.best_accuracy, "run_id": result.run_id,
                               "reused": False}
     else:

@@ -187,4 +187,4 @@ def _save_checkpoint(store: CheckpointStore, name: str, plan: FitPlan, run: RunD
         class_names=list(data.class_names), role=plan.role, method=plan.method, teacher=plan.teacher_name,
         accuracy=accuracy, recipe=plan.recipe.name, epochs=epoch, run_id=run.run_id,
     )
-    store.save(name, plan.distiller.student, meta)
+    store.save(name, plan.distiller.student, meta, owner=run.run_id)
