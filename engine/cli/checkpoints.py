@@ -1,4 +1,4 @@
-"""``kdcam checkpoints import|list|inspect|rename|delete``: the workspace's checkpoint store.
+"""``kdcam checkpoints import|list|inspect|rename|delete|doctor``: the workspace's checkpoint store.
 
 Rich tables for people, ``--json`` for scripts. Torch is imported only inside the
 handlers that need it (import, inspect), so listing stays instant.
@@ -19,7 +19,7 @@ from engine.workspace import Workspace
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "checkpoints", help="import, list, inspect, rename and delete checkpoints",
+        "checkpoints", help="import, list, inspect, rename, delete and check (doctor) checkpoints",
         description="The workspace's checkpoint store (WORKSPACE/checkpoints: NAME.safetensors + NAME.json).",
     )
     parser.set_defaults(handler=lambda args: _print_help(parser))
@@ -57,6 +57,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ren.add_argument("old")
     ren.add_argument("new")
     ren.set_defaults(handler=_rename)
+
+    doc = actions.add_parser(
+        "doctor", help="find orphaned, mismatched or half-written checkpoint files (and repair)",
+        description="Lists every file of the store that is not part of a complete checkpoint: weights without "
+        "metadata, metadata without weights, pairs from two different writes, changes a killed writer left "
+        "half-done, temporaries. --repair completes interrupted changes and moves the rest to "
+        "checkpoints/.orphans/ (nothing is deleted).",
+    )
+    doc.add_argument("--repair", action="store_true", help="roll interrupted changes forward; move orphans aside")
+    doc.add_argument("--json", action="store_true", help="print JSON")
+    doc.set_defaults(handler=_doctor)
 
     rm = actions.add_parser("delete", help="delete a checkpoint")
     rm.add_argument("name")
@@ -107,6 +118,7 @@ def _list(args: argparse.Namespace) -> int:
     from engine.cli.output import console, print_json
 
     metas = _store(args).list()
+    _warn_problems(_store(args).directory)
     if args.json:
         print_json([m.to_dict() for m in metas])
         return 0
@@ -169,7 +181,9 @@ def _inspect(args: argparse.Namespace) -> int:
 def _rename(args: argparse.Namespace) -> int:
     from engine.cli.output import console
 
-    _store(args).rename(args.old, args.new)
+    store = _store(args)
+    store.on_wait = lambda message: sys.stderr.write(message + "\n")
+    store.rename(args.old, args.new)
     console().print(f"renamed [bold]{args.old}[/] to [bold]{args.new}[/]")
     return 0
 
@@ -189,6 +203,55 @@ def _delete(args: argparse.Namespace) -> int:
     store.delete(args.name)
     console().print(f"deleted [bold]{args.name}[/]")
     return 0
+
+
+def _warn_problems(directory: Path) -> None:
+    """One line on stderr when the store holds files no listed checkpoint accounts for."""
+    from engine.checkpoints.integrity import scan_store
+
+    problems = scan_store(directory).problems()
+    if problems:
+        sys.stderr.write(f"warning: {len(problems)} file(s) in {directory} are not part of a complete checkpoint "
+                         f"(orphaned, mismatched or half-written); run `kdcam checkpoints doctor` to see them\n")
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from engine.checkpoints.integrity import scan_store
+    from engine.cli.output import console, print_json
+
+    store = _store(args)
+    store.on_wait = lambda message: sys.stderr.write(message + "\n")
+    report = scan_store(store.directory)
+    problems = report.problems()
+    actions: list[str] = []
+    if args.repair and problems:
+        with store.writing():  # rolls every journal forward
+            actions += [f"completed the interrupted change {p.name}" for p in report.pending if not p.exists()]
+            actions += [f"dropped {p.path.name}, an uncommitted copy (its change never started)"
+                        for p in report.temporaries if not p.path.exists()]
+            left = scan_store(store.directory)
+            aside = [*left.pending, *(p.path for p in left.orphans + left.temporaries)]
+            if aside:
+                target = store.quarantine(aside)
+                actions += [f"moved {path.name} to {target}" for path in aside]
+        after = scan_store(store.directory)
+    else:
+        after = report
+    if args.json:
+        print_json({"complete": report.complete, "consistent": after.consistent, "actions": actions,
+                    "problems": [{"path": str(p.path), "kind": p.kind, "detail": p.detail} for p in problems]})
+        return 0 if after.consistent else 1
+    out = console()
+    for problem in problems:
+        out.print(f"[yellow]{problem.kind}[/] {problem.path}: {problem.detail}", highlight=False)
+    for action in actions:
+        out.print(f"[green]repaired[/] {action}", highlight=False)
+    if after.consistent:
+        out.print(f"{store.directory}: consistent, {len(after.complete)} complete checkpoint(s)", highlight=False)
+        return 0
+    out.print("run `kdcam checkpoints doctor --repair` to complete interrupted changes and move orphans to "
+              f"{store.directory / '.orphans'} (nothing is deleted)", highlight=False)
+    return 1
 
 
 def _model_facts(meta: CheckpointMeta) -> dict[str, Any]:
