@@ -55,16 +55,19 @@ if TYPE_CHECKING:
 
     from engine.models import TappedModel
 
-#: test hook (documented in docs/ARCHITECTURE.md): SIGKILL this process at its Nth store file operation
-_CRASH_AT = int(os.environ.get("KDCAM_TEST_CRASH_AT", "0") or 0)
-_operations = 0
+#: test hook (documented in docs/ARCHITECTURE.md): with ``KDCAM_TEST_CRASH_AT=N`` the process SIGKILLs
+#: itself at its Nth store file operation counted from when the variable was set (the crash tests use it)
+_armed: list[Any] = ["", 0]  # [the variable's value when counting started, operations since]
 
 
 def _crash_point() -> None:
-    global _operations
-    _operations += 1
-    if _operations == _CRASH_AT:
-        os.kill(os.getpid(), signal.SIGKILL)
+    value = os.environ.get("KDCAM_TEST_CRASH_AT", "")
+    if value != _armed[0]:
+        _armed[:] = [value, 0]
+    if value:
+        _armed[1] += 1
+        if _armed[1] == int(value):
+            os.kill(os.getpid(), signal.SIGKILL)
 
 
 class CheckpointStore:
