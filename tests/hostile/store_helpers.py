@@ -14,7 +14,12 @@ from pathlib import Path
 
 import torch
 
-from engine.checkpoints.integrity import JOURNAL_DIR, read_journal, scan_store, weights_header
+from engine.checkpoints.integrity import (
+    JOURNAL_DIR,
+    read_journal,
+    scan_store,
+    weights_header,
+)
 from engine.checkpoints.store import CheckpointStore
 from engine.cli.main import main
 
@@ -49,6 +54,7 @@ def start(workspace: Path, *argv: str, crash_at: int | None = None, out: Path | 
             sink = os.open(out or os.devnull, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
             os.dup2(sink, 1)
             os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
+            sys.stdout, sys.stderr = open(1, "w", closefd=False), open(2, "w", closefd=False)  # not pytest's capture
             code = main(["-w", str(workspace), *argv])
             sys.stdout.flush()
         finally:
