@@ -54,9 +54,9 @@ def start(workspace: Path, *argv: str, crash_at: int | None = None, out: Path | 
             sink = os.open(out or os.devnull, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
             os.dup2(sink, 1)
             os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
-            sys.stdout, sys.stderr = open(1, "w", closefd=False), open(2, "w", closefd=False)  # not pytest's capture
-            code = main(["-w", str(workspace), *argv])
-            sys.stdout.flush()
+            with open(1, "w", closefd=False) as out_file, open(2, "w", closefd=False) as err_file:
+                sys.stdout, sys.stderr = out_file, err_file  # the child's own fds, not pytest's capture
+                code = main(["-w", str(workspace), *argv])
         finally:
             os._exit(code)
     return pid
