@@ -144,4 +144,4 @@ def load_per_image(ws: Workspace | str | Path, analysis_id: str) -> dict[str, np
 
 def _safe(model: str) -> str:
     """Model names become file names; refuse anything that could escape the directory."""
-    return check_id("checkpoint name", model)
+    return check_id("model name", model)

@@ -55,6 +55,11 @@ if TYPE_CHECKING:
 
     from engine.models import TappedModel
 
+# the class's ``list`` method shadows the builtin inside its body: these aliases are resolved outside it
+Names = list[str]
+Paths = list[Path]
+Steps = list[Step]
+
 #: test hook (documented in docs/ARCHITECTURE.md): with ``KDCAM_TEST_CRASH_AT=N`` the process SIGKILLs
 #: itself at its Nth store file operation counted from when the variable was set (the crash tests use it)
 _armed: list[Any] = ["", 0]  # [the variable's value when counting started, operations since]
@@ -112,7 +117,7 @@ class CheckpointStore:
             self.recover()
             yield
 
-    def recover(self) -> list[Path]:
+    def recover(self) -> Paths:
         """Complete every journalled change (oldest first) and drop uncommitted temporaries.
 
         Called with the lock held. A journal that is unreadable or names paths outside the store
@@ -172,7 +177,7 @@ class CheckpointStore:
                 return stem
         raise KdcamError(f"no free checkpoint name left for {base!r} in {self.directory}")
 
-    def reserve(self, names: list[str], owner: str) -> None:
+    def reserve(self, names: Names, owner: str) -> None:
         """Hold ``names`` for run ``owner`` until ``release``; refuses a name someone else holds."""
         with self.writing():
             for name in names:
@@ -185,7 +190,7 @@ class CheckpointStore:
                 atomic.write_json(self.directory / RESERVATIONS_DIR / name, {"owner": owner, "pid": os.getpid(),
                                                                              "since": now_iso()})
 
-    def release(self, names: list[str], owner: str) -> None:
+    def release(self, names: Names, owner: str) -> None:
         """Drop ``owner``'s reservations (its checkpoints now carry its run id in their metadata)."""
         with self.writing():
             for name in names:
@@ -240,7 +245,7 @@ class CheckpointStore:
                 raise KdcamError(f"cannot rename {old!r} to {new!r}: "
                                  f"{reason or f'{weights_path(self.directory, new)} exists'}")
             op = self._op_id()
-            steps: list[Step] = [("replace", f"{old}{WEIGHTS_SUFFIX}", f"{new}{WEIGHTS_SUFFIX}")]
+            steps: Steps = [("replace", f"{old}{WEIGHTS_SUFFIX}", f"{new}{WEIGHTS_SUFFIX}")]
             renamed = {**self._raw(old), "name": new}
             steps += self._stage(op, "0", new, renamed)
             steps.append(("unlink", f"{old}{META_SUFFIX}"))
@@ -256,7 +261,7 @@ class CheckpointStore:
             read_meta(self.directory, name)
             self._commit(self._op_id(), [("unlink", f"{name}{META_SUFFIX}"), ("unlink", f"{name}{WEIGHTS_SUFFIX}")])
 
-    def quarantine(self, paths: list[Path]) -> Path:
+    def quarantine(self, paths: Paths) -> Path:
         """Move files out of the store into ``.orphans/STAMP/`` (never deleted; the user decides)."""
         with self.writing():
             target = self.directory / ORPHANS_DIR / f"{self._op_id()}"
@@ -274,7 +279,7 @@ class CheckpointStore:
             raise KdcamError(f"checkpoint metadata {meta_path(self.directory, name)} is not valid JSON")
         return data
 
-    def _stage(self, op: str, part: str, name: str, record: dict[str, Any]) -> list[Step]:
+    def _stage(self, op: str, part: str, name: str, record: dict[str, Any]) -> Steps:
         """Write ``record`` as the future ``name.json`` under the journal folder; the step that moves it."""
         tmp = f"{JOURNAL_DIR}/{op}-{part}{META_SUFFIX}"
         _crash_point()
@@ -285,7 +290,7 @@ class CheckpointStore:
         (self.directory / JOURNAL_DIR).mkdir(parents=True, exist_ok=True)
         return f"{now_iso().replace(':', '').replace('+0000', 'Z')}-{os.getpid()}-{secrets.token_hex(4)}"
 
-    def _commit(self, op: str, steps: list[Step]) -> None:
+    def _commit(self, op: str, steps: Steps) -> None:
         """Record ``steps`` durably, then perform them; from here on a kill is rolled forward."""
         journal = self.directory / JOURNAL_DIR / f"{op}{JOURNAL_SUFFIX}"
         _crash_point()
@@ -295,7 +300,7 @@ class CheckpointStore:
         _crash_point()
         journal.unlink()
 
-    def _apply(self, steps: list[Step]) -> None:
+    def _apply(self, steps: Steps) -> None:
         """Perform steps; each is idempotent, so replaying a journal after a kill is safe."""
         for step in steps:
             _crash_point()

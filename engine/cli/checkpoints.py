@@ -182,7 +182,7 @@ def _rename(args: argparse.Namespace) -> int:
     from engine.cli.output import console
 
     store = _store(args)
-    store.on_wait = lambda message: sys.stderr.write(message + "\n")
+    store.on_wait = _tell
     store.rename(args.old, args.new)
     console().print(f"renamed [bold]{args.old}[/] to [bold]{args.new}[/]")
     return 0
@@ -205,6 +205,10 @@ def _delete(args: argparse.Namespace) -> int:
     return 0
 
 
+def _tell(message: str) -> None:
+    sys.stderr.write(message + "\n")
+
+
 def _warn_problems(directory: Path) -> None:
     """One line on stderr when the store holds files no listed checkpoint accounts for."""
     from engine.checkpoints.integrity import scan_store
@@ -220,7 +224,7 @@ def _doctor(args: argparse.Namespace) -> int:
     from engine.cli.output import console, print_json
 
     store = _store(args)
-    store.on_wait = lambda message: sys.stderr.write(message + "\n")
+    store.on_wait = _tell
     report = scan_store(store.directory)
     problems = report.problems()
     actions: list[str] = []
