@@ -74,10 +74,11 @@ def wait(pid: int, timeout: float = 60.0) -> int:
     raise AssertionError(f"kdcam {pid} did not finish in {timeout} s")
 
 
-def weight_digests(directory: Path) -> set[str]:
-    """sha256 of every weights file under ``directory`` (orphans included), the journal's copies excluded."""
+def weight_digests(directory: Path, superseded: frozenset[str] = frozenset()) -> set[str]:
+    """sha256 of every weights file under ``directory`` (orphans included), the journal's copies and the
+    files a committed change is replacing (``superseded``) excluded."""
     return {hashlib.sha256(p.read_bytes()).hexdigest() for p in directory.rglob("*.safetensors")
-            if JOURNAL_DIR not in p.parts}
+            if JOURNAL_DIR not in p.parts and p.name not in superseded}
 
 
 def check_workspace(workspace: Path) -> None:
@@ -88,7 +89,8 @@ def check_workspace(workspace: Path) -> None:
     for meta in store.list():
         store.load(meta.name)
     report = scan_store(directory)
-    covered = {part for journal in report.pending for step in read_journal(journal) for part in step[1:]}
+    steps = [step for journal in report.pending for step in read_journal(journal)]
+    covered = {part for step in steps for part in step[1:]}
     reported = {p.path.name for p in report.problems()}
     complete = set(report.complete)
     for path in directory.iterdir():
@@ -96,7 +98,7 @@ def check_workspace(workspace: Path) -> None:
             continue
         stem = path.name.rsplit(".", 1)[0]
         assert stem in complete or path.name in reported or path.name in covered, f"{path} is hidden from the user"
-    before = weight_digests(directory)
+    before = weight_digests(directory, frozenset(step[2] for step in steps if step[0] == "replace"))
     assert main(["-w", str(workspace), "checkpoints", "doctor", "--repair"]) == 0
     after = scan_store(directory)
     assert after.consistent, after.problems()

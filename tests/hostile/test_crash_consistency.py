@@ -81,8 +81,11 @@ def test_import_killed_at_every_step_leaves_all_or_nothing(tmp_path):
 @pytest.mark.parametrize("seed", [0, 1])
 def test_train_killed_anywhere_keeps_the_store_consistent_and_resumes(tmp_path, seed):
     rng = random.Random(seed)
-    kills = [{"crash_at": point} for point in sorted(rng.sample(range(1, 50), 2))]
+    # the teacher's store operations: 2 reservations, then 6 per checkpoint saved (2 temporaries, the
+    # journal, 2 renames, the journal's removal), -last and best each epoch; 15..20 is epoch 2's -last
+    kills = [{"crash_at": rng.randrange(15, 21)}, {"crash_at": rng.randrange(1, 50)}]
     kills.append({"kill_after": rng.uniform(0.3, 2.0)})
+    resumed = 0
     for number, kill in enumerate(kills):
         workspace = tmp_path / f"train{number}"
         code = kdcam(workspace, *TRAIN, **kill)
@@ -99,3 +102,5 @@ def test_train_killed_anywhere_keeps_the_store_consistent_and_resumes(tmp_path, 
                 store = CheckpointStore(workspace / "checkpoints")
                 name = run.config["name"]
                 assert store.meta(name).run_id == run.run_id and store.meta(f"{name}-last").epochs == 2
+                resumed += 1
+    assert resumed, "no kill landed after a finished epoch: nothing was resumed"
