@@ -46,7 +46,6 @@ def _holder(fd: int) -> str:
 def locked(directory: Path, on_wait: Callable[[str], None] | None = None,
            timeout: float | None = None) -> Iterator[None]:
     """Hold the writer lock of ``directory`` (created if missing) for the ``with`` block."""
-    directory.mkdir(parents=True, exist_ok=True)
     path = (directory / LOCK_FILE).resolve()
     with _guard:
         if path in _held:
@@ -57,7 +56,12 @@ def locked(directory: Path, on_wait: Callable[[str], None] | None = None,
             finally:
                 _held[path] = (fd, _held[path][1] - 1)
             return
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError as exc:
+            raise KdcamError(f"cannot write to {directory}: {exc.strerror or exc} (the writer lock {path} "
+                             "cannot be created)") from None
         try:
             _acquire(fd, path, on_wait, timeout_s() if timeout is None else timeout)
             os.ftruncate(fd, 0)

@@ -116,3 +116,11 @@ def test_a_writer_that_cannot_get_the_lock_stops_with_a_clear_message(tmp_path, 
         store.save("blocked", build_model("vgg8", 4, 0.06), tiny_meta("blocked"))
     assert wait(holder) == 0
     assert store.list() == []
+
+
+def test_a_store_that_cannot_be_written_gives_one_clear_message(tmp_path):
+    blocker = tmp_path / "checkpoints"
+    blocker.write_text("a file where the store should be")
+    with pytest.raises(KdcamError, match=r"cannot write to .*checkpoints"):
+        CheckpointStore(blocker).save("x", build_model("vgg8", 4, 0.06), tiny_meta("x"))
+    assert blocker.read_text() == "a file where the store should be"
