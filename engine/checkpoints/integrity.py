@@ -18,7 +18,7 @@ from typing import Any
 
 from engine.checkpoints.meta import META_SUFFIX, WEIGHTS_SUFFIX
 from engine.errors import KdcamError
-from engine.names import check_id
+from engine.names import check_id, is_valid_id
 
 JOURNAL_DIR = ".journal"
 RESERVATIONS_DIR = ".reservations"
@@ -37,7 +37,7 @@ class Problem:
     """One file (or pair) that is not part of a complete checkpoint, and why."""
 
     path: Path
-    kind: str  # orphan-weights | orphan-meta | unreadable-meta | mismatched | temporary | journal
+    kind: str  # orphan-weights | orphan-meta | unreadable-meta | mismatched | temporary | journal | reservation
     detail: str
 
 
@@ -121,6 +121,15 @@ def _unit_of_json(path: Path) -> tuple[bool, Any]:
     return isinstance(data, dict), data.get(UNIT_KEY) if isinstance(data, dict) else None
 
 
+def _owner(reservation: Path) -> str | None:
+    try:
+        data = json.loads(reservation.read_text())
+    except (OSError, ValueError):
+        return None
+    owner = data.get("owner") if isinstance(data, dict) else None
+    return owner if isinstance(owner, str) and is_valid_id("run id", owner) else None
+
+
 def scan_store(directory: str | Path) -> StoreReport:
     """Classify every file of the store; reads JSON and safetensors headers only (fast, torch-free)."""
     directory = Path(directory)
@@ -140,6 +149,12 @@ def scan_store(directory: str | Path) -> StoreReport:
         for path in sorted(journal_dir.iterdir()):
             if path not in report.pending and f"{JOURNAL_DIR}/{path.name}" not in covered:
                 report.temporaries.append(Problem(path, "temporary", "left by a writer that was stopped"))
+    reservations = directory / RESERVATIONS_DIR
+    if reservations.is_dir():  # a name held for a run that no longer exists would be skipped forever
+        for path in sorted(reservations.iterdir()):
+            owner = _owner(path)
+            if owner is None or not (directory.parent / "runs" / owner / "config.json").is_file():
+                report.temporaries.append(Problem(path, "reservation", f"held for run {owner}, which does not exist"))
     names: set[str] = set()
     for path in directory.iterdir():
         if path.name.startswith("."):

@@ -102,6 +102,15 @@ def test_orphaned_weights_are_reported_and_never_overwritten_by_an_import(tmp_pa
     assert scan_store(store.directory).consistent
 
 
+def test_a_name_held_for_a_run_that_no_longer_exists_is_reported_and_freed(tmp_path):
+    store = CheckpointStore(tmp_path / "checkpoints")
+    store.reserve(["gone", "gone-last"], "20260101-000000-000-gone")  # its run folder was deleted
+    assert store.free_name("gone", ("", "-last")) == "gone-2"
+    assert {p.kind for p in scan_store(store.directory).problems()} == {"reservation"}
+    assert main(["-w", str(tmp_path), "checkpoints", "doctor", "--repair"]) == 0
+    assert store.free_name("gone", ("", "-last")) == "gone"
+
+
 def test_a_pair_from_two_writes_is_reported_as_mismatched(tmp_path):
     store = CheckpointStore(tmp_path / "checkpoints")
     save(store, "a")
