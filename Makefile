@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.kdcam-installed
 WORKSPACE ?= demo-workspace
 
-.PHONY: install run tui test bench browser clean
+.PHONY: install run tui test lint bench browser clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,8 +22,13 @@ run: $(STAMP)
 tui: $(STAMP)
 	$(BIN)/kdcam-tui --workspace $(WORKSPACE) --demo
 
-test: $(STAMP) browser
+test: $(STAMP) browser lint
 	$(BIN)/python -m pytest -q
+
+# The linter (with import sorting) and the type checker: a type error fails CI like a test.
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 # The report test opens report.html in a real headless Chromium. Install Debian's package
 # when it is missing and we can (root with apt); elsewhere that test skips locally.

@@ -135,7 +135,7 @@ FILE_BYTES_PER_PIXEL = 3 + 1 + 2
 def prepare_workspace(root: Path) -> None:
     """A workspace with a teacher (vgg8) and one student (vgg8, quarter width), untrained:
     memory does not depend on what the weights learned."""
-    from engine.checkpoints.meta import CheckpointMeta
+    from engine.api.checkpoints import CheckpointMeta
     from engine.checkpoints.store import CheckpointStore
 
     store = CheckpointStore(root / "checkpoints")
@@ -165,7 +165,7 @@ def memory_child(workspace: str, n: int, device: str) -> None:
 
     from engine.analysis.job import run_analysis_job
     from engine.jobs import JobContext
-    from engine.specs import AnalyzeSpec
+    from engine.api.specs import AnalyzeSpec
 
     spec = AnalyzeSpec(workspace=workspace, teacher="teacher", students=("student",), name=f"n{n}",
                        dataset=f"shapes?classes={MEMORY_CLASSES}&train=100&test={n}", device=device,

@@ -60,12 +60,12 @@ def first_frame_seconds(workspace: Path, repeats: int) -> tuple[float, float]:
 def make_workspace(root: Path) -> Path:
     import torch
 
-    from engine.checkpoints.meta import CheckpointMeta
+    from engine.api.checkpoints import CheckpointMeta
+    from engine.api.specs import AnalyzeSpec
+    from engine.api.workspace import Workspace
     from engine.checkpoints.store import CheckpointStore
     from engine.jobs import JobContext, run_inline
     from engine.models import build_model
-    from engine.specs import AnalyzeSpec
-    from engine.workspace import Workspace
 
     dataset = "shapes?classes=8&train=64&test=256"
     ws = Workspace.open(root).ensure()

@@ -11,14 +11,13 @@ Progress and epoch events flow through the same context, so the TUI shows traini
 
 from __future__ import annotations
 
-from typing import Any
-
 from engine.analysis.job import run_analysis_job
+from engine.api.results import DemoResult
+from engine.api.specs import AnalyzeSpec, DemoSpec, ExportSpec, TrainSpec
 from engine.jobs import JobContext
 from engine.reports.export import run_export_job
-from engine.specs import AnalyzeSpec, DemoSpec, ExportSpec, TrainSpec
 from engine.train.suite import run_train_job
-from engine.workspace import Workspace
+from engine.api.workspace import Workspace
 
 DATASET = "shapes"
 #: (analysis name, CAM method, target): the first is the one the report is made from
@@ -29,7 +28,7 @@ ANALYSES = (
 )
 
 
-def run_demo_job(spec: DemoSpec, ctx: JobContext) -> dict[str, Any]:
+def run_demo_job(spec: DemoSpec, ctx: JobContext) -> DemoResult:
     ws = Workspace.open(spec.workspace).ensure()
     ctx.log(f"demo workspace: {ws.root}")
     trained = run_train_job(
@@ -37,8 +36,8 @@ def run_demo_job(spec: DemoSpec, ctx: JobContext) -> dict[str, Any]:
                   methods=spec.methods, recipe="demo", seed=spec.seed),
         ctx,
     )
-    teacher = trained["teacher"]["name"]
-    students = tuple(s["name"] for s in trained["students"])
+    teacher = trained.teacher.name
+    students = tuple(s.name for s in trained.students)
     analyses = []
     for name, method, target in ANALYSES:
         ctx.check_cancelled()
@@ -49,8 +48,8 @@ def run_demo_job(spec: DemoSpec, ctx: JobContext) -> dict[str, Any]:
         ))
     report = None
     if spec.export:
-        report = run_export_job(ExportSpec(workspace=str(ws.root), analysis=analyses[0]["id"]), ctx).to_dict()
-    return {"workspace": str(ws.root), "train": trained, "analyses": analyses, "report": report}
+        report = run_export_job(ExportSpec(workspace=str(ws.root), analysis=analyses[0].id), ctx)
+    return DemoResult(str(ws.root), trained, tuple(analyses), report)
 
 
 def _free_name(ws: Workspace, name: str) -> str:

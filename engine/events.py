@@ -3,8 +3,10 @@ re-posts them as Textual messages; the CLI renders them with Rich or as JSON lin
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
+
+from engine.api.runs import EpochRecord
 
 
 @dataclass(frozen=True)
@@ -36,7 +38,7 @@ class Epoch(JobEvent):
     """One finished epoch of a training run; ``record`` is the line written to events.jsonl."""
 
     run_id: str
-    record: dict[str, Any] = field(default_factory=dict)
+    record: EpochRecord
 
 
 @dataclass(frozen=True)
@@ -47,7 +49,7 @@ class Log(JobEvent):
 
 @dataclass(frozen=True)
 class Finished(JobEvent):
-    result: Any = None
+    result: Any = None  # the job's typed result (engine.api.results, CheckpointMeta, ...)
 
 
 @dataclass(frozen=True)

@@ -1,38 +1,26 @@
 """The job runner: one background worker thread that runs every engine job in turn.
 
-GPU work is serialised by construction (one worker). A job is a spec dataclass whose
-``runner`` names the function that executes it ("module:function"); the module is
-imported on the worker thread, so torch is never imported on the caller's thread.
+GPU work is serialised by construction (one worker). A job is a spec dataclass of
+``engine.api.specs``; ``engine.runners.RUNNERS`` names the function that runs it, which
+imports its engine module on the worker thread, so torch is never imported on the caller's thread.
 Cancellation is cooperative: jobs call ``ctx.check_cancelled()`` at least once per batch.
 """
 
 from __future__ import annotations
 
-import importlib
 import itertools
 import queue
 import threading
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
+from engine.api.specs import Spec
 from engine.errors import JobCancelled, KdcamError
 from engine.events import Cancelled, Failed, Finished, JobEvent, Log, Progress, Started
 
 Subscriber = Callable[[JobEvent], None]
-
-
-class JobSpec(Protocol):
-    """What the runner needs of a spec: a title, a kind, and the function that runs it."""
-
-    runner: str  # "package.module:function", called as function(spec, ctx) -> result
-
-    @property
-    def kind(self) -> str: ...
-
-    @property
-    def title(self) -> str: ...
 
 
 class JobContext:
@@ -61,10 +49,17 @@ class JobContext:
         self._emit(Log(self.job_id, message, level))
 
 
+def run_inline(spec: Spec, ctx: JobContext) -> Any:
+    """Run ``spec`` on the current thread (the worker, or the CLI) through ``engine.runners.RUNNERS``."""
+    from engine.runners import run_spec  # the table imports JobContext from here: resolved at first use
+
+    return run_spec(spec, ctx)
+
+
 @dataclass
 class JobHandle:
     job_id: str
-    spec: Any
+    spec: Spec
     state: str = "queued"  # queued | running | finished | failed | cancelled
     result: Any = None
     error: str | None = None
@@ -77,13 +72,6 @@ class JobHandle:
 
     def wait(self, timeout: float | None = None) -> bool:
         return self._done.wait(timeout)
-
-
-def run_inline(spec: Any, ctx: JobContext) -> Any:
-    """Resolve ``spec.runner`` and call it on the current thread (the worker, or the CLI)."""
-    module_name, _, func_name = spec.runner.partition(":")
-    func = getattr(importlib.import_module(module_name), func_name)
-    return func(spec, ctx)
 
 
 class JobRunner:
@@ -110,7 +98,7 @@ class JobRunner:
 
         return unsubscribe
 
-    def submit(self, spec: Any) -> JobHandle:
+    def submit(self, spec: Spec) -> JobHandle:
         handle = JobHandle(job_id=f"job-{next(self._ids)}", spec=spec)
         with self._lock:
             self._jobs[handle.job_id] = handle

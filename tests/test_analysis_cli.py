@@ -9,7 +9,7 @@ import sys
 
 import numpy as np
 
-from engine.checkpoints.meta import CheckpointMeta
+from engine.api.checkpoints import CheckpointMeta
 from engine.checkpoints.store import CheckpointStore
 from engine.cli import analyze
 from engine.models import build_model

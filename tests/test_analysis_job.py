@@ -15,10 +15,12 @@ import numpy as np
 import pytest
 import torch
 
-from engine.analysis import results as analysis_results
-from engine.analysis.bands import overall_band
+from engine.api import analyses as analysis_results
+from engine.api.analyses import AnalysisFiles
+from engine.api.results import SCHEMA_VERSION
+from engine.api.bands import overall_band
 from engine.analysis.job import run_analysis_job
-from engine.checkpoints.meta import CheckpointMeta
+from engine.api.checkpoints import CheckpointMeta
 from engine.checkpoints.store import CheckpointStore
 from engine.data import load_split
 from engine.data.loader import DeviceLoader
@@ -26,7 +28,7 @@ from engine.errors import JobCancelled
 from engine.events import Progress
 from engine.jobs import JobContext
 from engine.models import build_model
-from engine.specs import AnalyzeSpec
+from engine.api.specs import AnalyzeSpec
 
 pytestmark = pytest.mark.slow
 
@@ -102,19 +104,20 @@ def analysis(workspace: Path) -> tuple[dict, list]:
 
 def test_writes_a_complete_readable_analysis(workspace, analysis):
     outcome, events = analysis
-    assert outcome["id"] == "main"
+    assert outcome.id == "main"
     assert [info.id for info in analysis_results.list_analyses(workspace)] == ["main"]
-    results = analysis_results.load_results(workspace, "main")
-    assert results["version"] == analysis_results.SCHEMA_VERSION
-    n = results["dataset"]["n"]
-    assert n == 96 and results["dataset"]["has_masks"]
-    images = analysis_results.load_images(workspace, "main")
+    files = AnalysisFiles.open(workspace, "main")
+    results = files.results
+    assert results.version == SCHEMA_VERSION
+    n = results.dataset.n
+    assert n == 96 and results.dataset.has_masks
+    images = files.images
     assert images.shape == (n, 32, 32, 3) and images.dtype == np.uint8
     assert np.array_equal(images, load_split(DATASET, "test").images)
     for model in ("teacher", "student", "attentive"):
-        maps = analysis_results.load_maps(workspace, "main", model)
+        maps = files.maps(model)
         assert isinstance(maps, np.memmap) and maps.shape == (n, 32, 32) and maps.dtype == np.uint8
-    per_image = analysis_results.load_per_image(workspace, "main")
+    per_image = files.per_image
     assert per_image["models"].tolist() == ["teacher", "student", "attentive"]
     assert per_image["pearson"].shape == (2, n)
     assert per_image["attention_models"].tolist() == ["attentive"]
@@ -123,79 +126,87 @@ def test_writes_a_complete_readable_analysis(workspace, analysis):
 
 
 def test_reports_pointing_game_for_every_model_and_a_trained_model_beats_chance(workspace, analysis):
-    results = analysis_results.load_results(workspace, "main")
-    masks = analysis_results.load_masks(workspace, "main")
+    files = AnalysisFiles.open(workspace, "main")
+    masks = files.masks()
     chance = float(np.asarray(masks).mean())  # a peak dropped at random lands on the object this often
-    pointing = {m["name"]: m["mask"]["pointing_game"] for m in results["models"]}
+    pointing = {m.name: m.mask.pointing_game for m in files.results.models if m.mask}
     assert set(pointing) == {"teacher", "student", "attentive"}
-    assert all(0.0 <= p["mean"] <= 1.0 and p["ci_low"] <= p["mean"] <= p["ci_high"] for p in pointing.values())
-    assert pointing["teacher"]["mean"] > chance + 0.1
+    assert all(p.mean is not None and p.ci_low is not None and p.ci_high is not None and
+               0.0 <= p.mean <= 1.0 and p.ci_low <= p.mean <= p.ci_high for p in pointing.values())
+    assert (pointing["teacher"].mean or 0) > chance + 0.1
 
 
 def test_randomisation_check_separates_trained_maps_from_random_ones(workspace, analysis):
-    results = analysis_results.load_results(workspace, "main")
-    check = results["sanity"]["methods"]["gradcam"]
+    files = AnalysisFiles.open(workspace, "main")
+    assert files.results.sanity is not None
+    check = files.results.sanity.methods["gradcam"]
     # the teacher's maps barely resemble those of its randomised copy...
-    assert check["teacher"]["passed"] is True
-    trained_vs_random = check["teacher"]["spearman"]["mean"]
+    assert check["teacher"].passed is True
+    trained_vs_random = check["teacher"].spearman.mean
     # ...while a student fine-tuned from it looks where it looks
-    pair = next(p for p in results["pairs"] if p["student"] == "student")
-    trained_vs_trained = pair["metrics"]["spearman"]["mean"]
+    trained_vs_trained = files.results.pair("student").metrics["spearman"].mean
+    assert trained_vs_trained is not None and trained_vs_random is not None
     assert trained_vs_trained > trained_vs_random + 0.3
-    random_maps = analysis_results.load_extra_maps(workspace, "main", "sanity", "teacher")
+    random_maps = files.extra_maps("sanity", "teacher")
+    assert random_maps is not None
     assert random_maps.shape == (24, 32, 32)
 
 
 def test_pair_aggregates_are_consistent_with_per_image_values(workspace, analysis):
-    results = analysis_results.load_results(workspace, "main")
-    per_image = analysis_results.load_per_image(workspace, "main")
-    for s, pair in enumerate(results["pairs"]):
+    files = AnalysisFiles.open(workspace, "main")
+    results, per_image = files.results, files.per_image
+    for s, pair in enumerate(results.pairs):
         valid = ~(per_image["degenerate"][0] | per_image["degenerate"][s + 1])
-        assert pair["n_valid"] == int(valid.sum())
+        assert pair.n_valid == int(valid.sum())
         pearson = per_image["pearson"][s]
         assert np.isnan(pearson[~valid]).all()
-        assert pair["metrics"]["pearson"]["mean"] == pytest.approx(float(pearson[valid].mean()), abs=1e-6)
-        assert sum(split["n"] for split in pair["splits"].values()) == results["dataset"]["n"]
-        means = {k: pair["metrics"][k]["mean"] for k in ("pearson", "l2_similarity", "iou", "kl")}
-        assert pair["band"] == overall_band(means)
+        assert pair.metrics["pearson"].mean == pytest.approx(float(pearson[valid].mean()), abs=1e-6)
+        assert sum(split.n for split in pair.splits.values()) == results.dataset.n
+        means = {k: pair.metrics[k].mean for k in ("pearson", "l2_similarity", "iou", "kl")}
+        assert pair.band == overall_band(means)
         agreement = (per_image["preds"][0] == per_image["preds"][s + 1]).mean()
-        assert pair["agreement"]["mean"] == pytest.approx(agreement)
+        assert pair.agreement.mean == pytest.approx(agreement)
     accuracy = (per_image["preds"][0] == per_image["labels"]).mean()
-    assert results["models"][0]["accuracy"]["mean"] == pytest.approx(accuracy)
+    assert results.models[0].accuracy.mean == pytest.approx(accuracy)
 
 
 def test_stored_maps_are_the_quantised_cams(workspace, analysis):
     from engine.cam import compute_cams
 
     model, meta = CheckpointStore(workspace / "checkpoints").load("teacher")
-    images = torch.from_numpy(np.array(analysis_results.load_images(workspace, "main")[:8]))
+    files = AnalysisFiles.open(workspace, "main")
+    images = torch.from_numpy(np.array(files.images[:8]))
     mean, std = torch.tensor(meta.mean).view(1, 3, 1, 1), torch.tensor(meta.std).view(1, 3, 1, 1)
     x = (images.permute(0, 3, 1, 2).float() / 255 - mean) / std
-    labels = analysis_results.load_per_image(workspace, "main")["labels"][:8]
+    labels = files.per_image["labels"][:8]
     expected = compute_cams(model, x, torch.from_numpy(labels)).maps
-    stored = np.asarray(analysis_results.load_maps(workspace, "main", "teacher")[:8]) / 255.0
+    stored = np.asarray(files.maps("teacher")[:8]) / 255.0
     assert np.abs(stored - expected.numpy()).max() <= 0.5 / 255 + 1e-6
 
 
 def test_diagnosis_attention_and_faithfulness_sections(workspace, analysis):
-    results = analysis_results.load_results(workspace, "main")
-    diagnosis = results["diagnosis"]["teacher"]
-    confusion = np.array(diagnosis["confusion"])
-    assert confusion.shape == (CLASSES, CLASSES) and confusion.sum() == results["dataset"]["n"]
-    assert diagnosis["summary"] and diagnosis["summary"][0].startswith("Accuracy")
-    rows = [item for entry in diagnosis["worst_errors"] for item in entry["items"]]
-    for entry in diagnosis["worst_errors"]:
-        confidences = [item["confidence"] for item in entry["items"]]
+    files = AnalysisFiles.open(workspace, "main")
+    results = files.results
+    diagnosis = results.diagnosis["teacher"]
+    confusion = np.array(diagnosis.confusion)
+    assert confusion.shape == (CLASSES, CLASSES) and confusion.sum() == results.dataset.n
+    assert diagnosis.summary and diagnosis.summary[0].startswith("Accuracy")
+    rows = [item for items in diagnosis.worst_errors.values() for item in items]
+    for cls, items in diagnosis.worst_errors.items():
+        confidences = [item.confidence for item in items]
         assert confidences == sorted(confidences, reverse=True)
-        assert all(item["predicted"] != entry["class"] for item in entry["items"])
-    true_maps = analysis_results.load_extra_maps(workspace, "main", "diagnosis_true", "teacher")
-    pred_maps = analysis_results.load_extra_maps(workspace, "main", "diagnosis_pred", "teacher")
+        assert all(item.predicted != cls for item in items)
+    true_maps = files.extra_maps("diagnosis_true", "teacher")
+    pred_maps = files.extra_maps("diagnosis_pred", "teacher")
+    assert true_maps is not None and pred_maps is not None
     assert true_maps.shape[0] == pred_maps.shape[0] == len(rows)
-    assert list(results["attention"]) == ["attentive"]
-    assert results["attention"]["attentive"]["pearson"]["n"] > 0
+    assert list(results.attention) == ["attentive"]
+    pearson = results.attention["attentive"]["pearson"]
+    assert not isinstance(pearson, int) and pearson.n > 0
+    assert results.faithfulness is not None
     for model in ("teacher", "student", "attentive"):
-        entry = results["faithfulness"]["models"][model]
-        assert 0.0 <= entry["deletion_auc"]["mean"] <= 1.0 and 0.0 <= entry["insertion_auc"]["mean"] <= 1.0
+        entry = results.faithfulness.models[model]
+        assert 0.0 <= (entry["deletion_auc"].mean or -1) <= 1.0 and 0.0 <= (entry["insertion_auc"].mean or -1) <= 1.0
 
 
 def test_cancelling_leaves_no_directory(workspace):

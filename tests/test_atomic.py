@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from engine import atomic
+from engine.api import atomic
 
 
 def test_write_json_replaces_whole_file(tmp_path: Path) -> None:

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from engine.analysis.bands import band, band_score, overall_band, overall_score
+from engine.api.bands import band, band_score, overall_band, overall_score
 
 
 @pytest.mark.parametrize("metric", ["pearson", "l2_similarity"])

@@ -17,11 +17,11 @@ from safetensors.torch import save_file
 
 from engine.checkpoints import CheckpointStore
 from engine.checkpoints.importer import import_checkpoint
-from engine.specs import ImportSpec
+from engine.api.specs import ImportSpec
 from engine.checkpoints.infer import infer_architecture
 from engine.errors import KdcamError
 from engine.models import TappedModel, architectures, build_model
-from engine.workspace import Workspace
+from engine.api.workspace import Workspace
 
 INPUT = torch.Generator().manual_seed(0)
 X = torch.randn(3, 3, 32, 32, generator=INPUT)

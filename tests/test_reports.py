@@ -21,18 +21,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from engine.api.specs import ExportSpec
+from engine.api.workspace import Workspace
 from engine.errors import JobCancelled, KdcamError
 from engine.events import Progress
 from engine.jobs import JobContext
 from engine.reports.export import run_export_job
-from engine.specs import ExportSpec
-from engine.workspace import Workspace
 from tests.test_reports_fixture import write_synthetic_analysis
 
 ROOT = Path(__file__).resolve().parents[1]
 CSV_FILES = ("leaderboard.csv", "per_image.csv", "per_class_accuracy.csv", "confused_pairs.csv")
 # A resource fetched by URL: src/href/url()/srcset/@import whose value is absolute or protocol-relative.
-URL_REFERENCE = re.compile(r"""(?:src|href|srcset|action|poster|data)\s*=\s*["']?\s*(?:[a-z]+:)?//|url\(\s*["']?\s*(?:[a-z]+:)?//|@import""", re.I)
+URL_REFERENCE = re.compile(r"""(?:src|href|srcset|action|poster|data)\s*=\s*["']?\s*(?:[a-z]+:)?//"""
+                           r"""|url\(\s*["']?\s*(?:[a-z]+:)?//|@import""", re.I)
 
 
 def context(events: list | None = None, cancel: threading.Event | None = None) -> JobContext:
@@ -69,7 +70,8 @@ def test_every_file_is_there_and_results_json_is_the_analysis(exported) -> None:
     expected = {f"figures/grid_{k}.png" for k in ("most_similar", "least_similar", "random_sample")}
     expected |= {f"figures/metric_{m}.png" for m in ("pearson", "l2_similarity", "iou", "kl")}
     expected |= {f"figures/confusion_{m}.png" for m in models} | {f"figures/worst_{m}.png" for m in models}
-    expected |= {f"figures/confused_pairs_{m}.png" for m in models} | {f"figures/confused_examples_{m}.png" for m in models}
+    expected |= {f"figures/confused_pairs_{m}.png" for m in models}
+    expected |= {f"figures/confused_examples_{m}.png" for m in models}
     assert expected <= figures
     for name in figures:
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
@@ -83,7 +85,7 @@ def test_leaderboard_csv_holds_the_analysis_numbers(exported) -> None:
     results = json.loads((ws.analyses / "a1" / "results.json").read_text())
     rows = read_csv(out / "leaderboard.csv")
     assert [r["student"] for r in rows] == [p["student"] for p in results["pairs"]]
-    for row, pair in zip(rows, results["pairs"]):
+    for row, pair in zip(rows, results["pairs"], strict=True):
         assert row["band"] == pair["band"] and int(row["band_score"]) == pair["band_score"]
         for metric, stat in pair["metrics"].items():
             assert same(row[metric], stat["mean"]) and same(row[f"{metric}_ci_low"], stat["ci_low"])
@@ -119,12 +121,13 @@ def test_class_and_confusion_tables_hold_the_diagnosis(exported) -> None:
     per_class = read_csv(out / "per_class_accuracy.csv")
     expected = [(model, c) for model, d in diagnosis.items() for c in d["per_class"]]
     assert len(per_class) == len(expected)
-    for row, (model, entry) in zip(per_class, expected):
-        assert row["model"] == model and int(row["class"]) == entry["class"] and same(row["accuracy"], entry["accuracy"])
+    for row, (model, entry) in zip(per_class, expected, strict=True):
+        assert row["model"] == model and int(row["class"]) == entry["class"]
+        assert same(row["accuracy"], entry["accuracy"])
     pairs = read_csv(out / "confused_pairs.csv")
     expected_pairs = [(model, p) for model, d in diagnosis.items() for p in d["confused_pairs"]]
     assert len(pairs) == len(expected_pairs)
-    for row, (model, pair) in zip(pairs, expected_pairs):
+    for row, (model, pair) in zip(pairs, expected_pairs, strict=True):
         assert row["model"] == model and int(row["count"]) == pair["count"] and same(row["rate"], pair["rate"])
 
 
@@ -242,9 +245,10 @@ def test_existing_destination_is_refused_unless_overwrite(tmp_path: Path) -> Non
 
 
 @pytest.mark.parametrize("code, message", [(errno.EROFS, "cannot write"), (errno.ENOSPC, "no space left")])
-def test_a_destination_that_fails_mid_export_leaves_nothing(tmp_path: Path, monkeypatch, code: int, message: str) -> None:
+def test_a_destination_that_fails_mid_export_leaves_nothing(tmp_path: Path, monkeypatch, code: int,
+                                                            message: str) -> None:
     """A read-only or full file system discovered while writing: a clear error and no half report."""
-    from engine import atomic
+    from engine.api import atomic
 
     ws = Workspace.open(tmp_path).ensure()
     write_synthetic_analysis(ws, "a1", n=8, num_classes=3)
@@ -327,7 +331,7 @@ def test_export_needs_no_torch(tmp_path: Path) -> None:
     ws = Workspace.open(tmp_path).ensure()
     write_synthetic_analysis(ws, "a1", n=8, num_classes=3)
     code = (
-        "import sys, threading; from engine.jobs import JobContext; from engine.specs import ExportSpec; "
+        "import sys, threading; from engine.jobs import JobContext; from engine.api.specs import ExportSpec; "
         "from engine.reports.export import run_export_job; import engine.cli.export; "
         f"run_export_job(ExportSpec(workspace={str(ws.root)!r}, analysis='a1', examples=2), "
         "JobContext('t', lambda e: None, threading.Event())); "

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from engine.api.specs import ExportSpec
+from engine.api.workspace import Workspace
 from engine.jobs import JobContext
 from engine.reports.export import run_export_job
-from engine.specs import ExportSpec
-from engine.workspace import Workspace
 from tests.test_reports_fixture import write_synthetic_analysis
 
 pytestmark = pytest.mark.browser

@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from engine.api.specs import AnalyzeSpec, ExportSpec
+from engine.api.workspace import Workspace
 from engine.jobs import JobContext, run_inline
 from engine.reports.export import run_export_job
-from engine.specs import AnalyzeSpec, ExportSpec
-from engine.workspace import Workspace
 from tests.test_reports import LeaderboardReader, same
 
 pytestmark = pytest.mark.slow
@@ -35,7 +35,7 @@ def quiet() -> JobContext:
 def analysed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Workspace, str]:
     import torch
 
-    from engine.checkpoints.meta import CheckpointMeta
+    from engine.api.checkpoints import CheckpointMeta
     from engine.checkpoints.store import CheckpointStore
     from engine.models import build_model
 
@@ -76,7 +76,7 @@ def test_real_analysis_exports_its_own_numbers(exported: tuple[Workspace, Path])
     assert (out / "results.json").read_bytes() == (ws.analyses / "real" / "results.json").read_bytes()
     leaderboard = rows(out / "leaderboard.csv")
     assert [r["student"] for r in leaderboard] == list(STUDENTS)
-    for row, pair in zip(leaderboard, results["pairs"]):
+    for row, pair in zip(leaderboard, results["pairs"], strict=True):
         assert row["band"] == pair["band"]
         for metric in ("pearson", "l2_similarity", "iou", "kl", "spearman", "peak_distance"):
             assert same(row[metric], pair["metrics"][metric]["mean"]), metric

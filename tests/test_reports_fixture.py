@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from engine.analysis import bands
-from engine.workspace import Workspace
+from engine.api import bands
+from engine.api.workspace import Workspace
 
 METRICS = ("pearson", "l2_similarity", "iou", "kl", "spearman", "peak_distance")
 
@@ -116,7 +116,8 @@ def write_synthetic_analysis(workspace: Workspace, analysis_id: str = "synthetic
         np.save(root / "maps" / f"{model}.npy", np.round(maps * 255).astype(np.uint8))
 
     accuracy_of = {model: 0.9 - 0.08 * m for m, model in enumerate(models)}
-    preds = np.stack([np.where(rng.random(n) < accuracy_of[m], labels, (labels + 1 + rng.integers(0, num_classes - 1, n)) % num_classes)
+    preds = np.stack([np.where(rng.random(n) < accuracy_of[m], labels,
+                               (labels + 1 + rng.integers(0, num_classes - 1, n)) % num_classes)
                       for m in models])
     confidences = rng.uniform(0.3, 1.0, (len(models), n)).astype(np.float32)
     true_probs = np.where(preds == labels, confidences, rng.uniform(0, 0.3, preds.shape)).astype(np.float32)
@@ -135,7 +136,8 @@ def write_synthetic_analysis(workspace: Workspace, analysis_id: str = "synthetic
              preds=preds, confidences=confidences, true_probs=true_probs, targets=np.tile(labels, (len(models), 1)),
              degenerate=degenerate, pointing_game=pointing if channels == 3 else np.full_like(pointing, np.nan),
              energy_in_mask=np.full((len(models), n), 0.5 if channels == 3 else np.nan, np.float32),
-             students=np.array(students), **metric_arrays)
+             students=np.array(students), correct=preds == labels,
+             agreement=(preds[1:] == preds[0]).astype(np.float32), **metric_arrays)
 
     model_entries, pairs, diagnosis = [], [], {}
     for m, model in enumerate(models):
@@ -165,7 +167,8 @@ def write_synthetic_analysis(workspace: Workspace, analysis_id: str = "synthetic
             "teacher": "teacher", "student": student, "method": model_entries[s + 1]["method"],
             "agreement": _stat((preds[0] == preds[s + 1]).astype(float), rng),
             "output_kl": _stat(metric_arrays["output_kl"][s], rng),
-            "degenerate": {"teacher": 0, "student": int(degenerate[s + 1].sum()), "either": int(degenerate[s + 1].sum())},
+            "degenerate": {"teacher": 0, "student": int(degenerate[s + 1].sum()),
+                           "either": int(degenerate[s + 1].sum())},
             "n_valid": int(n - degenerate[s + 1].sum()), "metrics": metrics,
             "band": bands.overall_band(means), "band_score": bands.overall_score(means),
             "band_scores": {key: bands.band_score(key, means[key]) for key in bands.BANDED}, "splits": splits,
@@ -205,9 +208,9 @@ def _diagnosis(root: Path, model: str, labels: np.ndarray, preds: np.ndarray, co
         errors = errors[np.argsort(-confidences[errors], kind="stable")][:3]
         items = []
         for image in errors:
-            items.append({"row": len(rows), "index": int(image) * 3, "image": int(image), "predicted": int(preds[image]),
-                          "confidence": float(confidences[image]), "true_prob": float(true_probs[image]),
-                          "energy_in_mask": 0.4})
+            items.append({"row": len(rows), "index": int(image) * 3, "image": int(image),
+                          "predicted": int(preds[image]), "confidence": float(confidences[image]),
+                          "true_prob": float(true_probs[image]), "energy_in_mask": 0.4})
             rows.append(int(image))
         if items:
             worst.append({"class": c, "items": items})
@@ -232,12 +235,27 @@ def _diagnosis(root: Path, model: str, labels: np.ndarray, preds: np.ndarray, co
 
 
 def test_the_projects_reader_accepts_the_synthetic_analysis(tmp_path: Path) -> None:
-    from engine.analysis import results as reader
+    from engine.api.analyses import AnalysisFiles, list_analyses, scan_analyses
 
     ws = Workspace.open(tmp_path).ensure()
     write_synthetic_analysis(ws, "a1", n=20)
-    assert [info.id for info in reader.list_analyses(ws)] == ["a1"]
-    per_image = reader.load_per_image(ws, "a1")
-    assert per_image["preds"].shape == (4, 20)
-    assert reader.load_maps(ws, "a1", "kd-student").shape == (20, 32, 32)
-    assert reader.load_extra_maps(ws, "a1", "diagnosis_true", "teacher") is not None
+    assert [info.id for info in list_analyses(ws)] == ["a1"]
+    assert scan_analyses(ws)[1] == []
+    files = AnalysisFiles.open(ws, "a1")
+    assert files.per_image["preds"].shape == (4, 20)
+    assert files.maps("kd-student").shape == (20, 32, 32)
+    assert files.extra_maps("diagnosis_true", "teacher") is not None
+    assert files.images.shape == (20, 32, 32, 3)
+    assert files.masks() is not None
+    assert [p.student for p in files.results.pairs] == ["kd-student", "at-student", "si-student"]
+
+
+def test_the_projects_reader_accepts_a_grey_synthetic_analysis(tmp_path: Path) -> None:
+    from engine.api.analyses import AnalysisFiles
+
+    ws = Workspace.open(tmp_path).ensure()
+    write_synthetic_analysis(ws, "g1", n=12, channels=1, blank_student=True, with_diagnosis_maps=False)
+    files = AnalysisFiles.open(ws, "g1")
+    assert files.masks() is None
+    assert files.results.models[0].mask is None
+    assert files.extra_maps("diagnosis_true", "teacher") is None

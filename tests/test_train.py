@@ -15,9 +15,9 @@ from engine.errors import JobCancelled, KdcamError
 from engine.events import Epoch, Progress
 from engine.jobs import JobContext
 from engine.models import build_model
-from engine.specs import TrainSpec
+from engine.api.specs import TrainSpec
 from engine.train.recipes import resolve_recipe
-from engine.train.runs import list_runs, read_run
+from engine.api.runs import list_runs, read_run
 from engine.train.suite import run_train_job
 
 DATASET = "shapes?classes=4&train=96&test=32"
@@ -77,7 +77,7 @@ def test_bad_requests_fail_before_any_training(tmp_path, overrides, message):
 
 
 def test_teacher_checkpoint_with_other_classes_is_refused(tmp_path):
-    from engine.checkpoints.meta import CheckpointMeta
+    from engine.api.checkpoints import CheckpointMeta
 
     store = CheckpointStore(tmp_path / "checkpoints")
     store.save("t10", build_model("vgg8", 10, width=0.06), CheckpointMeta(name="t10", arch="vgg8", num_classes=10,

@@ -15,8 +15,8 @@ import torch
 from safetensors.torch import load_file
 
 from engine.jobs import JobContext
-from engine.specs import TrainSpec
-from engine.train.runs import list_runs
+from engine.api.specs import TrainSpec
+from engine.api.runs import list_runs
 from engine.train.suite import run_train_job
 
 ARGS = ["--dataset", "shapes?classes=4&train=96&test=32", "--teacher", "vgg8", "--student", "vgg8",

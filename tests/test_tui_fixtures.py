@@ -11,7 +11,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-from engine.workspace import Workspace
+from engine.api.workspace import Workspace
 
 DATASET = "shapes?classes=4&train=64&test=32"
 ANALYSIS_ID = "fixture-gradcam"
@@ -26,7 +26,7 @@ MODELS = (  # name, role, method, teacher, accuracy
 def save_models(root: Path) -> Workspace:
     import torch
 
-    from engine.checkpoints.meta import CheckpointMeta
+    from engine.api.checkpoints import CheckpointMeta
     from engine.checkpoints.store import CheckpointStore
     from engine.models import build_model
 
@@ -53,9 +53,9 @@ def foreign_checkpoint(path: Path) -> Path:
 
 
 def run_analysis(ws: Workspace) -> str:
+    from engine.api.specs import AnalyzeSpec
     from engine.events import JobEvent
     from engine.jobs import JobContext, run_inline
-    from engine.specs import AnalyzeSpec
 
     spec = AnalyzeSpec(workspace=str(ws.root), teacher="teacher", students=("kd-student", "at-student"),
                        dataset=DATASET, n=12, name=ANALYSIS_ID, batch_size=16)
@@ -75,8 +75,8 @@ def build_workspace(root: Path, analysis: bool = True) -> Workspace:
 
 
 def test_fixture_workspace_lists_models_and_analysis() -> None:
-    from engine.analysis.results import list_analyses
-    from engine.checkpoints.meta import list_checkpoints
+    from engine.api.analyses import list_analyses
+    from engine.api.checkpoints import list_checkpoints
 
     ws = Workspace.open(shared_workspace())
     assert [m.name for m in list_checkpoints(ws.checkpoints)] == ["at-student", "kd-student", "teacher"]

@@ -27,7 +27,8 @@ def until(condition: Callable[[Pilot], bool]) -> Callable[[Pilot], Awaitable[Non
 
 
 def rows(selector: str, count: int) -> Callable[[Pilot], bool]:
-    return lambda pilot: pilot.app.screen.query(selector) and pilot.app.screen.query_one(selector, DataTable).row_count == count
+    return lambda pilot: bool(pilot.app.screen.query(selector)) and \
+        pilot.app.screen.query_one(selector, DataTable).row_count == count
 
 
 def analysis_selected(pilot: Pilot) -> bool:

@@ -10,66 +10,52 @@ from __future__ import annotations
 import argparse
 import threading
 import weakref
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from collections.abc import Iterable
 from typing import Any
 
 from textual.app import App, SystemCommand
-from textual.binding import Binding
 from textual.screen import Screen
 
+from engine.api.results import DemoResult
+from engine.api.specs import DemoSpec, Spec
+from engine.api.workspace import Workspace
 from engine.events import Cancelled, Failed, Finished, JobEvent, Progress, Started
 from engine.jobs import JobRunner
-from engine.workspace import Workspace
+from tui import modes
 from tui.engine_thread import yield_to_ui
+from tui.host import Watcher
 from tui.jobboard import EngineEvent, JobBoard, JobRecord
+from tui.modes import GLOBAL_BINDINGS, Mode
 
 PROGRESS_INTERVAL_S = 0.1
 
-# mode -> (key, label, "module:Class"); screens are imported when first shown.
-SCREENS: dict[str, tuple[str, str, str]] = {
-    "checkpoints": ("1", "Checkpoints", "tui.screens.checkpoints:CheckpointsScreen"),
-    "train": ("2", "Train", "tui.screens.train:TrainScreen"),
-    "analyze": ("3", "Analyze", "tui.screens.analyze:AnalyzeScreen"),
-    "leaderboard": ("4", "Leaderboard", "tui.screens.leaderboard:LeaderboardScreen"),
-    "browser": ("5", "Browser", "tui.screens.browser:BrowserScreen"),
-    "export": ("6", "Export", "tui.screens.export:ExportScreen"),
-}
 
-
-def _screen_factory(target: str):
-    def build() -> Screen:
-        import importlib
-
-        module_name, _, class_name = target.partition(":")
-        return getattr(importlib.import_module(module_name), class_name)()
+def _screen_factory(mode: Mode) -> Callable[[], Screen[Any]]:
+    def build() -> Screen[Any]:
+        return mode.screen_class()()
 
     return build
 
 
-class KdcamApp(App):
+class KdcamApp(App[None]):
     """kdcam's terminal UI over one workspace."""
 
     CSS_PATH = Path(__file__).with_name("kdcam.tcss")  # absolute: subclasses may live anywhere
     TITLE = "kdcam"
-    MODES = {mode: _screen_factory(target) for mode, (_, _, target) in SCREENS.items()}
-    BINDINGS = [
-        *(Binding(key, f"show('{mode}')", label) for mode, (key, label, _) in SCREENS.items()),
-        Binding("question_mark", "help", "Help", key_display="?"),
-        Binding("q", "quit", "Quit"),
-        Binding("escape", "leave_field", "Leave the field (keys work again)", show=False),
-    ]
+    MODES = {mode.name: _screen_factory(mode) for mode in modes.MODES}
+    BINDINGS = GLOBAL_BINDINGS
 
     def __init__(self, workspace: str | None = None, demo: bool = False, runner: JobRunner | None = None) -> None:
         super().__init__()
         self.workspace = Workspace.open(workspace).ensure()
         self.demo = demo
         self.board = JobBoard()
-        self.watchers: weakref.WeakSet[Any] = weakref.WeakSet()
+        self.watchers: weakref.WeakSet[Watcher] = weakref.WeakSet()
         # Selections shared between screens (the analysis the leaderboard and browser show).
         self.selected_analysis: str | None = None
         self._runner = runner
-        self._unsubscribe = None
+        self._unsubscribe: Callable[[], None] | None = None
         # Progress arrives every batch: the engine thread keeps the latest per job and posts one
         # message per UI interval, so the UI's queue never fills with stale progress.
         self._progress_lock = threading.Lock()
@@ -97,7 +83,13 @@ class KdcamApp(App):
             return
         self.post_message(EngineEvent(event))
 
-    def submit(self, spec: Any) -> JobRecord:
+    def add_watcher(self, watcher: Watcher) -> None:
+        self.watchers.add(watcher)
+
+    def remove_watcher(self, watcher: Watcher) -> None:
+        self.watchers.discard(watcher)
+
+    def submit(self, spec: Spec) -> JobRecord:
         """Queue a job on the engine thread; its events update ``self.board``."""
         return self.board.add(self.runner.submit(spec))
 
@@ -109,7 +101,7 @@ class KdcamApp(App):
                 self.notify(event.error, title=f"{record.title} failed", severity="error", timeout=10)
             elif isinstance(event, Cancelled):
                 self.notify(event.message, title=record.title, severity="warning")
-            elif isinstance(event, Finished) and record.kind == "demo":
+            elif isinstance(event, Finished) and isinstance(record.spec, DemoSpec):
                 self.demo_finished(event.result)
             elif isinstance(event, Finished):
                 self.notify("done", title=record.title)
@@ -126,11 +118,8 @@ class KdcamApp(App):
 
     def demo_finished(self, result: Any) -> None:
         """The demo workspace is populated: show its analysis on the leaderboard."""
-        from tui.screens.analyze import analysis_id_of
-
-        analyses = result.get("analyses") if isinstance(result, dict) else None
-        if analyses:
-            self.selected_analysis = analysis_id_of(analyses[0])
+        if isinstance(result, DemoResult) and result.analyses:
+            self.selected_analysis = result.analyses[0].id
         self.notify("every screen is populated: 4 leaderboard, 5 browser, 6 export", title="demo ready",
                     timeout=15)
         self.action_show("leaderboard")
@@ -138,8 +127,6 @@ class KdcamApp(App):
     # -- navigation --------------------------------------------------------------------
     def on_mount(self) -> None:
         if self.demo:
-            from engine.specs import DemoSpec  # specs load after the first screen is up
-
             self.switch_mode("train")
             self.submit(DemoSpec(workspace=str(self.workspace.root)))
         else:
@@ -159,11 +146,11 @@ class KdcamApp(App):
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
 
-    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
-        for mode, (key, label, _) in SCREENS.items():
-            yield SystemCommand(f"Go to {label}", f"show the {label.lower()} screen (key {key})",
-                                lambda mode=mode: self.action_show(mode))
+        for mode in modes.MODES:
+            yield SystemCommand(f"Go to {mode.label}", f"show the {mode.label.lower()} screen (key {mode.key})",
+                                lambda name=mode.name: self.action_show(name))
         yield SystemCommand("Help", "every key binding (key ?)", self.action_help)
 
     def on_unmount(self) -> None:

@@ -55,7 +55,7 @@ class Card:
 def panel_png(cards: Sequence[Card], path: Path, scale: int = 4) -> Path:
     """Cards side by side, each upscaled ``scale``x (nearest), titled, caption green when right
     and red when wrong; written atomically."""
-    from engine import atomic
+    from engine.api import atomic
 
     tile = max(card.picture.width for card in cards) * scale
     text_h = 28

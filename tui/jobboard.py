@@ -8,6 +8,9 @@ from typing import Any
 
 from textual.message import Message
 
+from engine.api.runs import EpochRecord
+from engine.api.specs import Spec
+from engine.errors import KdcamError
 from engine.events import Cancelled, Epoch, Failed, Finished, JobEvent, Log, Progress, Started
 from engine.jobs import JobHandle
 
@@ -29,7 +32,7 @@ class JobRecord:
     handle: JobHandle
     state: str = "queued"
     progress: Progress | None = None
-    epochs: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # run id -> epoch records
+    epochs: dict[str, list[EpochRecord]] = field(default_factory=dict)  # run id -> epoch records
     logs: list[str] = field(default_factory=list)
     error: str | None = None
     result: Any = None
@@ -39,7 +42,7 @@ class JobRecord:
         return self.handle.job_id
 
     @property
-    def spec(self) -> Any:
+    def spec(self) -> Spec:
         return self.handle.spec
 
     @property
@@ -74,8 +77,9 @@ class JobBoard:
     def get(self, job_id: str) -> JobRecord | None:
         return self.records.get(job_id)
 
-    def of_kind(self, *kinds: str) -> list[JobRecord]:
-        return [r for r in self.records.values() if r.kind in kinds]
+    def of_type(self, *spec_types: type[Spec]) -> list[JobRecord]:
+        """The records of jobs whose spec is one of ``spec_types``, in submission order."""
+        return [r for r in self.records.values() if isinstance(r.spec, spec_types)]
 
     def running(self) -> JobRecord | None:
         return next((r for r in self.records.values() if r.state == "running"), None)
@@ -90,7 +94,9 @@ class JobBoard:
         elif isinstance(event, Progress):
             record.progress = event
         elif isinstance(event, Epoch):
-            record.epochs.setdefault(event.run_id, []).append(dict(event.record))
+            epoch = epoch_record(event.record)
+            if epoch is not None:
+                record.epochs.setdefault(event.run_id, []).append(epoch)
         elif isinstance(event, Log):
             record.logs.append(event.message)
         elif isinstance(event, Finished):
@@ -100,3 +106,13 @@ class JobBoard:
         elif isinstance(event, Cancelled):
             record.state = "cancelled"
         return record
+
+
+def epoch_record(record: object) -> EpochRecord | None:
+    """An Epoch event's record, typed; one that does not validate is dropped (the run's file shows it)."""
+    if isinstance(record, EpochRecord):
+        return record
+    try:
+        return EpochRecord.from_dict(record, "epoch event")
+    except KdcamError:
+        return None

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.analysis.bands import BANDED, band, band_score, overall_band, overall_score
+from engine.api.bands import BANDED, band, band_score, overall_band, overall_score
 from engine.analysis.bootstrap import bootstrap_stats
 from engine.analysis.collect import PerImage
 from engine.analysis.inputs import AnalysisInputs

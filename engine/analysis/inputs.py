@@ -13,14 +13,14 @@ import numpy as np
 import torch
 
 from engine.cam import METHODS, resolve_tap
-from engine.checkpoints.meta import CheckpointMeta
+from engine.api.checkpoints import CheckpointMeta
 from engine.checkpoints.store import CheckpointStore
 from engine.data import ImageSet, load_split
 from engine.device import resolve_device
 from engine.errors import KdcamError
 from engine.models import TappedModel
-from engine.specs import AnalyzeSpec
-from engine.workspace import Workspace
+from engine.api.specs import AnalyzeSpec
+from engine.api.workspace import Workspace
 
 TARGETS = ("label", "teacher", "own", "class:K")
 

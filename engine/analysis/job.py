@@ -17,22 +17,24 @@ from typing import Any
 import numpy as np
 from numpy.lib.format import open_memmap
 
-from engine import atomic
 from engine.analysis import faithfulness, sanity
 from engine.analysis.aggregate import StatBatch, attention_entries, model_entries, pair_entries
 from engine.analysis.collect import PerImage, cams_for, collect, to_uint8
 from engine.analysis.diagnosis import ModelOutcomes, diagnose, error_images
 from engine.analysis.inputs import AnalysisInputs, load_inputs
-from engine.analysis.results import RESULTS_FILE, SCHEMA, SCHEMA_VERSION
 from engine.analysis.superclasses import superclasses_for
+from engine.api import atomic
+from engine.api.analyses import RESULTS_FILE
+from engine.api.names import check_id
+from engine.api.results import SCHEMA, SCHEMA_VERSION, AnalysisJobResult, AnalysisResults
+from engine.api.specs import AnalyzeSpec
+from engine.api.validate import Fields
+from engine.api.workspace import Workspace
 from engine.errors import KdcamError
 from engine.jobs import JobContext
-from engine.names import check_id
-from engine.specs import AnalyzeSpec
-from engine.workspace import Workspace
 
 
-def run_analysis_job(spec: AnalyzeSpec, ctx: JobContext) -> dict[str, Any]:
+def run_analysis_job(spec: AnalyzeSpec, ctx: JobContext) -> AnalysisJobResult:
     """Run the analysis ``spec`` describes; returns its id, directory and each student's band."""
     started = time.perf_counter()
     ws = Workspace.open(spec.workspace)
@@ -67,10 +69,11 @@ def run_analysis_job(spec: AnalyzeSpec, ctx: JobContext) -> dict[str, Any]:
         ctx.progress("statistics", 1, 1, "bootstrap intervals")
         np.savez(tmp / "per_image.npz", **per_image.arrays())
         results["elapsed_s"] = round(time.perf_counter() - started, 3)
+        AnalysisResults.from_fields(Fields(results, f"analysis {analysis_id} (as written)"))  # writer == reader
         atomic.write_json(tmp / RESULTS_FILE, results)
     ctx.log(f"analysis {analysis_id} written in {results['elapsed_s']:.1f} s")
-    return {"id": analysis_id, "path": str(ws.analyses / analysis_id),
-            "bands": {pair["student"]: pair["band"] for pair in results["pairs"]}}
+    return AnalysisJobResult(analysis_id, str(ws.analyses / analysis_id),
+                             {pair["student"]: pair["band"] for pair in results["pairs"]})
 
 
 def _new_id(spec: AnalyzeSpec, ws: Workspace) -> str:

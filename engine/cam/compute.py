@@ -19,13 +19,14 @@ import torch
 from torch import Tensor, nn
 
 from engine.cam.execution import forward_from_tap, forward_taps_fast, forward_to_tap, tap_index
+from engine.api.catalogue import CAM_METHODS
 from engine.cam.methods import GRADIENT_METHODS, eigencam
 from engine.cam.postprocess import postprocess
 from engine.cam.scorecam import scorecam
 from engine.cam.targets import Target, as_target
 from engine.errors import KdcamError
 
-METHODS: tuple[str, ...] = (*GRADIENT_METHODS, "eigencam", "scorecam", "attention")
+METHODS: tuple[str, ...] = CAM_METHODS  # the catalogue names them; this module runs them
 
 
 @dataclass

@@ -6,7 +6,7 @@ its methods; the importer (``engine.checkpoints.importer``) imports torch at mod
 and is loaded on the engine thread.
 """
 
-from engine.checkpoints.meta import CheckpointMeta, check_name, list_checkpoints, read_meta
+from engine.api.checkpoints import CheckpointMeta, check_name, list_checkpoints, read_meta
 from engine.checkpoints.store import CheckpointStore
 
 __all__ = ["CheckpointMeta", "CheckpointStore", "check_name", "list_checkpoints", "read_meta"]

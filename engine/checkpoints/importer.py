@@ -19,20 +19,20 @@ import torch
 
 from engine.checkpoints.building import load_state_strict
 from engine.checkpoints.infer import infer_architecture
-from engine.checkpoints.meta import ROLES, CheckpointMeta, check_name
+from engine.api.checkpoints import ROLES, CheckpointMeta, check_name
 from engine.checkpoints.normalisation import DatasetFacts, dataset_facts
 from engine.checkpoints.safe_load import read_checkpoint
 from engine.checkpoints.store import CheckpointStore
 from engine.errors import KdcamError
 from engine.jobs import JobContext
 from engine.models import build_model
-from engine.specs import ImportSpec
-from engine.workspace import Workspace
+from engine.api.specs import ImportSpec
+from engine.api.workspace import Workspace
 
 
-def run_import_job(spec: ImportSpec, ctx: JobContext) -> dict[str, Any]:
+def run_import_job(spec: ImportSpec, ctx: JobContext) -> CheckpointMeta:
     """Job entry point: import ``spec.path`` into ``spec.workspace``'s store; returns the metadata."""
-    return import_checkpoint(spec, ctx).to_dict()
+    return import_checkpoint(spec, ctx)
 
 
 def import_checkpoint(request: ImportSpec, ctx: JobContext | None = None) -> CheckpointMeta:

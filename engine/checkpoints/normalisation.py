@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine.errors import KdcamError
-from engine.workspace import Workspace
+from engine.api.workspace import Workspace
 
 
 @dataclass(frozen=True)

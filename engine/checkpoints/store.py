@@ -25,17 +25,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from engine import atomic
-from engine.checkpoints.integrity import (
-    JOURNAL_DIR,
-    JOURNAL_SUFFIX,
-    ORPHANS_DIR,
-    RESERVATIONS_DIR,
-    UNIT_KEY,
-    Step,
-    read_journal,
-)
-from engine.checkpoints.meta import (
+from engine.api import atomic
+from engine.api.checkpoints import (
     META_SUFFIX,
     WEIGHTS_SUFFIX,
     CheckpointMeta,
@@ -46,9 +37,18 @@ from engine.checkpoints.meta import (
     read_meta,
     weights_path,
 )
+from engine.api.integrity import (
+    JOURNAL_DIR,
+    JOURNAL_SUFFIX,
+    ORPHANS_DIR,
+    RESERVATIONS_DIR,
+    UNIT_KEY,
+    Step,
+    read_journal,
+)
+from engine.api.workspace import read_json
 from engine.errors import KdcamError
 from engine.lock import locked
-from engine.workspace import read_json
 
 if TYPE_CHECKING:
     from torch import nn
@@ -127,7 +127,8 @@ class CheckpointStore:
         if not journal_dir.is_dir():
             return []
         done = []
-        journals = sorted((p for p in journal_dir.iterdir() if p.suffix == JOURNAL_SUFFIX and not p.name.startswith(".")),
+        journals = sorted((p for p in journal_dir.iterdir()
+                           if p.suffix == JOURNAL_SUFFIX and not p.name.startswith(".")),
                           key=lambda p: (p.stat().st_mtime_ns, p.name))
         for journal in journals:
             try:

@@ -8,7 +8,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-BAND_STYLES = {"Excellent": "bold green", "Good": "green", "Acceptable": "yellow", "Problematic": "red"}
+from engine.api.bands import band_style
+from engine.api.catalogue import BANDED_METRICS, CAM_METHODS, DEFAULT_CAM_METHOD, DEFAULT_TARGET, TARGETS
+from engine.api.results import AnalysisResults, Stat
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -27,10 +29,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--dataset", default="shapes", metavar="D", help="dataset spec (default: shapes)")
     parser.add_argument("--split", default="test", choices=("train", "test"), help="split to analyse (default: test)")
     parser.add_argument("--n", type=int, metavar="N", help="analyse N images drawn at random (seeded); default: all")
-    parser.add_argument("--method", default="gradcam", metavar="M",
-                        help="gradcam (default), gradcam++, xgradcam, hirescam, layercam, eigencam, scorecam, attention")
-    parser.add_argument("--target", default="label", metavar="X",
-                        help="class each map explains: label (default), teacher, own, class:K")
+    parser.add_argument("--method", default=DEFAULT_CAM_METHOD, choices=CAM_METHODS, metavar="M",
+                        help=f"CAM method: {', '.join(CAM_METHODS)} (default: {DEFAULT_CAM_METHOD})")
+    parser.add_argument("--target", default=DEFAULT_TARGET, metavar="X",
+                        help=f"class each map explains: {', '.join(TARGETS)} (default: {DEFAULT_TARGET})")
     parser.add_argument("--layer", metavar="L", help="tap to compute CAMs at (default: each model's last stage)")
     parser.add_argument("--batch", type=int, default=128, metavar="B", help="images per batch (default: 128)")
     parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N")
@@ -46,7 +48,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _handle(args: argparse.Namespace) -> int:
     from engine.cli.output import print_json, run_job
-    from engine.specs import AnalyzeSpec
+    from engine.api.specs import AnalyzeSpec
 
     spec = AnalyzeSpec(
         workspace=args.workspace, teacher=args.teacher, students=_names(args.students), dataset=args.dataset,
@@ -56,11 +58,11 @@ def _handle(args: argparse.Namespace) -> int:
     )
     result = run_job(spec, as_json=args.json)
     if args.json:
-        print_json({"event": "result", **result})
+        print_json({"event": "result", **result.to_dict()})
     else:
-        from engine.analysis.results import load_results
+        from engine.api.analyses import load_results
 
-        print_analysis(load_results(args.workspace, result["id"]), result["path"])
+        print_analysis(load_results(args.workspace, result.id), result.path)
     return 0
 
 
@@ -68,14 +70,14 @@ def _names(text: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in text.split(",") if part.strip())
 
 
-def _fmt(stat: dict[str, Any] | None, digits: int = 2, interval: bool = True) -> str:
+def _fmt(stat: Stat | None, digits: int = 2, interval: bool = True) -> str:
     """mean±half-width of the 95% interval, or the mean alone where columns are scarce."""
-    if not stat or stat.get("mean") is None:
+    if stat is None or stat.mean is None:
         return "–"
-    if not interval:
-        return f"{stat['mean']:.{digits}f}"
-    half = (stat["ci_high"] - stat["ci_low"]) / 2
-    return f"{stat['mean']:.{digits}f}±{half:.{digits}f}"
+    half = stat.half_width
+    if not interval or half is None:
+        return f"{stat.mean:.{digits}f}"
+    return f"{stat.mean:.{digits}f}±{half:.{digits}f}"
 
 
 def _table(title: str, columns: tuple[str, ...]) -> Any:
@@ -89,35 +91,35 @@ def _table(title: str, columns: tuple[str, ...]) -> Any:
     return table
 
 
-def print_analysis(results: dict[str, Any], path: str) -> None:
+def print_analysis(results: AnalysisResults, path: str) -> None:
     from engine.cli.output import console
 
     out = console()
     models = _table("models", ("model", "role", "accuracy", "pointing", "in mask", "degenerate"))
-    for model in results["models"]:
-        mask = model.get("mask") or {}
-        models.add_row(model["name"], model["role"], _fmt(model["accuracy"]), _fmt(mask.get("pointing_game")),
-                       _fmt(mask.get("energy_in_mask")), str(model["degenerate"]))
+    for model in results.models:
+        mask = model.mask
+        models.add_row(model.name, model.role, _fmt(model.accuracy), _fmt(mask.pointing_game if mask else None),
+                       _fmt(mask.energy_in_mask if mask else None), str(model.degenerate))
     out.print(models)
-    if not results["pairs"]:
+    if not results.pairs:
         out.print(f"[green]analysis written to[/] {path}", highlight=False)
         return
     interval = out.width >= 110  # eight columns of mean±half-width need a wide terminal
-    title = f"students vs teacher ({results['cam']['method']}, target {results['cam']['target']})"
+    title = f"students vs teacher ({results.cam.method}, target {results.cam.target})"
     if not interval:
         title += " · means; 95% intervals in the report and the TUI"
     pairs = _table(title, ("student", "band", "Pearson", "L2 sim", "IoU", "KL", "agree", "out KL"))
-    for pair in results["pairs"]:
+    for pair in results.pairs:
         cells = []
-        for name in ("pearson", "l2_similarity", "iou", "kl"):
-            stat = pair["metrics"][name]
-            cells.append(f"[{BAND_STYLES.get(stat['band'], '')}]{_fmt(stat, interval=interval)}[/]")
-        label = pair.get("method") or pair["student"]
-        pairs.add_row(label, f"[{BAND_STYLES.get(pair['band'], '')}]{pair['band']}[/]", *cells,
-                      _fmt(pair["agreement"], interval=interval), _fmt(pair["output_kl"], interval=interval))
+        for name in BANDED_METRICS:
+            stat = pair.metrics[name]
+            cells.append(f"[{band_style(stat.band)}]{_fmt(stat, interval=interval)}[/]")
+        label = pair.method or pair.student
+        pairs.add_row(label, f"[{band_style(pair.band)}]{pair.band}[/]", *cells,
+                      _fmt(pair.agreement, interval=interval), _fmt(pair.output_kl, interval=interval))
     out.print(pairs)
-    for method, entries in results["sanity"].get("methods", {}).items():
-        verdicts = ", ".join(f"{name} {'passed' if e['passed'] else 'FAILED' if e['passed'] is False else 'n/a'} "
-                             f"(Spearman {_fmt(e['spearman'], 2)})" for name, e in entries.items())
+    for method, entries in (results.sanity.methods if results.sanity else {}).items():
+        verdicts = ", ".join(f"{name} {'passed' if e.passed else 'FAILED' if e.passed is False else 'n/a'} "
+                             f"(Spearman {_fmt(e.spearman, 2)})" for name, e in entries.items())
         out.print(f"randomisation check ({method}): {verdicts}", highlight=False)
     out.print(f"[green]analysis written to[/] {path}", highlight=False)

@@ -11,10 +11,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from engine.checkpoints.meta import ROLES, CheckpointMeta
-from engine.checkpoints.store import CheckpointStore
+from engine.api.catalogue import ROLES
+from engine.api.checkpoints import CheckpointMeta, meta_path, read_meta, scan_checkpoints, weights_path
+from engine.api.workspace import Workspace
 from engine.errors import KdcamError
-from engine.workspace import Workspace
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -88,13 +88,13 @@ def _floats(text: str) -> tuple[float, ...]:
     return values
 
 
-def _store(args: argparse.Namespace) -> CheckpointStore:
-    return CheckpointStore(Workspace.open(args.workspace).checkpoints)
+def _checkpoints(args: argparse.Namespace) -> Path:
+    return Workspace.open(args.workspace).checkpoints
 
 
 def _import(args: argparse.Namespace) -> int:
     from engine.cli.output import console, run_job
-    from engine.specs import ImportSpec
+    from engine.api.specs import ImportSpec
 
     workspace = Workspace.open(args.workspace)
     spec = ImportSpec(
@@ -102,14 +102,13 @@ def _import(args: argparse.Namespace) -> int:
         arch=args.arch, model_def=args.model_def, num_classes=args.num_classes, width=args.width,
         dataset=args.dataset, mean=args.mean, std=args.std, role=args.role,
     )
-    meta = run_job(spec, as_json=args.json)
+    imported: CheckpointMeta = run_job(spec, as_json=args.json)
     if args.json:
-        sys.stdout.write(_one_line(meta) + "\n")
+        sys.stdout.write(_one_line(imported.to_dict()) + "\n")
         return 0
-    imported = CheckpointMeta.from_dict(meta)
     console().print(
         f"[green]imported[/] [bold]{imported.name}[/]: {_arch_label(imported)}, {imported.num_classes} classes, "
-        f"{imported.params:,} parameters", highlight=False
+        f"{imported.params or 0:,} parameters", highlight=False
     )
     return 0
 
@@ -117,18 +116,33 @@ def _import(args: argparse.Namespace) -> int:
 def _list(args: argparse.Namespace) -> int:
     from engine.cli.output import console, print_json
 
-    metas = _store(args).list()
-    _warn_problems(_store(args).directory)
+    directory = _checkpoints(args)
+    metas, broken = scan_checkpoints(directory)
+    _warn_problems(directory)
     if args.json:
         print_json([m.to_dict() for m in metas])
-        return 0
-    if not metas:
-        console().print(f"no checkpoints in {_store(args).directory}")
-        return 0
+    elif not metas:
+        console().print(f"no readable checkpoints in {directory}")
+    else:
+        console().print(_table(directory, metas))
+    _report_unreadable(broken)
+    return 1 if broken else 0
+
+
+def _report_unreadable(broken: list[Any]) -> None:
+    """Unreadable checkpoints are named on stderr with the reason, never hidden."""
+    from engine.cli.output import error_console
+
+    for entry in broken:
+        error_console().print(f"[red]unreadable checkpoint {entry.name}:[/] {entry.reason}", highlight=False,
+                              soft_wrap=True)
+
+
+def _table(directory: Path, metas: list[CheckpointMeta]) -> Any:
     from rich import box
     from rich.table import Table
 
-    table = Table(title=f"checkpoints in {_store(args).directory}", box=box.SIMPLE_HEAD)
+    table = Table(title=f"checkpoints in {directory}", box=box.SIMPLE_HEAD)
     for column in ("name", "arch", "params", "dataset", "role", "method", "teacher", "acc", "created"):
         # names are never cut; the free-text columns fold when the terminal is narrow
         table.add_column(column, justify="right" if column in ("params", "acc") else "left",
@@ -139,16 +153,19 @@ def _list(args: argparse.Namespace) -> int:
             m.method or "-", m.teacher or "-", f"{m.accuracy:.2%}" if m.accuracy is not None else "-",
             m.created.replace("T", " ")[5:16],
         )
-    console().print(table)
-    return 0
+    return table
 
 
 def _inspect(args: argparse.Namespace) -> int:
     from engine.cli.output import console, print_json
 
-    store = _store(args)
-    meta = store.meta(args.name)
-    report = {**meta.to_dict(), **_model_facts(meta), "files": _files(store, meta.name)}
+    from engine.api.specs import TapsSpec
+    from engine.cli.output import run_job
+
+    directory = _checkpoints(args)
+    meta = read_meta(directory, args.name)
+    taps = run_job(TapsSpec(workspace=args.workspace, name=meta.name), quiet=True)
+    report = {**meta.to_dict(), **taps.to_dict(), "files": _files(directory, meta.name)}
     if args.json:
         print_json(report)
         return 0
@@ -179,20 +196,19 @@ def _inspect(args: argparse.Namespace) -> int:
 
 
 def _rename(args: argparse.Namespace) -> int:
-    from engine.cli.output import console
+    from engine.api.specs import RenameCheckpointSpec
+    from engine.cli.output import console, run_job
 
-    store = _store(args)
-    store.on_wait = _tell
-    store.rename(args.old, args.new)
+    run_job(RenameCheckpointSpec(workspace=args.workspace, name=args.old, new_name=args.new), quiet=True)
     console().print(f"renamed [bold]{args.old}[/] to [bold]{args.new}[/]")
     return 0
 
 
 def _delete(args: argparse.Namespace) -> int:
-    from engine.cli.output import console
+    from engine.api.specs import DeleteCheckpointSpec
+    from engine.cli.output import console, run_job
 
-    store = _store(args)
-    store.meta(args.name)  # a clear error for unknown names, before asking
+    read_meta(_checkpoints(args), args.name)  # a clear error for unknown names, before asking
     if not args.yes:
         if not sys.stdin.isatty():
             raise KdcamError(f"refusing to delete {args.name!r} without confirmation; pass --yes")
@@ -200,7 +216,7 @@ def _delete(args: argparse.Namespace) -> int:
         if answer.strip().lower() not in ("y", "yes"):
             console().print("kept")
             return 1
-    store.delete(args.name)
+    run_job(DeleteCheckpointSpec(workspace=args.workspace, name=args.name), quiet=True)
     console().print(f"deleted [bold]{args.name}[/]")
     return 0
 
@@ -211,7 +227,7 @@ def _tell(message: str) -> None:
 
 def _warn_problems(directory: Path) -> None:
     """One line on stderr when the store holds files no listed checkpoint accounts for."""
-    from engine.checkpoints.integrity import scan_store
+    from engine.api.integrity import scan_store
 
     problems = scan_store(directory).problems()
     if problems:
@@ -220,25 +236,17 @@ def _warn_problems(directory: Path) -> None:
 
 
 def _doctor(args: argparse.Namespace) -> int:
-    from engine.checkpoints.integrity import scan_store
-    from engine.cli.output import console, print_json
+    from engine.api.integrity import scan_store
+    from engine.api.specs import RepairCheckpointsSpec
+    from engine.cli.output import console, print_json, run_job
 
-    store = _store(args)
-    store.on_wait = _tell
-    report = scan_store(store.directory)
+    directory = _checkpoints(args)
+    report = scan_store(directory)
     problems = report.problems()
     actions: list[str] = []
     if args.repair and problems:
-        with store.writing():  # rolls every journal forward
-            actions += [f"completed the interrupted change {p.name}" for p in report.pending if not p.exists()]
-            actions += [f"dropped {p.path.name}, an uncommitted copy (its change never started)"
-                        for p in report.temporaries if not p.path.exists()]
-            left = scan_store(store.directory)
-            aside = [*left.pending, *(p.path for p in left.orphans + left.temporaries)]
-            if aside:
-                target = store.quarantine(aside)
-                actions += [f"moved {path.name} to {target}" for path in aside]
-        after = scan_store(store.directory)
+        actions = run_job(RepairCheckpointsSpec(workspace=args.workspace), quiet=True)
+        after = scan_store(directory)
     else:
         after = report
     if args.json:
@@ -251,37 +259,16 @@ def _doctor(args: argparse.Namespace) -> int:
     for action in actions:
         out.print(f"[green]repaired[/] {action}", highlight=False)
     if after.consistent:
-        out.print(f"{store.directory}: consistent, {len(after.complete)} complete checkpoint(s)", highlight=False)
+        out.print(f"{directory}: consistent, {len(after.complete)} complete checkpoint(s)", highlight=False)
         return 0
     out.print("run `kdcam checkpoints doctor --repair` to complete interrupted changes and move orphans to "
-              f"{store.directory / '.orphans'} (nothing is deleted)", highlight=False)
+              f"{directory / '.orphans'} (nothing is deleted)", highlight=False)
     return 1
 
 
-def _model_facts(meta: CheckpointMeta) -> dict[str, Any]:
-    """Taps (channels and size at the checkpoint's input size), without loading the weights."""
-    import torch
-
-    from engine.checkpoints.building import build_from_meta
-
-    if meta.model_def:
-        model = build_from_meta(meta)
-    else:
-        with torch.device("meta"):
-            model = build_from_meta(meta)
-    taps = model.tap_info(meta.input_size, meta.in_channels)
-    return {
-        "taps": [{"name": t.name, "channels": t.channels, "height": t.height, "width": t.width} for t in taps],
-        "default_cam_tap": model.default_cam_tap,
-        "default_hint_tap": model.default_hint_tap,
-    }
-
-
-def _files(store: CheckpointStore, name: str) -> dict[str, Any]:
-    from engine.checkpoints.meta import meta_path, weights_path
-
-    weights = weights_path(store.directory, name)
-    return {"weights": str(weights), "weights_bytes": weights.stat().st_size, "meta": str(meta_path(store.directory, name))}
+def _files(directory: Path, name: str) -> dict[str, Any]:
+    weights = weights_path(directory, name)
+    return {"weights": str(weights), "weights_bytes": weights.stat().st_size, "meta": str(meta_path(directory, name))}
 
 
 def _arch_label(meta: CheckpointMeta) -> str:

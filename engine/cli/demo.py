@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from engine.cli.train import parse_methods
+from engine.api.catalogue import parse_methods
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -26,21 +26,21 @@ def _handle(args: argparse.Namespace) -> int:
     from engine.cli.analyze import print_analysis
     from engine.cli.output import console, print_json, run_job
     from engine.cli.train import print_suite
-    from engine.specs import DemoSpec
+    from engine.api.specs import DemoSpec
 
     options = {"methods": args.methods} if args.methods else {}
     spec = DemoSpec(workspace=args.workspace, seed=args.seed, export=not args.no_export, **options)
     result = run_job(spec, as_json=args.json)
     if args.json:
-        print_json({"event": "result", **result})
+        print_json({"event": "result", **result.to_dict()})
         return 0
-    from engine.analysis.results import load_results
+    from engine.api.analyses import load_results
 
-    print_suite(result["train"])
-    main = result["analyses"][0]
-    print_analysis(load_results(result["workspace"], main["id"]), main["path"])
+    print_suite(result.train)
+    main = result.analyses[0]
+    print_analysis(load_results(result.workspace, main.id), main.path)
     out = console()
-    if result["report"]:
-        out.print(f"[green]report:[/] {result['report']['path']}/report.html", highlight=False)
-    out.print(f"browse it: [bold]kdcam-tui --workspace {result['workspace']}[/]", highlight=False)
+    if result.report:
+        out.print(f"[green]report:[/] {result.report.path}/report.html", highlight=False)
+    out.print(f"browse it: [bold]kdcam-tui --workspace {result.workspace}[/]", highlight=False)
     return 0

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import argparse
 
+from engine.api.catalogue import EXPORT_FORMATS
+from engine.api.specs import ExportSpec
 from engine.errors import KdcamError
-from engine.specs import ExportSpec
 
-FORMATS: tuple[str, ...] = ExportSpec.formats  # every format; the default exports them all
+FORMATS = EXPORT_FORMATS  # every format; the default exports them all
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -7,20 +7,13 @@ import torch only inside their handlers, so ``kdcam --help`` is instant.
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 
 from engine import __version__
+from engine.cli import analyze, checkpoints, data, demo, export, train
 from engine.errors import KdcamError
 
-SUBCOMMAND_MODULES = (
-    "engine.cli.checkpoints",
-    "engine.cli.data",
-    "engine.cli.train",
-    "engine.cli.analyze",
-    "engine.cli.export",
-    "engine.cli.demo",
-)
+SUBCOMMANDS = (checkpoints, data, train, analyze, export, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,13 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"kdcam {__version__}")
     parser.add_argument("--workspace", "-w", default=".", help="workspace directory (default: current directory)")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module_name in SUBCOMMAND_MODULES:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name != module_name:
-                raise
-            continue  # a subcommand not built yet
+    for module in SUBCOMMANDS:
         module.register(subparsers)
     return parser
 
@@ -54,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     except KdcamError as exc:
         from engine.cli.output import error_console
 
-        error_console().print(f"[bold red]error:[/] {exc}", highlight=False)
+        error_console().print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -6,6 +6,7 @@ Ctrl-C sets the job's cancel flag, so the job stops within a batch and cleans up
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import signal
 import sys
@@ -15,6 +16,7 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from engine.api.specs import Spec
 from engine.errors import JobCancelled, KdcamError
 from engine.events import Epoch, JobEvent, Log
 from engine.events import Progress as ProgressEvent
@@ -29,12 +31,22 @@ def error_console() -> Console:
     return Console(stderr=True)
 
 
+def jsonable(obj: Any) -> Any:
+    """Typed results as JSON: their own ``to_dict`` where they have one, dataclass fields otherwise."""
+    if hasattr(obj, "to_dict"):
+        return obj.to_dict()
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return dataclasses.asdict(obj)
+    return str(obj)
+
+
 def print_json(obj: Any) -> None:
-    sys.stdout.write(json.dumps(obj, indent=2, default=str) + "\n")
+    sys.stdout.write(json.dumps(obj, indent=2, default=jsonable) + "\n")
 
 
-def run_job(spec: Any, as_json: bool = False, on_event: Any = None) -> Any:
-    """Run ``spec`` in the foreground. Progress goes to stderr (Rich) or stdout (JSON lines)."""
+def run_job(spec: Spec, as_json: bool = False, on_event: Any = None, quiet: bool = False) -> Any:
+    """Run ``spec`` in the foreground. Progress goes to stderr (Rich) or stdout (JSON lines);
+    ``quiet`` shows none (short chores whose result is the whole answer)."""
     cancel = threading.Event()
     previous = signal.getsignal(signal.SIGINT)
 
@@ -47,9 +59,11 @@ def run_job(spec: Any, as_json: bool = False, on_event: Any = None) -> Any:
 
     signal.signal(signal.SIGINT, interrupt)
     try:
+        if quiet:
+            return run_inline(spec, JobContext("cli", on_event or (lambda event: None), cancel))
         if as_json:
             def emit(event: JobEvent) -> None:
-                sys.stdout.write(json.dumps(event.to_dict(), default=str) + "\n")
+                sys.stdout.write(json.dumps(event.to_dict(), default=jsonable) + "\n")
                 sys.stdout.flush()
                 if on_event:
                     on_event(event)
@@ -62,7 +76,7 @@ def run_job(spec: Any, as_json: bool = False, on_event: Any = None) -> Any:
         signal.signal(signal.SIGINT, previous)
 
 
-def _run_with_rich(spec: Any, cancel: threading.Event, on_event: Any) -> Any:
+def _run_with_rich(spec: Spec, cancel: threading.Event, on_event: Any) -> Any:
     err = error_console()
     with Progress(
         TextColumn("[bold]{task.description}"),
@@ -95,9 +109,9 @@ def _run_with_rich(spec: Any, cancel: threading.Event, on_event: Any) -> Any:
 
 def _epoch_line(event: Epoch) -> str:
     r = event.record
-    losses = " ".join(f"{k}={v:.4f}" for k, v in r.get("losses", {}).items())
+    losses = " ".join(f"{k}={v:.4f}" for k, v in r.losses.items())
     return (
-        f"[cyan]{event.run_id}[/] epoch {r.get('epoch')}/{r.get('epochs')} {losses} "
-        f"train {r.get('train_acc', 0):.2%} test {r.get('test_acc', 0):.2%} "
-        f"lr {r.get('lr', 0):.4g} {r.get('images_per_s', 0):.0f} img/s"
+        f"[cyan]{event.run_id}[/] epoch {r.epoch}/{r.epochs} {losses} "
+        f"train {r.train_acc or 0:.2%} test {r.test_acc or 0:.2%} "
+        f"lr {r.lr or 0:.4g} {r.images_per_s or 0:.0f} img/s"
     )

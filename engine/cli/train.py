@@ -10,10 +10,12 @@ import argparse
 import json
 from typing import Any
 
+from engine.api.catalogue import EXPERIMENTS, KD_METHODS, RECIPES, parse_methods
+from engine.api.results import ExperimentResult, TrainResult
+from engine.api.specs import ExperimentSpec, TrainSpec
 from engine.errors import KdcamError
-from engine.specs import TrainSpec
 
-ALL_METHODS = "si,ls,kd,dkd,hints,crd,at"
+ALL_METHODS = ",".join(KD_METHODS)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -27,7 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--teacher", default="vgg16", help="teacher architecture or existing checkpoint name")
     train.add_argument("--student", default="vgg11", help="student architecture (default: vgg11)")
     train.add_argument("--methods", default=ALL_METHODS, help=f"comma-separated methods (default: {ALL_METHODS})")
-    train.add_argument("--recipe", help="paper | quick | demo (default: demo on shapes, quick otherwise)")
+    train.add_argument("--recipe", choices=RECIPES, help="default: demo on shapes, quick otherwise")
     _common(train)
     train.add_argument("--batch-size", type=int, help="override the recipe's batch size")
     train.add_argument("--lr", type=float, help="override the recipe's learning rate")
@@ -41,13 +43,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "it, and compare clean vs jittered test accuracy with the plain teacher/student. teacher-capacity: "
         "distil the same student from each teacher (default vgg19 and vgg16) with the same method.",
     )
-    exp.add_argument("experiment", choices=("color-invariance", "teacher-capacity"))
+    exp.add_argument("experiment", choices=EXPERIMENTS)
     exp.add_argument("--dataset", default="shapes", help="dataset spec (default: shapes)")
     exp.add_argument("--teachers", help="comma-separated teacher architectures or checkpoints "
                      "(default: vgg16 for color-invariance, vgg19,vgg16 for teacher-capacity)")
     exp.add_argument("--student", default="vgg11")
     exp.add_argument("--method", default="", help="distillation method (default: crd / kd)")
-    exp.add_argument("--recipe", default="demo", help="paper | quick | demo (default: demo)")
+    exp.add_argument("--recipe", default="demo", choices=RECIPES, help="default: demo")
     _common(exp)
     exp.set_defaults(handler=_experiment)
 
@@ -79,11 +81,11 @@ def parse_options(items: list[str]) -> dict[str, dict[str, Any]]:
     return options
 
 
-def parse_methods(text: str) -> tuple[str, ...]:
-    methods = tuple(m.strip() for m in text.split(",") if m.strip())
-    if not methods:
-        raise KdcamError("--methods is empty; give at least one of " + ALL_METHODS)
-    return methods
+def _names(text: str) -> tuple[str, ...]:
+    names = tuple(part.strip() for part in text.split(",") if part.strip())
+    if not names:
+        raise KdcamError("--teachers is empty; give at least one architecture or checkpoint")
+    return names
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -110,12 +112,11 @@ def _default_recipe(dataset: str) -> str:
 
 def _experiment(args: argparse.Namespace) -> int:
     from engine.cli.output import print_json, run_job
-    from engine.train.experiments import ExperimentSpec
 
     default_teachers = "vgg16" if args.experiment == "color-invariance" else "vgg19,vgg16"
     spec = ExperimentSpec(
         workspace=args.workspace, experiment=args.experiment, dataset=args.dataset,
-        teachers=parse_methods(args.teachers or default_teachers), student=args.student, method=args.method,
+        teachers=_names(args.teachers or default_teachers), student=args.student, method=args.method,
         recipe=args.recipe, epochs=args.epochs, width=args.width, teacher_width=args.teacher_width,
         seed=args.seed, device=args.device,
         method_options=parse_options(args.option),
@@ -132,40 +133,41 @@ def _pct(value: float | None) -> str:
     return "—" if value is None else f"{value:.2%}"
 
 
-def print_suite(summary: dict[str, Any]) -> None:
+def print_suite(summary: TrainResult) -> None:
     from rich.table import Table
 
     from engine.cli.output import console
 
-    table = Table(title=f"{summary['dataset']} · recipe {summary['recipe']} · seed {summary['seed']}")
+    table = Table(title=f"{summary.dataset} · recipe {summary.recipe} · seed {summary.seed}")
     for column in ("role", "method", "checkpoint", "best test acc", "vs si"):
         table.add_column(column, justify="right" if "acc" in column or column == "vs si" else "left")
-    teacher = summary["teacher"]
-    table.add_row("teacher", "ce" + (" (reused)" if teacher.get("reused") else ""), teacher["name"],
-                  _pct(teacher["accuracy"]), "")
-    baseline = next((s["accuracy"] for s in summary["students"] if s["method"] == "si"), None)
-    for student in summary["students"]:
-        delta = "" if baseline is None or student["method"] == "si" else f"{student['accuracy'] - baseline:+.2%}"
-        table.add_row("student", student["method"], student["name"], _pct(student["accuracy"]), delta)
+    teacher = summary.teacher
+    table.add_row("teacher", "ce" + (" (reused)" if teacher.reused else ""), teacher.name,
+                  _pct(teacher.accuracy), "")
+    baseline = next((s.accuracy for s in summary.students if s.method == "si"), None)
+    for student in summary.students:
+        delta = "" if baseline is None or student.accuracy is None or student.method == "si" \
+            else f"{student.accuracy - baseline:+.2%}"
+        table.add_row("student", student.method, student.name, _pct(student.accuracy), delta)
     console().print(table)
 
 
-def _print_experiment(result: dict[str, Any]) -> None:
+def _print_experiment(result: ExperimentResult) -> None:
     from rich.table import Table
 
     from engine.cli.output import console
 
-    rows = result["rows"]
-    table = Table(title=f"{result['experiment']} · method {result['method']}")
+    rows = result.rows
+    table = Table(title=f"{result.experiment} · method {result.method}")
     for column in rows[0] if rows else ():
         table.add_column(column)
     for row in rows:
         table.add_row(*(_pct(v) if isinstance(v, float) else str(v) for v in row.values()))
     console().print(table)
-    if "jitter" in result:
-        spread = result["jitter"]
+    if result.jitter is not None:
+        spread = result.jitter
         console().print(f"drop = clean − jittered accuracy. Each test image is jittered once, the same for every "
                         f"model: brightness ×(1 ± {spread['brightness']:g}), contrast ×(1 ± {spread['contrast']:g}), "
                         f"saturation ×(1 ± {spread['saturation']:g}), hue ± {spread['hue'] / 2:g} turn.")
     if not rows:
-        console().print(json.dumps(result))
+        console().print(json.dumps(result.to_dict()))

@@ -1,4 +1,4 @@
-"""Dataset spec strings -> ``ImageSet``: the one place that knows every dataset by name.
+"""Dataset spec strings -> ``ImageSet``: the loaders of every dataset the catalogue names.
 
 A spec is ``NAME[:PATH][?key=value&...]``, for example ``shapes?classes=10&train=2000``,
 ``cifar100`` or ``npz:/data/mine.npz``. Options a dataset does not know are an error, so a
@@ -8,58 +8,13 @@ typo never silently trains on the defaults.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import parse_qsl
 
+from engine.api.datasets import DESCRIPTIONS, SPLITS, DatasetSpec, parse_spec
 from engine.data import ImageSet
 from engine.errors import KdcamError
 
-SPLITS = ("train", "test")
-
-
-@dataclass(frozen=True)
-class DatasetSpec:
-    kind: str  # shapes | cifar10 | cifar100 | mnist | npz | imagefolder
-    path: str | None = None  # for npz and imagefolder
-    options: dict[str, str] = field(default_factory=dict)
-
-    def int_option(self, key: str, default: int, minimum: int = 0) -> int:
-        raw = self.options.get(key)
-        if raw is None:
-            return default
-        try:
-            value = int(raw)
-        except ValueError:
-            raise KdcamError(f"dataset {self.kind}: option {key}={raw!r} is not an integer") from None
-        if value < minimum:
-            raise KdcamError(f"dataset {self.kind}: option {key}={value} must be >= {minimum}")
-        return value
-
-    def check_options(self, allowed: tuple[str, ...]) -> None:
-        unknown = sorted(set(self.options) - set(allowed))
-        if unknown:
-            known = ", ".join(allowed) if allowed else "none"
-            raise KdcamError(f"dataset {self.kind}: unknown option(s) {', '.join(unknown)} (known: {known})")
-
-
-def parse_spec(spec: str) -> DatasetSpec:
-    """Split ``NAME[:PATH][?options]`` and check that NAME is a dataset we know."""
-    body, _, query = spec.strip().partition("?")
-    kind, colon, path = body.partition(":")
-    kind = kind.strip().lower()
-    if kind not in _LOADERS:
-        raise KdcamError(f"unknown dataset {spec!r}; known: {', '.join(_DESCRIPTIONS)}")
-    needs_path = kind in ("npz", "imagefolder")
-    if needs_path and not path:
-        raise KdcamError(f"dataset {kind} needs a path: {kind}:PATH")
-    if colon and not needs_path:
-        raise KdcamError(f"dataset {kind} takes no path (got {spec!r})")
-    try:
-        options = dict(parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query)))
-    except ValueError:
-        raise KdcamError(f"dataset {spec!r}: options must look like ?key=value&key=value") from None
-    return DatasetSpec(kind, path or None, options)
+__all__ = ["SPLITS", "DatasetSpec", "describe_datasets", "load_split", "parse_spec"]
 
 
 def load_split(spec: str, split: str, root: Path = Path("data"), download: bool = False) -> ImageSet:
@@ -78,7 +33,7 @@ def load_split(spec: str, split: str, root: Path = Path("data"), download: bool 
 
 def describe_datasets() -> dict[str, str]:
     """Dataset names and one-line descriptions, for help texts and pickers."""
-    return dict(_DESCRIPTIONS)
+    return dict(DESCRIPTIONS)
 
 
 def _load_shapes(spec: DatasetSpec, split: str, root: Path, download: bool) -> ImageSet:
@@ -129,14 +84,4 @@ _LOADERS: dict[str, _Loader] = {
     "mnist": _load_mnist,
     "npz": _load_npz,
     "imagefolder": _load_imagefolder,
-}
-
-_DESCRIPTIONS: dict[str, str] = {
-    "shapes": "embedded procedural shapes x textures with object masks (options: classes, train, test, seed)",
-    "cifar10": "CIFAR-10, python version under ROOT/cifar-10-batches-py (--download to fetch)",
-    "cifar100": "CIFAR-100, python version under ROOT/cifar-100-python (--download to fetch)",
-    "mnist": "MNIST IDX files under ROOT/MNIST/raw (--download to fetch)",
-    "npz": "npz:PATH - arrays images (uint8 NHWC), labels, optional masks and class_names; "
-    "one file or a dir with train.npz and test.npz",
-    "imagefolder": "imagefolder:PATH - one subfolder per class (optionally under train/ and test/); option size",
 }

@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from engine.distill.base import Distiller, TrainingSet, check_tap, cross_entropy, tap_shape
+from engine.api.catalogue import METHOD_DEFAULTS
 from engine.errors import KdcamError
 from engine.models import TappedModel
 
@@ -28,7 +29,7 @@ class AttentionTransfer(Distiller):
     key = "at"
     title = "attention transfer"
     uses_taps = True
-    defaults: ClassVar[dict[str, Any]] = {"ce_weight": 1.0, "at_weight": 1000.0, "taps": ""}
+    defaults: ClassVar[dict[str, Any]] = METHOD_DEFAULTS["at"]
 
     def __init__(self, student: TappedModel, teacher: TappedModel | None, options=None, training_set: TrainingSet | None = None):
         super().__init__(student, teacher, options, training_set)

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from engine.distill.base import Distiller, TrainingSet, cross_entropy, pooled_features, tap_shape
+from engine.api.catalogue import METHOD_DEFAULTS
 from engine.errors import KdcamError
 from engine.models import TappedModel
 
@@ -135,15 +136,7 @@ class ContrastiveRD(Distiller):
     key = "crd"
     title = "contrastive representation distillation"
     uses_taps = True
-    defaults: ClassVar[dict[str, Any]] = {
-        "ce_weight": 1.0,
-        "crd_weight": 0.8,
-        "embed_dim": 128,
-        "num_negatives": 16384,
-        "temperature": 0.07,
-        "momentum": 0.5,
-        "mode": "nce",  # nce (paper: memory bank) | infonce (in-batch)
-    }
+    defaults: ClassVar[dict[str, Any]] = METHOD_DEFAULTS["crd"]
 
     def __init__(self, student: TappedModel, teacher: TappedModel | None, options=None, training_set: TrainingSet | None = None):
         super().__init__(student, teacher, options, training_set)

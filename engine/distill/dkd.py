@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from engine.api.catalogue import METHOD_DEFAULTS
 from engine.distill.base import Distiller, cross_entropy
 
 _MASK = 1000.0  # subtracted from the gold logit so it vanishes from the non-target softmax
@@ -37,13 +38,7 @@ class DecoupledKD(Distiller):
 
     key = "dkd"
     title = "decoupled KD"
-    defaults: ClassVar[dict[str, Any]] = {
-        "ce_weight": 1.0,
-        "alpha": 1.0,
-        "beta": 8.0,
-        "temperature": 4.0,
-        "warmup_epochs": 20,
-    }
+    defaults: ClassVar[dict[str, Any]] = METHOD_DEFAULTS["dkd"]
 
     def losses(self, logits, taps, teacher, labels, indices, epoch) -> dict[str, Tensor]:
         o = self.options

@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from engine.distill.base import Distiller, TrainingSet, check_tap, cross_entropy, tap_shape
+from engine.api.catalogue import METHOD_DEFAULTS
 from engine.errors import KdcamError
 from engine.models import TappedModel
 
@@ -39,7 +40,7 @@ class FitNetHints(Distiller):
     key = "hints"
     title = "FitNet hints"
     uses_taps = True
-    defaults: ClassVar[dict[str, Any]] = {"ce_weight": 1.0, "hint_weight": 100.0, "tap": "", "teacher_tap": ""}
+    defaults: ClassVar[dict[str, Any]] = METHOD_DEFAULTS["hints"]
 
     def __init__(self, student: TappedModel, teacher: TappedModel | None, options=None, training_set: TrainingSet | None = None):
         super().__init__(student, teacher, options, training_set)

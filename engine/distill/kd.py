@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 import torch.nn.functional as F
 from torch import Tensor
 
+from engine.api.catalogue import METHOD_DEFAULTS
 from engine.distill.base import Distiller, cross_entropy
 
 
@@ -26,7 +27,7 @@ class LogitKD(Distiller):
 
     key = "kd"
     title = "logit matching (Hinton KD)"
-    defaults: ClassVar[dict[str, Any]] = {"ce_weight": 0.1, "kd_weight": 0.9, "temperature": 4.0}
+    defaults: ClassVar[dict[str, Any]] = METHOD_DEFAULTS["kd"]
 
     def losses(self, logits, taps, teacher, labels, indices, epoch) -> dict[str, Tensor]:
         o = self.options

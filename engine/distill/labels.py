@@ -6,6 +6,7 @@ from typing import Any, ClassVar
 
 from torch import Tensor
 
+from engine.api.catalogue import METHOD_DEFAULTS
 from engine.distill.base import Distiller, cross_entropy
 
 
@@ -14,7 +15,7 @@ class IndependentStudent(Distiller):
 
     key = "si"
     title = "independent student (CE)"
-    defaults: ClassVar[dict[str, Any]] = {"ce_weight": 1.0}
+    defaults: ClassVar[dict[str, Any]] = METHOD_DEFAULTS["si"]
     uses_teacher = False
 
     def losses(self, logits, taps, teacher, labels, indices, epoch) -> dict[str, Tensor]:
@@ -26,7 +27,7 @@ class LabelSmoothing(Distiller):
 
     key = "ls"
     title = "label smoothing"
-    defaults: ClassVar[dict[str, Any]] = {"ce_weight": 1.0, "epsilon": 0.1}
+    defaults: ClassVar[dict[str, Any]] = METHOD_DEFAULTS["ls"]
     uses_teacher = False
 
     def losses(self, logits, taps, teacher, labels, indices, epoch) -> dict[str, Tensor]:

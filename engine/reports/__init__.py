@@ -6,7 +6,7 @@ inline CSS and a few lines of inline JavaScript for sortable tables, no network 
 ``per_class_accuracy.csv``, ``confused_pairs.csv`` and ``figures/*.png``. The job is
 ``engine.reports.export:run_export_job`` (``ExportSpec``); it needs numpy and matplotlib, not torch.
 
-Modules: ``source`` (the analysis, read through ``engine.analysis.results``), ``tables`` (CSV
+Modules: ``source`` (the analysis, read through ``engine.api.analyses``), ``tables`` (CSV
 rows), ``gallery`` (which figures and which example images), ``figures`` (drawing), ``html`` and
 ``report`` (the page), ``bands`` (band colours), ``export`` (the job).
 """

@@ -10,32 +10,19 @@ from __future__ import annotations
 import errno
 import os
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from engine import atomic
+from engine.api import atomic
+from engine.api.results import ExportResult
+from engine.api.specs import ExportSpec
+from engine.api.workspace import Workspace
 from engine.errors import KdcamError
 from engine.jobs import JobContext
 from engine.reports import report, tables
 from engine.reports.gallery import plan_figures
 from engine.reports.source import AnalysisSource
-from engine.specs import ExportSpec
-from engine.workspace import Workspace
 
 FORMATS: tuple[str, ...] = ExportSpec.formats  # every format; the default exports them all
-
-
-@dataclass(frozen=True)
-class ExportResult:
-    """What the job returns: where the report is and which files it holds (relative paths)."""
-
-    path: str
-    files: tuple[str, ...]
-    analysis: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"path": self.path, "files": list(self.files), "analysis": self.analysis}
 
 
 def destination(spec: ExportSpec, workspace: Workspace) -> Path:
@@ -118,7 +105,7 @@ def _build(spec: ExportSpec, ctx: JobContext, source: AnalysisSource, out: Path)
     if replacing:
         shutil.rmtree(target, ignore_errors=True)  # left by an export killed mid-swap
     with atomic.atomic_directory(target) as staging:
-        ctx.progress("export", 0, total, f"exporting {source.analysis_id}")
+        ctx.progress("export", 0, total, f"exporting {source.id}")
         if "json" in formats:
             atomic.write_bytes(staging / "results.json", source.results_bytes())
             step("results.json")
@@ -145,7 +132,7 @@ def _build(spec: ExportSpec, ctx: JobContext, source: AnalysisSource, out: Path)
     if replacing:
         _swap(target, out)
     ctx.log(f"report written to {out}")
-    return ExportResult(path=str(out), files=tuple(written), analysis=source.analysis_id)
+    return ExportResult(path=str(out), files=tuple(written), analysis=source.id)
 
 
 def _make_readable(root: Path) -> None:

@@ -10,18 +10,19 @@ is neither thread-safe nor needed here.
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 from matplotlib import colormaps, font_manager
-from matplotlib.colors import to_rgb
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
 from PIL import Image, ImageDraw, ImageFont
 
-from engine.reports.bands import BAND_COLOURS, BAND_THRESHOLDS, METRIC_LABELS
+from engine.api.runs import EpochRecord
+from engine.reports.bands import BAND_COLOURS, BAND_THRESHOLDS, METRIC_LABELS, band_colour
 
 RIGHT_COLOUR = "#1b7f3b"
 WRONG_COLOUR = "#b3261e"
@@ -36,7 +37,7 @@ _JET = colormaps["jet"]
 
 def _png(fig: Figure) -> bytes:
     buffer = io.BytesIO()
-    FigureCanvasAgg(fig).print_png(buffer)
+    FigureCanvasAgg(fig).print_png(buffer)  # type: ignore[no-untyped-call]
     return buffer.getvalue()
 
 
@@ -150,8 +151,8 @@ def cam_grid(rows: Sequence[GridRow], title: str) -> bytes:
         for panel in row.panels:
             colour = RIGHT_COLOUR if panel.correct else WRONG_COLOUR
             mark = "✓" if panel.correct else "✗"
-            line.append(Tile(overlay(row.image, panel.cam), f"{panel.model}\n{mark} {panel.predicted} {panel.confidence:.0%}",
-                             colour, colour))
+            caption = f"{panel.model}\n{mark} {panel.predicted} {panel.confidence:.0%}"
+            line.append(Tile(overlay(row.image, panel.cam), caption, colour, colour))
         tiles.append(line)
     return _mosaic(tiles, title)
 
@@ -164,7 +165,7 @@ class IntervalBar:
     mean: float
     low: float
     high: float
-    band: str
+    band: str | None
 
 
 def metric_chart(metric: str, bars: Sequence[IntervalBar]) -> bytes:
@@ -174,7 +175,7 @@ def metric_chart(metric: str, bars: Sequence[IntervalBar]) -> bytes:
     y = np.arange(len(bars))
     means = np.array([b.mean for b in bars], dtype=float)
     errors = np.array([[b.mean - b.low for b in bars], [b.high - b.mean for b in bars]], dtype=float)
-    ax.barh(y, means, color=[BAND_COLOURS[b.band] for b in bars], height=0.6, alpha=0.85)
+    ax.barh(y, means, color=[band_colour(b.band) for b in bars], height=0.6, alpha=0.85)
     ax.errorbar(means, y, xerr=np.clip(errors, 0, None), fmt="none", ecolor=INK, capsize=3, linewidth=1)
     for threshold, band in BAND_THRESHOLDS[metric]:
         ax.axvline(threshold, color=BAND_COLOURS[band], linestyle="--", linewidth=0.8)
@@ -209,8 +210,8 @@ def confusion_matrix(matrix: np.ndarray, class_names: Sequence[str], title: str)
         ax.set_xticks(range(k), class_names, rotation=90, fontsize=fontsize)
         ax.set_yticks(range(k), class_names, fontsize=fontsize)
     if k <= ANNOTATE_MAX_CLASSES:  # beyond that the numbers are unreadable (and slow to draw): see the CSV
-        for i, j in zip(*np.nonzero(counts)):
-            ax.text(j, i, int(counts[i, j]), ha="center", va="center", fontsize=5.5,
+        for i, j in zip(*np.nonzero(counts), strict=True):
+            ax.text(j, i, str(int(counts[i, j])), ha="center", va="center", fontsize=5.5,
                     color="white" if normalised[i, j] > 0.6 else INK)
     ax.set_xlabel("predicted class", fontsize=8)
     ax.set_ylabel("true class", fontsize=8)
@@ -287,14 +288,15 @@ def confused_pairs_chart(pairs: Sequence[tuple[str, str, int]], title: str) -> b
     return _png(fig)
 
 
-def training_curves(curves: dict[str, list[dict]], title: str) -> bytes:
+def training_curves(curves: Mapping[str, Sequence[EpochRecord]], title: str) -> bytes:
     """Test accuracy and total loss per epoch for each run-backed model (one line per model)."""
     fig = Figure(figsize=(9.0, 3.4), dpi=DPI)
     acc_ax, loss_ax = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
     for name, records in curves.items():
-        epochs = [r["epoch"] for r in records]
-        acc_ax.plot(epochs, [r.get("test_acc", np.nan) for r in records], label=name, linewidth=1.2)
-        loss_ax.plot(epochs, [sum(r.get("losses", {}).values()) for r in records], label=name, linewidth=1.2)
+        epochs = [r.epoch for r in records]
+        acc_ax.plot(epochs, [np.nan if r.test_acc is None else r.test_acc for r in records], label=name,
+                    linewidth=1.2)
+        loss_ax.plot(epochs, [sum(r.losses.values()) for r in records], label=name, linewidth=1.2)
     acc_ax.set_title("test accuracy", fontsize=9)
     loss_ax.set_title("training loss (sum of terms)", fontsize=9)
     for ax in (acc_ax, loss_ax):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import html
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -19,7 +20,7 @@ def esc(value: object) -> str:
 
 def number(value: float | None, digits: int = 4) -> str:
     """How every metric is written in the page (and compared to results.json by the tests)."""
-    if value is None or value != value:  # None or NaN
+    if value is None or math.isnan(value):
         return "–"
     return f"{value:.{digits}f}"
 
@@ -55,7 +56,7 @@ def table(columns: Sequence[Column], rows: Sequence[Sequence[str]], table_id: st
 
 def numeric_cell(value: float | None, digits: int = 4, extra: str = "") -> str:
     """A number with its exact value kept in ``data-value`` (sorting, and tests that read the DOM)."""
-    raw = "" if value is None or value != value else repr(float(value))
+    raw = "" if value is None or math.isnan(value) else repr(float(value))
     return f'<span class="num" data-value="{raw}">{number(value, digits)}</span>{extra}'
 
 
@@ -120,7 +121,7 @@ details { margin: 6px 0; } summary { cursor: pointer; color: var(--accent); }
 .summary li { margin: 2px 0; }
 footer { max-width: 1180px; margin: 0 auto; padding: 8px 28px 32px; color: var(--muted); font-size: 12.5px; }
 @media print { body { background: #fff; } section { border: none; padding: 0; } nav { display: none; } }
-"""
+"""  # noqa: E501 (one CSS rule per line)
 
 # Click a header to sort by that column; numeric columns sort by each cell's data-value.
 SORT_SCRIPT = """

@@ -10,15 +10,13 @@ inlined; numbers are shown to 4 decimals with the exact value in ``data-value``.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
 
+from engine.api.catalogue import BANDED_METRICS, OUTCOME_LABELS, OUTCOME_SPLITS
+from engine.api.results import Stat
 from engine.reports import html as h
-from engine.reports.bands import BANDS, METRIC_LABELS, band_colour, band_tint
+from engine.reports.bands import BANDS_BEST_FIRST, METRIC_LABELS, band_colour, band_tint
 from engine.reports.gallery import FigureTask
-from engine.reports.source import BANDED_METRICS, AnalysisSource
-
-SPLITS = (("both_correct", "both correct"), ("teacher_only", "teacher only correct"),
-          ("student_only", "student only correct"), ("both_wrong", "both wrong"))
+from engine.reports.source import AnalysisSource
 
 
 def _band(band: str | None) -> str:
@@ -28,16 +26,17 @@ def _band(band: str | None) -> str:
 
 
 def _legend() -> str:
-    items = "".join(f'<span><span class="swatch" style="background:{band_colour(b)}"></span>{b}</span>' for b in BANDS)
+    items = "".join(f'<span><span class="swatch" style="background:{band_colour(b)}"></span>{b}</span>'
+                    for b in BANDS_BEST_FIRST)
     rule = ("Pearson, L2 similarity: Excellent &gt; 0.85, Good ≥ 0.70, Acceptable ≥ 0.50; IoU: &gt; 0.75, ≥ 0.60, "
             "≥ 0.40; KL: &lt; 0.15, ≤ 0.30, ≤ 0.60; otherwise Problematic. Overall: mean of the four scores "
             "(3…0), rounded half up.")
     return f'<div class="legend">{items}</div><p class="note">{rule}</p>'
 
 
-def _interval(stat: Mapping[str, Any], band: str | None, scale: tuple[float, float]) -> str:
+def _interval(stat: Stat, band: str | None, scale: tuple[float, float]) -> str:
     """A small bar: the 95% interval as a band-coloured span, the mean as a tick, on ``scale``."""
-    mean, low, high = stat.get("mean"), stat.get("ci_low"), stat.get("ci_high")
+    mean, low, high = stat.mean, stat.ci_low, stat.ci_high
     lower, upper = scale
     if mean is None or low is None or high is None or upper <= lower:
         return ""
@@ -46,20 +45,22 @@ def _interval(stat: Mapping[str, Any], band: str | None, scale: tuple[float, flo
         return max(0.0, min(100.0, 100.0 * (v - lower) / (upper - lower)))
 
     title = f"95% interval {low:.4f} – {high:.4f}"
-    return (f'<span class="interval" title="{title}"><i style="left:{pct(low):.1f}%;width:{max(pct(high) - pct(low), 1):.1f}%;'
+    width = max(pct(high) - pct(low), 1)
+    return (f'<span class="interval" title="{title}"><i style="left:{pct(low):.1f}%;width:{width:.1f}%;'
             f'background:{band_colour(band)}"></i><b style="left:{pct(mean):.1f}%"></b></span>')
 
 
-def _stat(stat: Mapping[str, Any] | None, band: str | None = None, scale: tuple[float, float] | None = None) -> str:
-    stat = stat or {}
-    return h.numeric_cell(stat.get("mean"), extra=_interval(stat, band, scale) if scale else "")
+def _stat(stat: Stat | int | None, band: str | None = None, scale: tuple[float, float] | None = None) -> str:
+    if not isinstance(stat, Stat):  # a missing statistic (an int is a count, never a statistic)
+        return h.numeric_cell(None)
+    return h.numeric_cell(stat.mean, extra=_interval(stat, band, scale) if scale else "")
 
 
 def _scale(source: AnalysisSource, metric: str) -> tuple[float, float]:
     """One axis per leaderboard column so its bars compare: [0, 1] widened to every interval."""
-    stats = [p["metrics"][metric] for p in source.pairs]
-    lows = [s["ci_low"] for s in stats if s.get("ci_low") is not None]
-    highs = [s["ci_high"] for s in stats if s.get("ci_high") is not None]
+    stats = [p.metrics[metric] for p in source.pairs]
+    lows = [s.ci_low for s in stats if s.ci_low is not None]
+    highs = [s.ci_high for s in stats if s.ci_high is not None]
     return min([0.0, *lows]), max([1.0, *highs])
 
 
@@ -71,15 +72,15 @@ def leaderboard(source: AnalysisSource) -> str:
     columns += [h.Column("output KL", True, "KL(softmax(teacher) ‖ softmax(student))"), h.Column("valid maps", True)]
     rows, attrs = [], []
     for pair in source.pairs:
-        student = source.model_entry(pair["student"])
-        cells = [h.esc(pair["student"]), h.esc(pair.get("method") or "–"), _band(pair.get("band")),
-                 _stat(student.get("accuracy")), _stat(pair.get("agreement"))]
+        student = source.model_entry(pair.student)
+        cells = [h.esc(pair.student), h.esc(pair.method or "–"), _band(pair.band),
+                 _stat(student.accuracy), _stat(pair.agreement)]
         for metric in BANDED_METRICS:
-            entry = pair["metrics"][metric]
-            cells.append(_stat(entry, entry.get("band"), scales[metric]))
-        cells += [_stat(pair.get("output_kl")), h.numeric_cell(pair.get("n_valid"), 0)]
+            entry = pair.metrics[metric]
+            cells.append(_stat(entry, entry.band, scales[metric]))
+        cells += [_stat(pair.output_kl), h.numeric_cell(pair.n_valid, 0)]
         rows.append(cells)
-        attrs.append(f'data-student="{h.esc(pair["student"])}" style="background:{band_tint(pair.get("band"))}"')
+        attrs.append(f'data-student="{h.esc(pair.student)}" style="background:{band_tint(pair.band)}"')
     return _legend() + h.table(columns, rows, "leaderboard", attrs)
 
 
@@ -88,22 +89,22 @@ def models_table(source: AnalysisSource) -> str:
                h.Column("parameters", True),
                h.Column("accuracy", True), h.Column("95% interval"), h.Column("checkpoint accuracy", True),
                h.Column("mean confidence", True), h.Column("degenerate maps", True)]
-    has_mask = any(m.get("mask") for m in source.models)
+    has_mask = any(m.mask is not None for m in source.models)
     if has_mask:
         columns += [h.Column("pointing game", True), h.Column("energy in mask", True)]
     rows = []
     for model in source.models:
-        acc = model.get("accuracy") or {}
-        interval = (f'<span class="nowrap">{acc["ci_low"]:.4f} – {acc["ci_high"]:.4f}</span>'
-                    if acc.get("ci_low") is not None else "–")
-        layer = model.get("tap") or source.results.get("cam", {}).get("layers", {}).get(model["name"], "–")
-        row = [h.esc(model["name"]), h.esc(model["role"]), h.esc(f"{model.get('arch')} ×{model.get('width')}"),
-               h.esc(layer), h.numeric_cell(model.get("params"), 0), _stat(acc), interval,
-               h.numeric_cell(model.get("checkpoint_accuracy")), h.numeric_cell(model.get("mean_confidence")),
-               h.numeric_cell(model.get("degenerate"), 0)]
+        acc = model.accuracy
+        interval = (f'<span class="nowrap">{acc.ci_low:.4f} – {acc.ci_high:.4f}</span>'
+                    if acc.ci_low is not None and acc.ci_high is not None else "–")
+        layer = model.tap or source.results.cam.layers.get(model.name, "–")
+        row = [h.esc(model.name), h.esc(model.role), h.esc(f"{model.arch} ×{model.width}"),
+               h.esc(layer), h.numeric_cell(model.params, 0), _stat(acc), interval,
+               h.numeric_cell(model.checkpoint_accuracy), h.numeric_cell(model.mean_confidence),
+               h.numeric_cell(model.degenerate, 0)]
         if has_mask:
-            mask = model.get("mask") or {}
-            row += [_stat(mask.get("pointing_game")), _stat(mask.get("energy_in_mask"))]
+            mask = model.mask
+            row += [_stat(mask.pointing_game if mask else None), _stat(mask.energy_in_mask if mask else None)]
         rows.append(row)
     return h.table(columns, rows, "models")
 
@@ -113,10 +114,10 @@ def splits_table(source: AnalysisSource) -> str:
     columns += [h.Column("n", True)] + [h.Column(METRIC_LABELS[m], True) for m in BANDED_METRICS]
     rows = []
     for pair in source.pairs:
-        for key, label in SPLITS:
-            split = pair.get("splits", {}).get(key, {})
-            rows.append([h.esc(pair["student"]), h.esc(label), h.numeric_cell(split.get("n"), 0)]
-                        + [_stat(split.get("metrics", {}).get(m)) for m in BANDED_METRICS])
+        for key in OUTCOME_SPLITS:
+            split = pair.splits.get(key)
+            rows.append([h.esc(pair.student), h.esc(OUTCOME_LABELS[key]), h.numeric_cell(split.n if split else None, 0)]
+                        + [_stat(split.metrics.get(m) if split else None) for m in BANDED_METRICS])
     return h.table(columns, rows, "splits")
 
 
@@ -130,36 +131,39 @@ def checks(source: AnalysisSource) -> str:
     """Whether the maps can be trusted: the randomisation sanity check, deletion/insertion, attention maps."""
     results = source.results
     blocks = []
-    sanity = results.get("sanity") or {}
-    rows = [[h.esc(method), h.esc(model), _stat(entry.get("spearman")), _stat(entry.get("pearson")),
-             _stat(entry.get("iou")), _verdict(entry.get("passed"))]
-            for method, models in (sanity.get("methods") or {}).items() for model, entry in models.items()]
-    if rows:
+    sanity = results.sanity
+    rows = [[h.esc(method), h.esc(model), _stat(entry.spearman), _stat(entry.pearson),
+             _stat(entry.iou), _verdict(entry.passed)]
+            for method, models in (sanity.methods if sanity else {}).items() for model, entry in models.items()]
+    if sanity and rows:
         blocks.append(
-            f"<h3>Randomisation sanity check ({sanity.get('n', 0)} images)</h3>"
+            f"<h3>Randomisation sanity check ({sanity.n} images)</h3>"
             '<p class="note">Maps of each model against those of a copy with re-initialised weights. Faithful maps '
             "change, so low similarity is the expected result; passed means mean |Spearman| &lt; 0.5.</p>"
             + h.table([h.Column("method"), h.Column("model"), h.Column("Spearman", True), h.Column("Pearson", True),
                        h.Column("IoU", True), h.Column("result")], rows, "sanity"))
-    faithfulness = results.get("faithfulness") or {}
+    faithfulness = results.faithfulness
     rows = [[h.esc(model), _stat(entry.get("deletion_auc")), _stat(entry.get("insertion_auc"))]
-            for model, entry in (faithfulness.get("models") or {}).items()]
-    if rows:
+            for model, entry in (faithfulness.models if faithfulness else {}).items()]
+    if faithfulness and rows:
         blocks.append(
-            f"<h3>Deletion and insertion ({faithfulness.get('n', 0)} images, {faithfulness.get('steps')} steps)</h3>"
+            f"<h3>Deletion and insertion ({faithfulness.n} images, {faithfulness.steps} steps)</h3>"
             '<p class="note">Probability of the target class as the most salient pixels are removed (lower is '
             "better) or inserted into a blurred copy (higher is better), as area under the curve.</p>"
             + h.table([h.Column("model"), h.Column("deletion AUC", True), h.Column("insertion AUC", True)],
                       rows, "faithfulness"))
-    attention = results.get("attention") or {}
-    rows = [[h.esc(model), h.numeric_cell(entry.get("n"), 0), _stat(entry.get("pearson")),
-             _stat(entry.get("peak_distance"))] for model, entry in attention.items()]
+    rows = [[h.esc(model), h.numeric_cell(_count(entry.get("n")), 0), _stat(entry.get("pearson")),
+             _stat(entry.get("peak_distance"))] for model, entry in results.attention.items()]
     if rows:
         blocks.append(
             "<h3>Own attention map against the CAM</h3>"
             + h.table([h.Column("model"), h.Column("images", True), h.Column("Pearson", True),
                        h.Column("peak distance (px)", True)], rows, "attention"))
     return "".join(blocks)
+
+
+def _count(value: Stat | int | None) -> int | None:
+    return value if isinstance(value, int) else None
 
 
 def _figure(pngs: Mapping[str, bytes], name: str, alt: str) -> str:
@@ -170,21 +174,21 @@ def diagnosis(source: AnalysisSource, pngs: Mapping[str, bytes]) -> str:
     """Per model: the written summary, recommendations, per-class accuracy, and the diagnosis figures."""
     blocks = []
     for model in source.model_names:
-        d = source.results["diagnosis"][model]
-        summary = "".join(f"<li>{h.esc(line)}</li>" for line in d.get("summary", []))
-        advice = "".join(f"<li>{h.esc(line)}</li>" for line in d.get("recommendations", []))
+        d = source.results.diagnosis[model]
+        summary = "".join(f"<li>{h.esc(line)}</li>" for line in d.summary)
+        advice = "".join(f"<li>{h.esc(line)}</li>" for line in d.recommendations)
         columns = [h.Column("class"), h.Column("n", True), h.Column("accuracy", True), h.Column("pointing game", True)]
-        rows = [[h.esc(c["name"]), h.numeric_cell(c["n"], 0), h.numeric_cell(c["accuracy"]),
-                 h.numeric_cell(c.get("pointing_game"))] for c in d["per_class"]]
-        pair_rows = [[h.esc(source.class_name(p["true"])), h.esc(source.class_name(p["predicted"])),
-                      h.numeric_cell(p["count"], 0), h.numeric_cell(p["rate"]), h.esc(p.get("related") or "–")]
-                     for p in d["confused_pairs"]]
+        rows = [[h.esc(c.name), h.numeric_cell(c.n, 0), h.numeric_cell(c.accuracy),
+                 h.numeric_cell(c.pointing_game)] for c in d.per_class]
+        pair_rows = [[h.esc(source.class_name(p.true)), h.esc(source.class_name(p.predicted)),
+                      h.numeric_cell(p.count, 0), h.numeric_cell(p.rate), h.esc(p.related or "–")]
+                     for p in d.confused_pairs]
         pair_columns = [h.Column("true"), h.Column("predicted"), h.Column("count", True), h.Column("rate", True),
                         h.Column("related by", help="shared superclass or name part")]
         pair_table = (h.table(pair_columns, pair_rows, f"pairs-{model}") if pair_rows
                       else '<p class="note">No confusions.</p>')
         blocks.append(
-            f'<h3 id="diag-{h.esc(model)}">{h.esc(model)} — accuracy {h.numeric_cell(d["accuracy"])}</h3>'
+            f'<h3 id="diag-{h.esc(model)}">{h.esc(model)} — accuracy {h.numeric_cell(d.accuracy)}</h3>'
             + (f'<div class="summary"><ul>{summary}</ul></div>' if summary else "")
             + (f"<p><strong>Recommendations</strong></p><ul>{advice}</ul>" if advice else "")
             + _figure(pngs, f"worst_{model}.png", f"worst predictions of {model}")
@@ -257,6 +261,6 @@ def render(source: AnalysisSource, tasks: list[FigureTask], pngs: Mapping[str, b
                                   "Beside this page in the export folder; numbers there are exact."))
         nav.append(("files-section", "Files"))
     title = f"kdcam report — {source.teacher} and {len(source.pairs)} students"
-    subtitle = (f"Do the students look where the teacher looks? {source.results['cam']['method']} maps on "
-                f"{source.n} images of {source.dataset['spec']}.")
+    subtitle = (f"Do the students look where the teacher looks? {source.results.cam.method} maps on "
+                f"{source.n} images of {source.dataset.spec}.")
     return h.page(title, subtitle, source.facts(), nav, sections)

@@ -9,14 +9,19 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
 
-from engine.reports.source import BANDED_METRICS, PAIR_METRICS, AnalysisSource
+from engine.api.catalogue import BANDED_METRICS, MAP_METRICS
+from engine.api.results import Stat
+from engine.reports.source import AnalysisSource
 
 Row = list[Any]
+#: per_image.csv's per-pair columns: every map metric, then the per-image output KL
+PER_IMAGE_METRICS = (*MAP_METRICS, "output_kl")
 
 
 def exact(value: Any) -> str:
@@ -29,7 +34,7 @@ def exact(value: Any) -> str:
         return str(int(value))
     if isinstance(value, (float, np.floating)):
         number = float(value)
-        return "" if number != number else repr(number)
+        return "" if math.isnan(number) else repr(number)
     return str(value)
 
 
@@ -41,9 +46,10 @@ def to_csv(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> bytes:
     return buffer.getvalue().encode("utf-8")
 
 
-def _stat_cells(stat: dict[str, Any] | None) -> Row:
-    stat = stat or {}
-    return [stat.get("mean"), stat.get("ci_low"), stat.get("ci_high")]
+def _stat_cells(stat: Stat | None) -> Row:
+    if stat is None:
+        return [None, None, None]
+    return [stat.mean, stat.ci_low, stat.ci_high]
 
 
 def leaderboard(source: AnalysisSource) -> tuple[list[str], list[Row]]:
@@ -51,23 +57,23 @@ def leaderboard(source: AnalysisSource) -> tuple[list[str], list[Row]]:
     header = ["student", "method", "band", "band_score", "accuracy", "accuracy_ci_low", "accuracy_ci_high",
               "agreement", "agreement_ci_low", "agreement_ci_high",
               "output_kl", "output_kl_ci_low", "output_kl_ci_high", "n_valid", "degenerate_either"]
-    for metric in PAIR_METRICS[:-1]:
+    for metric in MAP_METRICS:
         header += [metric, f"{metric}_ci_low", f"{metric}_ci_high"]
         if metric in BANDED_METRICS:
             header.append(f"{metric}_band")
     rows = []
     for pair in source.pairs:
-        student = source.model_entry(pair["student"])
-        row: Row = [pair["student"], pair.get("method"), pair.get("band"), pair.get("band_score")]
-        row += _stat_cells(student.get("accuracy"))
-        row += _stat_cells(pair.get("agreement"))
-        row += _stat_cells(pair.get("output_kl"))
-        row += [pair.get("n_valid"), pair.get("degenerate", {}).get("either")]
-        for metric in PAIR_METRICS[:-1]:
-            entry = pair["metrics"].get(metric, {})
+        student = source.model_entry(pair.student)
+        row: Row = [pair.student, pair.method, pair.band, pair.band_score]
+        row += _stat_cells(student.accuracy)
+        row += _stat_cells(pair.agreement)
+        row += _stat_cells(pair.output_kl)
+        row += [pair.n_valid, pair.degenerate.get("either")]
+        for metric in MAP_METRICS:
+            entry = pair.metrics.get(metric)
             row += _stat_cells(entry)
             if metric in BANDED_METRICS:
-                row.append(entry.get("band"))
+                row.append(entry.band if entry else None)
         rows.append(row)
     return header, rows
 
@@ -80,7 +86,7 @@ def per_image(source: AnalysisSource) -> tuple[list[str], list[Row]]:
     for model in source.model_names:
         header += [f"{model}_pred", f"{model}_pred_name", f"{model}_confidence", f"{model}_correct"]
     for student in source.student_names:
-        header += [f"{student}_{metric}" for metric in PAIR_METRICS]
+        header += [f"{student}_{metric}" for metric in PER_IMAGE_METRICS]
     # Columns become Python lists first: indexing numpy scalars cell by cell is ten times slower.
     columns = [np.arange(source.n).tolist(), data["indices"].tolist(), data["labels"].tolist(),
                [names[k] for k in data["labels"]]]
@@ -88,8 +94,9 @@ def per_image(source: AnalysisSource) -> tuple[list[str], list[Row]]:
         preds = data["preds"][m]
         columns += [preds.tolist(), [names[k] for k in preds], data["confidences"][m].tolist(),
                     (preds == data["labels"]).astype(int).tolist()]
-    columns += [data[metric][s].tolist() for s in range(len(source.student_names)) for metric in PAIR_METRICS]
-    rows = [list(row) for row in zip(*columns)]
+    columns += [data[metric][s].tolist() for s in range(len(source.student_names))
+                for metric in PER_IMAGE_METRICS]
+    rows = [list(row) for row in zip(*columns, strict=True)]
     return header, rows
 
 
@@ -98,10 +105,9 @@ def per_class_accuracy(source: AnalysisSource) -> tuple[list[str], list[Row]]:
     header = ["model", "role", "class", "class_name", "n", "accuracy", "pointing_game"]
     rows = []
     for model in source.model_names:
-        role = source.model_entry(model)["role"]
-        for entry in source.results["diagnosis"][model]["per_class"]:
-            rows.append([model, role, entry["class"], entry["name"], entry["n"], entry["accuracy"],
-                         entry.get("pointing_game")])
+        role = source.model_entry(model).role
+        for entry in source.results.diagnosis[model].per_class:
+            rows.append([model, role, entry.cls, entry.name, entry.n, entry.accuracy, entry.pointing_game])
     return header, rows
 
 
@@ -110,9 +116,9 @@ def confused_pairs(source: AnalysisSource) -> tuple[list[str], list[Row]]:
     header = ["model", "rank", "true", "true_name", "predicted", "predicted_name", "count", "rate", "related"]
     rows = []
     for model in source.model_names:
-        for rank, pair in enumerate(source.results["diagnosis"][model]["confused_pairs"], start=1):
-            rows.append([model, rank, pair["true"], source.class_name(pair["true"]), pair["predicted"],
-                         source.class_name(pair["predicted"]), pair["count"], pair["rate"], pair.get("related")])
+        for rank, pair in enumerate(source.results.diagnosis[model].confused_pairs, start=1):
+            rows.append([model, rank, pair.true, source.class_name(pair.true), pair.predicted,
+                         source.class_name(pair.predicted), pair.count, pair.rate, pair.related])
     return header, rows
 
 

@@ -12,14 +12,15 @@
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any
 
 from engine.data.loader import DeviceLoader
 from engine.errors import KdcamError
 from engine.jobs import JobContext
 from engine.models import TappedModel, architectures
-from engine.specs import TrainSpec
+from engine.api.catalogue import EXPERIMENTS
+from engine.api.results import ExperimentResult
+from engine.api.specs import ExperimentSpec
 from engine.train.colour import ColourJitter
 from engine.train.device import autocast
 from engine.train.recipes import Recipe
@@ -27,40 +28,10 @@ from engine.train.suite import (Session, check_students, load_teacher, open_sess
                                 train_student, train_teacher)
 from engine.train.trainer import evaluate
 
-EXPERIMENTS = ("color-invariance", "teacher-capacity")
 TEST_JITTER_SEED = 12345  # the jittered test set's draws, apart from any training epoch's
 
 
-@dataclass(frozen=True)
-class ExperimentSpec:
-    runner: ClassVar[str] = "engine.train.experiments:run_experiment_job"
-    kind: ClassVar[str] = "experiment"
-    workspace: str
-    experiment: str
-    dataset: str = "shapes"
-    teachers: tuple[str, ...] = ("vgg16",)  # color-invariance uses the first; teacher-capacity all
-    student: str = "vgg11"
-    method: str = ""  # default: crd for color-invariance, kd for teacher-capacity
-    recipe: str = "demo"
-    epochs: int | None = None
-    width: float | None = None
-    teacher_width: float | None = None
-    seed: int = 0
-    device: str = "auto"
-    method_options: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-    @property
-    def title(self) -> str:
-        return f"experiment {self.experiment}"
-
-    def train_spec(self, teacher: str, method: str) -> TrainSpec:
-        return TrainSpec(workspace=self.workspace, dataset=self.dataset, teacher=teacher, student=self.student,
-                         methods=(method,), recipe=self.recipe, epochs=self.epochs, width=self.width,
-                         teacher_width=self.teacher_width,
-                         seed=self.seed, device=self.device, method_options=self.method_options)
-
-
-def run_experiment_job(spec: ExperimentSpec, ctx: JobContext) -> dict[str, Any]:
+def run_experiment_job(spec: ExperimentSpec, ctx: JobContext) -> ExperimentResult:
     if spec.experiment == "color-invariance":
         return colour_invariance(spec, ctx)
     if spec.experiment == "teacher-capacity":
@@ -104,7 +75,7 @@ def finetune_recipe(recipe: Recipe) -> Recipe:
     return dataclasses.replace(recipe, epochs=max(3, recipe.epochs // 2), lr=recipe.lr / 5)
 
 
-def colour_invariance(spec: ExperimentSpec, ctx: JobContext) -> dict[str, Any]:
+def colour_invariance(spec: ExperimentSpec, ctx: JobContext) -> ExperimentResult:
     method = spec.method or "crd"
     session = open_session(spec.train_spec(spec.teachers[0], method), ctx)
     data = session.train_set
@@ -133,8 +104,7 @@ def colour_invariance(spec: ExperimentSpec, ctx: JobContext) -> dict[str, Any]:
                        ("student of it, distilled on jittered images", jitter_student.name)):
         clean, jittered = _clean_and_jittered(session, name, ctx)
         rows.append({"model": name, "role": role, "clean": clean, "jittered": jittered, "drop": clean - jittered})
-    return {"experiment": spec.experiment, "method": method, "jitter": dataclasses.asdict(jitter.spread),
-            "rows": rows}
+    return ExperimentResult(spec.experiment, method, tuple(rows), dataclasses.asdict(jitter.spread))
 
 
 def _clean_and_jittered(session: Session, name: str, ctx: JobContext) -> tuple[float, float]:
@@ -151,7 +121,7 @@ def _clean_and_jittered(session: Session, name: str, ctx: JobContext) -> tuple[f
     return clean, jittered
 
 
-def teacher_capacity(spec: ExperimentSpec, ctx: JobContext) -> dict[str, Any]:
+def teacher_capacity(spec: ExperimentSpec, ctx: JobContext) -> ExperimentResult:
     method = spec.method or "kd"
     rows = []
     for arch in spec.teachers:
@@ -162,4 +132,4 @@ def teacher_capacity(spec: ExperimentSpec, ctx: JobContext) -> dict[str, Any]:
                                         student_name(session, method, tag))
         rows.append({"teacher": teacher_ckpt, "teacher_accuracy": teacher_acc, "student": student,
                      "student_accuracy": student_acc, "gap": teacher_acc - student_acc})
-    return {"experiment": spec.experiment, "method": method, "rows": rows}
+    return ExperimentResult(spec.experiment, method, tuple(rows))

@@ -14,11 +14,11 @@ from typing import Any
 
 import torch
 
-from engine import atomic
+from engine.api import atomic
+from engine.api.names import check_id
+from engine.api.runs import read_events
+from engine.api.workspace import read_json
 from engine.errors import KdcamError
-from engine.names import check_id
-from engine.train.runs import read_events
-from engine.workspace import read_json
 
 
 def new_run_id(name: str) -> str:
@@ -55,7 +55,7 @@ class RunDir:
         return self.path / "state.pt"
 
     def events(self) -> list[dict[str, Any]]:
-        return read_events(self.path / "events.jsonl")
+        return [record.to_dict() for record in read_events(self.path / "events.jsonl")]
 
     def write_events(self, records: list[dict[str, Any]]) -> None:
         atomic.write_text(self.path / "events.jsonl", "".join(json.dumps(r) + "\n" for r in records))

@@ -22,13 +22,14 @@ from engine.distill import Distiller, TrainingSet, build_distiller, check_method
 from engine.errors import JobCancelled, KdcamError
 from engine.jobs import JobContext
 from engine.models import TappedModel, architectures, build_model
-from engine.specs import TrainSpec
+from engine.api.results import StudentOutcome, TeacherOutcome, TrainResult
+from engine.api.specs import TrainSpec
 from engine.device import resolve_device
 from engine.train.device import prepare_model
 from engine.train.recipes import Recipe, resolve_recipe
 from engine.train.rundir import RunDir
 from engine.train.trainer import FitPlan, FitResult, fit
-from engine.workspace import Workspace, read_json
+from engine.api.workspace import Workspace, read_json
 
 
 @dataclass
@@ -178,7 +179,7 @@ def train_student(session: Session, method: str, teacher: TappedModel, teacher_c
                        distiller, ctx, teacher_name=teacher_ckpt, resume_run=resume_run)
 
 
-def run_train_job(spec: TrainSpec, ctx: JobContext) -> dict[str, Any]:
+def run_train_job(spec: TrainSpec, ctx: JobContext) -> TrainResult:
     """Train or reuse the teacher, then one student per method; a summary for tables and JSON.
 
     With ``spec.resume`` (a run id) the interrupted run continues from its last finished
@@ -209,8 +210,6 @@ def run_train_job(spec: TrainSpec, ctx: JobContext) -> dict[str, Any]:
         raise KdcamError(f"teacher {spec.teacher!r} is neither a checkpoint in {session.store.directory} "
                          f"nor an architecture ({', '.join(architectures())})")
 
-    summary: dict[str, Any] = {"dataset": spec.dataset, "recipe": session.recipe.name, "seed": spec.seed,
-                               "epochs": session.recipe.epochs, "teacher": None, "students": []}
     total = len(methods) + 1
     ctx.progress("suite", 0, total, "teacher")
     train_new_teacher = resume_teacher or not (resume_student or session.store.exists(teacher_ckpt))
@@ -220,20 +219,21 @@ def run_train_job(spec: TrainSpec, ctx: JobContext) -> dict[str, Any]:
         teacher, result = train_teacher(session, spec.teacher, ctx, teacher_ckpt,
                                         resume_run=resumed["run_id"] if resume_teacher else None)
         teacher_ckpt = result.name  # the name this run reserved (``-2`` when another run holds the plain one)
-        summary["teacher"] = {"name": teacher_ckpt, "accuracy": result.best_accuracy, "run_id": result.run_id,
-                              "reused": False}
+        teacher_outcome = TeacherOutcome(teacher_ckpt, result.best_accuracy, result.run_id, reused=False)
     else:
         teacher = load_teacher(session, teacher_ckpt)
         check_students(session, teacher, methods)
         meta = session.store.meta(teacher_ckpt)
-        summary["teacher"] = {"name": teacher_ckpt, "accuracy": meta.accuracy, "run_id": meta.run_id, "reused": True}
+        teacher_outcome = TeacherOutcome(teacher_ckpt, meta.accuracy, meta.run_id, reused=True)
+    students: list[StudentOutcome] = []
     for done, method in enumerate(methods, start=1):
         ctx.progress("suite", done, total, method)
         resume_this = resume_student and done == 1
         result = train_student(session, method, teacher, teacher_ckpt, ctx,
                                name=resumed["name"] if resume_this else None,
                                resume_run=resumed["run_id"] if resume_this else None)
-        summary["students"].append({"method": method, "name": result.name, "accuracy": result.best_accuracy,
-                                    "last_accuracy": result.last_accuracy, "run_id": result.run_id})
+        students.append(StudentOutcome(method, result.name, result.best_accuracy, result.last_accuracy,
+                                       result.run_id))
     ctx.progress("suite", total, total, "done")
-    return summary
+    return TrainResult(spec.dataset, session.recipe.name, spec.seed, session.recipe.epochs, teacher_outcome,
+                       tuple(students))

@@ -17,7 +17,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from engine.checkpoints.meta import CheckpointMeta
+from engine.api.runs import EpochRecord
+from engine.api.checkpoints import CheckpointMeta
 from engine.checkpoints.store import CheckpointStore
 from engine.data import ImageSet
 from engine.data.loader import DeviceLoader
@@ -112,7 +113,7 @@ def fit(plan: FitPlan, run: RunDir, store: CheckpointStore, ctx: JobContext, res
             "epoch": epoch, "best": best, "student": distiller.student.state_dict(),
             "extras": distiller.extras_state_dict(), "optimizer": optimizer.state_dict(), "rng": rng_state(device),
         })
-        ctx.emit(Epoch(ctx.job_id, run.run_id, record))
+        ctx.emit(Epoch(ctx.job_id, run.run_id, EpochRecord.from_dict(record)))
     run.set_status("finished", f"best test accuracy {best:.2%}", best_accuracy=best)
     return FitResult(plan.name, run.run_id, best, records[-1]["test_acc"], recipe.epochs, records)
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from engine.checkpoints.integrity import (
+from engine.api.integrity import (
     JOURNAL_DIR,
     read_journal,
     scan_store,

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from engine.checkpoints.meta import CheckpointMeta
+from engine.api.checkpoints import CheckpointMeta
+from engine.api.runs import list_runs
 from engine.checkpoints.store import CheckpointStore
 from engine.models import build_model
-from engine.train.runs import list_runs
 from tests.hostile.store_helpers import TRAIN, check_workspace, kdcam
 
 pytestmark = pytest.mark.filterwarnings("ignore:This process .* is multi-threaded, use of fork")
@@ -100,7 +100,7 @@ def test_train_killed_anywhere_keeps_the_store_consistent_and_resumes(tmp_path, 
                 assert kdcam(workspace, *TRAIN[:1], "--resume", run.run_id, "--json") == 0, (kill, run.run_id)
                 check_workspace(workspace)
                 store = CheckpointStore(workspace / "checkpoints")
-                name = run.config["name"]
+                name = run.config.name
                 assert store.meta(name).run_id == run.run_id and store.meta(f"{name}-last").epochs == 2
                 resumed += 1
     assert resumed, "no kill landed after a finished epoch: nothing was resumed"

@@ -13,18 +13,18 @@ from pathlib import Path
 import pytest
 import torch
 
-from engine.analysis.results import analysis_dir
+from engine.api.analyses import analysis_dir
+from engine.api.checkpoints import CheckpointMeta
+from engine.api.names import check_id
+from engine.api.runs import read_run
+from engine.api.specs import ImportSpec, TrainSpec
 from engine.checkpoints.importer import import_checkpoint
-from engine.checkpoints.integrity import scan_store
-from engine.checkpoints.meta import CheckpointMeta
+from engine.api.integrity import scan_store
 from engine.checkpoints.store import CheckpointStore
 from engine.cli.main import main
 from engine.errors import KdcamError
 from engine.jobs import JobContext
 from engine.models import build_model
-from engine.names import check_id
-from engine.specs import ImportSpec, TrainSpec
-from engine.train.runs import read_run
 from engine.train.suite import run_train_job
 
 
@@ -53,15 +53,15 @@ def test_rerunning_train_with_other_epochs_keeps_the_first_runs_students(tmp_pat
                      device="cpu")
     ctx = JobContext("t", lambda event: None, threading.Event())
     first = run_train_job(spec, ctx)
-    student = first["students"][0]["name"]
+    student = first.students[0].name
     kept = digest(tmp_path / "checkpoints")
     second = run_train_job(TrainSpec(**{**spec.to_dict(), "epochs": 2}), ctx)
-    assert second["teacher"]["reused"] and second["students"][0]["name"] == f"{student}-2"
+    assert second.teacher.reused and second.students[0].name == f"{student}-2"
     now = digest(tmp_path / "checkpoints")
     assert {k: now[k] for k in kept if not k.startswith(".")} == {k: v for k, v in kept.items()
                                                                    if not k.startswith(".")}
     store = CheckpointStore(tmp_path / "checkpoints")
-    assert store.meta(student).run_id == first["students"][0]["run_id"]
+    assert store.meta(student).run_id == first.students[0].run_id
     assert store.meta(f"{student}-2").epochs == 2
 
 

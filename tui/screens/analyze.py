@@ -11,26 +11,24 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Input, Label, Select, SelectionList, Static
 
-from engine.checkpoints.meta import CheckpointMeta, list_checkpoints
+from engine.api.catalogue import CAM_METHODS, DEFAULT_CAM_METHOD, DEFAULT_TARGET, TARGETS, parse_target
+from engine.api.checkpoints import CheckpointMeta, UnreadableCheckpoint, scan_checkpoints
+from engine.api.results import AnalysisJobResult
+from engine.api.specs import AnalyzeSpec, DeleteCheckpointSpec, DemoSpec, ImportSpec, RenameCheckpointSpec, TrainSpec
+from engine.errors import KdcamError
 from engine.events import Finished, JobEvent
-from engine.specs import AnalyzeSpec
 from tui.jobboard import JobRecord
 from tui.screens.base import KdcamScreen
 from tui.widgets.jobstatus import JobStatus
+from tui.widgets.problems import Problems
 
-# Mirrors engine.cam.METHODS and TARGET_SPECS (importing those pulls in torch); an unknown
-# value is refused by the engine with a message naming the valid ones.
-CAM_METHODS = ("gradcam", "gradcam++", "xgradcam", "hirescam", "layercam", "eigencam", "scorecam", "attention")
-TARGETS = ("label", "teacher", "own")
+#: jobs that change the store: the pickers are re-read when one finishes
+STORE_SPECS = (TrainSpec, ImportSpec, DemoSpec, RenameCheckpointSpec, DeleteCheckpointSpec)
 
 
 def analysis_id_of(result: Any) -> str | None:
-    """An analysis job's result names its directory: ``{"id": ...}``, an id, or a path."""
-    if isinstance(result, dict):
-        return str(result["id"]) if result.get("id") else None
-    if isinstance(result, str):
-        return result.rstrip("/").rsplit("/", 1)[-1]
-    return None
+    """The id of the analysis a finished analyze job wrote."""
+    return result.id if isinstance(result, AnalysisJobResult) else None
 
 
 class AnalyzeScreen(KdcamScreen):
@@ -56,9 +54,10 @@ class AnalyzeScreen(KdcamScreen):
                 yield Label("images N (blank: all)")
                 yield Input("200", compact=True, id="n", type="integer")
                 yield Label("CAM method")
-                yield Select([(m, m) for m in CAM_METHODS], value="gradcam", allow_blank=False, compact=True, id="method")
-                yield Label("target: label|teacher|own|class:K")
-                yield Input("label", compact=True, id="target")
+                yield Select([(m, m) for m in CAM_METHODS], value=DEFAULT_CAM_METHOD, allow_blank=False, compact=True,
+                             id="method")
+                yield Label(f"target: {'|'.join(TARGETS)}")
+                yield Input(DEFAULT_TARGET, compact=True, id="target")
                 yield Label("layer (blank: last conv)")
                 yield Input("", compact=True, id="layer")
                 yield Label("", id="form-error", classes="problem")
@@ -67,6 +66,7 @@ class AnalyzeScreen(KdcamScreen):
                 yield Static("Analysis", classes="pane-title")
                 yield JobStatus(id="analyze-status")
                 yield Static("", id="analyze-help")
+                yield Problems(id="checkpoint-problems")
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -76,13 +76,15 @@ class AnalyzeScreen(KdcamScreen):
         self.query_one(JobStatus).show(None, "no analysis running")
         self.action_reload()
 
-    @work(thread=True, exclusive=True, group="list")
+    @work(thread=True, exclusive=True, group="list", exit_on_error=False)
     def action_reload(self) -> None:
-        metas = list_checkpoints(self.kdcam.workspace.checkpoints)
-        self.app.call_from_thread(self._listed, metas)
+        metas, unreadable = scan_checkpoints(self.kdcam.workspace.checkpoints)
+        self.app.call_from_thread(self._listed, metas, unreadable)
 
-    def _listed(self, metas: list[CheckpointMeta]) -> None:
+    def _listed(self, metas: list[CheckpointMeta], unreadable: list[UnreadableCheckpoint]) -> None:
         self.metas = metas
+        self.query_one("#checkpoint-problems", Problems).show([(f"checkpoint {u.name}", u.reason)
+                                                               for u in unreadable])
         teachers = [m for m in metas if m.role == "teacher"] or metas
         select = self.query_one("#teacher", Select)
         current = select.value
@@ -118,12 +120,19 @@ class AnalyzeScreen(KdcamScreen):
         n = int(n_text) if n_text else None
         if n is not None and n < 1:
             raise ValueError("N: at least 1 image")
-        teacher_meta = next(m for m in self.metas if m.name == teacher)
+        teacher_meta = next((m for m in self.metas if m.name == teacher), None)
+        if teacher_meta is None:
+            raise ValueError(f"teacher: {teacher} is no longer in the store (f5 reloads)")
         dataset = self.query_one("#dataset", Input).value.strip() or teacher_meta.dataset or "shapes"
+        target = self.query_one("#target", Input).value.strip() or DEFAULT_TARGET
+        try:
+            parse_target(target)
+        except KdcamError as exc:
+            raise ValueError(f"target: {exc}") from None
         return AnalyzeSpec(
             workspace=str(self.kdcam.workspace.root), teacher=teacher, students=students, dataset=dataset, n=n,
             method=str(self.query_one("#method", Select).value),
-            target=self.query_one("#target", Input).value.strip() or "label",
+            target=target,
             layer=self.query_one("#layer", Input).value.strip() or None,
         )
 
@@ -149,6 +158,5 @@ class AnalyzeScreen(KdcamScreen):
                 if analysis_id:
                     self.kdcam.selected_analysis = analysis_id
                 self.kdcam.action_show("leaderboard")
-        elif isinstance(event, Finished) and record is not None and record.kind in ("train", "import", "demo",
-                                                                                     "rename", "delete"):
+        elif isinstance(event, Finished) and record is not None and isinstance(record.spec, STORE_SPECS):
             self.action_reload()

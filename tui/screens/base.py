@@ -1,55 +1,54 @@
-"""The frame every kdcam screen shares: header, body, footer, and a hook for job events."""
+"""The frame every kdcam screen shares: header, body, footer, a hook for job events, and a
+safety net: a background read that fails is shown, never allowed to close the app."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from textual.app import ComposeResult
 from textual.screen import Screen
 from textual.widgets import Header
+from textual.worker import Worker, WorkerState
 
 from engine.events import JobEvent
+from tui.host import Host
+from tui.jobboard import JobRecord
+from tui.modes import GLOBAL_BINDINGS
 from tui.widgets.keybar import KeyBar
-
-if TYPE_CHECKING:
-    from tui.app import KdcamApp
-    from tui.jobboard import JobRecord
 
 
 class JobAware:
     """Mixin for screens and dialogs that want every engine event while they are alive."""
 
+    app: Any
+
     def on_mount(self) -> None:
-        self.app.watchers.add(self)  # type: ignore[attr-defined]
+        cast(Host, self.app).add_watcher(self)
 
     def on_unmount(self) -> None:
-        self.app.watchers.discard(self)  # type: ignore[attr-defined]
+        cast(Host, self.app).remove_watcher(self)
 
     def job_event(self, event: JobEvent, record: JobRecord | None) -> None:
         """Called on the UI thread for every engine event; override to react."""
 
 
-class KdcamScreen(JobAware, Screen):
-    """A top-level screen (one per app mode)."""
+class KdcamScreen(JobAware, Screen[None]):
+    """A top-level screen (one per app mode).
+
+    Workers of a screen are started with ``exit_on_error=False``: an unexpected error while
+    reading the workspace becomes a notification and the screen stays usable.
+    """
 
     SCREEN_TITLE: ClassVar[str] = ""
 
-    def __init__(self) -> None:
-        super().__init__()
-        # A new Screen starts with a CSS generation of -1, so Textual re-parses the whole
-        # stylesheet (~0.1 s on a small CPU) when it is first shown and again when it is first
-        # returned to. Its widgets are styled from the current stylesheet as they mount, so it
-        # is current as of now; a later theme change still bumps the app's count and refreshes.
-        self._css_update_count = self.app._css_update_count
-
     @property
-    def kdcam(self) -> KdcamApp:
-        return self.app  # type: ignore[return-value]
+    def kdcam(self) -> Host:
+        return cast(Host, self.app)
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False)
         yield from self.compose_body()
-        yield KeyBar(self.BINDINGS, self.app.BINDINGS)
+        yield KeyBar(self.BINDINGS, GLOBAL_BINDINGS)
 
     def compose_body(self) -> ComposeResult:
         raise NotImplementedError
@@ -75,3 +74,9 @@ class KdcamScreen(JobAware, Screen):
         super().on_mount()
         self.title = "kdcam"
         self.sub_title = self.SCREEN_TITLE
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.state == WorkerState.ERROR and event.worker.error is not None:
+            error = event.worker.error
+            self.notify(f"{type(error).__name__}: {error}", title=f"{self.SCREEN_TITLE}: reading failed",
+                        severity="error", timeout=10)

@@ -5,8 +5,7 @@ labelled with the model's prediction, coloured right/wrong, and the image's metr
 from __future__ import annotations
 
 import math
-from collections import OrderedDict
-from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -16,106 +15,35 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Container, Horizontal, Vertical, VerticalScroll
+from textual.reactive import var
 from textual.widgets import DataTable, Label, Static
 from textual_image.widget import Image as InlineImage
 
-from engine.analysis.bands import band as band_of
-from engine.analysis.results import AnalysisInfo, list_analyses, load_images, load_maps, load_per_image, \
-    load_results, load_extra_maps
+from engine.api.analyses import AnalysisInfo, UnreadableAnalysis, scan_analyses
+from engine.api.bands import band as band_of
+from engine.api.bands import band_style
+from engine.api.catalogue import BANDED_METRICS
+from engine.api.specs import AnalyzeSpec, DemoSpec
 from engine.errors import KdcamError
 from engine.events import Finished, JobEvent
-from tui.bands import BAND_STYLES
 from tui.heatmap import Card, panel_png, picture
 from tui.jobboard import JobRecord
+from tui.rows.browser import (
+    METRIC_COLUMNS,
+    Filters,
+    LoadedAnalysis,
+    LruCache,
+    load_analysis,
+    other_target,
+    siblings,
+    target_label,
+)
 from tui.screens.base import KdcamScreen
+from tui.widgets.problems import Problems
 
-OUTCOMES = (None, "both_correct", "teacher_only", "student_only", "both_wrong")
-SORTS = ("index", "least similar", "most similar", "least confident teacher")
 CARD_CACHE_SIZE = 256  # a few dozen images' cards: tiny pictures, enough to scroll back and forth
-METRIC_COLUMNS = (("pearson", "Pearson"), ("l2_similarity", "L2 sim"), ("iou", "IoU"), ("kl", "KL"),
-                  ("spearman", "Spearman"), ("peak_distance", "peak px"), ("output_kl", "out KL"))
-
-
-@dataclass
-class LoadedAnalysis:
-    """Everything the browser shows of one analysis; arrays are memory-mapped."""
-
-    info: AnalysisInfo
-    results: dict[str, Any]
-    per_image: dict[str, np.ndarray]
-    images: np.ndarray
-    maps: dict[str, np.ndarray]
-    models: list[str]
-    students: list[str]
-    class_names: list[str]
-    # model -> {image row: row in diagnosis/<model>_{true,pred}.npy}
-    diagnosis_rows: dict[str, dict[int, int]] = field(default_factory=dict)
-    diagnosis_maps: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # model -> {"true"|"pred": maps}
-
-    @property
-    def target(self) -> str:
-        return self.results.get("cam", {}).get("target", "label")
-
-    @property
-    def method(self) -> str:
-        return self.results.get("cam", {}).get("method", "?")
-
-
-def load_analysis(workspace: Any, info: AnalysisInfo) -> LoadedAnalysis:
-    """Read one analysis (worker thread): JSON, per-image arrays, memory-maps of images and maps."""
-    results = load_results(workspace, info.id)
-    per_image = load_per_image(workspace, info.id)
-    models = [str(m) for m in per_image["models"]]
-    diagnosis_rows: dict[str, dict[int, int]] = {}
-    diagnosis_maps: dict[str, dict[str, np.ndarray]] = {}
-    for model in models:
-        rows = {int(item["image"]): int(item["row"])
-                for group in results.get("diagnosis", {}).get(model, {}).get("worst_errors", [])
-                for item in group.get("items", []) if "row" in item}
-        true_maps = load_extra_maps(workspace, info.id, "diagnosis_true", model)
-        pred_maps = load_extra_maps(workspace, info.id, "diagnosis_pred", model)
-        if rows and true_maps is not None and pred_maps is not None:
-            diagnosis_rows[model] = rows
-            diagnosis_maps[model] = {"true": true_maps, "pred": pred_maps}
-    return LoadedAnalysis(
-        info=info, results=results, per_image=per_image, images=load_images(workspace, info.id),
-        maps={m: load_maps(workspace, info.id, m) for m in models}, models=models,
-        students=[str(s) for s in per_image["students"]],
-        class_names=list(results.get("dataset", {}).get("class_names", [])),
-        diagnosis_rows=diagnosis_rows, diagnosis_maps=diagnosis_maps,
-    )
-
-
-def outcome_of(data: LoadedAnalysis, student: int, row: int) -> str:
-    """Who was right on image ``row``: the split names of the results schema."""
-    labels, preds = data.per_image["labels"], data.per_image["preds"]
-    teacher_right = preds[0, row] == labels[row]
-    student_right = preds[1 + student, row] == labels[row]
-    if teacher_right and student_right:
-        return "both_correct"
-    if teacher_right:
-        return "teacher_only"
-    return "student_only" if student_right else "both_wrong"
-
-
-def visible_rows(data: LoadedAnalysis, student: int, class_filter: int | None, outcome: str | None,
-                 degenerate_only: bool, sort: str) -> list[int]:
-    """Image rows passing the filters, in the chosen order (ties by row)."""
-    labels = data.per_image["labels"]
-    rows = np.arange(len(labels))
-    if class_filter is not None:
-        rows = rows[labels[rows] == class_filter]
-    if degenerate_only:
-        rows = rows[data.per_image["degenerate"][:, rows].any(axis=0)]
-    if outcome is not None:
-        rows = np.array([r for r in rows if outcome_of(data, student, int(r)) == outcome], dtype=np.int64)
-    if sort in ("least similar", "most similar") and data.students:
-        pearson = data.per_image["pearson"][student, rows].astype(np.float64)
-        key = np.where(np.isnan(pearson), np.inf, pearson if sort == "least similar" else -pearson)
-        rows = rows[np.argsort(key, kind="stable")]
-    elif sort == "least confident teacher":
-        rows = rows[np.argsort(data.per_image["confidences"][0, rows], kind="stable")]
-    return [int(r) for r in rows]
+#: jobs that write analyses: the browser re-reads when one finishes
+ANALYSIS_SPECS = (AnalyzeSpec, DemoSpec)
 
 
 class CardPicture(InlineImage, Renderable=InlineImage._Renderable):
@@ -165,32 +93,35 @@ class BrowserScreen(KdcamScreen):
         Binding("right_square_bracket", "cycle_student(1)", "Next student", key_display="]"),
     ]
 
+    #: which images the list shows and in what order; changing it refills the list
+    filters: var[Filters] = var(Filters, init=False)
+
     def __init__(self) -> None:
         super().__init__()
         self.data: LoadedAnalysis | None = None
         self.analyses: list[AnalysisInfo] = []
         self.rows: list[int] = []
-        self.student = 0
-        self.class_filter: int | None = None
-        self.outcome: str | None = None
-        self.degenerate_only = False
-        self.sort = SORTS[0]
         self.blend = True
         self.other_target = False  # showing diagnosis maps for the other class (true <-> predicted)
         self._pending_dataset_index: int | None = None
         self._panel_pending = False
         # Built cards by (row, model, overlay, other target): moving back and forth re-uses them.
-        self._cards: OrderedDict[tuple[int, str, bool, bool], Card] = OrderedDict()
+        self._cards: LruCache[tuple[int, str, bool, bool], Card] = LruCache(CARD_CACHE_SIZE)
+
+    @property
+    def student(self) -> int:
+        return self.filters.student
 
     def compose_body(self) -> ComposeResult:
         with Horizontal():
             with Vertical(id="image-side"):
                 yield Label("", id="filters")
-                table: DataTable = DataTable(id="image-list", cursor_type="row")
+                table: DataTable[Any] = DataTable(id="image-list", cursor_type="row")
                 table.add_columns("#", "class", "T S", "r")
                 yield table
             with VerticalScroll(id="panel"):
                 yield Label("No analysis yet: Analyze (3) makes one.", id="panel-title")
+                yield Problems(id="analysis-problems")
                 yield Container(id="panel-images")
                 yield Static("", id="image-metrics")
 
@@ -204,30 +135,45 @@ class BrowserScreen(KdcamScreen):
             self.reload()
 
     # -- loading --------------------------------------------------------------------------
-    @work(thread=True, exclusive=True, group="load")
+    @work(thread=True, exclusive=True, group="load", exit_on_error=False)
     def reload(self, analysis_id: str | None = None) -> None:
-        analyses = list_analyses(self.kdcam.workspace)
+        analyses, unreadable = scan_analyses(self.kdcam.workspace.root)
         wanted = analysis_id or self.kdcam.selected_analysis
         info = next((a for a in analyses if a.id == wanted), analyses[0] if analyses else None)
         if info is None:
-            self.app.call_from_thread(self._loaded, analyses, None)
+            self.app.call_from_thread(self._loaded, analyses, unreadable, None)
             return
         try:
-            data = load_analysis(self.kdcam.workspace, info)
+            data = load_analysis(self.kdcam.workspace.root, info)
         except KdcamError as exc:
-            self.app.call_from_thread(self.notify, str(exc), severity="error")
+            self.app.call_from_thread(self._failed, analyses, unreadable, info, str(exc))
             return
-        self.app.call_from_thread(self._loaded, analyses, data)
+        self.app.call_from_thread(self._loaded, analyses, unreadable, data)
 
-    async def _loaded(self, analyses: list[AnalysisInfo], data: LoadedAnalysis | None) -> None:
+    def _failed(self, analyses: list[AnalysisInfo], unreadable: list[UnreadableAnalysis], info: AnalysisInfo,
+                reason: str) -> None:
+        """The analysis to show cannot be opened: say why in the panel; what was shown stays."""
         self.analyses = analyses
+        self.query_one("#analysis-problems", Problems).show(
+            [(f"analysis {info.id}", reason), *((f"analysis {u.id}", u.reason) for u in unreadable)])
+        if self.data is None:
+            self.query_one("#panel-title", Label).update(f"analysis {info.id} cannot be shown")
+        else:
+            self.notify(reason, title=f"analysis {info.id} cannot be shown", severity="error", timeout=10)
+
+    async def _loaded(self, analyses: list[AnalysisInfo], unreadable: list[UnreadableAnalysis],
+                      data: LoadedAnalysis | None) -> None:
+        self.analyses = analyses
+        self.query_one("#analysis-problems", Problems).show([(f"analysis {u.id}", u.reason) for u in unreadable])
         if data is None:
+            if unreadable and self.data is None:
+                self.query_one("#panel-title", Label).update("No readable analysis: the files below cannot be read.")
             return
         previous_model_count = len(self.data.models) if self.data else -1
         self.data = data
         self._cards.clear()
         self.kdcam.selected_analysis = data.info.id
-        self.student = min(self.student, max(0, len(data.students) - 1))
+        self.set_reactive(BrowserScreen.filters, self.filters.for_analysis(data))
         self.other_target = False
         # A fixed height (header + one line per student) spares a layout pass per key.
         self.query_one("#image-metrics", Static).styles.height = 1 + len(data.students)
@@ -255,7 +201,7 @@ class BrowserScreen(KdcamScreen):
             matches = np.flatnonzero(data.per_image["indices"] == self._pending_dataset_index)
             keep = int(matches[0]) if len(matches) else keep
             self._pending_dataset_index = None
-        self.rows = visible_rows(data, self.student, self.class_filter, self.outcome, self.degenerate_only, self.sort)
+        self.rows = self.filters.rows(data)
         table = self.query_one("#image-list", DataTable)
         table.clear()
         labels, preds = data.per_image["labels"], data.per_image["preds"]
@@ -267,27 +213,24 @@ class BrowserScreen(KdcamScreen):
                 marks.append("✓" if right else "✗", style="green" if right else "red")
                 marks.append(" ")
             value = float(pearson[row]) if pearson is not None else math.nan
-            table.add_row(str(int(data.per_image["indices"][row])), self.class_name(int(labels[row]))[:12], marks,
+            table.add_row(str(int(data.per_image["indices"][row])), data.class_name(int(labels[row]))[:12], marks,
                           "—" if math.isnan(value) else f"{value:.2f}", key=str(row))
         if keep in self.rows:
             table.move_cursor(row=self.rows.index(keep))
         self.show_filters()
         self.show_image()
 
+    def watch_filters(self) -> None:
+        self.refilter()
+
     def show_filters(self) -> None:
         data = self.data
         if data is None:
             return
-        student = data.students[self.student] if data.students else "—"
-        self.query_one("#filters", Label).update(
-            f"student [b]{student}[/b] · sort {self.sort}\n"
-            f"class {self.class_name(self.class_filter) if self.class_filter is not None else 'all'} · "
-            f"who {(self.outcome or 'all').replace('_', ' ')}{' · degenerate' if self.degenerate_only else ''} · "
-            f"{len(self.rows)}/{len(data.per_image['labels'])}")
+        self.query_one("#filters", Label).update(self.filters.describe(data, len(self.rows)))
 
     def class_name(self, k: int) -> str:
-        names = self.data.class_names if self.data else []
-        return names[k] if 0 <= k < len(names) else str(k)
+        return self.data.class_name(k) if self.data else str(k)
 
     def current_row(self) -> int | None:
         table = self.query_one("#image-list", DataTable)
@@ -320,11 +263,13 @@ class BrowserScreen(KdcamScreen):
         """The original (``m`` None) or model ``m``'s card for image ``row``, built once while recent."""
         data = self.data
         assert data is not None
-        key = (row, "" if m is None else data.models[m], self.blend and m is not None, self.other_target and m is not None)
-        card = self._cards.get(key)
-        if card is not None:
-            self._cards.move_to_end(key)
-            return card
+        key = (row, "" if m is None else data.models[m], self.blend and m is not None,
+               self.other_target and m is not None)
+        return self._cards.get(key, lambda: self.build_card(row, m))
+
+    def build_card(self, row: int, m: int | None) -> Card:
+        data = self.data
+        assert data is not None
         image = np.asarray(data.images[row])
         labels, preds, conf = data.per_image["labels"], data.per_image["preds"], data.per_image["confidences"]
         if m is None:
@@ -334,9 +279,6 @@ class BrowserScreen(KdcamScreen):
             cam, note = self.cam_of(model, row)
             caption = f"{self.class_name(int(preds[m, row]))} {100 * float(conf[m, row]):.0f}%{note}"
             card = Card(model, caption, bool(preds[m, row] == labels[row]), picture(image, np.asarray(cam), self.blend))
-        self._cards[key] = card
-        if len(self._cards) > CARD_CACHE_SIZE:
-            self._cards.popitem(last=False)
         return card
 
     def cam_of(self, model: str, row: int) -> tuple[np.ndarray, str]:
@@ -352,11 +294,7 @@ class BrowserScreen(KdcamScreen):
     def target_label(self) -> str:
         data = self.data
         assert data is not None
-        names = {"label": "true class", "own": "predicted class", "teacher": "teacher's prediction"}
-        base = names.get(data.target, data.target)
-        if self.other_target:
-            return ("predicted class" if data.target == "label" else "true class") + " (where computed)"
-        return base
+        return target_label(data.target, self.other_target)
 
     def show_image(self) -> None:
         data, row = self.data, self.current_row()
@@ -372,7 +310,7 @@ class BrowserScreen(KdcamScreen):
             f"image {int(data.per_image['indices'][row])} · true {self.class_name(int(data.per_image['labels'][row]))}"
             f" · {data.method} · target {self.target_label()} · {'overlay' if self.blend else 'heatmap'}",
             layout=False)
-        for widget, card in zip(cards_widgets, self.cards_for(row)):
+        for widget, card in zip(cards_widgets, self.cards_for(row), strict=False):
             widget.show(card)
         self.query_one("#image-metrics", Static).update(self.metrics_table(row), layout=False)
 
@@ -388,28 +326,24 @@ class BrowserScreen(KdcamScreen):
             for key, _ in METRIC_COLUMNS:
                 value = float(data.per_image[key][s, row])
                 text = "—" if math.isnan(value) else f"{value:.3f}"
-                style = BAND_STYLES[band_of(key, value)] if key in ("pearson", "l2_similarity", "iou", "kl") \
-                    and not math.isnan(value) else ""
+                style = band_style(band_of(key, value)) if key in BANDED_METRICS and not math.isnan(value) else ""
                 cells.append(Text(text, style=style))
             table.add_row(Text(student, style="bold" if s == self.student else ""), *cells)
         return table
 
     # -- keys ----------------------------------------------------------------------------------
-    def siblings(self, same: str) -> list[AnalysisInfo]:
+    def sibling_analyses(self, same: str) -> list[AnalysisInfo]:
         """Analyses of the same models and images that differ in method or target."""
         data = self.data
         assert data is not None
-        info = data.info
-        return [a for a in self.analyses
-                if a.teacher == info.teacher and a.students == info.students and a.dataset == info.dataset
-                and a.n == info.n and getattr(a, same) == getattr(info, same)]
+        return siblings(self.analyses, data.info, same)
 
     def action_toggle_target(self) -> None:
         data, row = self.data, self.current_row()
         if data is None or row is None:
             return
-        flip = {"label": "own", "own": "label"}
-        other = next((a for a in self.siblings("method") if a.target == flip.get(data.target)), None)
+        flip = other_target(data.target)
+        other = next((a for a in self.sibling_analyses("method") if a.target == flip), None)
         if other is not None:
             self.switch_analysis(other)
         elif any(row in rows for rows in data.diagnosis_rows.values()) or self.other_target:
@@ -417,13 +351,13 @@ class BrowserScreen(KdcamScreen):
             self.show_image()
         else:
             self.notify("the other class's CAM was not computed for this image; analyze with target "
-                        f"{flip.get(data.target, 'label')!r} to see it", severity="warning")
+                        f"{flip!r} to see it", severity="warning")
 
     def action_cycle_method(self) -> None:
         data = self.data
         if data is None:
             return
-        same_target = sorted(self.siblings("target"), key=lambda a: a.method)
+        same_target = sorted(self.sibling_analyses("target"), key=lambda a: a.method)
         if len(same_target) < 2:
             self.notify(f"only {data.method} was computed for these models and images", severity="warning")
             return
@@ -442,28 +376,21 @@ class BrowserScreen(KdcamScreen):
         self.show_image()
 
     def action_cycle_class(self) -> None:
-        if self.data is None:
-            return
-        options = [None, *range(len(self.data.class_names))]
-        self.class_filter = options[(options.index(self.class_filter) + 1) % len(options)]
-        self.refilter()
+        if self.data is not None:
+            self.filters = self.filters.next_class(len(self.data.class_names))
 
     def action_cycle_outcome(self) -> None:
-        self.outcome = OUTCOMES[(OUTCOMES.index(self.outcome) + 1) % len(OUTCOMES)]
-        self.refilter()
+        self.filters = self.filters.next_outcome()
 
     def action_toggle_degenerate(self) -> None:
-        self.degenerate_only = not self.degenerate_only
-        self.refilter()
+        self.filters = self.filters.toggled_degenerate()
 
     def action_cycle_sort(self) -> None:
-        self.sort = SORTS[(SORTS.index(self.sort) + 1) % len(SORTS)]
-        self.refilter()
+        self.filters = self.filters.next_sort()
 
     def action_cycle_student(self, step: int) -> None:
         if self.data and self.data.students:
-            self.student = (self.student + step) % len(self.data.students)
-            self.refilter()
+            self.filters = self.filters.next_student(step, len(self.data.students))
 
     def action_export_panel(self) -> None:
         data, row = self.data, self.current_row()
@@ -474,11 +401,11 @@ class BrowserScreen(KdcamScreen):
         path = self.kdcam.workspace.exports / "panels" / f"{data.info.id}-image{index}-{data.method}.png"
         self.write_panel(cards, path)
 
-    @work(thread=True, group="export")
-    def write_panel(self, cards: list[Card], path: Any) -> None:
+    @work(thread=True, group="export", exit_on_error=False)
+    def write_panel(self, cards: list[Card], path: Path) -> None:
         panel_png(cards, path)
         self.app.call_from_thread(self.notify, f"panel written to {path}", title="exported")
 
     def job_event(self, event: JobEvent, record: JobRecord | None) -> None:
-        if isinstance(event, Finished) and record is not None and record.kind in ("analyze", "demo"):
+        if isinstance(event, Finished) and record is not None and isinstance(record.spec, ANALYSIS_SPECS):
             self.reload()

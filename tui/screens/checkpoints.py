@@ -1,23 +1,25 @@
-"""Checkpoints: the workspace's store as a table, with import, inspect, rename and delete."""
+"""Checkpoints: the workspace's store as a table, with import, inspect, rename and delete.
+
+A checkpoint whose metadata cannot be read is listed, marked unreadable, with the reason."""
 
 from __future__ import annotations
 
-from rich.table import Table
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Static
 
-from engine.checkpoints.meta import CheckpointMeta, list_checkpoints
+from engine.api.checkpoints import CheckpointMeta, UnreadableCheckpoint, scan_checkpoints
+from engine.api.results import ModelTaps, TapInfo
+from engine.api.specs import DeleteCheckpointSpec, DemoSpec, ImportSpec, RenameCheckpointSpec, TapsSpec, TrainSpec
 from engine.events import Finished, JobEvent
-from tui import format as fmt
 from tui.jobboard import JobRecord
+from tui.rows.checkpoints import COLUMNS, CheckpointRow, checkpoint_rows, inspect_table, problem_table
 from tui.screens.base import KdcamScreen
-from tui.store_jobs import DeleteCheckpointSpec, RenameCheckpointSpec, TapsSpec
 
-COLUMNS = ("name", "arch", "params", "dataset", "role", "method", "teacher", "acc", "created")
-STORE_KINDS = ("import", "rename", "delete", "train", "demo")
+#: jobs that change the store: the table is re-read when one finishes
+STORE_SPECS = (ImportSpec, RenameCheckpointSpec, DeleteCheckpointSpec, TrainSpec, DemoSpec)
 
 
 class CheckpointsScreen(KdcamScreen):
@@ -32,12 +34,16 @@ class CheckpointsScreen(KdcamScreen):
 
     def __init__(self) -> None:
         super().__init__()
-        self.metas: dict[str, CheckpointMeta] = {}
-        self.taps: dict[str, list[tuple[str, int, int, int]]] = {}
+        self.rows: dict[str, CheckpointRow] = {}
+        self.taps: dict[str, list[TapInfo]] = {}
         self._taps_jobs: dict[str, str] = {}  # job id -> checkpoint name
 
+    @property
+    def metas(self) -> dict[str, CheckpointMeta]:
+        return {name: row.meta for name, row in self.rows.items() if row.meta is not None}
+
     def compose_body(self) -> ComposeResult:
-        table: DataTable = DataTable(id="checkpoints", cursor_type="row", zebra_stripes=True)
+        table: DataTable[str] = DataTable(id="checkpoints", cursor_type="row", zebra_stripes=True)
         table.add_columns(*COLUMNS)
         yield table
         with VerticalScroll(id="inspect"):
@@ -50,23 +56,21 @@ class CheckpointsScreen(KdcamScreen):
     def on_screen_resume(self) -> None:
         self.action_reload()
 
-    @work(thread=True, exclusive=True, group="list")
+    @work(thread=True, exclusive=True, group="list", exit_on_error=False)
     def action_reload(self) -> None:
         """Read the store's JSON files off the UI thread (a network disk may be slow)."""
-        metas = list_checkpoints(self.kdcam.workspace.checkpoints)
-        self.app.call_from_thread(self._show, metas)
+        metas, unreadable = scan_checkpoints(self.kdcam.workspace.checkpoints)
+        self.app.call_from_thread(self._show, metas, unreadable)
 
-    def _show(self, metas: list[CheckpointMeta]) -> None:
+    def _show(self, metas: list[CheckpointMeta], unreadable: list[UnreadableCheckpoint]) -> None:
         table = self.query_one("#checkpoints", DataTable)
         current = self.selected_name()
-        self.metas = {m.name: m for m in metas}
+        rows = checkpoint_rows(metas, unreadable)
+        self.rows = {row.name: row for row in rows}
         table.clear()
-        for m in metas:
-            table.add_row(
-                m.name, m.arch, fmt.params(m.params), fmt.clip(m.dataset or "—", 20), m.role, m.method or "—",
-                m.teacher or "—", fmt.percent(m.accuracy), fmt.created(m.created), key=m.name,
-            )
-        if current in self.metas:
+        for row in rows:
+            table.add_row(*row.cells(), key=row.name)
+        if current in self.rows:
             table.move_cursor(row=table.get_row_index(current))
         self._show_inspect()
 
@@ -85,15 +89,20 @@ class CheckpointsScreen(KdcamScreen):
     def _show_inspect(self) -> None:
         body = self.query_one("#inspect-body", Static)
         name = self.selected_name()
-        if name is None or name not in self.metas:
+        row = self.rows.get(name) if name is not None else None
+        if row is None:
             body.update("No checkpoints in this workspace yet: [b]i[/b] imports one, "
                         "the Train screen ([b]2[/b]) makes some.")
-            return
-        body.update(inspect_table(self.metas[name], self.taps.get(name)))
+        elif row.meta is None:
+            body.update(problem_table(row))
+        else:
+            body.update(inspect_table(row.meta, self.taps.get(row.name)))
 
     def action_inspect(self) -> None:
         name = self.selected_name()
-        if name and name not in self.taps and name not in self._taps_jobs.values():
+        if name is None or name not in self.metas:
+            return
+        if name not in self.taps and name not in self._taps_jobs.values():
             record = self.kdcam.submit(TapsSpec(str(self.kdcam.workspace.root), name))
             self._taps_jobs[record.job_id] = name
 
@@ -137,38 +146,14 @@ class CheckpointsScreen(KdcamScreen):
         if not isinstance(event, Finished) or record is None:
             return
         if event.job_id in self._taps_jobs:
-            self.taps[self._taps_jobs.pop(event.job_id)] = list(event.result)
+            self.taps[self._taps_jobs.pop(event.job_id)] = taps_of(event.result)
             self._show_inspect()
-        elif record.kind in STORE_KINDS:
+        elif isinstance(record.spec, STORE_SPECS):
             self.action_reload()
 
 
-def inspect_table(meta: CheckpointMeta, taps: list[tuple[str, int, int, int]] | None) -> Table:
-    """Metadata, provenance and (once asked for with enter) the model's feature taps."""
-    table = Table.grid(padding=(0, 2))
-    table.add_column(style="bold")
-    table.add_column()
-    rows = [
-        ("name", meta.name),
-        ("model", f"{meta.arch} ×{meta.width:g}, {meta.num_classes} classes, "
-                  f"{meta.in_channels}x{meta.input_size}x{meta.input_size}, {fmt.params(meta.params)} params"),
-        ("normalise", f"mean {tuple(round(v, 4) for v in meta.mean)}  std {tuple(round(v, 4) for v in meta.std)}"),
-        ("trained", f"{meta.role}" + (f", method {meta.method}" if meta.method else "")
-                    + (f", teacher {meta.teacher}" if meta.teacher else "")
-                    + (f", recipe {meta.recipe}" if meta.recipe else "")
-                    + (f", {meta.epochs} epochs" if meta.epochs else "")
-                    + (f", run {meta.run_id}" if meta.run_id else "")),
-        ("accuracy", fmt.percent(meta.accuracy)),
-        ("dataset", meta.dataset or "—"),
-    ]
-    if meta.source_path:
-        rows.append(("source", f"{meta.source_path}  sha256 {(meta.source_sha256 or '')[:16]}"))
-    if meta.model_def:
-        rows.append(("model def", meta.model_def))
-    if taps is None:
-        rows.append(("taps", "[dim]enter or t lists the feature taps[/dim]"))
-    else:
-        rows.append(("taps", "  ".join(f"{n} {c}×{h}×{w}" for n, c, h, w in taps)))
-    for key, value in rows:
-        table.add_row(key, value)
-    return table
+def taps_of(result: object) -> list[TapInfo]:
+    """The taps a finished taps job reports."""
+    if isinstance(result, ModelTaps):
+        return list(result.taps)
+    return [t for t in result if isinstance(t, TapInfo)] if isinstance(result, list | tuple) else []

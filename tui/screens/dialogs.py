@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -10,8 +11,10 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
+from engine.api.checkpoints import CheckpointMeta
+from engine.api.specs import ImportSpec
 from engine.events import Failed, Finished, JobEvent
-from engine.specs import ImportSpec
+from tui.host import Host
 from tui.jobboard import JobRecord
 from tui.screens.base import JobAware
 
@@ -135,12 +138,13 @@ class ImportDialog(JobAware, ModalScreen[str | None]):
         except ValueError as exc:
             self._show_error(str(exc))
             return
+        host = cast(Host, self.app)
         spec = ImportSpec(
-            workspace=str(self.app.workspace.root),  # type: ignore[attr-defined]
+            workspace=str(host.workspace.root),
             path=str(Path(path).expanduser()), name=self._value("name"), arch=self._value("arch"),
             model_def=self._value("model_def"), dataset=self._value("dataset"), mean=mean, std=std,
         )
-        self.job_id = self.app.submit(spec).job_id  # type: ignore[attr-defined]
+        self.job_id = host.submit(spec).job_id
         self.query_one("#error", Label).update("[dim]importing…[/dim]")
 
     def job_event(self, event: JobEvent, record: JobRecord | None) -> None:
@@ -151,7 +155,7 @@ class ImportDialog(JobAware, ModalScreen[str | None]):
             self._show_error(event.error)
         elif isinstance(event, Finished):
             result = event.result
-            name = result.get("name") if isinstance(result, dict) else None
+            name = result.name if isinstance(result, CheckpointMeta) else None
             self.dismiss(name or self._value("name") or Path(self._value("path") or "").stem)
 
     def action_cancel(self) -> None:

@@ -10,22 +10,24 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Checkbox, Input, Label, Select, SelectionList, Static
 
-from engine.analysis.results import AnalysisInfo, list_analyses
+from engine.api.analyses import AnalysisInfo, UnreadableAnalysis, scan_analyses
+from engine.api.catalogue import EXPORT_FORMATS
+from engine.api.results import ExportResult
+from engine.api.specs import AnalyzeSpec, DemoSpec, ExportSpec
 from engine.events import Finished, JobEvent
-from engine.specs import ExportSpec
 from tui.jobboard import JobRecord
+from tui.rows.leaderboard import describe
 from tui.screens.base import KdcamScreen
-from tui.screens.leaderboard import describe
 from tui.widgets.jobstatus import JobStatus
+from tui.widgets.problems import Problems
 
-FORMATS = ("html", "png", "csv", "json")
+#: jobs that write analyses: the list is re-read when one finishes
+ANALYSIS_SPECS = (AnalyzeSpec, DemoSpec)
 
 
 def output_path(result: object, fallback: Path) -> Path:
-    """An export job returns the folder it wrote (a path, or an object with ``path``)."""
-    if isinstance(result, (str, Path)):
-        return Path(result)
-    return Path(getattr(result, "path", fallback))
+    """Where an export job wrote its report."""
+    return Path(result.path) if isinstance(result, ExportResult) else fallback
 
 
 class ExportScreen(KdcamScreen):
@@ -43,7 +45,7 @@ class ExportScreen(KdcamScreen):
                 yield Label("analysis")
                 yield Select([], id="analysis", prompt="analysis", compact=True)
                 yield Label("formats")
-                yield SelectionList[str](*((f, f, True) for f in FORMATS), id="formats", compact=True)
+                yield SelectionList[str](*((f, f, True) for f in EXPORT_FORMATS), id="formats", compact=True)
                 yield Label("folder under exports/ (blank: id)")
                 yield Input("", compact=True, id="out")
                 yield Checkbox("overwrite existing", id="overwrite", compact=True)
@@ -53,6 +55,7 @@ class ExportScreen(KdcamScreen):
                 yield Static("Export", classes="pane-title")
                 yield JobStatus(id="export-status")
                 yield Static("", id="export-result")
+                yield Problems(id="analysis-problems")
                 yield Static("Exports in this workspace", classes="pane-title")
                 yield Static("", id="export-list")
 
@@ -64,15 +67,17 @@ class ExportScreen(KdcamScreen):
     def on_screen_resume(self) -> None:
         self.action_reload()
 
-    @work(thread=True, exclusive=True, group="list")
+    @work(thread=True, exclusive=True, group="list", exit_on_error=False)
     def action_reload(self) -> None:
-        analyses = list_analyses(self.kdcam.workspace)
-        exports = sorted(p.name for p in self.kdcam.workspace.exports.iterdir()
-                         if p.is_dir() and not p.name.startswith(".")) if self.kdcam.workspace.exports.is_dir() else []
-        self.app.call_from_thread(self._listed, analyses, exports)
+        analyses, unreadable = scan_analyses(self.kdcam.workspace.root)
+        folder = self.kdcam.workspace.exports
+        exports = sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")) \
+            if folder.is_dir() else []
+        self.app.call_from_thread(self._listed, analyses, unreadable, exports)
 
-    def _listed(self, analyses: list[AnalysisInfo], exports: list[str]) -> None:
-        select = self.query_one("#analysis", Select)
+    def _listed(self, analyses: list[AnalysisInfo], unreadable: list[UnreadableAnalysis], exports: list[str]) -> None:
+        self.query_one("#analysis-problems", Problems).show([(f"analysis {u.id}", u.reason) for u in unreadable])
+        select: Select[str] = self.query_one("#analysis", Select)
         current = select.value
         select.set_options([(describe(a), a.id) for a in analyses])
         ids = [a.id for a in analyses]
@@ -116,10 +121,12 @@ class ExportScreen(KdcamScreen):
         if record is self.job:
             self.query_one(JobStatus).show(record)
             if isinstance(event, Finished):
-                fallback = self.kdcam.workspace.exports / (record.spec.out or record.spec.analysis)
+                spec = record.spec
+                fallback = self.kdcam.workspace.exports / (spec.out or spec.analysis) \
+                    if isinstance(spec, ExportSpec) else self.kdcam.workspace.exports
                 path = output_path(event.result, fallback)
                 self.query_one("#export-result", Static).update(
                     f"[green]written:[/green] [b]{path}[/b]\nopen {path / 'report.html'} in a browser")
                 self.action_reload()
-        elif isinstance(event, Finished) and record.kind in ("analyze", "demo"):
+        elif isinstance(event, Finished) and isinstance(record.spec, ANALYSIS_SPECS):
             self.action_reload()

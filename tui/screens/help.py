@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import importlib
-
 from rich.table import Table
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
+
+from tui.modes import GLOBAL_BINDINGS, MODES
 
 
 def _rows(bindings: list[BindingType]) -> list[tuple[str, str]]:
@@ -23,21 +23,17 @@ def _rows(bindings: list[BindingType]) -> list[tuple[str, str]]:
 
 def bindings_table() -> Table:
     """All bindings: global first, then one section per screen (keys as shown in the footer)."""
-    from tui.app import SCREENS, KdcamApp
-
     table = Table(expand=True, show_header=True, header_style="bold", box=None)
     table.add_column("key", style="bold cyan", no_wrap=True, width=12)
     table.add_column("action")
     table.add_row("[b]everywhere[/b]", "")
-    for key, description in _rows(KdcamApp.BINDINGS):
+    for key, description in _rows(GLOBAL_BINDINGS):
         table.add_row(key, description)
     table.add_row("ctrl+p", "command palette: every screen and action by name")
-    for mode, (key, label, target) in SCREENS.items():
-        module_name, _, class_name = target.partition(":")
-        screen_class = getattr(importlib.import_module(module_name), class_name)
+    for mode in MODES:
         table.add_row("", "")
-        table.add_row(f"[b]{label}[/b] ({key})", "")
-        for row in _rows(list(screen_class.BINDINGS)):
+        table.add_row(f"[b]{mode.label}[/b] ({mode.key})", "")
+        for row in _rows(list(mode.screen_class().BINDINGS)):
             table.add_row(*row)
     return table
 

@@ -3,51 +3,24 @@ cancel and resume; runs started headless in the same workspace are watched from 
 
 from __future__ import annotations
 
-import dataclasses
-from typing import Any
-
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, DataTable, Input, Label, ProgressBar, Select, SelectionList, Static
 
+from engine.api.catalogue import KD_METHODS, RECIPES
+from engine.api.runs import RunInfo, UnreadableRun, read_run, scan_runs
+from engine.api.specs import TrainSpec
+from engine.errors import KdcamError
 from engine.events import Epoch, JobEvent, Progress, Started
-from engine.specs import TrainSpec
-from tui import format as fmt
 from tui.jobboard import JobRecord
+from tui.rows.runs import TRAIN_SPECS, DiskRun, RunBook, epoch_row, loss_terms, total_loss
 from tui.screens.base import KdcamScreen
 from tui.widgets.chart import BrailleChart
+from tui.widgets.problems import Problems
 
-TRAIN_KINDS = ("train", "demo")
-RECIPES = ("quick", "paper", "demo")
-DEFAULT_METHODS: tuple[str, ...] = next(f.default for f in dataclasses.fields(TrainSpec) if f.name == "methods")
-
-
-def eta_seconds(record: dict[str, Any]) -> float | None:
-    """Time left, from the run's mean epoch time so far (``elapsed`` counts from the run's start)."""
-    epoch, epochs, elapsed = record.get("epoch"), record.get("epochs"), record.get("elapsed")
-    if not epoch or not epochs or elapsed is None:
-        return None
-    return elapsed / epoch * (epochs - epoch)
-
-
-def epoch_row(record: dict[str, Any], terms: list[str]) -> list[str]:
-    losses = record.get("losses", {})
-    return [
-        f"{record.get('epoch', '?')}/{record.get('epochs', '?')}",
-        *(fmt.number(losses.get(term), 4) for term in terms),
-        fmt.percent(record.get("train_acc")),
-        fmt.percent(record.get("test_acc")),
-        f"{record['lr']:.2e}" if record.get("lr") is not None else "—",
-        f"{record['images_per_s']:.0f}" if record.get("images_per_s") is not None else "—",
-        fmt.duration(eta_seconds(record)),
-    ]
-
-
-def total_loss(record: dict[str, Any]) -> float | None:
-    losses = record.get("losses", {})
-    return sum(losses.values()) if losses else None
+DEFAULT_RECIPE = "quick"
 
 
 class TrainScreen(KdcamScreen):
@@ -66,7 +39,7 @@ class TrainScreen(KdcamScreen):
         super().__init__()
         self.shown_run: str | None = None
         self.follow_live = True  # show whichever run is producing epochs
-        self.disk_runs: dict[str, dict[str, Any]] = {}  # run id -> {"status", "records"} read from runs/
+        self.runs = RunBook(self.kdcam.board)
         self._columns: tuple[str, ...] = ()
         self._stale = False  # events arrived while another screen was shown
         self._table_run: str | None = None  # the run whose epochs the table holds
@@ -84,21 +57,23 @@ class TrainScreen(KdcamScreen):
                 yield Label("width multiplier")
                 yield Input("1.0", compact=True, id="width", type="number")
                 yield Label("methods")
-                yield SelectionList[str](*((m, m, True) for m in DEFAULT_METHODS), id="methods", compact=True)
+                yield SelectionList[str](*((m, m, True) for m in KD_METHODS), id="methods", compact=True)
                 yield Label("recipe")
-                yield Select([(r, r) for r in RECIPES], value="quick", allow_blank=False, compact=True, id="recipe")
+                yield Select([(r, r) for r in RECIPES], value=DEFAULT_RECIPE, allow_blank=False, compact=True,
+                             id="recipe")
                 yield Label("epochs (blank: recipe's)")
                 yield Input("", compact=True, id="epochs", type="integer")
                 yield Label("", id="form-error", classes="problem")
                 yield Button("Queue run (s)", id="queue", variant="primary")
             with Vertical(classes="main"):
                 yield Static("Queue", classes="pane-title")
-                jobs: DataTable = DataTable(id="jobs", cursor_type="row", show_cursor=False)
+                jobs: DataTable[str] = DataTable(id="jobs", cursor_type="row", show_cursor=False)
                 jobs.add_columns("job", "what", "state")
                 yield jobs
                 yield Label("no job running", id="job-status")
                 yield ProgressBar(id="job-progress", show_eta=False)
                 yield Label("", id="run-title", classes="pane-title")
+                yield Problems(id="run-problems")
                 yield DataTable(id="epoch-table", cursor_type="none", zebra_stripes=True)
                 with Horizontal(id="curves"):
                     yield BrailleChart("loss", "magenta", id="loss-curve")
@@ -121,6 +96,7 @@ class TrainScreen(KdcamScreen):
         for key, value in values.items():
             if not value:
                 raise ValueError(f"{key}: required")
+        dataset, teacher, student = values["dataset"], values["teacher"], values["student"]
         methods = tuple(self.query_one("#methods", SelectionList).selected)
         if not methods:
             raise ValueError("methods: select at least one")
@@ -133,8 +109,8 @@ class TrainScreen(KdcamScreen):
         if width <= 0:
             raise ValueError("width multiplier: must be positive")
         recipe = str(self.query_one("#recipe", Select).value)
-        return TrainSpec(workspace=str(self.kdcam.workspace.root), methods=methods, recipe=recipe,
-                         epochs=epochs, width=width, **values)
+        return TrainSpec(workspace=str(self.kdcam.workspace.root), dataset=dataset, teacher=teacher, student=student,
+                         methods=methods, recipe=recipe, epochs=epochs, width=width)
 
     def action_queue(self) -> None:
         if self.submit_form() is not None:
@@ -152,9 +128,9 @@ class TrainScreen(KdcamScreen):
 
     def action_resume(self) -> None:
         run_id = self.shown_run
-        status = self.run_status(run_id) if run_id else None
-        live = self.live_runs().get(run_id) if run_id else None
-        if run_id is None or status == "finished" or (live is not None and live[0].active):
+        status = self.runs.status(run_id) if run_id else None
+        live = self.runs.live().get(run_id) if run_id else None
+        if run_id is None or status in ("finished", "unreadable") or (live is not None and live[0].active):
             self.notify("show an unfinished run that is not running first ([ and ] switch runs)",
                         severity="warning")
             return
@@ -163,31 +139,8 @@ class TrainScreen(KdcamScreen):
         self.refresh_jobs()
 
     # -- runs --------------------------------------------------------------------------
-    def live_runs(self) -> dict[str, tuple[JobRecord, list[dict[str, Any]]]]:
-        runs = {}
-        for record in self.kdcam.board.of_kind(*TRAIN_KINDS):
-            for run_id, epochs in record.epochs.items():
-                runs[run_id] = (record, epochs)
-        return runs
-
     def run_ids(self) -> list[str]:
-        return sorted(set(self.disk_runs) | set(self.live_runs()))
-
-    def run_status(self, run_id: str) -> str:
-        live = self.live_runs().get(run_id)
-        if live is not None and live[0].active and live[0].current_run == run_id:
-            return "running"
-        disk = self.disk_runs.get(run_id)
-        if disk is not None:
-            return disk["status"]
-        return "finished" if live is not None and live[0].state == "finished" else (live[0].state if live else "?")
-
-    def run_records(self, run_id: str) -> list[dict[str, Any]]:
-        live = self.live_runs().get(run_id)
-        disk = self.disk_runs.get(run_id, {}).get("records", [])
-        if live is not None and len(live[1]) >= len(disk):
-            return live[1]
-        return disk
+        return self.runs.ids()
 
     def action_cycle_run(self, step: int) -> None:
         ids = self.run_ids()
@@ -197,21 +150,18 @@ class TrainScreen(KdcamScreen):
         self.follow_live = False
         self.show_run(ids[(index + step) % len(ids)])
 
-    @work(thread=True, exclusive=True, group="runs")
+    @work(thread=True, exclusive=True, group="runs", exit_on_error=False)
     def action_reload_runs(self) -> None:
         """List runs/ off the UI thread: includes runs a headless ``kdcam train`` is writing."""
-        from engine.train.runs import list_runs
+        runs, unreadable = scan_runs(self.kdcam.workspace.root)
+        self.app.call_from_thread(self._runs_loaded, runs, unreadable)
 
-        runs = {}
-        for run in list_runs(self.kdcam.workspace):
-            runs[run.run_id] = {"status": run.state, "records": list(run.events)}
-        self.app.call_from_thread(self._runs_loaded, runs)
-
-    def _runs_loaded(self, runs: dict[str, dict[str, Any]]) -> None:
-        self.disk_runs = runs
+    def _runs_loaded(self, runs: list[RunInfo], unreadable: list[UnreadableRun]) -> None:
+        self.runs.load(runs, unreadable)
+        self.query_one("#run-problems", Problems).show(self.runs.problems())
         self.show_empty_title()
         if self.shown_run is None:
-            running = [r for r, info in runs.items() if info["status"] == "running"]
+            running = [run.run_id for run in runs if run.state == "running"]
             ids = running or self.run_ids()
             if ids:
                 self.show_run(ids[-1])
@@ -221,29 +171,31 @@ class TrainScreen(KdcamScreen):
     def poll_disk_run(self) -> None:
         """Follow a run another process is writing: re-read it while it says running."""
         run_id = self.shown_run
-        if run_id is None or run_id in self.live_runs():
+        if run_id is None or run_id in self.runs.live():
             return
-        if self.disk_runs.get(run_id, {}).get("status") == "running":
+        disk = self.runs.disk.get(run_id)
+        if disk is not None and disk.state == "running":
             self.read_disk_run(run_id)
 
-    @work(thread=True, exclusive=True, group="poll")
+    @work(thread=True, exclusive=True, group="poll", exit_on_error=False)
     def read_disk_run(self, run_id: str) -> None:
-        from engine.train.runs import read_run
+        try:
+            disk = DiskRun.of(read_run(self.kdcam.workspace.root, run_id))
+        except KdcamError as exc:
+            disk = DiskRun.broken(UnreadableRun(run_id, self.kdcam.workspace.runs / run_id, str(exc)))
+        self.app.call_from_thread(self._disk_run_read, run_id, disk)
 
-        run = read_run(self.kdcam.workspace, run_id)
-        info = {"status": run.state, "records": list(run.events)}
-        self.app.call_from_thread(self._disk_run_read, run_id, info)
-
-    def _disk_run_read(self, run_id: str, info: dict[str, Any]) -> None:
-        self.disk_runs[run_id] = info
+    def _disk_run_read(self, run_id: str, disk: DiskRun) -> None:
+        self.runs.disk[run_id] = disk
+        self.query_one("#run-problems", Problems).show(self.runs.problems())
         if run_id == self.shown_run:
             self.show_run(run_id)
 
     # -- display -------------------------------------------------------------------------
     def show_run(self, run_id: str) -> None:
         self.shown_run = run_id
-        records = self.run_records(run_id)
-        terms = sorted({term for r in records for term in r.get("losses", {})})
+        records = self.runs.records(run_id)
+        terms = loss_terms(records)
         columns = ("epoch", *terms, "train acc", "test acc", "lr", "img/s", "ETA")
         table = self.query_one("#epoch-table", DataTable)
         same_run = run_id == self._table_run and columns == self._columns
@@ -260,9 +212,9 @@ class TrainScreen(KdcamScreen):
             table.move_cursor(row=len(records) - 1)
         position = self.run_ids().index(run_id) + 1 if run_id in self.run_ids() else 0
         self.query_one("#run-title", Label).update(
-            f"Run {run_id} — {self.run_status(run_id)}  ({position}/{len(self.run_ids())}, [ ] switch)")
+            f"Run {run_id} — {self.runs.status(run_id)}  ({position}/{len(self.run_ids())}, [ ] switch)")
         self.query_one("#loss-curve", BrailleChart).set_values([total_loss(r) for r in records])
-        self.query_one("#acc-curve", BrailleChart).set_values([r.get("test_acc") for r in records])
+        self.query_one("#acc-curve", BrailleChart).set_values([r.test_acc for r in records])
 
     def show_empty_title(self) -> None:
         """Before any epoch exists, say what is coming (or how to start)."""
@@ -270,13 +222,14 @@ class TrainScreen(KdcamScreen):
             return
         running = self.kdcam.board.running()
         self.query_one("#run-title", Label).update(
-            f"Waiting for the first epoch of: {running.title}" if running is not None and running.kind in TRAIN_KINDS
+            f"Waiting for the first epoch of: {running.title}"
+            if running is not None and isinstance(running.spec, TRAIN_SPECS)
             else "No training runs in this workspace yet: fill in the form (tab) and press s.")
 
     def refresh_jobs(self) -> None:
         table = self.query_one("#jobs", DataTable)
         table.clear()
-        for record in self.kdcam.board.of_kind(*TRAIN_KINDS):
+        for record in self.kdcam.board.of_type(*TRAIN_SPECS):
             table.add_row(record.job_id, record.title, record.state)
         self.refresh_progress()
         self.show_empty_title()
@@ -312,7 +265,7 @@ class TrainScreen(KdcamScreen):
         if isinstance(event, Epoch):
             if self.follow_live or event.run_id == self.shown_run:
                 self.show_run(event.run_id)
-        elif not isinstance(event, Started) and record is not None and record.kind in TRAIN_KINDS:
+        elif not isinstance(event, Started) and record is not None and isinstance(record.spec, TRAIN_SPECS):
             self.action_reload_runs()
 
     def on_screen_resume(self) -> None:

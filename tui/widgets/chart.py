@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from rich.text import Text
@@ -12,7 +13,7 @@ from textual.widget import Widget
 _DOT_BITS = ((0x01, 0x08), (0x02, 0x10), (0x04, 0x20), (0x40, 0x80))  # [row][column] within a cell
 
 
-def braille_lines(values: Sequence[float], width: int, height: int) -> list[str]:
+def braille_lines(values: Sequence[float | None], width: int, height: int) -> list[str]:
     """Plot ``values`` (left to right, stretched to ``width`` cells) in ``height`` rows of
     braille; consecutive points are joined vertically so a steep curve stays continuous."""
     width, height = max(1, width), max(1, height)
@@ -51,13 +52,14 @@ class BrailleChart(Widget):
 
     DEFAULT_CSS = "BrailleChart { height: 4; }"
 
-    def __init__(self, label: str, style: str = "cyan", **kwargs) -> None:
+    def __init__(self, label: str, style: str = "cyan", **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.label = label
         self.style = style
-        self.values: list[float] = []
+        self.values: list[float | None] = []
 
-    def set_values(self, values: Sequence[float]) -> None:
+    def set_values(self, values: Sequence[float | None]) -> None:
+        """The curve's points, left to right; None (a missing value) leaves a gap."""
         self.values = list(values)
         self.refresh()
 

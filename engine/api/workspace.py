@@ -49,6 +49,7 @@ class Workspace:
 def read_json(path: Path) -> dict[str, Any] | None:
     """Read a JSON file, or None when it is missing or unreadable (half-written by another tool)."""
     try:
-        return json.loads(path.read_text())
+        data = json.loads(path.read_text())
+        return data if isinstance(data, dict) else None
     except (OSError, ValueError):
         return None

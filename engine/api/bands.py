@@ -1,6 +1,7 @@
 """Interpretation bands (DESIGN §6): how to read a metric's mean, and a row's overall band.
 
-Torch-free and dependency-free: the TUI colours its leaderboard with these.
+Torch-free and dependency-free, part of the contract: the analysis decides bands with these,
+the CLI, the TUI and the report colour them with the one table of colours below.
 """
 
 from __future__ import annotations
@@ -55,3 +56,29 @@ def overall_score(means: Mapping[str, float | None]) -> int:
 
 def overall_band(means: Mapping[str, float | None]) -> str:
     return BANDS[overall_score(means)]
+
+
+#: how each band looks: a Rich style for terminals (CLI and TUI), a hex colour and a light tint for the report
+BAND_STYLES: dict[str, str] = {
+    "Excellent": "bold green",
+    "Good": "cyan",
+    "Acceptable": "yellow",
+    "Problematic": "bold red",
+}
+BAND_COLOURS: dict[str, str] = {  # restrained, colour-blind-friendlier tones: green, olive, amber, brick
+    "Excellent": "#2e7d4f",
+    "Good": "#7aa33c",
+    "Acceptable": "#d9a21b",
+    "Problematic": "#b84a3a",
+}
+BAND_TINTS: dict[str, str] = {
+    "Excellent": "#dcefe3",
+    "Good": "#e9f2d9",
+    "Acceptable": "#f8ecc9",
+    "Problematic": "#f3dcd7",
+}
+
+
+def band_style(band_name: str | None) -> str:
+    """The terminal style of a band; unknown or missing bands are dim."""
+    return BAND_STYLES.get(band_name or "", "dim")

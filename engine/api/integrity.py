@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.checkpoints.meta import META_SUFFIX, WEIGHTS_SUFFIX
+from engine.api.checkpoints import META_SUFFIX, WEIGHTS_SUFFIX
+from engine.api.names import check_id, is_valid_id
 from engine.errors import KdcamError
-from engine.names import check_id, is_valid_id
 
 JOURNAL_DIR = ".journal"
 RESERVATIONS_DIR = ".reservations"

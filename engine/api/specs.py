@@ -1,8 +1,8 @@
 """Job specs: what a screen or a CLI command asks the engine to do. Torch-free.
 
-Each spec names, in ``runner``, the function that executes it on the engine thread
-(``function(spec, ctx: JobContext) -> result``). Specs are frozen and JSON-friendly so a
-run can record the spec that produced it.
+Specs are frozen and JSON-friendly so a run can record the spec that produced it. Which
+function runs a spec is decided by ``engine.runners.RUNNERS`` (one table keyed by spec
+class), not by the spec, so the UI side never names engine modules.
 """
 
 from __future__ import annotations
@@ -10,10 +10,13 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
 
+from engine.api.catalogue import DEFAULT_CAM_METHOD, DEFAULT_TARGET, EXPORT_FORMATS, KD_METHODS
+
 
 @dataclass(frozen=True)
-class _Spec:
-    runner: ClassVar[str]
+class Spec:
+    """Base of every spec: a kind (for logs and job lists) and a one-line title."""
+
     kind: ClassVar[str]
 
     @property
@@ -25,10 +28,9 @@ class _Spec:
 
 
 @dataclass(frozen=True)
-class ImportSpec(_Spec):
+class ImportSpec(Spec):
     """Import a foreign checkpoint file into the workspace's store."""
 
-    runner: ClassVar[str] = "engine.checkpoints.importer:run_import_job"
     kind: ClassVar[str] = "import"
     workspace: str
     path: str
@@ -48,16 +50,15 @@ class ImportSpec(_Spec):
 
 
 @dataclass(frozen=True)
-class TrainSpec(_Spec):
+class TrainSpec(Spec):
     """Train (or reuse) a teacher, then one student per method."""
 
-    runner: ClassVar[str] = "engine.train.suite:run_train_job"
     kind: ClassVar[str] = "train"
     workspace: str
     dataset: str = "shapes"
     teacher: str = "vgg16"  # an architecture name, or an existing checkpoint name
     student: str = "vgg11"
-    methods: tuple[str, ...] = ("si", "ls", "kd", "dkd", "hints", "crd", "at")
+    methods: tuple[str, ...] = KD_METHODS
     recipe: str = "quick"  # paper | quick | demo
     epochs: int | None = None
     batch_size: int | None = None
@@ -78,10 +79,9 @@ class TrainSpec(_Spec):
 
 
 @dataclass(frozen=True)
-class AnalyzeSpec(_Spec):
+class AnalyzeSpec(Spec):
     """CAMs for a teacher and its students on the same images, and how alike they are."""
 
-    runner: ClassVar[str] = "engine.analysis.job:run_analysis_job"
     kind: ClassVar[str] = "analyze"
     workspace: str
     teacher: str
@@ -89,8 +89,8 @@ class AnalyzeSpec(_Spec):
     dataset: str = "shapes"
     split: str = "test"
     n: int | None = None
-    method: str = "gradcam"
-    target: str = "label"  # label | teacher | own | class:K
+    method: str = DEFAULT_CAM_METHOD
+    target: str = DEFAULT_TARGET  # label | teacher | own | class:K
     layer: str | None = None
     batch_size: int = 128
     seed: int = 0
@@ -110,15 +110,14 @@ class AnalyzeSpec(_Spec):
 
 
 @dataclass(frozen=True)
-class ExportSpec(_Spec):
+class ExportSpec(Spec):
     """Turn an analysis into a report folder (HTML, PNG, CSV, JSON)."""
 
-    runner: ClassVar[str] = "engine.reports.export:run_export_job"
     kind: ClassVar[str] = "export"
     workspace: str
     analysis: str
     out: str | None = None
-    formats: tuple[str, ...] = ("html", "png", "csv", "json")
+    formats: tuple[str, ...] = EXPORT_FORMATS
     examples: int = 8
     overwrite: bool = False
 
@@ -128,16 +127,113 @@ class ExportSpec(_Spec):
 
 
 @dataclass(frozen=True)
-class DemoSpec(_Spec):
+class DemoSpec(Spec):
     """The embedded demo: on ``shapes``, a small teacher and its students, one analysis, one report."""
 
-    runner: ClassVar[str] = "engine.demo:run_demo_job"
     kind: ClassVar[str] = "demo"
     workspace: str
-    methods: tuple[str, ...] = ("si", "ls", "kd", "dkd", "hints", "crd", "at")
+    methods: tuple[str, ...] = KD_METHODS
     seed: int = 0
     export: bool = True
 
     @property
     def title(self) -> str:
         return "demo on the embedded shapes dataset"
+
+
+@dataclass(frozen=True)
+class ExperimentSpec(Spec):
+    """A packaged experiment (``color-invariance``, ``teacher-capacity``) built from train suites."""
+
+    kind: ClassVar[str] = "experiment"
+    workspace: str
+    experiment: str
+    dataset: str = "shapes"
+    teachers: tuple[str, ...] = ("vgg16",)  # color-invariance uses the first; teacher-capacity all
+    student: str = "vgg11"
+    method: str = ""  # default: crd for color-invariance, kd for teacher-capacity
+    recipe: str = "demo"
+    epochs: int | None = None
+    width: float | None = None
+    teacher_width: float | None = None
+    seed: int = 0
+    device: str = "auto"
+    method_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def title(self) -> str:
+        return f"experiment {self.experiment}"
+
+    def train_spec(self, teacher: str, method: str) -> TrainSpec:
+        return TrainSpec(workspace=self.workspace, dataset=self.dataset, teacher=teacher, student=self.student,
+                         methods=(method,), recipe=self.recipe, epochs=self.epochs, width=self.width,
+                         teacher_width=self.teacher_width,
+                         seed=self.seed, device=self.device, method_options=self.method_options)
+
+
+@dataclass(frozen=True)
+class RepairCheckpointsSpec(Spec):
+    """Complete interrupted store changes and move orphaned files to checkpoints/.orphans/ (never deletes)."""
+
+    kind: ClassVar[str] = "repair"
+    workspace: str
+
+    @property
+    def title(self) -> str:
+        return "repair the checkpoint store"
+
+
+@dataclass(frozen=True)
+class RenameCheckpointSpec(Spec):
+    """Rename a checkpoint (weights and metadata together)."""
+
+    kind: ClassVar[str] = "rename"
+    workspace: str
+    name: str
+    new_name: str
+
+    @property
+    def title(self) -> str:
+        return f"rename {self.name} -> {self.new_name}"
+
+
+@dataclass(frozen=True)
+class DeleteCheckpointSpec(Spec):
+    """Delete a checkpoint (weights and metadata together)."""
+
+    kind: ClassVar[str] = "delete"
+    workspace: str
+    name: str
+
+    @property
+    def title(self) -> str:
+        return f"delete {self.name}"
+
+
+@dataclass(frozen=True)
+class TapsSpec(Spec):
+    """The feature taps (name, channels, size) of a checkpoint's model, for the inspect views."""
+
+    kind: ClassVar[str] = "taps"
+    workspace: str
+    name: str
+
+    @property
+    def title(self) -> str:
+        return f"taps of {self.name}"
+
+
+@dataclass(frozen=True)
+class PreviewSpec(Spec):
+    """Class counts of one split of a dataset and a PNG contact sheet of it."""
+
+    kind: ClassVar[str] = "preview"
+    workspace: str
+    dataset: str
+    split: str = "train"
+    out: str | None = None  # relative to the workspace; default exports/preview-<dataset>-<split>.png
+    download: bool = False
+
+    @property
+    def title(self) -> str:
+        return f"preview {self.dataset} ({self.split})"

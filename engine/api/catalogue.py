@@ -1,0 +1,125 @@
+"""The catalogue: every name that defines the product, defined once, torch-free.
+
+The CLI's choices and help, the TUI's pickers and the engine's own dispatch all read these
+tuples, so a method, target, metric or format added here shows up everywhere (and a test
+checks that the engine's torch-side tables hold exactly these keys).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from engine.api.bands import BANDED, BANDS, THRESHOLDS
+from engine.errors import KdcamError
+
+#: CAM methods (DESIGN §5), in the order pickers show them; ``attention`` needs attention models
+CAM_METHODS: Final = ("gradcam", "gradcam++", "xgradcam", "hirescam", "layercam", "eigencam", "scorecam", "attention")
+DEFAULT_CAM_METHOD: Final = "gradcam"
+
+#: what class a map explains; ``class:K`` fixes one class for every image
+TARGETS: Final = ("label", "teacher", "own", "class:K")
+DEFAULT_TARGET: Final = "label"
+
+#: KD methods (DESIGN §4) and their default options, as in the public reference implementations
+METHOD_DEFAULTS: Final[dict[str, dict[str, Any]]] = {
+    "si": {"ce_weight": 1.0},
+    "ls": {"ce_weight": 1.0, "epsilon": 0.1},
+    "kd": {"ce_weight": 0.1, "kd_weight": 0.9, "temperature": 4.0},
+    "dkd": {"ce_weight": 1.0, "alpha": 1.0, "beta": 8.0, "temperature": 4.0, "warmup_epochs": 20},
+    "hints": {"ce_weight": 1.0, "hint_weight": 100.0, "tap": "", "teacher_tap": ""},
+    "crd": {
+        "ce_weight": 1.0,
+        "crd_weight": 0.8,
+        "embed_dim": 128,
+        "num_negatives": 16384,
+        "temperature": 0.07,
+        "momentum": 0.5,
+        "mode": "nce",  # nce (paper: memory bank) | infonce (in-batch)
+    },
+    "at": {"ce_weight": 1.0, "at_weight": 1000.0, "taps": ""},
+}
+KD_METHODS: Final = tuple(METHOD_DEFAULTS)
+METHOD_TITLES: Final = {
+    "si": "independent student (CE)",
+    "ls": "label smoothing",
+    "kd": "logit matching (Hinton)",
+    "dkd": "decoupled KD",
+    "hints": "FitNet hints",
+    "crd": "contrastive representation distillation",
+    "at": "attention transfer",
+}
+
+#: training recipes (engine.train.recipes holds their numbers)
+RECIPES: Final = ("paper", "quick", "demo")
+
+#: interpretation bands (DESIGN §6), worst first; the metrics that have them
+BAND_NAMES: Final = BANDS
+BANDED_METRICS: Final = BANDED
+BAND_THRESHOLDS: Final = THRESHOLDS
+#: every per-image teacher-vs-student map metric of an analysis, in table order
+MAP_METRICS: Final = ("pearson", "l2_similarity", "iou", "kl", "spearman", "peak_distance")
+METRIC_LABELS: Final = {
+    "pearson": "Pearson correlation",
+    "l2_similarity": "L2 similarity",
+    "iou": "IoU (maps > 0.5)",
+    "kl": "KL divergence",
+    "spearman": "Spearman",
+    "peak_distance": "peak distance (px)",
+}
+METRIC_SHORT: Final = {"pearson": "Pearson", "l2_similarity": "L2 sim", "iou": "IoU", "kl": "KL",
+                       "spearman": "Spearman", "peak_distance": "peak px"}
+
+#: who was right, per image (true labels): the splits every pair's metrics are broken down by
+OUTCOME_SPLITS: Final = ("both_correct", "teacher_only", "student_only", "both_wrong")
+OUTCOME_LABELS: Final = {
+    "both_correct": "both correct",
+    "teacher_only": "teacher only correct",
+    "student_only": "student only correct",
+    "both_wrong": "both wrong",
+}
+
+#: the packaged experiments of ``kdcam experiment``
+EXPERIMENTS: Final = ("color-invariance", "teacher-capacity")
+
+#: what an export may contain
+EXPORT_FORMATS: Final = ("html", "png", "csv", "json")
+
+#: the roles a checkpoint can have
+ROLES: Final = ("teacher", "student", "imported")
+
+
+def parse_target(text: str) -> tuple[str, int | None]:
+    """``label``/``teacher``/``own`` -> (name, None); ``class:K`` -> ("class", K). One parser for every front-end."""
+    text = text.strip()
+    if text in ("label", "teacher", "own"):
+        return text, None
+    name, colon, number = text.partition(":")
+    if name == "class" and colon:
+        try:
+            k = int(number)
+        except ValueError:
+            raise KdcamError(f"bad target {text!r}: expected class:K with an integer K") from None
+        if k < 0:
+            raise KdcamError(f"bad target {text!r}: the class index must be non-negative")
+        return "class", k
+    raise KdcamError(f"unknown target {text!r}; choose from: {', '.join(TARGETS)}")
+
+
+def check_cam_method(name: str) -> str:
+    if name not in CAM_METHODS:
+        raise KdcamError(f"unknown CAM method {name!r}; choose from: {', '.join(CAM_METHODS)}")
+    return name
+
+
+def check_kd_method(name: str) -> str:
+    if name not in METHOD_DEFAULTS:
+        raise KdcamError(f"unknown method {name!r}; choose from: {', '.join(KD_METHODS)}")
+    return name
+
+
+def parse_methods(text: str) -> tuple[str, ...]:
+    """``kd,dkd`` -> method keys, each checked against the catalogue."""
+    names = tuple(part.strip() for part in text.split(",") if part.strip())
+    if not names:
+        raise KdcamError("no methods given; choose from: " + ", ".join(KD_METHODS))
+    return tuple(check_kd_method(name) for name in names)

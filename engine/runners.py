@@ -1,0 +1,108 @@
+"""Which function runs which spec: one table, followed statically, torch-free at import.
+
+Each entry imports its engine module only when called, on the engine thread (TUI) or the
+main thread (CLI), so importing this table never pulls in torch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from engine.api.results import (AnalysisJobResult, DatasetSummary, DemoResult, ExperimentResult, ExportResult, ModelTaps,
+                                TrainResult)
+from engine.api.checkpoints import CheckpointMeta
+from engine.api.specs import (AnalyzeSpec, DeleteCheckpointSpec, DemoSpec, ExperimentSpec, ExportSpec, ImportSpec,
+                              PreviewSpec, RenameCheckpointSpec, RepairCheckpointsSpec, Spec, TapsSpec, TrainSpec)
+from engine.jobs import JobContext
+
+
+def _import(spec: ImportSpec, ctx: JobContext) -> CheckpointMeta:
+    from engine.checkpoints.importer import run_import_job
+
+    return run_import_job(spec, ctx)
+
+
+def _train(spec: TrainSpec, ctx: JobContext) -> TrainResult:
+    from engine.train.suite import run_train_job
+
+    return run_train_job(spec, ctx)
+
+
+def _analyze(spec: AnalyzeSpec, ctx: JobContext) -> AnalysisJobResult:
+    from engine.analysis.job import run_analysis_job
+
+    return run_analysis_job(spec, ctx)
+
+
+def _export(spec: ExportSpec, ctx: JobContext) -> ExportResult:
+    from engine.reports.export import run_export_job
+
+    return run_export_job(spec, ctx)
+
+
+def _demo(spec: DemoSpec, ctx: JobContext) -> DemoResult:
+    from engine.demo import run_demo_job
+
+    return run_demo_job(spec, ctx)
+
+
+def _experiment(spec: ExperimentSpec, ctx: JobContext) -> ExperimentResult:
+    from engine.train.experiments import run_experiment_job
+
+    return run_experiment_job(spec, ctx)
+
+
+def _preview(spec: PreviewSpec, ctx: JobContext) -> DatasetSummary:
+    from engine.data.preview import run_preview_job
+
+    return run_preview_job(spec, ctx)
+
+
+def _rename(spec: RenameCheckpointSpec, ctx: JobContext) -> str:
+    from engine.checkpoints.chores import run_rename
+
+    return run_rename(spec, ctx)
+
+
+def _repair(spec: RepairCheckpointsSpec, ctx: JobContext) -> list[str]:
+    from engine.checkpoints.chores import run_repair
+
+    return run_repair(spec, ctx)
+
+
+def _delete(spec: DeleteCheckpointSpec, ctx: JobContext) -> str:
+    from engine.checkpoints.chores import run_delete
+
+    return run_delete(spec, ctx)
+
+
+def _taps(spec: TapsSpec, ctx: JobContext) -> ModelTaps:
+    from engine.checkpoints.chores import run_taps
+
+    return run_taps(spec, ctx)
+
+
+#: spec class -> the function that runs it; every spec class of engine.api.specs has exactly one entry
+RUNNERS: dict[type[Spec], Callable[[Any, JobContext], Any]] = {
+    ImportSpec: _import,
+    TrainSpec: _train,
+    AnalyzeSpec: _analyze,
+    ExportSpec: _export,
+    DemoSpec: _demo,
+    ExperimentSpec: _experiment,
+    RenameCheckpointSpec: _rename,
+    RepairCheckpointsSpec: _repair,
+    DeleteCheckpointSpec: _delete,
+    TapsSpec: _taps,
+    PreviewSpec: _preview,
+}
+
+
+def run_spec(spec: Spec, ctx: JobContext) -> Any:
+    """Run ``spec`` on the current thread (the engine worker, or the CLI's main thread)."""
+    try:
+        runner = RUNNERS[type(spec)]
+    except KeyError:
+        raise TypeError(f"no runner for {type(spec).__name__}") from None
+    return runner(spec, ctx)

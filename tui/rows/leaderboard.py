@@ -1,0 +1,175 @@
+"""The leaderboard's rows: one per student of an analysis (and, split by who was right, one per
+outcome under it), built from the typed ``results.json``; sorting and the cell texts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from rich.text import Text
+
+from engine.api.analyses import AnalysisInfo
+from engine.api.bands import LOWER_IS_BETTER
+from engine.api.bands import band as band_of
+from engine.api.catalogue import BANDED_METRICS, METRIC_SHORT, OUTCOME_SPLITS
+from engine.api.results import AnalysisResults, Stat
+from tui import format as fmt
+from tui.bands import band_text
+
+# column title -> (key into Row.stats or a Row attribute, higher is better)
+COLUMNS: dict[str, tuple[str, bool]] = {
+    "student": ("student", True),
+    "method": ("method", True),
+    "acc %": ("accuracy", True),
+    "agree %": ("agreement", True),
+    "out KL": ("output_kl", False),
+    **{METRIC_SHORT[m]: (m, m not in LOWER_IS_BETTER) for m in BANDED_METRICS},
+    "band": ("band_score", True),
+}
+DETAIL_KEYS = ("accuracy", "agreement", "output_kl", *BANDED_METRICS)
+
+
+@dataclass
+class Row:
+    """One line of the board: a student (overall) or a student within one split."""
+
+    student: str
+    method: str
+    split: str | None
+    stats: dict[str, Stat] = field(default_factory=dict)  # key -> stat
+    bands: dict[str, str] = field(default_factory=dict)
+    band: str | None = None
+    band_score: int | None = None
+    n: int | None = None  # images in the split (split rows only)
+
+    def sort_value(self, key: str) -> Any:
+        if key in ("student", "method"):
+            return getattr(self, key) or ""
+        if key == "band_score":
+            return self.band_score if self.band_score is not None else -1
+        stat = self.stats.get(key)
+        return stat.mean if stat is not None else None
+
+
+@dataclass(frozen=True)
+class BoardView:
+    """How the board is shown: split by outcome or not, and the sort (None: the analysis's order)."""
+
+    split_by_outcome: bool = False
+    sort_key: str | None = None
+    descending: bool = True
+
+    def sorted_by(self, title: str) -> BoardView:
+        """Sort by a column; the same column again reverses the order."""
+        key, higher_better = COLUMNS[title]
+        if self.sort_key == key:
+            return replace(self, descending=not self.descending)
+        return replace(self, sort_key=key, descending=higher_better)
+
+    def toggled_split(self) -> BoardView:
+        return replace(self, split_by_outcome=not self.split_by_outcome)
+
+    def rows(self, results: AnalysisResults) -> list[Row]:
+        rows = rows_of(results, self.split_by_outcome)
+        return sort_rows(rows, self.sort_key, self.descending) if self.sort_key is not None else rows
+
+
+def rows_of(results: AnalysisResults, split_by_outcome: bool) -> list[Row]:
+    """The board's rows (docs/RESULTS_SCHEMA.md), in the analysis's student order."""
+    accuracy = {m.name: m.accuracy for m in results.models}
+    rows = []
+    for pair in results.pairs:
+        method = pair.method or "—"
+        stats = {"agreement": pair.agreement, "output_kl": pair.output_kl,
+                 **{k: pair.metrics[k] for k in BANDED_METRICS if k in pair.metrics}}
+        if pair.student in accuracy:
+            stats["accuracy"] = accuracy[pair.student]
+        rows.append(Row(
+            pair.student, method, None, stats=stats,
+            bands={k: s.band for k, s in stats.items() if k in BANDED_METRICS and s.band is not None},
+            band=pair.band, band_score=pair.band_score,
+        ))
+        if not split_by_outcome:
+            continue
+        for split in OUTCOME_SPLITS:
+            part = pair.splits.get(split)
+            metrics = part.metrics if part is not None else {}
+            split_stats = {k: metrics[k] for k in BANDED_METRICS if k in metrics}
+            rows.append(Row(
+                pair.student, method, split, stats=split_stats,
+                bands={k: band_of(k, s.mean) for k, s in split_stats.items() if s.mean is not None},
+                n=part.n if part is not None else 0,
+            ))
+    return rows
+
+
+def sort_rows(rows: list[Row], key: str, descending: bool) -> list[Row]:
+    """Sort students (a student's split rows stay under it); missing values go last."""
+    heads = [r for r in rows if r.split is None]
+    present = [r for r in heads if r.sort_value(key) is not None]
+    missing = [r for r in heads if r.sort_value(key) is None]
+    ordered = sorted(present, key=lambda r: r.sort_value(key), reverse=descending) + missing
+    by_student: dict[str, list[Row]] = {}
+    for r in rows:
+        if r.split is not None:
+            by_student.setdefault(r.student, []).append(r)
+    return [r for head in ordered for r in (head, *by_student.get(head.student, []))]
+
+
+def stat_text(stat: Stat | None, percent: bool = False) -> str:
+    """'0.81±.02': the mean and the larger distance to an end of its 95% interval."""
+    if stat is None or stat.mean is None:
+        return "—"
+    mean, low, high = stat.mean, stat.ci_low, stat.ci_high
+    half = max(high - mean, mean - low) if low is not None and high is not None else None
+    if percent:  # the column title says "%"
+        return f"{100 * mean:.1f}" + (f"±{100 * half:.1f}" if half else "")
+    return f"{mean:.2f}" + (f"±{half:.2f}".replace("0.", ".", 1) if half else "")
+
+
+def interval_line(stat: Stat) -> str:
+    if stat.mean is None:
+        return "— (n=0)"
+    if stat.ci_low is None or stat.ci_high is None:
+        return f"{stat.mean:.3f} n={stat.n}"
+    return f"{stat.mean:.3f} [{stat.ci_low:.3f}, {stat.ci_high:.3f}] n={stat.n}"
+
+
+def detail_text(row: Row) -> Text:
+    """The line under the table: the highlighted row's numbers with their intervals."""
+    text = Text(f"{row.student}" + (f" · {row.split.replace('_', ' ')}" if row.split else "") + ": ", style="bold")
+    for key in DETAIL_KEYS:
+        stat = row.stats.get(key)
+        if stat is not None:
+            text.append(f"{key} {interval_line(stat)}   ", style="")
+    return text
+
+
+def analysis_bar(results: AnalysisResults) -> str:
+    """One line naming what was analysed: teacher, images, CAM settings."""
+    teacher, dataset, cam = results.teacher, results.dataset, results.cam
+    layers = sorted(set(cam.layers.values()))
+    return (f"teacher [b]{teacher.name}[/b] acc % {stat_text(teacher.accuracy, True)} · "
+            f"{dataset.spec} {dataset.split} n={dataset.n} · "
+            f"CAM {cam.method} target {cam.target} layer {','.join(layers) or '?'}")
+
+
+def describe(info: AnalysisInfo) -> str:
+    """An analysis as a picker shows it."""
+    return f"{info.id} · {info.method}/{info.target} · {info.teacher} vs {len(info.students)} · n={info.n}"
+
+
+def cells(row: Row) -> list[Text | str]:
+    if row.split is None:
+        name: Text | str = Text(fmt.clip(row.student, 18), style="bold")  # in full below the table
+    else:
+        name = Text(f"  {row.split.replace('_', ' ')} (n={row.n})", style="dim")
+    return [
+        name,
+        row.method if row.split is None else "",
+        stat_text(row.stats["accuracy"], percent=True) if "accuracy" in row.stats else "",
+        stat_text(row.stats["agreement"], percent=True) if "agreement" in row.stats else "",
+        stat_text(row.stats["output_kl"]) if "output_kl" in row.stats else "",
+        *(band_text(stat_text(row.stats.get(k)), row.bands.get(k)) for k in BANDED_METRICS),
+        band_text(row.band, row.band) if row.band else Text(""),
+    ]
