@@ -30,6 +30,7 @@ from engine.api.specs import (
     ImportSpec,
     PreviewSpec,
     RenameCheckpointSpec,
+    RepairCheckpointsSpec,
     Spec,
     TapsSpec,
     TrainSpec,
@@ -95,6 +96,12 @@ def _rename(spec: RenameCheckpointSpec, ctx: JobContext) -> str:
     return run_rename(spec, ctx)
 
 
+def _repair(spec: RepairCheckpointsSpec, ctx: JobContext) -> list[str]:
+    from engine.checkpoints.chores import run_repair
+
+    return run_repair(spec, ctx)
+
+
 def _delete(spec: DeleteCheckpointSpec, ctx: JobContext) -> str:
     from engine.checkpoints.chores import run_delete
 
@@ -116,6 +123,7 @@ RUNNERS: dict[type[Spec], Callable[[Any, JobContext], Any]] = {
     DemoSpec: _demo,
     ExperimentSpec: _experiment,
     RenameCheckpointSpec: _rename,
+    RepairCheckpointsSpec: _repair,
     DeleteCheckpointSpec: _delete,
     TapsSpec: _taps,
     PreviewSpec: _preview,

@@ -268,8 +268,10 @@ def test_user_model_errors_are_clear(store, workspace, tmp_path) -> None:
 # ---- bad input ---------------------------------------------------------------------------------
 
 def snapshot(directory: Path) -> list[tuple[str, str]]:
-    """Every file in the store (hidden temporaries included) with a hash of its bytes."""
-    return sorted((p.name, hashlib.sha256(p.read_bytes()).hexdigest()) for p in directory.iterdir())
+    """Every file in the store (hidden temporaries and the journal included; not the writer lock, which
+    names its last holder) with a hash of its bytes."""
+    return sorted((str(p.relative_to(directory)), hashlib.sha256(p.read_bytes()).hexdigest())
+                  for p in directory.rglob("*") if p.is_file() and p.name != ".lock")
 
 
 class _WritesFile:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.api.catalogue import ROLES
+from engine.api.names import check_id
 from engine.api.validate import Fields
 from engine.errors import KdcamError
 
@@ -131,13 +132,8 @@ def now_iso() -> str:
 
 
 def check_name(name: str) -> str:
-    """A checkpoint name is also a file name: letters, digits, ``. _ + -``, no path parts."""
-    if not isinstance(name, str) or not _NAME_PATTERN.fullmatch(name):
-        raise KdcamError(
-            f"invalid checkpoint name {name!r}: use letters, digits and . _ + - "
-            "(starting with a letter or digit, at most 120 characters)"
-        )
-    return name
+    """A checkpoint name is also a file name: the shared rule of ``engine.api.names``."""
+    return check_id("checkpoint name", name)
 
 
 def weights_path(directory: str | Path, name: str) -> Path:

@@ -18,6 +18,7 @@ from typing import Any
 
 from engine.api import atomic
 from engine.api.liveness import identity, process_alive
+from engine.api.names import check_id
 from engine.api.validate import Fields, read_json_file
 from engine.api.workspace import Workspace
 from engine.errors import KdcamError
@@ -175,9 +176,7 @@ def read_events(path: Path) -> list[EpochRecord]:
 
 
 def check_run_id(run_id: str) -> str:
-    if not run_id or "/" in run_id or "\\" in run_id or run_id.startswith(".") or run_id != os.path.basename(run_id):
-        raise KdcamError(f"invalid run id {run_id!r}: a name under runs/, without path separators or a leading dot")
-    return run_id
+    return check_id("run id", run_id)
 
 
 def read_run(ws: Workspace | str | Path, run_id: str) -> RunInfo:

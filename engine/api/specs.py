@@ -174,6 +174,18 @@ class ExperimentSpec(Spec):
 
 
 @dataclass(frozen=True)
+class RepairCheckpointsSpec(Spec):
+    """Complete interrupted store changes and move orphaned files to checkpoints/.orphans/ (never deletes)."""
+
+    kind: ClassVar[str] = "repair"
+    workspace: str
+
+    @property
+    def title(self) -> str:
+        return "repair the checkpoint store"
+
+
+@dataclass(frozen=True)
 class RenameCheckpointSpec(Spec):
     """Rename a checkpoint (weights and metadata together)."""
 

@@ -48,8 +48,9 @@ def import_checkpoint(request: ImportSpec, ctx: JobContext | None = None) -> Che
     store = CheckpointStore(workspace.checkpoints)
     path = Path(request.path).expanduser().absolute()  # messages name a symlink, not its target
     name = check_name(request.name or default_name(path))
-    if store.exists(name):
-        raise KdcamError(f"a checkpoint named {name!r} already exists; choose another with --name")
+    taken = store.taken(name)
+    if taken is not None:
+        raise KdcamError(f"cannot import as {name!r}: {taken}; choose another with --name")
     _check_request(request)
     steps = 4
     _progress(ctx, 0, steps, f"reading {path.name}")
@@ -89,7 +90,7 @@ def import_checkpoint(request: ImportSpec, ctx: JobContext | None = None) -> Che
     )
     if user is not None:
         meta = _with_user_code(meta, user, store, ctx)
-    saved = store.save(name, model, meta, overwrite=False)
+    saved = store.save(name, model, meta)
     _progress(ctx, steps, steps, f"imported {name} ({arch})")
     return saved
 

@@ -23,7 +23,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train = subparsers.add_parser(
         "train", help="train a teacher (or reuse one) and one student per distillation method",
         description="Train the teacher with CE (or reuse a checkpoint named by --teacher), then one student per "
-        "method. Checkpoints go to WORKSPACE/checkpoints (best and -last), runs to WORKSPACE/runs.",
+        "method. Checkpoints go to WORKSPACE/checkpoints (best and -last) under names no other run holds (NAME-2, "
+        "NAME-3, ... when NAME is taken: nothing is replaced), runs to WORKSPACE/runs.",
     )
     train.add_argument("--dataset", default="shapes", help="dataset spec (default: shapes, embedded)")
     train.add_argument("--teacher", default="vgg16", help="teacher architecture or existing checkpoint name")

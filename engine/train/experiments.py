@@ -97,8 +97,8 @@ def colour_invariance(spec: ExperimentSpec, ctx: JobContext) -> ExperimentResult
     tuned.load_state_dict(teacher.state_dict())
     tuned_name = f"{teacher_ckpt}-cj"
     jitter = ColourJitter(len(data), data.mean, data.std, session.spec.seed, session.device)
-    session.fit(tuned_name, "teacher", "ce+colour-jitter", meta.arch, session.distiller("si", tuned, None, {}), ctx,
-                recipe=finetune_recipe(session.recipe), augment=jitter, width=meta.width)
+    tuned_name = session.fit(tuned_name, "teacher", "ce+colour-jitter", meta.arch, session.distiller("si", tuned, None, {}),
+                             ctx, recipe=finetune_recipe(session.recipe), augment=jitter, width=meta.width).name
     # the student learns from the invariant teacher on the images it became invariant on: distilled
     # on clean images only, a student has nothing that asks it to match the teacher under jitter
     distiller = session.distiller(method, session.build(spec.student), load_teacher(session, tuned_name))

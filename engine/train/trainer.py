@@ -280,4 +280,4 @@ def _save_checkpoint(store: CheckpointStore, name: str, plan: FitPlan, run: RunD
         meta = dataclasses.replace(meta, arch=plan.template.arch, width=plan.template.width,
                                    model_def=plan.template.model_def, model_def_sha256=plan.template.model_def_sha256,
                                    model_args=plan.template.model_args)
-    store.save(name, plan.distiller.student, meta)
+    store.save(name, plan.distiller.student, meta, owner=run.run_id)
