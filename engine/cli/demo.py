@@ -23,10 +23,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _handle(args: argparse.Namespace) -> int:
+    from engine.api.specs import DemoSpec
     from engine.cli.analyze import print_analysis
     from engine.cli.output import console, print_json, run_job
     from engine.cli.train import print_suite
-    from engine.api.specs import DemoSpec
 
     options = {"methods": args.methods} if args.methods else {}
     spec = DemoSpec(workspace=args.workspace, seed=args.seed, export=not args.no_export, **options)

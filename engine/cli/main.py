@@ -10,10 +10,10 @@ import argparse
 import sys
 
 from engine import __version__
-from engine.cli import analyze, checkpoints, data, demo, evaluate, export, train
+from engine.cli import analyses, analyze, checkpoints, data, demo, evaluate, export, runs, train
 from engine.errors import KdcamError
 
-SUBCOMMANDS = (checkpoints, data, train, analyze, evaluate, export, demo)
+SUBCOMMANDS = (checkpoints, data, train, runs, analyze, analyses, evaluate, export, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:
