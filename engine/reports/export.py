@@ -16,9 +16,11 @@ import json
 import os
 import stat
 from pathlib import Path
+from typing import Any
 
 from engine.api import atomic
 from engine.api.catalogue import EXPORT_FORMATS
+from engine.api.exports import MANIFEST as EXPORT_MANIFEST
 from engine.api.results import ExportResult
 from engine.api.specs import ExportSpec
 from engine.api.sweep import sweep_directory, sweep_workspace
@@ -31,7 +33,7 @@ from engine.reports.source import AnalysisSource
 
 FORMATS = EXPORT_FORMATS
 #: the file that marks a folder as a kdcam export; written last, so it also means "complete"
-MANIFEST = "kdcam-export.json"
+MANIFEST = EXPORT_MANIFEST
 MANIFEST_SCHEMA = "kdcam-export"
 MANIFEST_VERSION = 1
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024
