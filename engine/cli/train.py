@@ -13,7 +13,7 @@ from typing import Any
 from engine.api.catalogue import EXPERIMENTS, KD_METHODS, RECIPES, parse_methods
 from engine.api.results import ExperimentResult, TrainResult
 from engine.api.specs import ExperimentSpec, TrainSpec
-from engine.errors import KdcamError
+from engine.errors import CommandCancelled, KdcamError
 
 ALL_METHODS = ",".join(KD_METHODS)
 
@@ -87,21 +87,63 @@ def _names(text: str) -> tuple[str, ...]:
     return names
 
 
+#: options that shape a run; a resumed run continues exactly as recorded, so these cannot change it
+RUN_SHAPING = ("dataset", "teacher", "student", "methods", "recipe", "epochs", "seed", "width", "teacher_width",
+               "batch_size", "lr", "option")
+
+
 def _train(args: argparse.Namespace) -> int:
     from engine.cli.output import print_json, run_job
 
+    if args.resume:
+        _check_resume_options(args)
     spec = TrainSpec(
         workspace=args.workspace, dataset=args.dataset, teacher=args.teacher, student=args.student,
-        methods=parse_methods(args.methods), recipe=args.recipe or _default_recipe(args.dataset), epochs=args.epochs, batch_size=args.batch_size,
-        lr=args.lr, width=args.width, teacher_width=args.teacher_width, seed=args.seed, device=args.device, compile=args.compile,
+        methods=parse_methods(args.methods), recipe=args.recipe or _default_recipe(args.dataset),
+        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, width=args.width,
+        teacher_width=args.teacher_width, seed=args.seed, device=args.device, compile=args.compile,
         resume=args.resume, method_options=parse_options(args.option),
     )
-    summary = run_job(spec, as_json=args.json)
+    try:
+        summary = run_job(spec, as_json=args.json)
+    except CommandCancelled:
+        raise CommandCancelled(_cancelled_message(args)) from None
     if args.json:
         print_json(summary)
     else:
         print_suite(summary)
     return 0
+
+
+def _check_resume_options(args: argparse.Namespace) -> None:
+    """``--resume`` continues the run as recorded (its learning-rate schedule spans the recorded epochs);
+    an option that would change it is refused rather than silently ignored."""
+    subparsers = argparse.ArgumentParser().add_subparsers()
+    register(subparsers)
+    train = subparsers.choices["train"]
+    changed = [name for name in RUN_SHAPING if getattr(args, name) != train.get_default(name)]
+    if changed:
+        flags = ", ".join(f"--{name.replace('_', '-')}" for name in changed)
+        raise KdcamError(f"--resume {args.resume} continues that run exactly as it was recorded; {flags} cannot "
+                         "change it. Resume without them, or start a new run with the new settings.")
+
+
+def _cancelled_message(args: argparse.Namespace) -> str:
+    """Which run Ctrl-C stopped (the newest one this process wrote) and how to continue it."""
+    import os
+    import shlex
+
+    from engine.api.runs import scan_runs
+
+    mine = [run for run in scan_runs(args.workspace)[0] if run.status.pid == os.getpid()]
+    if not mine:
+        return "cancelled before a run started; nothing to resume"
+    run = mine[0]  # newest first
+    if not run.resumable:
+        return f"cancelled run {run.run_id} before its first epoch finished; nothing to resume, start it again"
+    workspace = "" if args.workspace == "." else f" --workspace {shlex.quote(args.workspace)}"
+    return (f"cancelled run {run.run_id} after epoch {run.last_epoch}; resume with: "
+            f"kdcam{workspace} train --resume {run.run_id}")
 
 
 def _default_recipe(dataset: str) -> str:
