@@ -37,3 +37,14 @@ def test_resume_refuses_options_it_would_ignore(tmp_path: Path, capsys: pytest.C
     assert main(["--workspace", str(tmp_path), "train", "--resume", "some-run", "--epochs", "40"]) == 1
     err = capsys.readouterr().err
     assert "--epochs cannot change it" in err and not (tmp_path / "runs").exists()
+
+
+def test_demo_ends_with_a_tui_command_that_runs_from_this_shell(monkeypatch: pytest.MonkeyPatch) -> None:
+    import shlex
+    import shutil
+
+    from engine.cli.demo import tui_command
+
+    monkeypatch.setenv("PATH", "/nonexistent")
+    command = shlex.split(tui_command())
+    assert shutil.which(command[0]) or Path(command[0]).exists()
