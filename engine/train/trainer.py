@@ -27,6 +27,7 @@ from engine.distill import Distiller
 from engine.errors import KdcamError
 from engine.events import Epoch
 from engine.jobs import JobContext
+from engine.train import tensorboard
 from engine.train.device import autocast, prepare_model, rng_state, set_rng_state
 from engine.train.recipes import Recipe
 from engine.train.rundir import RunDir
@@ -117,6 +118,7 @@ def fit(plan: FitPlan, run: RunDir, store: CheckpointStore, ctx: JobContext, res
             "extras": distiller.extras_state_dict(), "optimizer": optimizer.state_dict(), "rng": rng_state(device),
         })
         ctx.emit(Epoch(ctx.job_id, run.run_id, EpochRecord.from_dict(record)))
+        tensorboard.log_epoch(run, record, ctx)
     run.set_status("finished", f"best test accuracy {best:.2%}", best_accuracy=best)
     return FitResult(plan.name, run.run_id, best, records[-1]["test_acc"], recipe.epochs, records)
 
