@@ -16,8 +16,8 @@ from typing import Any
 
 from engine.api.liveness import process_alive
 from engine.api.validate import Fields, read_json_file
-from engine.errors import KdcamError
 from engine.api.workspace import Workspace
+from engine.errors import KdcamError
 
 STATES = ("running", "finished", "failed", "cancelled")
 #: events.jsonl larger than this is not a kdcam run (one line per epoch is a few hundred bytes)
@@ -202,6 +202,34 @@ def scan_runs(ws: Workspace | str | Path) -> tuple[list[RunInfo], list[Unreadabl
             except KdcamError as exc:
                 broken.append(UnreadableRun(path.name, path, str(exc)))
     return runs, broken
+
+
+#: the files whose change means a run changed (a new epoch, a new state)
+_WATCHED = ("config.json", "status.json", "events.jsonl")
+
+
+def runs_signature(ws: Workspace | str | Path) -> tuple[tuple[str | int, ...], ...]:
+    """A cheap fingerprint of ``runs/`` (names, sizes and times of each run's files, from ``stat`` only):
+    a screen polls it every second and re-reads the runs only when it changes."""
+    root = _workspace(ws).runs
+    try:
+        entries = list(os.scandir(root))
+    except OSError:
+        return ()
+    found: list[tuple[str | int, ...]] = []
+    for entry in entries:
+        if entry.name.startswith(".") or not entry.is_dir(follow_symlinks=False):
+            continue
+        stamp: list[str | int] = [entry.name]
+        for name in _WATCHED:
+            try:
+                info = os.stat(os.path.join(entry.path, name))
+            except OSError:
+                stamp += [0, 0]
+            else:
+                stamp += [info.st_mtime_ns, info.st_size]
+        found.append(tuple(stamp))
+    return tuple(sorted(found, key=lambda item: str(item[0])))
 
 
 def list_runs(ws: Workspace | str | Path) -> list[RunInfo]:

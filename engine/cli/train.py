@@ -10,7 +10,7 @@ import argparse
 import json
 from typing import Any
 
-from engine.api.catalogue import EXPERIMENTS, KD_METHODS, RECIPES, parse_methods
+from engine.api.catalogue import EXPERIMENTS, KD_METHODS, RECIPES, default_recipe, parse_method_options, parse_methods
 from engine.api.results import ExperimentResult, TrainResult
 from engine.api.specs import ExperimentSpec, TrainSpec
 from engine.errors import CommandCancelled, KdcamError
@@ -65,19 +65,11 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 def parse_options(items: list[str]) -> dict[str, dict[str, Any]]:
-    """``kd.temperature=2`` -> {"kd": {"temperature": 2.0}}; text values stay text."""
-    options: dict[str, dict[str, Any]] = {}
-    for item in items:
-        key, sep, raw = item.partition("=")
-        method, dot, name = key.partition(".")
-        if not (sep and dot and method and name):
-            raise KdcamError(f"--option {item!r}: write METHOD.NAME=VALUE, e.g. kd.temperature=2")
-        try:
-            value: Any = float(raw)
-        except ValueError:
-            value = raw
-        options.setdefault(method, {})[name] = value
-    return options
+    """``--option kd.temperature=2`` (repeatable) -> {"kd": {"temperature": 2.0}}."""
+    try:
+        return parse_method_options(items)
+    except KdcamError as exc:
+        raise KdcamError(f"--{exc}") from None
 
 
 def _names(text: str) -> tuple[str, ...]:
@@ -99,7 +91,7 @@ def _train(args: argparse.Namespace) -> int:
         _check_resume_options(args)
     spec = TrainSpec(
         workspace=args.workspace, dataset=args.dataset, teacher=args.teacher, student=args.student,
-        methods=parse_methods(args.methods), recipe=args.recipe or _default_recipe(args.dataset),
+        methods=parse_methods(args.methods), recipe=args.recipe or default_recipe(args.dataset),
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, width=args.width,
         teacher_width=args.teacher_width, seed=args.seed, device=args.device, compile=args.compile,
         resume=args.resume, method_options=parse_options(args.option),
@@ -144,11 +136,6 @@ def _cancelled_message(args: argparse.Namespace) -> str:
     workspace = "" if args.workspace == "." else f" --workspace {shlex.quote(args.workspace)}"
     return (f"cancelled run {run.run_id} after epoch {run.last_epoch}; resume with: "
             f"kdcam{workspace} train --resume {run.run_id}")
-
-
-def _default_recipe(dataset: str) -> str:
-    """The embedded dataset gets the minutes-on-a-CPU recipe; real datasets the short cosine one."""
-    return "demo" if dataset.split("?")[0] == "shapes" else "quick"
 
 
 def _experiment(args: argparse.Namespace) -> int:
