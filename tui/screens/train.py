@@ -26,6 +26,9 @@ from tui.widgets.problems import Problems
 POLL_S = 1.0
 #: polls between re-checks of running runs' processes (a killed run reads as interrupted)
 LIVENESS_EVERY = 5
+#: how the form names its numeric fields in messages (as their labels say)
+FIELD_LABELS = {"lr": "learning rate", "batch_size": "batch size", "width": "student width",
+                "teacher_width": "teacher width"}
 #: the recipe the CLI would pick: demo on the embedded shapes dataset, quick on real data
 AUTO_RECIPE = "auto"
 AUTO_RECIPE_LABEL = "auto (demo on shapes, else quick)"
@@ -146,7 +149,7 @@ class TrainScreen(KdcamScreen):
         text = self.text(field)
         if not text:
             return None
-        label = field.replace("_", " ")
+        label = FIELD_LABELS.get(field, field)
         try:
             value = kind(text)
         except ValueError:
