@@ -19,7 +19,7 @@ T = TypeVar("T")
 LAST_SUFFIX = "-last"
 ELLIPSIS = "…"
 _DIGITS = re.compile(r"(\d+)")
-_SEPARATORS = "-_."
+_SEPARATORS = "-_./ "
 
 
 def natural_key(text: str) -> tuple[tuple[int, int | str], ...]:
@@ -78,12 +78,11 @@ def _common_prefix(a: str, b: str) -> int:
     return n
 
 
-def _distinct_span(name: str, others: Sequence[str]) -> tuple[int, int]:
-    """[start, end) of the part of ``name`` that differs from its most similar neighbours, widened to
-    whole tokens (``-_.`` separate them): ``kd`` rather than ``k`` next to ``crd``."""
-    start = max((_common_prefix(name, other) for other in others if other != name), default=0)
-    suffix = max((_common_prefix(name[::-1], other[::-1]) for other in others if other != name), default=0)
-    end = len(name) - suffix
+def _distinct_span(name: str, prefix: int, suffix: int) -> tuple[int, int]:
+    """[start, end) of the part of ``name`` that differs from its most similar neighbours (which share
+    ``prefix`` leading and ``suffix`` trailing characters with it), widened to whole tokens: ``kd``
+    rather than ``k`` next to ``crd``."""
+    start, end = prefix, len(name) - suffix
     if end <= start:  # one name is the other plus a suffix (vgg8 vs vgg8-last): the end tells them apart
         start, end = min(start, len(name)), len(name)
     while start > 0 and name[start - 1] not in _SEPARATORS:
@@ -93,18 +92,41 @@ def _distinct_span(name: str, others: Sequence[str]) -> tuple[int, int]:
     return start, end
 
 
+def _overlaps(names: Sequence[str]) -> dict[str, tuple[int, int]]:
+    """Per name, the longest prefix and suffix it shares with any other name. The name sharing the
+    longest prefix is a neighbour in sorted order (and likewise for suffixes in order of the reversed
+    names), so this takes O(n log n), not O(n^2): class lists may hold thousands of names."""
+    unique = sorted(set(names))
+    prefix = dict.fromkeys(unique, 0)
+    suffix = dict.fromkeys(unique, 0)
+    for a, b in zip(unique, unique[1:], strict=False):
+        shared = _common_prefix(a, b)
+        prefix[a], prefix[b] = max(prefix[a], shared), max(prefix[b], shared)
+    backwards = sorted(unique, key=lambda n: n[::-1])
+    for a, b in zip(backwards, backwards[1:], strict=False):
+        shared = _common_prefix(a[::-1], b[::-1])
+        suffix[a], suffix[b] = max(suffix[a], shared), max(suffix[b], shared)
+    return {name: (prefix[name], suffix[name]) for name in unique}
+
+
 def shorten(name: str, width: int, others: Sequence[str] = ()) -> str:
     """``name`` in at most ``width`` characters, cut from the middle, keeping the part that differs
     from ``others`` (the names it is listed with) whole when it fits."""
     if width < 1:
         return ""
+    overlap = _overlaps([name, *others])[name] if others else None
+    return _shorten(name, width, overlap)
+
+
+def _shorten(name: str, width: int, overlap: tuple[int, int] | None) -> str:
+    """``shorten`` with the shared prefix and suffix lengths known (None: no other names)."""
     if len(name) <= width:
         return name
     if width < 3:
-        return name[: width - 1] + ELLIPSIS
+        return name[: max(width - 1, 0)] + ELLIPSIS
     keep = width - 1
     cut = len(name) - keep
-    start, end = _distinct_span(name, others) if others else (len(name), len(name))
+    start, end = _distinct_span(name, *overlap) if overlap else (len(name), len(name))
     middle = (keep + 1) // 2
     # where the one cut may go without touching the distinguishing part: the middle, just before
     # that part, or just after it; the most balanced of these keeps the most context at both ends
@@ -131,7 +153,10 @@ def clip(text: str, width: int) -> str:
 
 def shorten_all(names: Sequence[str], width: int) -> dict[str, str]:
     """Every name shortened to ``width`` against the others, so equal-looking results are avoided."""
-    return {name: shorten(name, width, names) for name in names}
+    if width < 1:
+        return dict.fromkeys(names, "")
+    overlaps = _overlaps(names) if len(set(names)) > 1 else {}
+    return {name: _shorten(name, width, overlaps.get(name)) for name in names}
 
 
 def percent(value: float | None, digits: int = 1, missing: str = "—") -> str:

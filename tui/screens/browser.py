@@ -23,7 +23,7 @@ from engine.api.analyses import AnalysisInfo, UnreadableAnalysis, scan_analyses
 from engine.api.bands import band as band_of
 from engine.api.bands import band_style
 from engine.api.catalogue import BANDED_METRICS
-from engine.api.display import shorten
+from engine.api.display import shorten, shorten_all
 from engine.api.specs import AnalyzeSpec, DemoSpec
 from engine.errors import KdcamError
 from engine.events import Finished, JobEvent
@@ -71,6 +71,10 @@ class CamCard(Vertical):
         self.query_one(".cam-caption", Static).update(text, layout=False)  # fixed size
 
 
+#: characters of a class name in the image list
+CLASS_WIDTH = 12
+
+
 class BrowserScreen(KdcamScreen):
     SCREEN_TITLE = "Browser"
     BINDINGS = [
@@ -95,6 +99,7 @@ class BrowserScreen(KdcamScreen):
         super().__init__()
         self.data: LoadedAnalysis | None = None
         self.analyses: list[AnalysisInfo] = []
+        self._short_classes: tuple[str | None, dict[str, str]] = (None, {})  # analysis id, name -> short
         self.rows: list[int] = []
         self.blend = True
         self.other_target = False  # showing diagnosis maps for the other class (true <-> predicted)
@@ -208,7 +213,7 @@ class BrowserScreen(KdcamScreen):
                 marks.append("✓" if right else "✗", style="green" if right else "red")
                 marks.append(" ")
             value = float(pearson[row]) if pearson is not None else math.nan
-            table.add_row(str(int(data.per_image["indices"][row])), data.class_name(int(labels[row]))[:12], marks,
+            table.add_row(str(int(data.per_image["indices"][row])), self.short_class(int(labels[row])), marks,
                           "—" if math.isnan(value) else f"{value:.2f}", key=str(row))
         if keep in self.rows:
             table.move_cursor(row=self.rows.index(keep))
@@ -223,6 +228,14 @@ class BrowserScreen(KdcamScreen):
         if data is None:
             return
         self.query_one("#filters", Label).update(self.filters.describe(data, len(self.rows)))
+
+    def short_class(self, k: int) -> str:
+        """A class name in the list's 12 columns, cut where classes look alike (striped-h vs striped-d)."""
+        data = self.data
+        assert data is not None
+        if self._short_classes[0] != data.info.id:
+            self._short_classes = (data.info.id, shorten_all(list(data.class_names), CLASS_WIDTH))
+        return self._short_classes[1].get(data.class_name(k), data.class_name(k)[:CLASS_WIDTH])
 
     def class_name(self, k: int) -> str:
         return self.data.class_name(k) if self.data else str(k)

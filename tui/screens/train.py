@@ -31,7 +31,7 @@ FIELD_LABELS = {"lr": "learning rate", "batch_size": "batch size", "width": "stu
                 "teacher_width": "teacher width"}
 #: the recipe the CLI would pick: demo on the embedded shapes dataset, quick on real data
 AUTO_RECIPE = "auto"
-AUTO_RECIPE_LABEL = "auto (demo on shapes, else quick)"
+AUTO_RECIPE_LABEL = "auto (demo on shapes)"
 
 
 class TrainScreen(KdcamScreen):
@@ -102,7 +102,7 @@ class TrainScreen(KdcamScreen):
                 yield DataTable(id="epoch-table", cursor_type="none", zebra_stripes=True)
                 with Horizontal(id="curves"):
                     yield BrailleChart("loss", "magenta", id="loss-curve")
-                    yield BrailleChart("test acc", "green", id="acc-curve")
+                    yield BrailleChart("test acc %", "green", id="acc-curve")
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -270,7 +270,8 @@ class TrainScreen(KdcamScreen):
         self.query_one("#run-title", Label).update(
             f"Run {run_id} — {self.runs.status(run_id)}  ({position}/{len(self.run_ids())}, [ ] switch)")
         self.query_one("#loss-curve", BrailleChart).set_values([total_loss(r) for r in records])
-        self.query_one("#acc-curve", BrailleChart).set_values([r.test_acc for r in records])
+        self.query_one("#acc-curve", BrailleChart).set_values(
+            [None if r.test_acc is None else 100 * r.test_acc for r in records])
 
     def show_empty_title(self) -> None:
         """Before any epoch exists, say what is coming (or how to start)."""
