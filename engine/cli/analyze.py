@@ -47,8 +47,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _handle(args: argparse.Namespace) -> int:
-    from engine.api.specs import AnalyzeSpec
     from engine.cli.output import print_json, run_job
+    from engine.api.specs import AnalyzeSpec
 
     spec = AnalyzeSpec(
         workspace=args.workspace, teacher=args.teacher, students=_names(args.students), dataset=args.dataset,
