@@ -14,10 +14,10 @@ from __future__ import annotations
 from engine.analysis.job import run_analysis_job
 from engine.api.results import DemoResult
 from engine.api.specs import AnalyzeSpec, DemoSpec, ExportSpec, TrainSpec
+from engine.api.workspace import Workspace
 from engine.jobs import JobContext
 from engine.reports.export import run_export_job
 from engine.train.suite import run_train_job
-from engine.api.workspace import Workspace
 
 DATASET = "shapes"
 #: (analysis name, CAM method, target): the first is the one the report is made from

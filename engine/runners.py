@@ -31,6 +31,7 @@ from engine.api.specs import (
     ImportSpec,
     PreviewSpec,
     RenameCheckpointSpec,
+    RepairCheckpointsSpec,
     Spec,
     TapsSpec,
     TrainSpec,
@@ -45,15 +46,19 @@ def _import(spec: ImportSpec, ctx: JobContext) -> CheckpointMeta:
 
 
 def _train(spec: TrainSpec, ctx: JobContext) -> TrainResult:
+    from engine.distributed import joined
     from engine.train.suite import run_train_job
 
-    return run_train_job(spec, ctx)
+    with joined(spec.device):  # a torchrun worker trains in its process group; one process is unchanged
+        return run_train_job(spec, ctx)
 
 
 def _analyze(spec: AnalyzeSpec, ctx: JobContext) -> AnalysisJobResult:
     from engine.analysis.job import run_analysis_job
+    from engine.distributed import joined
 
-    return run_analysis_job(spec, ctx)
+    with joined(spec.device):
+        return run_analysis_job(spec, ctx)
 
 
 def _export(spec: ExportSpec, ctx: JobContext) -> ExportResult:
@@ -92,6 +97,12 @@ def _rename(spec: RenameCheckpointSpec, ctx: JobContext) -> str:
     return run_rename(spec, ctx)
 
 
+def _repair(spec: RepairCheckpointsSpec, ctx: JobContext) -> list[str]:
+    from engine.checkpoints.chores import run_repair
+
+    return run_repair(spec, ctx)
+
+
 def _delete(spec: DeleteCheckpointSpec, ctx: JobContext) -> str:
     from engine.checkpoints.chores import run_delete
 
@@ -119,6 +130,7 @@ RUNNERS: dict[type[Spec], Callable[[Any, JobContext], Any]] = {
     DemoSpec: _demo,
     ExperimentSpec: _experiment,
     RenameCheckpointSpec: _rename,
+    RepairCheckpointsSpec: _repair,
     DeleteCheckpointSpec: _delete,
     DeleteAnalysisSpec: _delete_analysis,
     TapsSpec: _taps,

@@ -24,6 +24,7 @@ TORCH_FREE = [
     "engine.api.catalogue",
     "engine.api.checkpoints",
     "engine.api.datasets",
+    "engine.api.exports",
     "engine.api.liveness",
     "engine.api.model_code",
     "engine.api.sweep",
@@ -33,6 +34,10 @@ TORCH_FREE = [
     "engine.api.specs",
     "engine.api.validate",
     "engine.api.workspace",
+    "engine.api.names",
+    "engine.lock",
+    "engine.api.integrity",
+    "engine.checkpoints.store",
     "engine.cli.main",
 ]
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.data import load_split
-from engine.data import shapes
+from engine.data import load_split, shapes
 from engine.errors import KdcamError
 
 

@@ -21,12 +21,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from engine.api.exports import MANIFEST
 from engine.api.specs import ExportSpec
 from engine.api.workspace import Workspace
 from engine.errors import JobCancelled, KdcamError
 from engine.events import Progress
 from engine.jobs import JobContext
-from engine.reports.export import MANIFEST, run_export_job
+from engine.reports.export import run_export_job
 from tests.test_reports_fixture import write_synthetic_analysis
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -351,7 +352,7 @@ def test_export_needs_no_torch(tmp_path: Path) -> None:
     write_synthetic_analysis(ws, "a1", n=8, num_classes=3)
     code = (
         "import sys, threading; from engine.jobs import JobContext; from engine.api.specs import ExportSpec; "
-        "from engine.reports.export import MANIFEST, run_export_job; import engine.cli.export; "
+        "from engine.reports.export import run_export_job; import engine.cli.export; "
         f"run_export_job(ExportSpec(workspace={str(ws.root)!r}, analysis='a1', examples=2), "
         "JobContext('t', lambda e: None, threading.Event())); "
         "print(','.join(m for m in ('torch', 'torchvision', 'textual') if m in sys.modules))"

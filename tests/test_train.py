@@ -9,15 +9,15 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from engine.api.runs import list_runs, read_run
+from engine.api.specs import TrainSpec
 from engine.checkpoints.store import CheckpointStore
 from engine.distill.labels import IndependentStudent
 from engine.errors import JobCancelled, KdcamError
 from engine.events import Epoch, Progress
 from engine.jobs import JobContext
 from engine.models import build_model
-from engine.api.specs import TrainSpec
 from engine.train.recipes import resolve_recipe
-from engine.api.runs import list_runs, read_run
 from engine.train.suite import run_train_job
 
 DATASET = "shapes?classes=4&train=96&test=32"
@@ -90,28 +90,30 @@ def test_teacher_checkpoint_with_other_classes_is_refused(tmp_path):
 def test_suite_writes_checkpoints_with_metadata_and_one_event_per_epoch(tmp_path):
     events = []
     summary = run_train_job(tiny_spec(tmp_path), context(events))
-    teacher, (si, crd) = summary["teacher"], summary["students"]
+    teacher, (si, crd) = summary.teacher, summary.students
     store = CheckpointStore(tmp_path / "checkpoints")
-    meta = store.meta(crd["name"])
-    assert (meta.role, meta.method, meta.teacher, meta.recipe, meta.run_id) == ("student", "crd", teacher["name"],
-                                                                                "quick", crd["run_id"])
-    assert meta.dataset == DATASET and len(meta.class_names) == 4 and meta.accuracy == crd["accuracy"]
-    assert store.meta(crd["name"] + "-last").epochs == 2
-    assert store.meta(teacher["name"]).role == "teacher"
-    run = read_run(tmp_path, crd["run_id"])
+    meta = store.meta(crd.name)
+    assert (meta.role, meta.method, meta.teacher, meta.recipe, meta.run_id) == ("student", "crd", teacher.name,
+                                                                                "quick", crd.run_id)
+    assert meta.dataset == DATASET and meta.class_names and len(meta.class_names) == 4
+    assert meta.accuracy == crd.accuracy
+    assert store.meta(crd.name + "-last").epochs == 2
+    assert store.meta(teacher.name).role == "teacher"
+    run = read_run(tmp_path, crd.run_id or "")
     assert run.state == "finished" and not run.resumable
-    assert [e["epoch"] for e in run.events] == [1, 2]
+    assert [e.epoch for e in run.events] == [1, 2]
     record = run.events[-1]
-    assert set(record) >= {"epoch", "epochs", "losses", "train_acc", "test_acc", "lr", "images_per_s", "elapsed"}
-    assert set(record["losses"]) == {"ce", "crd"}
-    assert run.config["method"] == "crd" and run.config["teacher"] == teacher["name"]
+    assert None not in (record.epochs, record.train_acc, record.test_acc, record.lr, record.images_per_s,
+                        record.elapsed)
+    assert set(record.losses) == {"ce", "crd"}
+    assert run.config.method == "crd" and run.config.teacher == teacher.name
     assert len(list_runs(tmp_path)) == 3
     assert sum(isinstance(e, Epoch) for e in events) == 6
 
     # the same seed gives the same weights: the basis of the resume tests
     again = tmp_path / "again"
     run_train_job(tiny_spec(again, methods=("si",)), context())
-    assert torch.equal(weights(tmp_path, si["name"])["classifier.weight"], weights(again, si["name"])["classifier.weight"])
+    assert torch.equal(weights(tmp_path, si.name)["classifier.weight"], weights(again, si.name)["classifier.weight"])
 
 
 @pytest.mark.slow
@@ -128,8 +130,8 @@ def test_non_finite_loss_stops_naming_epoch_and_batch_and_keeps_last_good_checkp
     with pytest.raises(KdcamError, match="epoch 2, batch 3"):
         run_train_job(tiny_spec(tmp_path, methods=("si",)), context())
     (run,) = list_runs(tmp_path)  # the teacher: its first epoch is the last good one
-    assert run.state == "failed" and "epoch 2, batch 3" in run.status["message"]
-    assert CheckpointStore(tmp_path / "checkpoints").meta(run.config["name"] + "-last").epochs == 1
+    assert run.state == "failed" and "epoch 2, batch 3" in run.status.message
+    assert CheckpointStore(tmp_path / "checkpoints").meta(run.config.name + "-last").epochs == 1
 
 
 @pytest.mark.slow
@@ -150,13 +152,13 @@ def test_cancel_stops_within_a_batch_and_resume_reaches_the_uninterrupted_weight
         run_train_job(tiny_spec(interrupted), JobContext("test", emit, cancel))
     last = [e for e in seen if isinstance(e, Progress) and "crd" in e.phase][-1]
     assert (last.message, last.done) == ("epoch 2/2", 2)  # no further batch ran
-    crd_run = next(r for r in list_runs(interrupted) if r.config["method"] == "crd")
+    crd_run = next(r for r in list_runs(interrupted) if r.config.method == "crd")
     assert crd_run.state == "cancelled" and crd_run.resumable and crd_run.last_epoch == 1
 
     summary = run_train_job(TrainSpec(workspace=str(interrupted), resume=crd_run.run_id), context())
-    assert [s["method"] for s in summary["students"]] == ["crd"]
+    assert [s.method for s in summary.students] == ["crd"]
     assert read_run(interrupted, crd_run.run_id).state == "finished"
-    name = summary["students"][0]["name"] + "-last"
+    name = summary.students[0].name + "-last"
     for key, tensor in weights(reference, name).items():
         assert torch.equal(tensor, weights(interrupted, name)[key]), key
 
@@ -164,7 +166,7 @@ def test_cancel_stops_within_a_batch_and_resume_reaches_the_uninterrupted_weight
 def test_run_reader_skips_a_torn_last_line_and_refuses_paths(tmp_path):
     run = tmp_path / "runs" / "20260101-000000-000-vgg8"
     run.mkdir(parents=True)
-    (run / "config.json").write_text('{"name": "vgg8", "role": "teacher"}')
+    (run / "config.json").write_text('{"name": "vgg8", "role": "teacher", "spec": {}}')
     (run / "status.json").write_text('{"state": "running"}')
     (run / "events.jsonl").write_text('{"epoch": 1, "test_acc": 0.5}\n{"epoch": 2, "te')
     (run / "state.pt").write_bytes(b"x")

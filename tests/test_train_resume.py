@@ -14,9 +14,9 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from engine.jobs import JobContext
-from engine.api.specs import TrainSpec
 from engine.api.runs import list_runs
+from engine.api.specs import TrainSpec
+from engine.jobs import JobContext
 from engine.train.suite import run_train_job
 
 ARGS = ["--dataset", "shapes?classes=4&train=96&test=32", "--teacher", "vgg8", "--student", "vgg8",
@@ -42,7 +42,7 @@ def test_killed_run_resumes_to_the_weights_of_an_uninterrupted_run(tmp_path):
             break
     process.wait(timeout=60)
     assert process.returncode == -signal.SIGKILL
-    (student_run,) = [r for r in list_runs(killed) if r.config["role"] == "student"]
+    (student_run,) = [r for r in list_runs(killed) if r.config.role == "student"]
     assert student_run.state == "interrupted" and student_run.last_epoch == 1 and student_run.resumable
     assert student_run.message.endswith(f"resume with: kdcam train --resume {student_run.run_id}")
 

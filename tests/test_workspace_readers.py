@@ -141,3 +141,27 @@ def test_cli_prints_one_clear_error_and_exits_non_zero(tmp_path: Path, kind: str
     assert result.returncode == 1, result.stderr
     assert named in result.stderr and "Traceback" not in result.stderr + result.stdout
     assert _hashes(tmp_path) == before
+
+
+MANIFEST_CORRUPTIONS: list[tuple[str, Any, str]] = [
+    ("not an object", [1], "expected a JSON object"),
+    ("wrong schema", {"schema": "other", "version": 1, "analysis": "a", "files": []}, "schema"),
+    ("newer version", {"schema": "kdcam-export", "version": 9, "analysis": "a", "files": []}, "upgrade"),
+    ("path escapes", {"schema": "kdcam-export", "version": 1, "analysis": "a",
+                      "files": [{"path": "../x", "bytes": 1, "sha256": "0" * 64}]}, "inside the export"),
+    ("bad digest", {"schema": "kdcam-export", "version": 1, "analysis": "a",
+                    "files": [{"path": "x", "bytes": 1, "sha256": "zz"}]}, "sha256"),
+    ("size is text", {"schema": "kdcam-export", "version": 1, "analysis": "a",
+                      "files": [{"path": "x", "bytes": "1", "sha256": "0" * 64}]}, "bytes"),
+]
+
+
+@pytest.mark.parametrize(("kind", "document", "pattern"), MANIFEST_CORRUPTIONS, ids=[c[0] for c in MANIFEST_CORRUPTIONS])
+def test_each_bad_export_manifest_is_named_and_the_folder_is_not_an_export(
+        tmp_path: Path, kind: str, document: Any, pattern: str) -> None:
+    from engine.api.exports import MANIFEST, is_export, read_manifest
+
+    (tmp_path / MANIFEST).write_text(json.dumps(document))
+    with pytest.raises(KdcamError, match=pattern):
+        read_manifest(tmp_path)
+    assert not is_export(tmp_path)

@@ -11,11 +11,11 @@ from typing import Any
 
 import numpy as np
 
-from engine.api.bands import BANDED, band, band_score, overall_band, overall_score
 from engine.analysis.bootstrap import bootstrap_stats
 from engine.analysis.collect import PerImage
 from engine.analysis.inputs import AnalysisInputs
 from engine.analysis.metrics import PAIR_METRICS
+from engine.api.bands import BANDED, band, band_score, overall_band, overall_score
 
 SPLITS = ("both_correct", "teacher_only", "student_only", "both_wrong")
 

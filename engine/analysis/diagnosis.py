@@ -50,7 +50,7 @@ def _ranked_per_class(labels: np.ndarray, eligible: np.ndarray, key: np.ndarray,
     candidates = np.flatnonzero(eligible)
     order = candidates[np.lexsort((key[candidates], labels[candidates]))]
     classes, starts, counts = np.unique(labels[order], return_index=True, return_counts=True)
-    return {int(c): order[start:start + min(k, count)] for c, start, count in zip(classes, starts, counts)}
+    return {int(c): order[start:start + min(k, count)] for c, start, count in zip(classes, starts, counts, strict=True)}
 
 
 def diagnose(outcomes: ModelOutcomes, class_names: list[str], worst_per_class: int,
@@ -124,7 +124,7 @@ def error_images(diagnosis: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, np.
     if not items:
         empty = np.zeros(0, np.int64)
         return empty, empty, empty
-    images, true, pred = (np.array(column, dtype=np.int64) for column in zip(*items))
+    images, true, pred = (np.array(column, dtype=np.int64) for column in zip(*items, strict=True))
     return images, true, pred
 
 
@@ -142,7 +142,8 @@ def _pct(value: float) -> str:
 
 def _written_summary(o: ModelOutcomes, class_names: list[str], correct: np.ndarray, per_class_accuracy: np.ndarray,
                      confused_pairs: list[dict[str, Any]], relatedness: np.ndarray) -> tuple[list[str], list[str]]:
-    summary, recommendations = [], []
+    summary: list[str] = []
+    recommendations: list[str] = []
     errors = ~correct
     n_errors = int(errors.sum())
     summary.append(f"Accuracy {_pct(correct.mean())} on {_count(len(correct), 'image')} "

@@ -12,15 +12,15 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from engine.cam import METHODS, resolve_tap
 from engine.api.checkpoints import CheckpointMeta
+from engine.api.specs import AnalyzeSpec
+from engine.api.workspace import Workspace
+from engine.cam import METHODS, resolve_tap
 from engine.checkpoints.store import CheckpointStore
 from engine.data import ImageSet, load_split
 from engine.device import resolve_device
 from engine.errors import KdcamError
 from engine.models import TappedModel
-from engine.api.specs import AnalyzeSpec
-from engine.api.workspace import Workspace
 
 TARGETS = ("label", "teacher", "own", "class:K")
 
@@ -73,7 +73,7 @@ def load_inputs(spec: AnalyzeSpec, ws: Workspace) -> AnalysisInputs:
     rows, selection = _select_rows(spec, imageset)
     _check_labels(imageset, metas[0])
     models = []
-    for role, meta in zip(["teacher"] + ["student"] * len(spec.students), metas):
+    for role, meta in zip(["teacher"] + ["student"] * len(spec.students), metas, strict=True):
         _check_image_shape(imageset, meta)
         model, meta = store.load(meta.name, device=str(device))
         _check_runs_at(model, meta, imageset, device)

@@ -5,44 +5,55 @@ per-image numbers (``collect``), then the bounded extras (diagnosis maps, random
 check, deletion/insertion on a subset), then one bootstrap pass for every interval. The
 analysis directory is built under a temporary name and renamed into place at the end, so
 a cancelled or failed analysis leaves nothing behind.
+
+Under torchrun the streaming pass is sharded: each rank computes whole batches (the same
+batches one process would form, so every map is bit-for-bit the same), rank 0 gathers the
+shards in order, writes the files and does the rest alone. No image is padded or repeated.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from numpy.lib.format import open_memmap
 
-from engine.api import atomic
+from engine import distributed
 from engine.analysis import faithfulness, sanity
 from engine.analysis.aggregate import StatBatch, attention_entries, model_entries, pair_entries
-from engine.analysis.collect import PerImage, cams_for, collect, to_uint8
+from engine.analysis.collect import PerImage, RowWriter, cams_for, collect, to_uint8
 from engine.analysis.diagnosis import ModelOutcomes, diagnose, error_images
 from engine.analysis.inputs import AnalysisInputs, load_inputs
-from engine.api.analyses import RESULTS_FILE
-from engine.api.results import SCHEMA, SCHEMA_VERSION, AnalysisJobResult, AnalysisResults
-from engine.api.validate import Fields
 from engine.analysis.superclasses import superclasses_for
+from engine.api import atomic
+from engine.api.analyses import RESULTS_FILE
+from engine.api.names import check_id
+from engine.api.results import SCHEMA, SCHEMA_VERSION, AnalysisJobResult, AnalysisResults
+from engine.api.specs import AnalyzeSpec
+from engine.api.validate import Fields
+from engine.api.workspace import Workspace
 from engine.errors import KdcamError
 from engine.jobs import JobContext
-from engine.api.specs import AnalyzeSpec
-from engine.api.workspace import Workspace
 
 
 def run_analysis_job(spec: AnalyzeSpec, ctx: JobContext) -> AnalysisJobResult:
     """Run the analysis ``spec`` describes; returns its id, directory and each student's band."""
     started = time.perf_counter()
     ws = Workspace.open(spec.workspace)
-    analysis_id = _new_id(spec, ws)
+    analysis_id = _agreed_id(spec, ws)
     ctx.log(f"loading {', '.join((spec.teacher, *spec.students))} and {spec.dataset} ({spec.split})")
     inputs = load_inputs(spec, ws)
     ctx.log(f"analysing {len(inputs.rows)} images on {inputs.device} with {spec.method} -> analyses/{analysis_id}")
+    shards = _collect_shards(inputs, spec.batch_size, ctx) if distributed.current().distributed else None
+    if shards is None and distributed.current().distributed:  # a rank other than 0: its part is done
+        return AnalysisJobResult(analysis_id, str(ws.analyses / analysis_id), {})
     with atomic.atomic_directory(ws.analyses / analysis_id) as tmp:
-        per_image = collect(inputs, tmp, spec.batch_size, ctx)
+        per_image = _write_shards(shards, tmp) if shards else collect(inputs, tmp, spec.batch_size, ctx)
         stats = StatBatch(len(inputs.rows))
         diagnosis = _diagnosis(spec, inputs, per_image, tmp, ctx)
         check_rows = _check_rows(spec, len(inputs.rows))
@@ -51,7 +62,7 @@ def run_analysis_job(spec: AnalyzeSpec, ctx: JobContext) -> AnalysisJobResult:
         ctx.progress("statistics", 0, 1, "bootstrap intervals")
         results = stats.resolve({
             "schema": SCHEMA, "version": SCHEMA_VERSION, "id": analysis_id,
-            "created": datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
+            "created": datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
             "elapsed_s": 0.0,
             "spec": spec.to_dict(),
             "device": str(inputs.device),
@@ -66,7 +77,7 @@ def run_analysis_job(spec: AnalyzeSpec, ctx: JobContext) -> AnalysisJobResult:
         }, spec.resamples, spec.seed)
         ctx.check_cancelled()
         ctx.progress("statistics", 1, 1, "bootstrap intervals")
-        np.savez(tmp / "per_image.npz", **per_image.arrays())
+        np.savez(tmp / "per_image.npz", allow_pickle=False, **per_image.arrays())
         results["elapsed_s"] = round(time.perf_counter() - started, 3)
         AnalysisResults.from_fields(Fields(results, f"analysis {analysis_id} (as written)"))  # writer == reader
         atomic.write_json(tmp / RESULTS_FILE, results)
@@ -75,15 +86,66 @@ def run_analysis_job(spec: AnalyzeSpec, ctx: JobContext) -> AnalysisJobResult:
                              {pair["student"]: pair["band"] for pair in results["pairs"]})
 
 
+def _agreed_id(spec: AnalyzeSpec, ws: Workspace) -> str:
+    """Rank 0's choice of id on every rank (or its refusal, raised on every rank)."""
+    try:
+        choice = ("id", _new_id(spec, ws)) if distributed.current().main else None
+    except KdcamError as exc:
+        choice = ("error", str(exc))
+    kind, value = distributed.broadcast(choice)
+    if kind == "error":
+        raise KdcamError(value)
+    return value
+
+
+Shard = tuple[PerImage, dict[str, np.ndarray]]
+
+
+def _collect_shards(inputs: AnalysisInputs, batch_size: int, ctx: JobContext) -> list[Shard] | None:
+    """This rank's whole batches through ``collect``; every shard, in rank order, on rank 0 (None elsewhere)."""
+    here, n = distributed.current(), len(inputs.rows)
+    base, extra = divmod(-(-n // batch_size), here.world_size)
+    first = here.rank * base + min(here.rank, extra)
+    last = first + base + (here.rank < extra)
+    part = dataclasses.replace(inputs, rows=inputs.rows[first * batch_size : min(n, last * batch_size)])
+    with tempfile.TemporaryDirectory(prefix="kdcam-shard-") as scratch:
+        per_image = collect(part, Path(scratch), batch_size, ctx)
+        files = {str(path.relative_to(scratch)): np.load(path) for path in sorted(Path(scratch).rglob("*.npy"))}
+    return distributed.gather_objects((per_image, files))
+
+
+def _write_shards(shards: list[Shard], tmp: Path) -> PerImage:
+    """The shards' files joined in order (the bytes one process writes) and their per-image numbers."""
+    for relative in shards[0][1]:
+        joined = np.concatenate([files[relative] for _, files in shards])
+        (tmp / relative).parent.mkdir(parents=True, exist_ok=True)
+        with RowWriter(tmp / relative, joined.dtype.type, joined.shape) as out:
+            out.append(joined)
+    parts = [per_image for per_image, _ in shards]
+    first = parts[0]
+
+    def rows(get, axis: int = 1) -> np.ndarray:
+        return np.concatenate([get(p) for p in parts], axis=axis)
+
+    per_model: dict[str, Any] = {name: rows(lambda p, name=name: getattr(p, name)) for name in (
+        "preds", "correct", "confidences", "true_probs", "targets", "degenerate", "pointing_game", "energy_in_mask")}
+    return dataclasses.replace(
+        first,
+        indices=rows(lambda p: p.indices, 0), labels=rows(lambda p: p.labels, 0), **per_model,
+        pair={key: rows(lambda p, key=key: p.pair[key]) for key in first.pair},
+        attention={model: {key: rows(lambda p, model=model, key=key: p.attention[model][key], 0) for key in values}
+                   for model, values in first.attention.items()},
+    )
+
+
 def _new_id(spec: AnalyzeSpec, ws: Workspace) -> str:
     """The spec's name (which must be free), else date-time and teacher, made unique."""
     if spec.name:
-        if "/" in spec.name or "\\" in spec.name or spec.name.startswith("."):
-            raise KdcamError(f"invalid analysis name {spec.name!r}: no path separators or leading dot")
+        check_id("analysis name", spec.name)
         if (ws.analyses / spec.name).exists():
             raise KdcamError(f"an analysis named {spec.name!r} already exists in {ws.analyses}")
         return spec.name
-    base = f"{datetime.now(timezone.utc):%Y%m%d-%H%M%S}-{spec.teacher}"
+    base = f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{spec.teacher}"
     candidate, suffix = base, 2
     while (ws.analyses / candidate).exists():
         candidate, suffix = f"{base}-{suffix}", suffix + 1

@@ -40,6 +40,16 @@ METHOD_DEFAULTS: Final[dict[str, dict[str, Any]]] = {
     "at": {"ce_weight": 1.0, "at_weight": 1000.0, "taps": ""},
 }
 KD_METHODS: Final = tuple(METHOD_DEFAULTS)
+#: bounds of numeric method options beyond "a finite non-negative number": (lowest, highest, lowest allowed?)
+#: a zero temperature divides by zero; K negatives and the embedding size allocate memory per batch
+OPTION_BOUNDS: Final[dict[str, tuple[float, float, bool]]] = {
+    "temperature": (0.0, 1e4, False),
+    "num_negatives": (1, 65_536, True),
+    "embed_dim": (1, 4096, True),
+    "epsilon": (0.0, 1.0, True),
+    "momentum": (0.0, 1.0, True),
+    "warmup_epochs": (0, 100_000, True),
+}
 METHOD_TITLES: Final = {
     "si": "independent student (CE)",
     "ls": "label smoothing",

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from engine.api.catalogue import ROLES
+from engine.api.names import check_id
 from engine.api.validate import Fields
 from engine.errors import KdcamError
 
@@ -127,17 +128,12 @@ def _channel_stats(f: Fields, key: str, channels: int, default: tuple[float, ...
 
 
 def now_iso() -> str:
-    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+    return datetime.now(UTC).replace(microsecond=0).isoformat()
 
 
 def check_name(name: str) -> str:
-    """A checkpoint name is also a file name: letters, digits, ``. _ + -``, no path parts."""
-    if not isinstance(name, str) or not _NAME_PATTERN.fullmatch(name):
-        raise KdcamError(
-            f"invalid checkpoint name {name!r}: use letters, digits and . _ + - "
-            "(starting with a letter or digit, at most 120 characters)"
-        )
-    return name
+    """A checkpoint name is also a file name: the shared rule of ``engine.api.names``."""
+    return check_id("checkpoint name", name)
 
 
 def weights_path(directory: str | Path, name: str) -> Path:

@@ -403,13 +403,19 @@ class Diagnosis:
 
     @classmethod
     def from_fields(cls, f: Fields, n_images: int, num_classes: int) -> Diagnosis:
+        """``num_classes`` is the dataset's; a model may have more classes (its confusion is then larger)."""
         row_max = max(n_images - 1, 0)
+        rows = f.array("confusion", max_len=MAX_CLASSES)
+        size = len(rows)
+        if size < num_classes:
+            raise f.error("confusion", f"at least {num_classes} rows (the dataset's classes)", f"{size} rows")
         confusion = []
-        for i, row in enumerate(f.array("confusion", max_len=num_classes)):
-            if not isinstance(row, list) or len(row) != num_classes or not all(
+        for i, row in enumerate(rows):
+            if not isinstance(row, list) or len(row) != size or not all(
                     isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in row):
-                raise f.error(f"confusion[{i}]", f"{num_classes} non-negative integers", row)
+                raise f.error(f"confusion[{i}]", f"{size} non-negative integers", row)
             confusion.append(tuple(row))
+        num_classes = size
         per_class = tuple(
             ClassAccuracy(c.integer("class", minimum=0, maximum=num_classes - 1), c.text("name", ""),
                           c.integer("n", minimum=0), _opt_float(c, "accuracy"), _opt_float(c, "pointing_game"))

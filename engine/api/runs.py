@@ -8,13 +8,17 @@ process is gone (killed) reads as ``interrupted``.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from engine.api.liveness import process_alive
+from engine.api import atomic
+from engine.api.liveness import identity, process_alive
+from engine.api.names import check_id
 from engine.api.validate import Fields, read_json_file
 from engine.api.workspace import Workspace
 from engine.errors import KdcamError
@@ -172,9 +176,7 @@ def read_events(path: Path) -> list[EpochRecord]:
 
 
 def check_run_id(run_id: str) -> str:
-    if not run_id or "/" in run_id or "\\" in run_id or run_id.startswith(".") or run_id != os.path.basename(run_id):
-        raise KdcamError(f"invalid run id {run_id!r}: a name under runs/, without path separators or a leading dot")
-    return run_id
+    return check_id("run id", run_id)
 
 
 def read_run(ws: Workspace | str | Path, run_id: str) -> RunInfo:
@@ -235,3 +237,39 @@ def runs_signature(ws: Workspace | str | Path) -> tuple[tuple[str | int, ...], .
 def list_runs(ws: Workspace | str | Path) -> list[RunInfo]:
     """The readable runs, newest first (``scan_runs`` also names the unreadable ones)."""
     return scan_runs(ws)[0]
+
+
+#: characters of a status message kept (an exception's text can be arbitrarily long)
+MAX_MESSAGE = 2000
+
+
+def _overwrite_in_place(path: Path, status: dict[str, Any]) -> bool:
+    """On a full disk an atomic replace needs space it cannot get; rewriting the existing
+    status.json inside the blocks it already holds needs none, so a run that failed for lack of
+    space still says ``failed`` instead of ``running`` forever. Not atomic: used only then."""
+    data = (json.dumps(status, indent=2, default=str) + "\n").encode()
+    try:
+        with open(path, "r+b") as handle:
+            held = os.fstat(handle.fileno())
+            if len(data) > max(held.st_blocks * 512, held.st_size):
+                data = json.dumps({k: status[k] for k in ("state", "pid", "host", "start_time")}).encode()
+            handle.write(data)
+            handle.truncate(len(data))
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError:
+        return False
+    return True
+
+
+def write_status(run_path: Path, state: str, message: str = "", **extra: Any) -> None:
+    """Replace a run's status.json, naming this process (pid, host, start time) as its writer;
+    on a full disk a final state is still recorded in place (see ``_overwrite_in_place``)."""
+    now = datetime.now(UTC).replace(microsecond=0).isoformat()
+    status = {"state": state, "message": message[:MAX_MESSAGE], **identity(), "updated": now, **extra}
+    path = run_path / "status.json"
+    try:
+        atomic.write_json(path, status)
+    except OSError as exc:
+        if exc.errno != errno.ENOSPC or state == "running" or not _overwrite_in_place(path, status):
+            raise

@@ -71,6 +71,7 @@ class TrainSpec(Spec):
     compile: bool = False
     resume: str | None = None  # a run id under runs/: continue it, then the suite's remaining methods
     method_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    sync_bn: bool = False  # SyncBatchNorm across torchrun ranks (CUDA only)
 
     @property
     def title(self) -> str:
@@ -170,6 +171,18 @@ class ExperimentSpec(Spec):
                          methods=(method,), recipe=self.recipe, epochs=self.epochs, width=self.width,
                          teacher_width=self.teacher_width,
                          seed=self.seed, device=self.device, method_options=self.method_options)
+
+
+@dataclass(frozen=True)
+class RepairCheckpointsSpec(Spec):
+    """Complete interrupted store changes and move orphaned files to checkpoints/.orphans/ (never deletes)."""
+
+    kind: ClassVar[str] = "repair"
+    workspace: str
+
+    @property
+    def title(self) -> str:
+        return "repair the checkpoint store"
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,8 @@ from typing import Any
 import torch
 
 from engine.api import trust
-from engine.api.checkpoints import ROLES, CheckpointMeta, check_name
+from engine.api.catalogue import ROLES
+from engine.api.checkpoints import CheckpointMeta, check_name
 from engine.api.model_code import ModelSource, check_model_args, copy_into_store, read_user_file, split_model_def
 from engine.api.specs import ImportSpec
 from engine.api.workspace import Workspace
@@ -47,8 +48,9 @@ def import_checkpoint(request: ImportSpec, ctx: JobContext | None = None) -> Che
     store = CheckpointStore(workspace.checkpoints)
     path = Path(request.path).expanduser().absolute()  # messages name a symlink, not its target
     name = check_name(request.name or default_name(path))
-    if store.exists(name):
-        raise KdcamError(f"a checkpoint named {name!r} already exists; choose another with --name")
+    taken = store.taken(name)
+    if taken is not None:
+        raise KdcamError(f"cannot import as {name!r}: {taken}; choose another with --name")
     _check_request(request)
     steps = 4
     _progress(ctx, 0, steps, f"reading {path.name}")
@@ -88,7 +90,7 @@ def import_checkpoint(request: ImportSpec, ctx: JobContext | None = None) -> Che
     )
     if user is not None:
         meta = _with_user_code(meta, user, store, ctx)
-    saved = store.save(name, model, meta, overwrite=False)
+    saved = store.save(name, model, meta)
     _progress(ctx, steps, steps, f"imported {name} ({arch})")
     return saved
 

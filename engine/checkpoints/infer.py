@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 
 import torch
 from torch import Tensor
@@ -71,7 +71,7 @@ class _Signature:
     classifier: str  # name of the classifier weight
 
 
-@lru_cache(maxsize=None)
+@cache
 def _signature(arch: str) -> _Signature:
     state = _reference_state(arch, 10, 1.0, 3)
     convs = [k for k, v in state.items() if v.dim() == 4]

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.errors import KdcamError
 from engine.api.workspace import Workspace
+from engine.errors import KdcamError
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from typing import Any
 from engine.api.bands import band_style
 from engine.api.catalogue import BANDED_METRICS, CAM_METHODS, DEFAULT_CAM_METHOD, DEFAULT_TARGET, TARGETS
 from engine.api.results import AnalysisResults, Stat
+from engine.cli import launch
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -43,12 +44,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--sanity-methods", default="", metavar="M1,M2",
                         help="CAM methods the randomisation check covers (default: the analysis method)")
     parser.add_argument("--json", action="store_true", help="JSON lines of progress, then the result")
+    launch.add_flags(parser)
     parser.set_defaults(handler=_handle)
 
 
 def _handle(args: argparse.Namespace) -> int:
-    from engine.cli.output import print_json, run_job
     from engine.api.specs import AnalyzeSpec
+    from engine.cli.launch import launched, run_on_rank
+    from engine.cli.output import print_json
+
+    if launched(args):
+        return 0
 
     spec = AnalyzeSpec(
         workspace=args.workspace, teacher=args.teacher, students=_names(args.students), dataset=args.dataset,
@@ -56,7 +62,9 @@ def _handle(args: argparse.Namespace) -> int:
         batch_size=args.batch, seed=args.seed, device=args.device, name=args.name, check_images=args.check_images,
         sanity_methods=_names(args.sanity_methods),
     )
-    result = run_job(spec, as_json=args.json)
+    result = run_on_rank(spec, as_json=args.json)
+    if result is None:  # a rank other than 0: rank 0 reports
+        return 0
     if args.json:
         print_json({"event": "result", **result.to_dict()})
     else:

@@ -13,6 +13,7 @@ from typing import Any
 from engine.api.catalogue import EXPERIMENTS, KD_METHODS, RECIPES, default_recipe, parse_method_options, parse_methods
 from engine.api.results import ExperimentResult, TrainResult
 from engine.api.specs import ExperimentSpec, TrainSpec
+from engine.cli import launch
 from engine.errors import CommandCancelled, KdcamError
 
 ALL_METHODS = ",".join(KD_METHODS)
@@ -22,7 +23,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train = subparsers.add_parser(
         "train", help="train a teacher (or reuse one) and one student per distillation method",
         description="Train the teacher with CE (or reuse a checkpoint named by --teacher), then one student per "
-        "method. Checkpoints go to WORKSPACE/checkpoints (best and -last), runs to WORKSPACE/runs.",
+        "method. Checkpoints go to WORKSPACE/checkpoints (best and -last) under names no other run holds (NAME-2, "
+        "NAME-3, ... when NAME is taken: nothing is replaced), runs to WORKSPACE/runs.",
     )
     train.add_argument("--dataset", default="shapes", help="dataset spec (default: shapes, embedded)")
     train.add_argument("--teacher", default="vgg16", help="teacher architecture or existing checkpoint name")
@@ -34,6 +36,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--lr", type=float, help="override the recipe's learning rate")
     train.add_argument("--compile", action="store_true", help="torch.compile the training step")
     train.add_argument("--resume", metavar="RUN", help="continue an interrupted run (a run id under runs/)")
+    train.add_argument("--sync-bn", action="store_true",
+                       help="SyncBatchNorm across torchrun ranks (CUDA only; no effect in one process)")
+    launch.add_flags(train)
     train.set_defaults(handler=_train)
 
     exp = subparsers.add_parser(
@@ -85,7 +90,11 @@ RUN_SHAPING = ("dataset", "teacher", "student", "methods", "recipe", "epochs", "
 
 
 def _train(args: argparse.Namespace) -> int:
-    from engine.cli.output import print_json, run_job
+    from engine.cli.launch import launched, run_on_rank
+    from engine.cli.output import print_json
+
+    if launched(args):
+        return 0
 
     if args.resume:
         _check_resume_options(args)
@@ -95,11 +104,14 @@ def _train(args: argparse.Namespace) -> int:
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, width=args.width,
         teacher_width=args.teacher_width, seed=args.seed, device=args.device, compile=args.compile,
         resume=args.resume, method_options=parse_options(args.option),
+        sync_bn=args.sync_bn,
     )
     try:
-        summary = run_job(spec, as_json=args.json)
+        summary = run_on_rank(spec, as_json=args.json)
     except CommandCancelled:
         raise CommandCancelled(_cancelled_message(args)) from None
+    if summary is None:  # a rank other than 0: rank 0 reports
+        return 0
     if args.json:
         print_json(summary)
     else:

@@ -9,6 +9,12 @@ Determinism: the sample order and every crop offset and flip are drawn at ``set_
 from a generator seeded by ``(seed, e)`` only, so a run resumed at epoch ``e`` sees exactly
 the batches it would have seen without the interruption. Iterating without calling
 ``set_epoch`` again repeats the same epoch.
+
+Sharding (distributed training): every rank draws the same plan and takes its contiguous
+share of each *global* batch of ``batch_size`` images (shares differ by at most one image),
+so N ranks see exactly the batches, crops and flips of one process. The batch size is
+global: a 2-rank run takes the same optimiser steps as one process. A training epoch's last
+batch is dropped only when it holds fewer images than there are ranks.
 """
 
 from __future__ import annotations
@@ -42,9 +48,14 @@ class DeviceLoader:
         std: tuple[float, ...] | None = None,
         channels_last: bool = False,
         drop_last: bool = False,
+        rank: int = 0,
+        world_size: int = 1,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if world_size < 1 or not 0 <= rank < world_size:
+            raise ValueError(f"rank {rank} is not in a world of {world_size}")
+        self.rank, self.world_size = rank, world_size
         self.device = torch.device(device)
         self.batch_size = batch_size
         self.train = train
@@ -64,8 +75,25 @@ class DeviceLoader:
         self._plan = self._draw_plan(0)
 
     def __len__(self) -> int:
+        """Global batches per epoch (a rank may skip one whose share is empty, only when not training)."""
         n = len(self.labels)
-        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+        rest = n % self.batch_size
+        short = self.drop_last or (self.train and 0 < rest < self.world_size)
+        return n // self.batch_size if short or not rest else n // self.batch_size + 1
+
+    def share(self, b: int) -> tuple[int, int, int]:
+        """(start, stop) of this rank's positions in global batch ``b``, and the global batch's size."""
+        lo = b * self.batch_size
+        size = min(len(self.labels), lo + self.batch_size) - lo
+        base, extra = divmod(size, self.world_size)
+        start = lo + self.rank * base + min(self.rank, extra)
+        return start, start + base + (self.rank < extra), size
+
+    def weight(self, b: int) -> float:
+        """Loss factor of this rank's share of batch ``b``: DDP averages gradients over ranks, so a
+        share of n images in a global batch of m weighs n·world/m for the mean over m images."""
+        start, stop, size = self.share(b)
+        return (stop - start) * self.world_size / size
 
     def set_epoch(self, epoch: int) -> None:
         """Fix the order and augmentation of the next iteration to those of ``epoch``."""
@@ -75,11 +103,13 @@ class DeviceLoader:
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
         order, offsets, flips = self._plan
         for b in range(len(self)):
-            indices = order[b * self.batch_size : (b + 1) * self.batch_size]
+            start, stop, _ = self.share(b)
+            if start == stop:
+                continue
+            indices = order[start:stop]
             batch = self.images.index_select(0, indices)  # much faster than images[indices] on CPU
-            if self.train:
-                positions = slice(b * self.batch_size, (b + 1) * self.batch_size)
-                batch = crop_and_flip(batch, offsets[positions], flips[positions])
+            if offsets is not None and flips is not None:  # drawn for training epochs only
+                batch = crop_and_flip(batch, offsets[start:stop], flips[start:stop])
             yield self._normalise(batch), self.labels.index_select(0, indices), indices
 
     def _draw_plan(self, epoch: int) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:

@@ -112,7 +112,7 @@ def _member(path: Path, archive: zipfile.ZipFile, info: zipfile.ZipInfo, key: st
                 f"records {info.file_size - header:,} bytes (truncated or forged)"
             )
         array = np.empty(count, dtype=dtype)
-        target = array.data.cast("B")  # type: ignore[attr-defined]
+        target = array.data.cast("B")
         received = 0
         while received < claimed:  # in chunks: one huge read() would build the whole body twice
             chunk = member.read(min(claimed - received, _CHUNK))

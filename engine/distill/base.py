@@ -11,11 +11,12 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import torch
 from torch import Tensor, nn
 
+from engine.api.catalogue import OPTION_BOUNDS
 from engine.errors import KdcamError
 from engine.models import TappedModel
 
@@ -31,6 +32,13 @@ class TrainingSet:
     labels: Tensor  # int64, one per training image, indexed by the loader's ``indices``
     input_size: int = 32
     in_channels: int = 3
+
+
+class TeacherOutputs(NamedTuple):
+    """What the frozen teacher produced for a batch: its logits and, for tap methods, its feature taps."""
+
+    logits: Tensor
+    taps: dict[str, Tensor]
 
 
 class Distiller(nn.Module):
@@ -67,7 +75,14 @@ class Distiller(nn.Module):
             self.teacher.requires_grad_(False)
             self.teacher.eval()
 
-    def train(self, mode: bool = True) -> "Distiller":
+    @property
+    def required_teacher(self) -> TappedModel:
+        """The teacher of a method that uses one (the constructor already refused a missing one)."""
+        if self.teacher is None:
+            raise KdcamError(f"method {self.key!r} needs a teacher")
+        return self.teacher
+
+    def train(self, mode: bool = True) -> Distiller:
         """Switch the student and extras; the teacher stays in eval mode (frozen BN statistics)."""
         super().train(mode)
         if self.teacher is not None:
@@ -88,7 +103,7 @@ class Distiller(nn.Module):
         full = {k: v for k, v in self.state_dict().items() if k.startswith(("student.", "teacher."))}
         self.load_state_dict({**full, **state})
 
-    def teacher_outputs(self, images: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+    def teacher_outputs(self, images: Tensor) -> TeacherOutputs:
         """Teacher logits and taps under inference mode, cloned into ordinary tensors.
 
         Inference tensors cannot be saved for backward; the clone (a few small tensors per
@@ -100,7 +115,7 @@ class Distiller(nn.Module):
                 logits, taps = self.teacher.forward_taps(images)
             else:
                 logits, taps = self.teacher(images), {}
-        return logits.clone(), {k: v.clone() for k, v in taps.items()}
+        return TeacherOutputs(logits.clone(), {k: v.clone() for k, v in taps.items()})
 
     def forward(self, images: Tensor, labels: Tensor, indices: Tensor, epoch: int) -> tuple[Tensor, dict[str, Tensor]]:
         """Student logits and the weighted loss terms for one batch; ``epoch`` counts from 1."""
@@ -115,11 +130,12 @@ class Distiller(nn.Module):
         self,
         logits: Tensor,
         taps: dict[str, Tensor],
-        teacher: tuple[Tensor, dict[str, Tensor]] | None,
+        teacher: TeacherOutputs | None,
         labels: Tensor,
         indices: Tensor,
         epoch: int,
     ) -> dict[str, Tensor]:
+        """The method's weighted loss terms, named as the live table and events.jsonl show them."""
         raise NotImplementedError
 
 
@@ -139,6 +155,12 @@ def resolve_options(key: str, defaults: dict[str, Any], overrides: dict[str, Any
                 raise KdcamError(f"option {key}.{name} must be a number, got {value!r}") from None
             if not math.isfinite(number) or number < 0:
                 raise KdcamError(f"option {key}.{name} must be a finite non-negative number, got {value!r}")
+            if isinstance(default, int) and not number.is_integer():
+                raise KdcamError(f"option {key}.{name} must be a whole number, got {value!r}")
+            low, high, low_allowed = OPTION_BOUNDS.get(name, (0.0, math.inf, True))
+            if number > high or number < low or (number == low and not low_allowed):
+                side = f"at least {low:g}" if low_allowed else f"more than {low:g}"
+                raise KdcamError(f"option {key}.{name} must be {side} and at most {high:g}, got {value!r}")
             value = int(number) if isinstance(default, int) else number
         elif isinstance(default, str) and not isinstance(value, str):
             raise KdcamError(f"option {key}.{name} must be text, got {value!r}")

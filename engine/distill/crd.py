@@ -5,6 +5,12 @@ In the paper form each sample is contrasted against K = 16384 negatives read fro
 momentum memory banks (one per view, one slot per training image, negatives drawn from
 other classes) with the NCE objective; the ``infonce`` option contrasts against the
 other samples of the batch instead (no memory, no dataset indices needed).
+
+Across ranks (DDP) both forms see the *global* batch, as one process would: the bank is
+updated with every rank's embeddings and indices (all-gathered), negatives are drawn for
+the whole global batch from the same RNG state on every rank, so the bank stays identical
+everywhere; InfoNCE scores this rank's anchors against the all-gathered batch, with
+gradients flowing back through the gather.
 """
 
 from __future__ import annotations
@@ -16,8 +22,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from engine.distill.base import Distiller, TrainingSet, cross_entropy, pooled_features, tap_shape
+from engine import distributed
 from engine.api.catalogue import METHOD_DEFAULTS
+from engine.distill.base import Distiller, TeacherOutputs, TrainingSet, cross_entropy, pooled_features, tap_shape
 from engine.errors import KdcamError
 from engine.models import TappedModel
 
@@ -50,10 +57,16 @@ def nce_loss(scores: Tensor, num_data: int) -> Tensor:
 
 
 def infonce_loss(student_emb: Tensor, teacher_emb: Tensor, temperature: float) -> Tensor:
-    """Symmetric in-batch InfoNCE: each student embedding must pick its own teacher embedding."""
-    logits = student_emb @ teacher_emb.t() / temperature
-    target = torch.arange(logits.shape[0], device=logits.device)
-    return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.t(), target))
+    """Symmetric in-batch InfoNCE: each student embedding must pick its own teacher embedding.
+
+    Under DDP the candidates are the global batch and the mean runs over this rank's anchors
+    (rows ``offset``…): the trainer's per-rank weighting turns that into the global mean.
+    """
+    all_student, offset = distributed.gather_rows(student_emb, with_grad=True)
+    all_teacher, _ = distributed.gather_rows(teacher_emb, with_grad=True)
+    target = torch.arange(offset, offset + student_emb.shape[0], device=student_emb.device)
+    return 0.5 * (F.cross_entropy(student_emb @ all_teacher.t() / temperature, target)
+                  + F.cross_entropy(teacher_emb @ all_student.t() / temperature, target))
 
 
 class ContrastMemory(nn.Module):
@@ -62,6 +75,15 @@ class ContrastMemory(nn.Module):
     The normalising constants Z are estimated once, on the first batch, as in the paper,
     and kept as buffers so a resumed run uses the same ones.
     """
+
+    memory_student: Tensor
+    memory_teacher: Tensor
+    z_student: Tensor
+    z_teacher: Tensor
+    labels: Tensor
+    by_class: Tensor
+    class_start: Tensor
+    class_count: Tensor
 
     def __init__(self, dim: int, labels: Tensor, num_negatives: int, temperature: float, momentum: float):
         super().__init__()
@@ -104,21 +126,28 @@ class ContrastMemory(nn.Module):
         columns reads the bank once per batch instead of copying B·K rows (for K = 16384
         that copy is a gigabyte per batch); the numbers are the same.
         """
-        slots = torch.cat([indices.unsqueeze(1), self.sample_negatives(indices)], dim=1)
+        all_indices, offset = distributed.gather_rows(indices)  # the global batch, in one process's order
+        negatives = self.sample_negatives(all_indices)[offset : offset + indices.shape[0]]
+        slots = torch.cat([indices.unsqueeze(1), negatives], dim=1)
         with torch.autocast(student_emb.device.type, enabled=False):
             student_emb, teacher_emb = student_emb.float(), teacher_emb.float()
             logits_student = (student_emb @ self.memory_teacher.t()).gather(1, slots)
             logits_teacher = (teacher_emb @ self.memory_student.t()).gather(1, slots)
             scores_student = torch.exp(logits_student / self.temperature)
             scores_teacher = torch.exp(logits_teacher / self.temperature)
-            if self.z_student < 0:
-                self.z_student.fill_(scores_student.mean().item() * self.num_data)
-                self.z_teacher.fill_(scores_teacher.mean().item() * self.num_data)
+            if self.z_student < 0:  # the mean over the global batch: a sum and a count over ranks
+                sums = torch.stack([scores_student.detach().double().sum(), scores_teacher.detach().double().sum(),
+                                    torch.tensor(float(scores_student.numel()), device=indices.device).double()])
+                total_s, total_t, count = distributed.all_reduce(sums).tolist()
+                self.z_student.fill_(total_s / count * self.num_data)
+                self.z_teacher.fill_(total_t / count * self.num_data)
             scores_student = scores_student / self.z_student
             scores_teacher = scores_teacher / self.z_teacher
         with torch.no_grad():
-            self.memory_student = self._updated(self.memory_student, indices, student_emb)
-            self.memory_teacher = self._updated(self.memory_teacher, indices, teacher_emb)
+            all_student, _ = distributed.gather_rows(student_emb.detach())
+            all_teacher, _ = distributed.gather_rows(teacher_emb.detach())
+            self.memory_student = self._updated(self.memory_student, all_indices, all_student)
+            self.memory_teacher = self._updated(self.memory_teacher, all_indices, all_teacher)
         return scores_student, scores_teacher
 
     def _updated(self, memory: Tensor, indices: Tensor, emb: Tensor) -> Tensor:
@@ -138,8 +167,10 @@ class ContrastiveRD(Distiller):
     uses_taps = True
     defaults: ClassVar[dict[str, Any]] = METHOD_DEFAULTS["crd"]
 
-    def __init__(self, student: TappedModel, teacher: TappedModel | None, options=None, training_set: TrainingSet | None = None):
+    def __init__(self, student: TappedModel, teacher: TappedModel | None, options: dict[str, Any] | None = None,
+                 training_set: TrainingSet | None = None):
         super().__init__(student, teacher, options, training_set)
+        teacher = self.required_teacher
         o = self.options
         if o["mode"] not in ("nce", "infonce"):
             raise KdcamError(f"option crd.mode must be 'nce' or 'infonce', got {o['mode']!r}")
@@ -154,10 +185,12 @@ class ContrastiveRD(Distiller):
                 raise KdcamError("CRD's memory bank needs the training set (size and labels)")
             self.memory = ContrastMemory(o["embed_dim"], training_set.labels, o["num_negatives"], o["temperature"], o["momentum"])
 
-    def losses(self, logits, taps, teacher, labels, indices, epoch) -> dict[str, Tensor]:
+    def losses(self, logits: Tensor, taps: dict[str, Tensor], teacher: TeacherOutputs | None, labels: Tensor,
+               indices: Tensor, epoch: int) -> dict[str, Tensor]:
+        assert teacher is not None  # uses_teacher: the base always passes the teacher's outputs
         o = self.options
         student_emb = self.embed_student(pooled_features(taps, self.student_tap))
-        teacher_emb = self.embed_teacher(pooled_features(teacher[1], self.teacher_tap))
+        teacher_emb = self.embed_teacher(pooled_features(teacher.taps, self.teacher_tap))
         if self.memory is None:
             with torch.autocast(student_emb.device.type, enabled=False):
                 contrast = infonce_loss(student_emb.float(), teacher_emb.float(), o["temperature"])

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from engine.api.catalogue import METHOD_DEFAULTS
-from engine.distill.base import Distiller, cross_entropy
+from engine.distill.base import Distiller, TeacherOutputs, cross_entropy
 
 _MASK = 1000.0  # subtracted from the gold logit so it vanishes from the non-target softmax
 
@@ -40,9 +40,11 @@ class DecoupledKD(Distiller):
     title = "decoupled KD"
     defaults: ClassVar[dict[str, Any]] = METHOD_DEFAULTS["dkd"]
 
-    def losses(self, logits, taps, teacher, labels, indices, epoch) -> dict[str, Tensor]:
+    def losses(self, logits: Tensor, taps: dict[str, Tensor], teacher: TeacherOutputs | None, labels: Tensor,
+               indices: Tensor, epoch: int) -> dict[str, Tensor]:
+        assert teacher is not None  # uses_teacher: the base always passes the teacher's outputs
         o = self.options
-        tckd, nckd = dkd_terms(logits, teacher[0], labels, o["temperature"])
+        tckd, nckd = dkd_terms(logits, teacher.logits, labels, o["temperature"])
         ramp = min(epoch / o["warmup_epochs"], 1.0) if o["warmup_epochs"] > 0 else 1.0
         return {
             "ce": o["ce_weight"] * cross_entropy(logits, labels),

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from engine.api.catalogue import METHOD_DEFAULTS
-from engine.distill.base import Distiller, cross_entropy
+from engine.distill.base import Distiller, TeacherOutputs, cross_entropy
 
 
 def kd_loss(student_logits: Tensor, teacher_logits: Tensor, temperature: float) -> Tensor:
@@ -29,9 +29,11 @@ class LogitKD(Distiller):
     title = "logit matching (Hinton KD)"
     defaults: ClassVar[dict[str, Any]] = METHOD_DEFAULTS["kd"]
 
-    def losses(self, logits, taps, teacher, labels, indices, epoch) -> dict[str, Tensor]:
+    def losses(self, logits: Tensor, taps: dict[str, Tensor], teacher: TeacherOutputs | None, labels: Tensor,
+               indices: Tensor, epoch: int) -> dict[str, Tensor]:
+        assert teacher is not None  # uses_teacher: the base always passes the teacher's outputs
         o = self.options
         return {
             "ce": o["ce_weight"] * cross_entropy(logits, labels),
-            "kd": o["kd_weight"] * kd_loss(logits, teacher[0], o["temperature"]),
+            "kd": o["kd_weight"] * kd_loss(logits, teacher.logits, o["temperature"]),
         }

@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 from torch import Tensor
 
 from engine.api.catalogue import METHOD_DEFAULTS
-from engine.distill.base import Distiller, cross_entropy
+from engine.distill.base import Distiller, TeacherOutputs, cross_entropy
 
 
 class IndependentStudent(Distiller):
@@ -18,7 +18,8 @@ class IndependentStudent(Distiller):
     defaults: ClassVar[dict[str, Any]] = METHOD_DEFAULTS["si"]
     uses_teacher = False
 
-    def losses(self, logits, taps, teacher, labels, indices, epoch) -> dict[str, Tensor]:
+    def losses(self, logits: Tensor, taps: dict[str, Tensor], teacher: TeacherOutputs | None, labels: Tensor,
+               indices: Tensor, epoch: int) -> dict[str, Tensor]:
         return {"ce": self.options["ce_weight"] * cross_entropy(logits, labels)}
 
 
@@ -30,5 +31,6 @@ class LabelSmoothing(Distiller):
     defaults: ClassVar[dict[str, Any]] = METHOD_DEFAULTS["ls"]
     uses_teacher = False
 
-    def losses(self, logits, taps, teacher, labels, indices, epoch) -> dict[str, Tensor]:
+    def losses(self, logits: Tensor, taps: dict[str, Tensor], teacher: TeacherOutputs | None, labels: Tensor,
+               indices: Tensor, epoch: int) -> dict[str, Tensor]:
         return {"ce": self.options["ce_weight"] * cross_entropy(logits, labels, self.options["epsilon"])}

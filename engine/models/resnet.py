@@ -41,7 +41,7 @@ class ResNet(TappedModel):
         )
         layers = []
         channels = widths[0]
-        for i, (count, out_channels) in enumerate(zip(blocks, widths)):
+        for i, (count, out_channels) in enumerate(zip(blocks, widths, strict=True)):
             stride = 1 if i == 0 else 2
             stage = []
             for b in range(count):
@@ -49,7 +49,7 @@ class ResNet(TappedModel):
                 channels = out_channels
             layers.append(nn.Sequential(*stage))
         self.layer_names = [f"layer{i + 1}" for i in range(len(layers))]
-        for name, layer in zip(self.layer_names, layers):
+        for name, layer in zip(self.layer_names, layers, strict=True):
             self.add_module(name, layer)
         self.default_cam_tap = self.layer_names[-1]
         self.avgpool = nn.AdaptiveAvgPool2d(1)

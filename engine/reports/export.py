@@ -11,16 +11,12 @@ new one in one atomic step (see ``atomic.replace_directory``).
 from __future__ import annotations
 
 import errno
-import hashlib
-import json
 import os
-import stat
 from pathlib import Path
-from typing import Any
 
 from engine.api import atomic
 from engine.api.catalogue import EXPORT_FORMATS
-from engine.api.exports import MANIFEST as EXPORT_MANIFEST
+from engine.api.exports import MANIFEST, is_export, manifest_document
 from engine.api.results import ExportResult
 from engine.api.specs import ExportSpec
 from engine.api.sweep import sweep_directory, sweep_workspace
@@ -30,13 +26,6 @@ from engine.jobs import JobContext
 from engine.reports import report, tables
 from engine.reports.gallery import plan_figures
 from engine.reports.source import AnalysisSource
-
-FORMATS = EXPORT_FORMATS
-#: the file that marks a folder as a kdcam export; written last, so it also means "complete"
-MANIFEST = EXPORT_MANIFEST
-MANIFEST_SCHEMA = "kdcam-export"
-MANIFEST_VERSION = 1
-MAX_MANIFEST_BYTES = 4 * 1024 * 1024
 
 
 def destination(spec: ExportSpec, workspace: Workspace) -> Path:
@@ -54,28 +43,10 @@ def destination(spec: ExportSpec, workspace: Workspace) -> Path:
 
 
 def _check_formats(formats: tuple[str, ...]) -> None:
-    unknown = [f for f in formats if f not in FORMATS]
+    unknown = [f for f in formats if f not in EXPORT_FORMATS]
     if unknown or not formats:
         raise KdcamError(f"unknown export format(s) {', '.join(unknown) or '(none given)'}; "
-                         f"choose from: {', '.join(FORMATS)}")
-
-
-def read_manifest(folder: Path) -> dict[str, Any] | None:
-    """The folder's export manifest when it is a valid one (a regular file of the right schema),
-    else None: only then is the folder kdcam's own to replace."""
-    path = folder / MANIFEST
-    try:
-        info = path.lstat()
-        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_MANIFEST_BYTES:
-            return None
-        manifest = json.loads(path.read_bytes())
-    except (OSError, ValueError):
-        return None
-    if not (isinstance(manifest, dict) and manifest.get("schema") == MANIFEST_SCHEMA
-            and manifest.get("version") == MANIFEST_VERSION and isinstance(manifest.get("analysis"), str)
-            and isinstance(manifest.get("files"), list)):
-        return None
-    return manifest
+                         f"choose from: {', '.join(EXPORT_FORMATS)}")
 
 
 def _resolve(path: Path) -> Path:
@@ -105,7 +76,7 @@ def _prepare_destination(out: Path, overwrite: bool, workspace: Workspace) -> Pa
                              "previous exports there (choose a new folder, or remove it yourself)")
         if not real.is_dir():
             raise KdcamError(f"refusing to overwrite {out}: it exists and is not a directory")
-        if read_manifest(real) is None:
+        if not is_export(real):
             raise KdcamError(f"refusing to overwrite {out}: it is not a kdcam export (no valid {MANIFEST}); "
                              "choose another --out, or remove it yourself")
     parent = real.parent
@@ -180,17 +151,10 @@ def _build(spec: ExportSpec, ctx: JobContext, source: AnalysisSource, out: Path)
             ctx.check_cancelled()
             put(staging, "report.html", report.render(source, tasks, pngs, list(files)).encode())
         ctx.check_cancelled()
-        atomic.write_json(staging / MANIFEST, _manifest(source.id, files))
+        atomic.write_json(staging / MANIFEST, manifest_document(source.id, files))
         _move_into_place(staging, out)
     ctx.log(f"report written to {out}")
     return ExportResult(path=str(out), files=tuple(files), analysis=source.id)
-
-
-def _manifest(analysis: str, files: dict[str, bytes]) -> dict[str, Any]:
-    """What marks the folder as kdcam's export and lets anyone check that it is complete."""
-    return {"schema": MANIFEST_SCHEMA, "version": MANIFEST_VERSION, "analysis": analysis,
-            "files": [{"path": name, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
-                      for name, data in files.items()]}
 
 
 def _move_into_place(staging: Path, out: Path) -> None:
@@ -205,7 +169,7 @@ def _move_into_place(staging: Path, out: Path) -> None:
                                  "nothing was replaced") from None
             raise
         return
-    if out.is_symlink() or not out.is_dir() or read_manifest(out) is None:
+    if out.is_symlink() or not out.is_dir() or not is_export(out):
         raise KdcamError(f"{out} changed while the report was being written and is no longer "
                          "a kdcam export; nothing was replaced")
     atomic.replace_directory(staging, out)

@@ -37,7 +37,7 @@ _JET = colormaps["jet"]
 
 def _png(fig: Figure) -> bytes:
     buffer = io.BytesIO()
-    FigureCanvasAgg(fig).print_png(buffer)  # type: ignore[no-untyped-call]
+    FigureCanvasAgg(fig).print_png(buffer)
     return buffer.getvalue()
 
 

@@ -8,57 +8,37 @@ can tell a run whose process was killed (``interrupted``) from one still running
 
 from __future__ import annotations
 
-import errno
 import json
-import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from engine import distributed
 from engine.api import atomic
-from engine.errors import KdcamError
-from engine.api.liveness import identity
-from engine.api.runs import read_events
+from engine.api.names import check_id
+from engine.api.runs import read_events, write_status
 from engine.api.workspace import read_json
+from engine.errors import KdcamError
 
 
 def new_run_id(name: str) -> str:
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-%f")[:-3]
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S-%f")[:-3]
     return f"{stamp}-{name}"
 
 
-#: characters of a status message kept (an exception's text can be arbitrarily long)
-MAX_MESSAGE = 2000
-
-
-def _overwrite_in_place(path: Path, status: dict[str, Any]) -> bool:
-    """On a full disk an atomic replace needs space it cannot get; rewriting the existing
-    status.json inside the blocks it already holds needs none, so a run that failed for lack of
-    space still says ``failed`` instead of ``running`` forever. Not atomic: used only then."""
-    data = (json.dumps(status, indent=2, default=str) + "\n").encode()
-    try:
-        with open(path, "r+b") as handle:
-            held = os.fstat(handle.fileno())
-            if len(data) > max(held.st_blocks * 512, held.st_size):
-                data = json.dumps({k: status[k] for k in ("state", "pid", "host", "start_time")}).encode()
-            handle.write(data)
-            handle.truncate(len(data))
-            handle.flush()
-            os.fsync(handle.fileno())
-    except OSError:
-        return False
-    return True
-
-
 class RunDir:
+    """One run's directory. In a distributed run every rank holds one, but only rank 0 writes."""
+
     def __init__(self, path: Path):
         self.path = path
         self.run_id = path.name
+        self.writer = distributed.current().main
 
     @classmethod
-    def create(cls, runs_root: Path, name: str, config: dict[str, Any]) -> "RunDir":
+    def create(cls, runs_root: Path, name: str, config: dict[str, Any]) -> RunDir:
+        """A new run directory; called by the one process that writes (rank 0 of a distributed run)."""
         run = cls(runs_root / new_run_id(name))
         run.path.mkdir(parents=True, exist_ok=False)
         atomic.write_json(run.path / "config.json", config)
@@ -66,8 +46,8 @@ class RunDir:
         return run
 
     @classmethod
-    def open(cls, runs_root: Path, run_id: str) -> "RunDir":
-        run = cls(runs_root / run_id)
+    def open(cls, runs_root: Path, run_id: str) -> RunDir:
+        run = cls(runs_root / check_id("run id", run_id))
         if read_json(run.path / "config.json") is None:
             raise KdcamError(f"no run {run_id!r} in {runs_root}")
         return run
@@ -84,18 +64,16 @@ class RunDir:
         return [record.to_dict() for record in read_events(self.path / "events.jsonl")]
 
     def write_events(self, records: list[dict[str, Any]]) -> None:
+        if not self.writer:
+            return
         atomic.write_text(self.path / "events.jsonl", "".join(json.dumps(r) + "\n" for r in records))
 
     def set_status(self, state: str, message: str = "", **extra: Any) -> None:
         """Replace status.json; on a full disk a final state is still recorded (see below)."""
-        now = datetime.now(timezone.utc).replace(microsecond=0).isoformat()
-        status = {"state": state, "message": message[:MAX_MESSAGE], **identity(), "updated": now, **extra}
-        path = self.path / "status.json"
-        try:
-            atomic.write_json(path, status)
-        except OSError as exc:
-            if exc.errno != errno.ENOSPC or state == "running" or not _overwrite_in_place(path, status):
-                raise
+        if not self.writer:
+            return
+        extra.setdefault("world_size", distributed.current().world_size)
+        write_status(self.path, state, message, **extra)
 
     @property
     def resume_hint(self) -> str:
@@ -105,6 +83,8 @@ class RunDir:
         return "no epoch finished, so there is nothing to resume; start it again"
 
     def save_state(self, state: dict[str, Any]) -> None:
+        if not self.writer:
+            return
         atomic.write_with(self.state_path, lambda tmp: torch.save(state, tmp))
 
     def load_state(self) -> dict[str, Any]:

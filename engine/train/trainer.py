@@ -5,11 +5,18 @@ of every epoch it writes, in this order: the ``-last`` checkpoint, the best chec
 test accuracy improved, events.jsonl, then state.pt. A kill therefore loses at most the
 epoch in progress, and ``resume`` replays exactly what an uninterrupted run would have done
 (the loader's order and augmentation depend on (seed, epoch) only; RNG state is restored).
+
+Under torchrun (DDP) every rank runs this loop: the teacher is replicated in eval mode and
+left out of DDP (its parameters and buffers are on DDP's ignore list), the student and the
+method's extras form the one DDP module, and each rank trains on its share of every global
+batch. Only rank 0 writes; cancellation and non-finite losses are agreed by an all-reduce,
+so every rank stops at the same batch.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,13 +25,14 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from engine.api.runs import EpochRecord
+from engine import distributed
 from engine.api.checkpoints import CheckpointMeta
+from engine.api.runs import EpochRecord
 from engine.checkpoints.store import CheckpointStore
 from engine.data import ImageSet
 from engine.data.loader import DeviceLoader
 from engine.distill import Distiller
-from engine.errors import KdcamError
+from engine.errors import JobCancelled, KdcamError
 from engine.events import Epoch
 from engine.jobs import JobContext
 from engine.train import tensorboard
@@ -55,6 +63,8 @@ class FitPlan:
     augment: Callable[[Tensor, Tensor, int], Tensor] | None = None
     #: the checkpoint whose model (a user model's code and arguments) the trained one has
     template: CheckpointMeta | None = None
+    #: SyncBatchNorm across ranks (CUDA only: PyTorch's SyncBatchNorm has no CPU kernel)
+    sync_bn: bool = False
 
 
 @dataclass
@@ -69,21 +79,26 @@ class FitResult:
 
 def fit(plan: FitPlan, run: RunDir, store: CheckpointStore, ctx: JobContext, resume: bool = False) -> FitResult:
     """Train ``plan.distiller`` for the recipe's epochs (or the rest of them when resuming)."""
-    recipe, device = plan.recipe, plan.device
+    recipe, device, here = plan.recipe, plan.device, distributed.current()
+    distributed.note_run(run.run_id)
+    if recipe.batch_size < here.world_size:
+        raise KdcamError(f"batch size {recipe.batch_size} is smaller than the {here.world_size} processes: the batch "
+                         "is global and every rank needs at least one image of it; raise --batch-size")
     distiller = prepare_model(plan.distiller, device)  # student and extras: device, channels_last on CUDA
     channels_last = device.type == "cuda"
     train_loader = DeviceLoader(plan.train_set, recipe.batch_size, device, train=True, seed=plan.seed,
-                                channels_last=channels_last)
+                                channels_last=channels_last, rank=here.rank, world_size=here.world_size)
     test_loader = DeviceLoader(plan.test_set, max(recipe.batch_size, 256), device, train=False,
-                               channels_last=channels_last)
+                               channels_last=channels_last, rank=here.rank, world_size=here.world_size)
+    model = ddp_module(distiller, device, plan.sync_bn) if here.distributed else distiller
     params = list(distiller.trainable_parameters())
     optimizer = torch.optim.SGD(params, lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay)
-    step = torch.compile(distiller) if plan.compile else distiller
+    step = torch.compile(model) if plan.compile else model
     mixed = autocast(device)
 
     start, best, records = 0, -1.0, []
     if resume:
-        state = run.load_state()
+        state = distributed.broadcast(run.load_state() if here.main else None)  # any N: the state is global
         distiller.student.load_state_dict(state["student"])
         distiller.load_extras_state_dict(state["extras"])
         optimizer.load_state_dict(state["optimizer"])
@@ -101,6 +116,7 @@ def fit(plan: FitPlan, run: RunDir, store: CheckpointStore, ctx: JobContext, res
         tick = time.perf_counter()
         losses, train_acc = train_epoch(plan, step, optimizer, train_loader, epoch, mixed, ctx, run)
         seconds = time.perf_counter() - tick
+        sync_buffers(distiller)  # rank 0's BN statistics everywhere: one model is evaluated and saved
         test_acc = evaluate(distiller.student, test_loader, mixed, ctx)
         record = {
             "epoch": epoch, "epochs": recipe.epochs, "losses": losses, "train_acc": train_acc,
@@ -108,10 +124,12 @@ def fit(plan: FitPlan, run: RunDir, store: CheckpointStore, ctx: JobContext, res
             "elapsed": time.perf_counter() - began,
         }
         records.append(record)
-        _save_checkpoint(store, f"{plan.name}-last", plan, run, test_acc, epoch)
+        if here.main:
+            _save_checkpoint(store, f"{plan.name}-last", plan, run, test_acc, epoch)
         if test_acc > best:
             best = test_acc
-            _save_checkpoint(store, plan.name, plan, run, test_acc, epoch)
+            if here.main:
+                _save_checkpoint(store, plan.name, plan, run, test_acc, epoch)
         run.write_events(records)
         run.save_state({
             "epoch": epoch, "best": best, "student": distiller.student.state_dict(),
@@ -120,6 +138,7 @@ def fit(plan: FitPlan, run: RunDir, store: CheckpointStore, ctx: JobContext, res
         ctx.emit(Epoch(ctx.job_id, run.run_id, EpochRecord.from_dict(record)))
         tensorboard.log_epoch(run, record, ctx)
     run.set_status("finished", f"best test accuracy {best:.2%}", best_accuracy=best)
+    distributed.barrier()  # the checkpoints exist before any rank reads them (e.g. the new teacher)
     return FitResult(plan.name, run.run_id, best, records[-1]["test_acc"], recipe.epochs, records)
 
 
@@ -135,25 +154,88 @@ def train_epoch(plan: FitPlan, step, optimizer, loader: DeviceLoader, epoch: int
     first_bad = torch.full((), -1, dtype=torch.long, device=plan.device)
     total = len(loader)
     for batch, (images, labels, indices) in enumerate(loader, start=1):
-        ctx.check_cancelled()
+        if loader.world_size == 1:
+            ctx.check_cancelled()  # across ranks the flag is agreed below instead
         if plan.augment is not None:
             images = plan.augment(images, indices, epoch)
         with mixed():
             logits, terms = step(images, labels, indices, epoch)
-        loss = sum(terms.values())
+        weight = loader.weight(batch - 1)  # 1 in one process: this rank's part of the global-batch mean
+        loss = sum(terms.values()) * weight
         first_bad = torch.where((first_bad < 0) & ~torch.isfinite(loss.detach()), batch, first_bad)
-        if (batch % check_every == 0 or batch == total) and first_bad.item() >= 0:
-            _stop_on_nonfinite(plan, run, terms, epoch, int(first_bad.item()), batch)
+        if batch % check_every == 0 or batch == total:
+            bad = _agreed_stop(first_bad, ctx, loader.world_size > 1)
+            if bad >= 0:
+                _stop_on_nonfinite(plan, run, terms, epoch, bad, batch)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         with torch.no_grad():
             for key, value in terms.items():
-                sums[key] = sums.get(key, 0) + value.detach().float()
+                sums[key] = sums.get(key, 0) + value.detach().float() * weight
             correct += (logits.argmax(1) == labels).sum()
         ctx.progress(plan.name, batch, total, f"epoch {epoch}/{plan.recipe.epochs}")
+    if loader.world_size > 1:  # means over ranks of the weighted shares are the global-batch means
+        keys = sorted(sums)
+        totals = distributed.all_reduce(torch.stack([sums[k] for k in keys] + [correct.float()]))
+        sums = {k: totals[i] / loader.world_size for i, k in enumerate(keys)}
+        correct = totals[-1].round().long()
     losses = {key: value.item() / total for key, value in sums.items()}
     return losses, correct.item() / len(loader.labels)
+
+
+def _agreed_stop(first_bad: Tensor, ctx: JobContext, across_ranks: bool) -> int:
+    """The first non-finite batch (-1: none); across ranks, the earliest on any rank, and a cancel
+    on any rank cancels all (one all-reduce carries both)."""
+    if not across_ranks:
+        return int(first_bad.item())
+    never = torch.iinfo(torch.long).max
+    flags = torch.stack([torch.where(first_bad >= 0, first_bad, never),
+                         torch.tensor(0 if ctx.cancelled else 1, device=first_bad.device)])
+    bad, carry_on = distributed.all_reduce(flags, "min").tolist()
+    if not carry_on:
+        raise JobCancelled()
+    return -1 if bad == never else int(bad)
+
+
+def ddp_module(distiller: torch.nn.Module, device: torch.device, sync_bn: bool) -> torch.nn.Module:
+    """The student and the method's extras as one DDP module; the teacher and CRD's bank stay out.
+
+    The teacher is frozen and identical on every rank, so DDP neither broadcasts nor reduces
+    it; CRD's bank is kept identical by its own all-gather. Buffers (BN statistics) are not
+    broadcast every step: ``sync_buffers`` aligns them once per epoch.
+    """
+    from torch.nn.parallel import DistributedDataParallel
+
+    if sync_bn:
+        if device.type != "cuda":
+            raise KdcamError("--sync-bn needs CUDA: PyTorch's SyncBatchNorm has no CPU kernel (on CPU each rank "
+                             "normalises with its own share's statistics)")
+        for name, child in list(distiller.named_children()):
+            if name != "teacher":
+                setattr(distiller, name, torch.nn.SyncBatchNorm.convert_sync_batchnorm(child))
+    DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(distiller, _unsynced(distiller))
+    ids = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else None
+    # newer torch names broadcast_buffers forward_sync_buffers; either way: no per-step broadcast
+    newer = "forward_sync_buffers" in inspect.signature(DistributedDataParallel).parameters
+    no_sync: dict[str, Any] = {"forward_sync_buffers" if newer else "broadcast_buffers": False}
+    return DistributedDataParallel(distiller, device_ids=ids, **no_sync)
+
+
+def _unsynced(distiller: torch.nn.Module) -> list[str]:
+    names = [n for n, _ in distiller.named_parameters()] + [n for n, _ in distiller.named_buffers()]
+    return [n for n in names if n.startswith(("teacher.", "memory."))]
+
+
+def sync_buffers(distiller: torch.nn.Module) -> None:
+    """Rank 0's buffers (BN running statistics of the student and extras) on every rank."""
+    here = distributed.current()
+    if not here.distributed:
+        return
+    skip = set(_unsynced(distiller))
+    for name, buffer in distiller.named_buffers():
+        if name not in skip:
+            torch.distributed.broadcast(buffer, src=0)
 
 
 def _stop_on_nonfinite(plan: FitPlan, run: RunDir, terms: dict[str, Tensor], epoch: int, bad: int, now: int) -> None:
@@ -175,13 +257,16 @@ def evaluate(model: torch.nn.Module, loader: DeviceLoader, mixed, ctx: JobContex
     with torch.inference_mode():
         for batch, (images, labels, indices) in enumerate(loader, start=1):
             if ctx is not None:
-                ctx.check_cancelled()
+                if loader.world_size == 1:
+                    ctx.check_cancelled()  # across ranks: agreed at the next training batch
                 ctx.progress(phase, batch, total)
             if transform is not None:  # transform(images, indices), e.g. a fixed colour jitter
                 images = transform(images, indices)
             with mixed():
                 correct += (model(images).argmax(1) == labels).sum()
     model.train(was_training)
+    if loader.world_size > 1:  # each rank counted its shares
+        distributed.all_reduce(correct)
     return correct.item() / len(loader.labels)
 
 
@@ -197,4 +282,4 @@ def _save_checkpoint(store: CheckpointStore, name: str, plan: FitPlan, run: RunD
         meta = dataclasses.replace(meta, arch=plan.template.arch, width=plan.template.width,
                                    model_def=plan.template.model_def, model_def_sha256=plan.template.model_def_sha256,
                                    model_args=plan.template.model_args)
-    store.save(name, plan.distiller.student, meta)
+    store.save(name, plan.distiller.student, meta, owner=run.run_id)

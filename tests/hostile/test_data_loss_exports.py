@@ -20,12 +20,13 @@ from pathlib import Path
 import pytest
 
 from engine.api import atomic
-from engine.cli.main import main
-from engine.jobs import JobContext
-from engine.reports.export import MANIFEST, run_export_job
+from engine.api.exports import MANIFEST
 from engine.api.specs import ExportSpec
 from engine.api.sweep import sweep_workspace
 from engine.api.workspace import Workspace
+from engine.cli.main import main
+from engine.jobs import JobContext
+from engine.reports.export import run_export_job
 from tests.test_reports_fixture import write_synthetic_analysis
 
 

@@ -321,7 +321,7 @@ class BrowserScreen(KdcamScreen):
             f"image {int(data.per_image['indices'][row])} · true {self.class_name(int(data.per_image['labels'][row]))}"
             f" · {data.method} · target {self.target_label()} · {'overlay' if self.blend else 'heatmap'}",
             layout=False)
-        for widget, card in zip(cards_widgets, self.cards_for(row), strict=False):
+        for widget, card in zip(cards_widgets, self.cards_for(row), strict=True):
             widget.show(card)
         self.query_one("#image-metrics", Static).update(self.metrics_table(row), layout=False)
 

@@ -149,7 +149,7 @@ class CardPicture(Widget):
             return ""
         if self._renderable is None:
             self._renderable = self._text_renderable(self._picture)
-        return self._renderable  # type: ignore[no-any-return]
+        return self._renderable
 
     def _text_renderable(self, picture: Image.Image) -> Any:
         width, height = self.content_size
