@@ -40,7 +40,10 @@ def _summary_writer(ctx: JobContext) -> Any | None:
 
 
 def log_epoch(run: RunDir, record: dict[str, Any], ctx: JobContext) -> None:
-    """Write one finished epoch's scalars to the run's event files (a no-op without tensorboard)."""
+    """Write one finished epoch's scalars to the run's event files (a no-op without tensorboard, and on
+    the ranks of a distributed run that do not write the run directory)."""
+    if not run.writer:
+        return
     writer = _writers.get(run.path)
     if writer is None:
         writer_class = _summary_writer(ctx)
