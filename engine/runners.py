@@ -22,6 +22,7 @@ from engine.api.results import (
 )
 from engine.api.specs import (
     AnalyzeSpec,
+    DeleteAnalysisSpec,
     DeleteCheckpointSpec,
     DemoSpec,
     EvalSpec,
@@ -108,6 +109,12 @@ def _delete(spec: DeleteCheckpointSpec, ctx: JobContext) -> str:
     return run_delete(spec, ctx)
 
 
+def _delete_analysis(spec: DeleteAnalysisSpec, ctx: JobContext) -> str:
+    from engine.analysis.store import run_delete_analysis
+
+    return run_delete_analysis(spec, ctx)
+
+
 def _taps(spec: TapsSpec, ctx: JobContext) -> ModelTaps:
     from engine.checkpoints.chores import run_taps
 
@@ -125,6 +132,7 @@ RUNNERS: dict[type[Spec], Callable[[Any, JobContext], Any]] = {
     RenameCheckpointSpec: _rename,
     RepairCheckpointsSpec: _repair,
     DeleteCheckpointSpec: _delete,
+    DeleteAnalysisSpec: _delete_analysis,
     TapsSpec: _taps,
     PreviewSpec: _preview,
     EvalSpec: _eval,

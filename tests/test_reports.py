@@ -55,10 +55,22 @@ def read_csv(path: Path) -> list[dict[str, str]]:
 
 
 def same(cell: str, value: float | int | None) -> bool:
-    """A CSV cell holds exactly the analysis's value (empty for null/NaN)."""
+    """A CSV cell holds exactly the analysis's value (empty for null/NaN); a value that is a float32
+    is written as that float32's shortest text, which reads back as exactly it in float32."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return cell == ""
+    if float(np.float32(value)) == float(value):
+        return np.float32(cell) == np.float32(value)
     return float(cell) == float(value)
+
+
+def test_float32_values_are_written_without_widening_noise() -> None:
+    from engine.reports.tables import exact, float32_cells
+
+    assert exact(0.7009999752044678) == "0.701" and exact(np.float32(0.1)) == "0.1"
+    assert exact(0.4523809523809524) == "0.4523809523809524"  # float64 values keep every digit
+    assert exact(float("nan")) == "" and exact(1e300) == "1e+300"
+    assert float32_cells(np.array([0.701, np.nan], dtype=np.float32)) == ["0.701", ""]
 
 
 def test_every_file_is_there_and_results_json_is_the_analysis(exported) -> None:

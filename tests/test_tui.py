@@ -21,6 +21,7 @@ from textual.widgets import DataTable, Input, Label, Static
 
 from tests.test_tui_fixtures import ANALYSIS_ID, DATASET, foreign_checkpoint, workspace_copy
 from tui.app import KdcamApp
+from tui.rows.checkpoints import COLUMNS
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZE = (120, 40)
@@ -77,7 +78,8 @@ async def test_checkpoints_import_rename_delete(workspace: Path, tmp_path: Path)
         await wait_for(pilot, lambda: app.screen is not dialog, timeout=60)
         await wait_for(pilot, lambda: "imported-vgg8" in column(table, 0))
         row = column(table, 0).index("imported-vgg8")
-        assert table.get_row_at(row)[1] == "vgg8" and table.get_row_at(row)[4] == "imported"
+        cells = table.get_row_at(row)
+        assert cells[COLUMNS.index("arch")] == "vgg8 ×0.125" and cells[COLUMNS.index("role")] == "imported"
 
         # Rename, then delete with confirmation.
         table.move_cursor(row=row)

@@ -14,7 +14,7 @@ from engine.api.workspace import Workspace
 from tests.test_reports_fixture import write_synthetic_analysis
 from tui.jobboard import JobBoard
 from tui.rows.browser import OUTCOMES, Filters, LruCache, load_analysis, outcome_of, siblings
-from tui.rows.checkpoints import checkpoint_rows
+from tui.rows.checkpoints import COLUMNS, checkpoint_rows
 from tui.rows.leaderboard import BoardView, cells, stat_text
 from tui.rows.runs import RunBook, epoch_row, eta_seconds
 
@@ -119,7 +119,19 @@ def test_checkpoint_rows_list_unreadable_entries_in_order(tmp_path: Path) -> Non
     rows = checkpoint_rows(metas, broken)
     assert [r.name for r in rows] == ["a", "b"]
     assert rows[0].cells()[:2] == ("a", "unreadable") and not rows[0].readable
-    assert rows[1].cells()[1] == "vgg8" and rows[1].readable
+    assert rows[1].cells()[COLUMNS.index("arch")] == "vgg8" and rows[1].readable
+
+
+def test_checkpoint_rows_fold_last_twins_in_natural_order() -> None:
+    metas = [CheckpointMeta(name=name, arch="vgg8", num_classes=4, accuracy=accuracy)
+             for name, accuracy in (("vgg16-s0", 0.9), ("vgg16-s0-last", 0.8), ("vgg8-s0", 0.7), ("vgg8-s0-last", 0.6))]
+    rows = checkpoint_rows(metas, [])
+    assert [r.name for r in rows] == ["vgg8-s0", "vgg16-s0"]
+    acc, last = COLUMNS.index("acc"), COLUMNS.index("last")
+    assert [(r.cells()[acc], r.cells()[last]) for r in rows] == [("70.0%", "60.0%"), ("90.0%", "80.0%")]
+    unfolded = checkpoint_rows(metas, [], show_twins=True)
+    assert [r.name for r in unfolded] == ["vgg8-s0", "vgg8-s0-last", "vgg16-s0", "vgg16-s0-last"]
+    assert unfolded[1].twin and unfolded[1].cells()[0].endswith("-last")
 
 
 def test_unreadable_analysis_type_is_what_scan_returns(workspace: Path, tmp_path: Path) -> None:

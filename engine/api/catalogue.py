@@ -7,6 +7,7 @@ checks that the engine's torch-side tables hold exactly these keys).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Final
 
 from engine.api.bands import BANDED, BANDS, THRESHOLDS
@@ -133,3 +134,27 @@ def parse_methods(text: str) -> tuple[str, ...]:
     if not names:
         raise KdcamError("no methods given; choose from: " + ", ".join(KD_METHODS))
     return tuple(check_kd_method(name) for name in names)
+
+
+def default_recipe(dataset: str) -> str:
+    """The embedded dataset gets the minutes-on-a-CPU recipe; real datasets the short cosine one.
+    The CLI and the TUI's Train form share this default."""
+    return "demo" if dataset.split("?")[0].strip() == "shapes" else "quick"
+
+
+def parse_method_options(items: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """``kd.temperature=2`` items -> {"kd": {"temperature": 2.0}}; numbers become floats, text stays text."""
+    options: dict[str, dict[str, Any]] = {}
+    for item in items:
+        key, sep, raw = item.strip().partition("=")
+        method, dot, name = key.strip().partition(".")
+        if not (sep and dot and method and name):
+            raise KdcamError(f"option {item!r}: write METHOD.NAME=VALUE, e.g. kd.temperature=2")
+        check_kd_method(method)
+        value: Any
+        try:
+            value = float(raw)
+        except ValueError:
+            value = raw.strip()
+        options.setdefault(method, {})[name.strip()] = value
+    return options

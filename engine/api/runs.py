@@ -206,6 +206,34 @@ def scan_runs(ws: Workspace | str | Path) -> tuple[list[RunInfo], list[Unreadabl
     return runs, broken
 
 
+#: the files whose change means a run changed (a new epoch, a new state)
+_WATCHED = ("config.json", "status.json", "events.jsonl")
+
+
+def runs_signature(ws: Workspace | str | Path) -> tuple[tuple[str | int, ...], ...]:
+    """A cheap fingerprint of ``runs/`` (names, sizes and times of each run's files, from ``stat`` only):
+    a screen polls it every second and re-reads the runs only when it changes."""
+    root = _workspace(ws).runs
+    try:
+        entries = list(os.scandir(root))
+    except OSError:
+        return ()
+    found: list[tuple[str | int, ...]] = []
+    for entry in entries:
+        if entry.name.startswith(".") or not entry.is_dir(follow_symlinks=False):
+            continue
+        stamp: list[str | int] = [entry.name]
+        for name in _WATCHED:
+            try:
+                info = os.stat(os.path.join(entry.path, name))
+            except OSError:
+                stamp += [0, 0]
+            else:
+                stamp += [info.st_mtime_ns, info.st_size]
+        found.append(tuple(stamp))
+    return tuple(sorted(found, key=lambda item: str(item[0])))
+
+
 def list_runs(ws: Workspace | str | Path) -> list[RunInfo]:
     """The readable runs, newest first (``scan_runs`` also names the unreadable ones)."""
     return scan_runs(ws)[0]

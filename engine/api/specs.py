@@ -213,6 +213,19 @@ class DeleteCheckpointSpec(Spec):
 
 
 @dataclass(frozen=True)
+class DeleteAnalysisSpec(Spec):
+    """Delete one analysis directory (``analyses/ID``), readable or not."""
+
+    kind: ClassVar[str] = "delete-analysis"
+    workspace: str
+    analysis: str
+
+    @property
+    def title(self) -> str:
+        return f"delete analysis {self.analysis}"
+
+
+@dataclass(frozen=True)
 class TapsSpec(Spec):
     """The feature taps (name, channels, size) of a checkpoint's model, for the inspect views."""
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from engine.api.catalogue import ROLES
 from engine.api.checkpoints import CheckpointMeta, meta_path, read_meta, scan_checkpoints, weights_path
+from engine.api.display import percent
 from engine.api.workspace import Workspace
 from engine.errors import KdcamError
 
@@ -164,21 +165,11 @@ def _report_unreadable(broken: list[Any]) -> None:
 
 
 def _table(directory: Path, metas: list[CheckpointMeta]) -> Any:
-    from rich import box
-    from rich.table import Table
+    """Checkpoint groups (best with its -last twin folded in), one line each at any terminal width."""
+    from engine.cli.output import console
+    from engine.cli.tables import checkpoint_table
 
-    table = Table(title=f"checkpoints in {directory}", box=box.SIMPLE_HEAD)
-    for column in ("name", "arch", "params", "dataset", "role", "method", "teacher", "acc", "created"):
-        # names are never cut; the free-text columns fold when the terminal is narrow
-        table.add_column(column, justify="right" if column in ("params", "acc") else "left",
-                         no_wrap=column in ("name", "params", "role", "acc"), overflow="fold")
-    for m in metas:
-        table.add_row(
-            m.name, _arch_label(m), f"{m.params:,}" if m.params else "-", m.dataset or "-", m.role,
-            m.method or "-", m.teacher or "-", f"{m.accuracy:.2%}" if m.accuracy is not None else "-",
-            m.created.replace("T", " ")[5:16],
-        )
-    return table
+    return checkpoint_table(directory, metas, console().width)
 
 
 def _inspect(args: argparse.Namespace) -> int:
@@ -349,14 +340,14 @@ def _files(directory: Path, name: str) -> dict[str, Any]:
 
 
 def _arch_label(meta: CheckpointMeta) -> str:
-    if meta.model_def:
-        return f"{meta.arch} (model-def)"
-    return meta.arch if meta.width == 1 else f"{meta.arch} x{meta.width:g}"
+    from engine.cli.tables import arch_label
+
+    return arch_label(meta)
 
 
 def _show(key: str, value: Any) -> str:
     if key == "accuracy":
-        return f"{value:.2%}"
+        return percent(value, 2)
     if key == "params":
         return f"{value:,}"
     if isinstance(value, (list, tuple)):

@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from engine.api.specs import Spec
-from engine.errors import JobCancelled, KdcamError
+from engine.errors import CommandCancelled, JobCancelled, KdcamError
 from engine.events import Epoch, JobEvent, Log
 from engine.events import Progress as ProgressEvent
 from engine.jobs import JobContext, run_inline
@@ -124,7 +124,7 @@ def run_job(spec: Spec, as_json: bool = False, on_event: Any = None, quiet: bool
             return run_inline(spec, JobContext("cli", emit, cancel))
         return _run_with_rich(spec, cancel, on_event)
     except JobCancelled:
-        raise KdcamError("cancelled; files written so far are consistent (resume where supported)") from None
+        raise CommandCancelled("cancelled; files written so far are consistent") from None
     except OSError as exc:
         raise _os_error(exc) from None
     finally:

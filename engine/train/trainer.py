@@ -35,6 +35,7 @@ from engine.distill import Distiller
 from engine.errors import JobCancelled, KdcamError
 from engine.events import Epoch
 from engine.jobs import JobContext
+from engine.train import tensorboard
 from engine.train.device import autocast, prepare_model, rng_state, set_rng_state
 from engine.train.recipes import Recipe
 from engine.train.rundir import RunDir
@@ -135,6 +136,7 @@ def fit(plan: FitPlan, run: RunDir, store: CheckpointStore, ctx: JobContext, res
             "extras": distiller.extras_state_dict(), "optimizer": optimizer.state_dict(), "rng": rng_state(device),
         })
         ctx.emit(Epoch(ctx.job_id, run.run_id, EpochRecord.from_dict(record)))
+        tensorboard.log_epoch(run, record, ctx)
     run.set_status("finished", f"best test accuracy {best:.2%}", best_accuracy=best)
     distributed.barrier()  # the checkpoints exist before any rank reads them (e.g. the new teacher)
     return FitResult(plan.name, run.run_id, best, records[-1]["test_acc"], recipe.epochs, records)

@@ -12,6 +12,7 @@ from textual.widgets import Button, Checkbox, Input, Label, Select, SelectionLis
 
 from engine.api.analyses import AnalysisInfo, UnreadableAnalysis, scan_analyses
 from engine.api.catalogue import EXPORT_FORMATS
+from engine.api.exports import list_exports
 from engine.api.results import ExportResult
 from engine.api.specs import AnalyzeSpec, DemoSpec, ExportSpec
 from engine.events import Finished, JobEvent
@@ -70,9 +71,7 @@ class ExportScreen(KdcamScreen):
     @work(thread=True, exclusive=True, group="list", exit_on_error=False)
     def action_reload(self) -> None:
         analyses, unreadable = scan_analyses(self.kdcam.workspace.root)
-        folder = self.kdcam.workspace.exports
-        exports = sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")) \
-            if folder.is_dir() else []
+        exports = list_exports(self.kdcam.workspace)
         self.app.call_from_thread(self._listed, analyses, unreadable, exports)
 
     def _listed(self, analyses: list[AnalysisInfo], unreadable: list[UnreadableAnalysis], exports: list[str]) -> None:
