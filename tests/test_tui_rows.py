@@ -111,6 +111,22 @@ def test_run_book_merges_disk_and_unreadable_runs(tmp_path: Path) -> None:
     assert book.problems() == [("run b-bad", "b-bad/status.json: expected a JSON object")]
     assert eta_seconds(epochs[1]) == 20.0
     assert epoch_row(epochs[1], ["ce"])[:2] == ["2/4", "0.5000"]
+    assert book.ranks("a-good") == ""  # one process: nothing to say
+
+
+def test_a_distributed_run_shows_its_ranks(tmp_path: Path) -> None:
+    """A torchrun run is a workspace run like any other; the Train header names its world size."""
+    import json
+
+    from engine.api.runs import read_run
+
+    run = tmp_path / "runs" / "20260101-000000-000-t"
+    run.mkdir(parents=True)
+    (run / "config.json").write_text(json.dumps({"name": "t", "role": "teacher", "spec": {}, "world_size": 2}))
+    (run / "status.json").write_text(json.dumps({"state": "finished", "world_size": 2}))
+    book = RunBook(JobBoard())
+    book.load([read_run(tmp_path, run.name)], [])
+    assert book.ranks(run.name) == " · 2 ranks (world size 2)"
 
 
 def test_checkpoint_rows_list_unreadable_entries_in_order(tmp_path: Path) -> None:

@@ -75,12 +75,13 @@ class RunConfig:
     seed: int
     spec: dict[str, Any]
     raw: dict[str, Any]
+    world_size: int = 1  # processes that trained it (torchrun ranks)
 
     @classmethod
     def from_fields(cls, f: Fields) -> RunConfig:
         return cls(f.text("name"), f.text("role", choices=("teacher", "student")), f.opt_text("method"),
                    f.text("arch", ""), f.opt_text("teacher"), f.text("dataset", ""), f.integer("seed", 0),
-                   dict(f.obj("spec").data), dict(f.data))
+                   dict(f.obj("spec").data), dict(f.data), f.integer("world_size", 1, minimum=1, maximum=1_000_000))
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ import torch
 from engine import distributed
 from engine.api.checkpoints import CheckpointMeta
 from engine.api.results import StudentOutcome, TeacherOutcome, TrainResult
+from engine.api.runs import read_run
 from engine.api.specs import TrainSpec
 from engine.api.workspace import Workspace, read_json
 from engine.checkpoints.building import build_from_meta
@@ -210,9 +211,12 @@ def run_train_job(spec: TrainSpec, ctx: JobContext) -> TrainResult:
     resumed: dict[str, Any] = {}  # the interrupted run's config and id, when resuming
     if spec.resume:
         ws = Workspace.open(spec.workspace)
-        resumed = {**RunDir.open(ws.runs, spec.resume).config, "run_id": spec.resume}
-        spec = TrainSpec(**{**resumed["spec"], "workspace": spec.workspace, "resume": None,
-                            "methods": tuple(resumed["spec"]["methods"])})
+        RunDir.open(ws.runs, spec.resume)  # a clear error for an unknown or invalid run id
+        recorded = read_run(ws, spec.resume).config  # validated: a hand-edited config is one clear error
+        resumed = {**recorded.raw, "run_id": spec.resume}
+        where = f"{ws.runs / spec.resume / 'config.json'}: spec"
+        spec = dataclasses.replace(TrainSpec.from_record({**recorded.spec, "workspace": spec.workspace}, where),
+                                   resume=None)
     session = open_session(spec, ctx)
     resume_teacher = bool(resumed) and resumed["role"] == "teacher"
     resume_student = bool(resumed) and resumed["role"] == "student"

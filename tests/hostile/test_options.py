@@ -35,3 +35,26 @@ def test_sensible_options_pass_with_their_types() -> None:
     options = resolve_options("crd", CRD, {"num_negatives": 4096.0, "temperature": "0.1"})
     assert options["num_negatives"] == 4096 and isinstance(options["num_negatives"], int)
     assert options["temperature"] == pytest.approx(0.1)
+
+
+@pytest.mark.parametrize(("edit", "message"), [
+    ({"epochs": "many"}, r"config\.json: spec: field 'epochs': expected an integer"),
+    ({"methods": [1]}, r"field 'methods\[0\]': expected a str"),
+    ({"surprise": 1}, r"field 'surprise': expected one of the fields of TrainSpec"),
+])
+def test_a_hand_edited_resume_config_is_one_clear_message(tmp_path, edit: dict, message: str) -> None:
+    import json
+    import threading
+
+    from engine.api.specs import TrainSpec
+    from engine.jobs import JobContext
+    from engine.train.suite import run_train_job
+
+    run = tmp_path / "runs" / "20260101-000000-000-t"
+    run.mkdir(parents=True)
+    spec = {**TrainSpec(workspace=str(tmp_path)).to_dict(), **edit}
+    (run / "config.json").write_text(json.dumps({"name": "t", "role": "teacher", "spec": spec}))
+    (run / "status.json").write_text(json.dumps({"state": "cancelled"}))
+    with pytest.raises(KdcamError, match=message):
+        run_train_job(TrainSpec(workspace=str(tmp_path), resume=run.name),
+                      JobContext("t", lambda event: None, threading.Event()))

@@ -268,7 +268,8 @@ class TrainScreen(KdcamScreen):
             table.move_cursor(row=len(records) - 1)
         position = self.run_ids().index(run_id) + 1 if run_id in self.run_ids() else 0
         self.query_one("#run-title", Label).update(
-            f"Run {run_id} — {self.runs.status(run_id)}  ({position}/{len(self.run_ids())}, [ ] switch)")
+            f"Run {run_id} — {self.runs.status(run_id)}{self.runs.ranks(run_id)}  "
+            f"({position}/{len(self.run_ids())}, [ ] switch)")
         self.query_one("#loss-curve", BrailleChart).set_values([total_loss(r) for r in records])
         self.query_one("#acc-curve", BrailleChart).set_values(
             [None if r.test_acc is None else 100 * r.test_acc for r in records])
