@@ -8,14 +8,25 @@ from functools import partial
 from engine.errors import KdcamError
 from engine.models.attention import AttentionCNN
 from engine.models.base import TapInfo, TappedModel
-from engine.models.resnet import cifar_resnet, wide_resnet
+from engine.models.mobilenetv2 import MobileNetV2
+from engine.models.resnet import CIFAR_DEPTHS, bottleneck_resnet, cifar_resnet, cifar_resnet_x4, wide_resnet
+from engine.models.shufflenet import ShuffleNetV1, ShuffleNetV2
 from engine.models.vgg import STAGES, VGG
+from engine.models.wrn import wide_resnet as wrn
 
 _BUILDERS: dict[str, Callable[..., TappedModel]] = {
     **{name: partial(VGG, name) for name in STAGES},
-    **{f"resnet{d}": partial(cifar_resnet, d) for d in (20, 32, 56, 110)},
+    **{f"resnet{d}": partial(cifar_resnet, d) for d in CIFAR_DEPTHS},
+    **{f"resnet{d}a": partial(cifar_resnet, d, "A") for d in CIFAR_DEPTHS},
+    "resnet8x4": partial(cifar_resnet_x4, 8),
+    "resnet32x4": partial(cifar_resnet_x4, 32),
+    **{f"wrn_{d}_{k}": partial(wrn, d, k) for d in (16, 40) for k in (1, 2)},
     "resnet18": partial(wide_resnet, [2, 2, 2, 2]),
     "resnet34": partial(wide_resnet, [3, 4, 6, 3]),
+    "resnet50": partial(bottleneck_resnet, [3, 4, 6, 3]),
+    "mobilenetv2": MobileNetV2,
+    "shufflenetv1": ShuffleNetV1,
+    "shufflenetv2": ShuffleNetV2,
     "attention_cnn": AttentionCNN,
 }
 
