@@ -102,7 +102,7 @@ class ResNet(TappedModel):
             nn.Conv2d(in_channels, channels, 3, 1, 1, bias=False), nn.BatchNorm2d(channels), nn.ReLU(inplace=True)
         )
         layers = []
-        for i, (count, stage_channels) in enumerate(zip(blocks, widths)):
+        for i, (count, stage_channels) in enumerate(zip(blocks, widths, strict=True)):
             stride = 1 if i == 0 else 2
             stage = []
             for b in range(count):
@@ -110,7 +110,7 @@ class ResNet(TappedModel):
                 channels = stage_channels * block.expansion
             layers.append(nn.Sequential(*stage))
         self.layer_names = [f"layer{i + 1}" for i in range(len(layers))]
-        for name, layer in zip(self.layer_names, layers):
+        for name, layer in zip(self.layer_names, layers, strict=True):
             self.add_module(name, layer)
         self.default_cam_tap = self.layer_names[-1]
         self.avgpool = nn.AdaptiveAvgPool2d(1)

@@ -81,7 +81,7 @@ class ShuffleNetV1(TappedModel):
         self.bn1 = nn.BatchNorm2d(channels)
         self.relu = nn.ReLU()
         layers = []
-        for i, (stage, count) in enumerate(zip(stages, blocks)):
+        for i, (stage, count) in enumerate(zip(stages, blocks, strict=True)):
             out_channels = _multiple(stage * width, 24)
             units = []
             for k in range(count):
@@ -163,7 +163,7 @@ class ShuffleNetV2(TappedModel):
         self.bn1 = nn.BatchNorm2d(channels)
         self.relu = nn.ReLU()
         layers = []
-        for stage, count in zip(stages, blocks):
+        for stage, count in zip(stages, blocks, strict=True):
             out_channels = _multiple(stage * width, 2)
             layers.append(nn.Sequential(DownUnitV2(channels, out_channels),
                                         *[SplitUnitV2(out_channels) for _ in range(count)]))
