@@ -32,7 +32,13 @@ _BUILDERS: dict[str, Callable[..., TappedModel]] = {
 
 
 def architectures() -> list[str]:
+    """The CIFAR-style zoo: every name trains from scratch at any width multiplier."""
     return list(_BUILDERS)
+
+
+def known_architectures() -> list[str]:
+    """Every name ``build_model`` accepts: the zoo and the torchvision classifiers (``tv:NAME``)."""
+    return architectures()
 
 
 def build_model(arch: str, num_classes: int, width: float = 1.0, in_channels: int = 3) -> TappedModel:
@@ -52,4 +58,4 @@ def count_parameters(model: TappedModel) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-__all__ = ["TapInfo", "TappedModel", "architectures", "build_model", "count_parameters"]
+__all__ = ["TapInfo", "TappedModel", "architectures", "build_model", "count_parameters", "known_architectures"]

@@ -16,6 +16,8 @@ Module names are kdcam's (``stem``, ``layerN.K``, ``shortcut``, ``fc``); the pub
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -128,23 +130,23 @@ class ResNet(TappedModel):
 CIFAR_DEPTHS = (8, 14, 20, 32, 44, 56, 110)
 
 
-def cifar_resnet(depth: int, option: str = "B", **kwargs) -> ResNet:
+def cifar_resnet(depth: int, option: str = "B", **kwargs: Any) -> ResNet:
     """resnet8...110: three stages of (depth - 2) / 6 basic blocks, widths 16/32/64."""
     n = (depth - 2) // 6
     return ResNet([n, n, n], [16, 32, 64], option=option, **kwargs)
 
 
-def cifar_resnet_x4(depth: int, **kwargs) -> ResNet:
+def cifar_resnet_x4(depth: int, **kwargs: Any) -> ResNet:
     """RepDistiller's resnet8x4 / resnet32x4: 32-channel stem, stages of 64/128/256 channels."""
     n = (depth - 2) // 6
     return ResNet([n, n, n], [64, 128, 256], stem=32, **kwargs)
 
 
-def wide_resnet(blocks: list[int], **kwargs) -> ResNet:
+def wide_resnet(blocks: list[int], **kwargs: Any) -> ResNet:
     """ResNet18/34 with a 3x3 stem for 32 px inputs, widths 64/128/256/512."""
     return ResNet(blocks, [64, 128, 256, 512], **kwargs)
 
 
-def bottleneck_resnet(blocks: list[int], **kwargs) -> ResNet:
+def bottleneck_resnet(blocks: list[int], **kwargs: Any) -> ResNet:
     """ResNet50 with a 3x3 stem for 32 px inputs: bottlenecks of 64..512 channels, x4 outputs."""
     return ResNet(blocks, [64, 128, 256, 512], block=Bottleneck, **kwargs)

@@ -13,6 +13,8 @@ shortcut is the raw input, as in the reference.
 
 from __future__ import annotations
 
+from typing import Any
+
 from torch import Tensor, nn
 
 from engine.models.base import TappedModel, init_weights, scaled
@@ -79,5 +81,5 @@ class WideResNet(TappedModel):
         return self.fc(self.avgpool(x).flatten(1))
 
 
-def wide_resnet(depth: int, widen: int, **kwargs) -> WideResNet:
+def wide_resnet(depth: int, widen: int, **kwargs: Any) -> WideResNet:
     return WideResNet(depth, widen, **kwargs)
