@@ -66,10 +66,10 @@ def _load_mnist(spec: DatasetSpec, split: str, root: Path, download: bool) -> Im
 
 
 def _load_npz(spec: DatasetSpec, split: str, root: Path, download: bool) -> ImageSet:
-    from engine.data.npzset import load_npz
+    from engine.data.npzset import load_npz, parse_holdout
 
-    spec.check_options(())
-    return load_npz(Path(spec.path or ""), split)
+    spec.check_options(("holdout",))
+    return load_npz(Path(spec.path or ""), split, parse_holdout(spec.options.get("holdout")))
 
 
 def _load_imagefolder(spec: DatasetSpec, split: str, root: Path, download: bool) -> ImageSet:
