@@ -245,3 +245,34 @@ def test_a_wrong_class_count_is_named(workspace, tmp_path) -> None:
     torch.save(trained_like("wrn_16_2", 0.25).state_dict(), tmp_path / "w.pt")
     message = _refusal(workspace, tmp_path / "w.pt", num_classes=100)
     assert "the file's classifier has 10 classes but --num-classes asks for 100" in message
+
+
+# ---- a reused teacher keeps its own normalisation ------------------------------------------------
+
+def test_a_reused_teacher_sees_images_normalised_with_its_own_statistics(workspace, tmp_path) -> None:
+    """akamaster's CIFAR ResNets are trained with ImageNet's mean/std: distilling from one on a
+    dataset with other statistics must feed it the pixels it was trained to see."""
+    import threading
+
+    from engine.api.specs import TrainSpec
+    from engine.jobs import JobContext
+    from engine.train.suite import load_teacher, open_session
+
+    original = trained_like("resnet8a", 0.25, classes=20)
+    torch.save(original.state_dict(), tmp_path / "teacher.th")
+    imagenet = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+    import_checkpoint(ImportSpec(str(workspace.root), str(tmp_path / "teacher.th"), name="teacher",
+                                 mean=imagenet[0], std=imagenet[1]))
+    spec = TrainSpec(str(workspace.root), dataset="shapes?train=4&test=4", teacher="teacher", student="resnet8a",
+                     methods=("kd",), device="cpu")
+    session = open_session(spec, JobContext("test", lambda event: None, threading.Event()))
+    teacher = load_teacher(session, "teacher")
+    pixels = torch.rand(2, 3, 32, 32)
+    data_mean, data_std = (torch.tensor(v).view(1, 3, 1, 1) for v in (session.train_set.mean, session.train_set.std))
+    own_mean, own_std = (torch.tensor(v).view(1, 3, 1, 1) for v in imagenet)
+    with torch.no_grad():
+        seen = teacher((pixels - data_mean) / data_std)
+        expected = original((pixels - own_mean) / own_std)
+        _, taps = teacher.forward_taps((pixels - data_mean) / data_std)
+    torch.testing.assert_close(seen, expected, rtol=1e-5, atol=1e-5)
+    assert set(taps) == set(original.tap_names)
