@@ -18,6 +18,9 @@ from engine.models.base import TapInfo, TappedModel
 
 
 class _Affine(nn.Module):
+    scale: Tensor
+    shift: Tensor
+
     def __init__(self, scale: Tensor, shift: Tensor):
         super().__init__()
         self.register_buffer("scale", scale)
@@ -49,7 +52,7 @@ class Renormalised(TappedModel):
         return self.inner.head(x)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.inner(self.renormalise(x))  # type: ignore[no-any-return]
+        return self.inner(self.renormalise(x))
 
     def forward_taps(self, x: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         return self.inner.forward_taps(self.renormalise(x))
