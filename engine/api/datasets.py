@@ -21,7 +21,8 @@ DESCRIPTIONS: dict[str, str] = {
     "npz": "npz:PATH[?holdout=0.2] - arrays images (uint8 NHWC), labels, optional masks and class_names; "
     "one file is used whole for every split (analyse/evaluate) unless ?holdout=F keeps a fraction F as the test "
     "split (to train on it); or a dir with test.npz (and train.npz to train)",
-    "imagefolder": "imagefolder:PATH - one subfolder per class (optionally under train/ and test/); option size",
+    "imagefolder": "imagefolder:PATH[?size=32] - one subfolder per class (optionally under train/ and test/); "
+    "?resize=256&size=224 for ImageNet models (shorter side resized, centre crop)",
 }
 
 

@@ -141,13 +141,16 @@ def infer_architecture(
 
 def _search(state: Mapping[str, Tensor], candidates: list[str], num_classes: int | None,
             width: float | None) -> tuple[Inferred | None, _Near | None]:
-    """The first candidate (in any layout) that fits exactly, else the closest one."""
+    """The first candidate (in any layout) that fits exactly, else the closest one.
+
+    Candidates are tried in order, each in every layout, so the later (and costlier to
+    build) torchvision models are built only when no zoo model fits.
+    """
     closest: _Near | None = None
-    for layout, rename in LAYOUTS:
-        renamed = {rename(k): v for k, v in state.items()}
-        if len(renamed) != len(state):
-            continue
-        for name in candidates:
+    layouts = [(layout, renamed) for layout, rename in LAYOUTS
+               if len(renamed := {rename(k): v for k, v in state.items()}) == len(state)]
+    for name in candidates:
+        for layout, renamed in layouts:
             reference = _reference_state(name, 10, 1.0, 3)
             given = _with_counters(renamed, reference)
             names_problem = state_mismatch(reference, given, compare_shapes=False)

@@ -11,6 +11,9 @@ from engine.models.base import TapInfo, TappedModel
 from engine.models.mobilenetv2 import MobileNetV2
 from engine.models.resnet import CIFAR_DEPTHS, bottleneck_resnet, cifar_resnet, cifar_resnet_x4, wide_resnet
 from engine.models.shufflenet import ShuffleNetV1, ShuffleNetV2
+from engine.models.torchvision_models import INPUT_SIZE as TV_INPUT_SIZE
+from engine.models.torchvision_models import PREFIX as TV_PREFIX
+from engine.models.torchvision_models import build_torchvision, torchvision_architectures
 from engine.models.vgg import STAGES, VGG
 from engine.models.wrn import wide_resnet as wrn
 
@@ -38,15 +41,22 @@ def architectures() -> list[str]:
 
 def known_architectures() -> list[str]:
     """Every name ``build_model`` accepts: the zoo and the torchvision classifiers (``tv:NAME``)."""
-    return architectures()
+    return architectures() + torchvision_architectures()
+
+
+def native_input_size(arch: str) -> int:
+    """The image size an architecture is made for when no dataset says otherwise."""
+    return TV_INPUT_SIZE if arch.startswith(TV_PREFIX) else 32
 
 
 def build_model(arch: str, num_classes: int, width: float = 1.0, in_channels: int = 3) -> TappedModel:
     """Build a freshly initialised model; unknown names get a message listing the known ones."""
-    try:
+    if arch in torchvision_architectures():
+        builder: Callable[..., TappedModel] = partial(build_torchvision, arch)
+    elif arch in _BUILDERS:
         builder = _BUILDERS[arch]
-    except KeyError:
-        raise KdcamError(f"unknown architecture {arch!r}; choose one of: {', '.join(_BUILDERS)}") from None
+    else:
+        raise KdcamError(f"unknown architecture {arch!r}; choose one of: {', '.join(known_architectures())}")
     if num_classes < 1:
         raise KdcamError(f"num_classes must be at least 1, got {num_classes}")
     if width <= 0:
@@ -58,4 +68,7 @@ def count_parameters(model: TappedModel) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-__all__ = ["TapInfo", "TappedModel", "architectures", "build_model", "count_parameters", "known_architectures"]
+__all__ = [
+    "TapInfo", "TappedModel", "architectures", "build_model", "count_parameters", "known_architectures",
+    "native_input_size",
+]
