@@ -98,3 +98,19 @@ def test_vit_cam_over_the_token_grid_equals_pytorch_grad_cam() -> None:
     expected, _ = postprocess(torch.from_numpy(captured[0]), (224, 224))
     assert ours.raw.shape == (1, 14, 14)
     assert (ours.maps - expected).abs().max().item() <= 1e-4
+
+
+def test_imagefolder_resize_scales_the_shorter_side_then_crops_the_centre(tmp_path: Path) -> None:
+    from engine.data import load_split
+
+    pixels = np.zeros((20, 40, 3), np.uint8)  # 40 wide, 20 high: red left half, blue right half
+    pixels[:, :20, 0] = 255
+    pixels[:, 20:, 2] = 255
+    for split in ("train", "test"):
+        (tmp_path / split / "a").mkdir(parents=True)
+        Image.fromarray(pixels).save(tmp_path / split / "a" / "0.png")
+    image = load_split(f"imagefolder:{tmp_path}?resize=20&size=16", "test").images[0]
+    assert image.shape == (16, 16, 3)  # columns 12..27 of the 40 x 20 image, rows 2..17
+    assert (image[:, :7, 0] == 255).all() and (image[:, 9:, 2] == 255).all()
+    with pytest.raises(KdcamError, match="resize=8 must be at least"):
+        load_split(f"imagefolder:{tmp_path}?resize=8&size=16", "test")
