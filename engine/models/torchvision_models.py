@@ -112,11 +112,11 @@ class TorchvisionViT(TappedModel):
         _adopt(self, net)
         layers = list(self.get_submodule("encoder.layers").named_children())
         self._taps: dict[str, nn.Module] = {f"encoder.layers.{name}": layer for name, layer in layers}
-        self._stages = tuple(self._taps)
+        self.default_hint_tap = list(self._taps)[len(layers) // 2]
         last_name, last = layers[-1]
-        self._taps[f"encoder.layers.{last_name}.ln_1"] = last.get_submodule("ln_1")
         self.default_cam_tap = f"encoder.layers.{last_name}.ln_1"
-        self.default_hint_tap = self._stages[len(self._stages) // 2]
+        self._taps[self.default_cam_tap] = last.get_submodule("ln_1")
+        self._stages = tuple(self._taps)
 
     def _tokens(self, x: Tensor) -> Tensor:
         n, _, h, w = x.shape
