@@ -84,7 +84,8 @@ def import_checkpoint(request: ImportSpec, ctx: JobContext | None = None) -> Che
     _progress(ctx, 3, steps, f"saving {name}")
     meta = CheckpointMeta(
         name=name, arch=arch, num_classes=model.num_classes, width=width, in_channels=in_channels,
-        input_size=input_size, resize=_resize(request.dataset), mean=mean, std=std, dataset=request.dataset, class_names=class_names,
+        input_size=input_size, resize=_resize(request.dataset), mean=mean, std=std, dataset=request.dataset,
+        class_names=class_names,
         role=request.role, accuracy=loaded.accuracy, epochs=loaded.epoch, source_path=str(path),
         source_sha256=digest,
     )

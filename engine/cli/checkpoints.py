@@ -195,8 +195,8 @@ def _inspect(args: argparse.Namespace) -> int:
     summary = Table(title=f"checkpoint {meta.name}", show_header=False)
     summary.add_column(style="bold")
     summary.add_column()
-    for key in ("arch", "width", "num_classes", "in_channels", "input_size", "resize", "params", "mean", "std", "dataset",
-                "role", "method", "teacher", "accuracy", "recipe", "epochs", "run_id", "created",
+    for key in ("arch", "width", "num_classes", "in_channels", "input_size", "resize", "params", "mean", "std",
+                "dataset", "role", "method", "teacher", "accuracy", "recipe", "epochs", "run_id", "created",
                 "source_path", "source_sha256", "model_def", "model_def_sha256", "model_args"):
         value = report.get(key)
         if value is not None:
