@@ -34,7 +34,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     imp.add_argument("path", help="checkpoint file")
     imp.add_argument("--name", help="checkpoint name (default: the file name)")
     how = imp.add_mutually_exclusive_group()
-    how.add_argument("--arch", help="a kdcam architecture (default: inferred)")
+    how.add_argument("--arch", help="a zoo architecture (resnet20, resnet20a, wrn_40_2, ...) or a torchvision "
+                     "classifier (tv:resnet18, tv:vit_b_16, ...); default: inferred from the tensors")
     how.add_argument("--model-def", metavar="FILE.py:NAME",
                      help="your own nn.Module class or factory function (runs that file; its content is "
                      "copied into the store and trusted)")
@@ -194,8 +195,8 @@ def _inspect(args: argparse.Namespace) -> int:
     summary = Table(title=f"checkpoint {meta.name}", show_header=False)
     summary.add_column(style="bold")
     summary.add_column()
-    for key in ("arch", "width", "num_classes", "in_channels", "input_size", "params", "mean", "std", "dataset",
-                "role", "method", "teacher", "accuracy", "recipe", "epochs", "run_id", "created",
+    for key in ("arch", "width", "num_classes", "in_channels", "input_size", "resize", "params", "mean", "std",
+                "dataset", "role", "method", "teacher", "accuracy", "recipe", "epochs", "run_id", "created",
                 "source_path", "source_sha256", "model_def", "model_def_sha256", "model_args"):
         value = report.get(key)
         if value is not None:

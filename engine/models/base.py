@@ -110,7 +110,13 @@ def scaled(channels: int, width: float) -> int:
 
 
 def init_weights(model: nn.Module) -> None:
-    """Kaiming init for convs, unit BN, small normal for classifiers (RepDistiller's choice)."""
+    """Kaiming init for convs, unit BN, small normal for classifiers (RepDistiller's choice).
+
+    Models built on the meta device (shapes only, e.g. to recognise a file's architecture)
+    have no values to initialise; skipping them saves most of their build time.
+    """
+    if any(p.is_meta for p in model.parameters()):
+        return
     for m in model.modules():
         if isinstance(m, nn.Conv2d):
             nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")

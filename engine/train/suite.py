@@ -30,6 +30,7 @@ from engine.distill import Distiller, TrainingSet, build_distiller, check_method
 from engine.errors import JobCancelled, KdcamError
 from engine.jobs import JobContext
 from engine.models import TappedModel, architectures, build_model
+from engine.models.adapters import renormalised
 from engine.train.device import prepare_model
 from engine.train.recipes import Recipe, resolve_recipe
 from engine.train.rundir import RunDir
@@ -167,6 +168,8 @@ def load_teacher(session: Session, name: str) -> TappedModel:
                          f"{data.num_classes}; distil on the dataset the teacher was trained on")
     if meta.class_names and list(meta.class_names) != list(data.class_names):
         raise KdcamError(f"teacher checkpoint {name!r} names its classes differently from {data.name!r}")
+    # batches come normalised with the dataset's statistics; the teacher gets its own checkpoint's
+    model = renormalised(model, (data.mean, data.std), (meta.mean, meta.std))
     return prepare_model(model, session.device).eval()
 
 
