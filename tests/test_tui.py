@@ -170,7 +170,7 @@ async def test_train_starts_live_and_cancels(workspace: Path) -> None:
         await pilot.press("x")
         await wait_for(pilot, lambda: record.state == "cancelled", timeout=60)
         await pilot.pause(0.1)
-        assert column(screen.query_one("#jobs", DataTable), 2) == ["cancelled"]
+        assert column(screen.query_one("#jobs", DataTable), 3) == ["cancelled"]
 
 
 @pytest.mark.slow

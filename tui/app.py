@@ -26,6 +26,7 @@ from engine.events import Cancelled, Failed, Finished, JobEvent, Progress, Start
 from engine.jobs import JobRunner
 from tui import modes
 from tui.engine_thread import yield_to_ui
+from tui.format import in_form_terms
 from tui.host import Watcher
 from tui.jobboard import EngineEvent, JobBoard, JobRecord
 from tui.modes import GLOBAL_BINDINGS, Mode
@@ -100,7 +101,8 @@ class KdcamApp(App[None]):
         record = self.board.apply(event)
         if record is not None:
             if isinstance(event, Failed):
-                self.notify(event.error, title=f"{record.title} failed", severity="error", timeout=10)
+                self.notify(in_form_terms(event.error, record.spec.kind), title=f"{record.title} failed",
+                            severity="error", timeout=10, markup=False)
             elif isinstance(event, Cancelled):
                 self.notify(event.message, title=record.title, severity="warning")
             elif isinstance(event, Finished) and isinstance(record.spec, DemoSpec):

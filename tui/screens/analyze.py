@@ -20,6 +20,7 @@ from engine.errors import KdcamError
 from engine.events import Finished, JobEvent
 from tui.jobboard import JobRecord
 from tui.screens.base import KdcamScreen
+from tui.widgets.checklist import CheckList
 from tui.widgets.jobstatus import JobStatus
 from tui.widgets.problems import Problems
 
@@ -61,7 +62,7 @@ class AnalyzeScreen(KdcamScreen):
                 yield Label("teacher")
                 yield Select([], id="teacher", prompt="checkpoint", compact=True)
                 yield Label("students")
-                yield SelectionList[str](id="students", compact=True)
+                yield CheckList[str](id="students", compact=True)
                 yield Label("dataset (blank: teacher's)")
                 yield Input("", compact=True, id="dataset")
                 yield Label("images N (blank: all)")

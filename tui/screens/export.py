@@ -19,6 +19,7 @@ from engine.events import Finished, JobEvent
 from tui.jobboard import JobRecord
 from tui.rows.leaderboard import describe
 from tui.screens.base import KdcamScreen
+from tui.widgets.checklist import CheckList
 from tui.widgets.jobstatus import JobStatus
 from tui.widgets.problems import Problems
 
@@ -46,7 +47,7 @@ class ExportScreen(KdcamScreen):
                 yield Label("analysis")
                 yield Select([], id="analysis", prompt="analysis", compact=True)
                 yield Label("formats")
-                yield SelectionList[str](*((f, f, True) for f in EXPORT_FORMATS), id="formats", compact=True)
+                yield CheckList[str](*((f, f, True) for f in EXPORT_FORMATS), id="formats", compact=True)
                 yield Label("folder under exports/ (blank: id)")
                 yield Input("", compact=True, id="out")
                 yield Checkbox("overwrite existing", id="overwrite", compact=True)

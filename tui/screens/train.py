@@ -20,6 +20,7 @@ from tui.jobboard import JobRecord
 from tui.rows.runs import TRAIN_SPECS, RunBook, epoch_row, loss_terms, total_loss
 from tui.screens.base import KdcamScreen
 from tui.widgets.chart import BrailleChart
+from tui.widgets.checklist import CheckList
 from tui.widgets.problems import Problems
 
 #: seconds between looks at runs/ (a stat per run file; the runs are re-read only when one changed)
@@ -32,6 +33,20 @@ FIELD_LABELS = {"lr": "learning rate", "batch_size": "batch size", "width": "stu
 #: the recipe the CLI would pick: demo on the embedded shapes dataset, quick on real data
 AUTO_RECIPE = "auto"
 AUTO_RECIPE_LABEL = "auto (demo on shapes)"
+
+
+def queue_row(record: JobRecord) -> tuple[str, str, str, str, str]:
+    """A queued or running job in full: what it trains, every method, its state and where it is
+    (the run and epoch in progress, batches done of the epoch's total)."""
+    spec = record.spec
+    if isinstance(spec, TrainSpec) and not spec.resume:
+        what, methods = f"{spec.teacher}→{spec.student} on {spec.dataset}", ",".join(spec.methods)
+    else:
+        what, methods = record.title, "—"
+    progress = record.progress
+    where = "—" if progress is None or record.state != "running" else \
+        f"{progress.phase} {progress.message} {progress.done}/{progress.total}".replace("  ", " ")
+    return record.job_id, what, methods, record.state, where
 
 
 class TrainScreen(KdcamScreen):
@@ -68,7 +83,7 @@ class TrainScreen(KdcamScreen):
                 yield Label("student architecture")
                 yield Input("vgg11", compact=True, id="student")
                 yield Label("methods")
-                yield SelectionList[str](*((m, m, True) for m in KD_METHODS), id="methods", compact=True)
+                yield CheckList[str](*((m, m, True) for m in KD_METHODS), id="methods", compact=True)
                 yield Label("recipe")
                 yield Select([(AUTO_RECIPE_LABEL, AUTO_RECIPE), *((r, r) for r in RECIPES)], value=AUTO_RECIPE,
                              allow_blank=False, compact=True, id="recipe")
@@ -93,7 +108,7 @@ class TrainScreen(KdcamScreen):
             with Vertical(classes="main"):
                 yield Static("Queue", classes="pane-title")
                 jobs: DataTable[str] = DataTable(id="jobs", cursor_type="row", show_cursor=False)
-                jobs.add_columns("job", "what", "state")
+                jobs.add_columns("job", "what", "methods", "state", "progress")
                 yield jobs
                 yield Label("no job running", id="job-status")
                 yield ProgressBar(id="job-progress", show_eta=False)
@@ -288,9 +303,17 @@ class TrainScreen(KdcamScreen):
         table = self.query_one("#jobs", DataTable)
         table.clear()
         for record in self.kdcam.board.of_type(*TRAIN_SPECS):
-            table.add_row(record.job_id, record.title, record.state)
+            table.add_row(*queue_row(record))
         self.refresh_progress()
         self.show_empty_title()
+
+    def refresh_queue_row(self, record: JobRecord) -> None:
+        """One job's progress cell, without rebuilding the table on every batch."""
+        table = self.query_one("#jobs", DataTable)
+        for row_key in table.rows:
+            if table.get_row(row_key)[0] == record.job_id:
+                table.update_cell(row_key, table.ordered_columns[-1].key, queue_row(record)[-1], update_width=True)
+                return
 
     def refresh_progress(self) -> None:
         running = self.kdcam.board.running()
@@ -318,6 +341,7 @@ class TrainScreen(KdcamScreen):
         if isinstance(event, Progress):
             if record is not None and record.state == "running":
                 self.refresh_progress()
+                self.refresh_queue_row(record)
             return
         self.refresh_jobs()
         if isinstance(event, Epoch):
