@@ -45,6 +45,11 @@ TERMINALS = {
     "xterm-sixel": ["xterm", "-ti", "vt340", "-fa", "DejaVu Sans Mono", "-fs", "10", "-b", "0", "-bw", "0",
                     "-geometry", f"{COLS}x{ROWS}+0+0", "-title", "kdcam-terminal-test", "-e"],
     # kitty draws with OpenGL 3.3: Mesa's software renderer (llvmpipe) does under Xvfb
+    # tmux inside that xterm, passing our escapes through (a private server: -L, closed with the test)
+    "xterm-tmux-passthrough": ["xterm", "-ti", "vt340", "-fa", "DejaVu Sans Mono", "-fs", "10", "-b", "0", "-bw",
+                               "0", "-geometry", f"{COLS}x{ROWS}+0+0", "-title", "kdcam-terminal-test", "-e",
+                               "tmux", "-L", "kdcam-test", "-f", str(ROOT / "tests" / "tmux-passthrough.conf"),
+                               "new-session"],
     "kitty": ["kitty", "--config", "NONE", "--title", "kdcam-terminal-test", "-o", "font_family=DejaVu Sans Mono",
               "-o", "font_size=10", "-o", "remember_window_size=no", "-o", f"initial_window_width={COLS}c",
               "-o", f"initial_window_height={ROWS}c", "-o", "window_padding_width=0",
@@ -112,6 +117,7 @@ class Terminal:
         return shot[row * ch:(row + rows) * ch, col * cw:(col + cols) * cw]
 
     def close(self) -> None:
+        subprocess.run(["tmux", "-L", "kdcam-test", "kill-server"], capture_output=True, check=False)
         for process in (self.term, self.server):
             process.terminate()
             try:
@@ -180,6 +186,51 @@ def check(term: Terminal, ws: Workspace, shot: np.ndarray, state: str) -> None:
         assert is_background(below).all(), f"{state}: remnants below the picture of card {i}"
 
 
+def test_tmux_without_passthrough_falls_back_to_half_blocks_and_says_why(tmp_path: Path) -> None:
+    """tmux that does not pass escapes through: half-blocks in the boxes, and the help's image line
+    tells the user which tmux option gives pictures (read from tmux's own copy of the screen)."""
+    if shutil.which("tmux") is None or shutil.which("xterm") is None:
+        pytest.skip("needs tmux and xterm (make test installs them with apt as root)")
+    ws = Workspace.open(tmp_path / "ws").ensure()
+    write_synthetic_analysis(ws, "a1", n=12, num_classes=3)
+    TERMINALS["xterm-tmux-plain"] = [*TERMINALS["xterm-tmux-passthrough"]]
+    TERMINALS["xterm-tmux-plain"][-2] = str(ROOT / "tests" / "tmux-plain.conf")
+    term = Terminal(ws.root, "xterm-tmux-plain")
+
+    def screen() -> str:
+        return subprocess.run(["tmux", "-L", "kdcam-test", "capture-pane", "-p"], capture_output=True, text=True,
+                              timeout=10, check=True).stdout
+
+    def wait_for(text: str) -> str:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if text in (shown := screen()):
+                return shown
+            time.sleep(0.3)
+        raise AssertionError(f"{text!r} never shown; the screen:\n{screen()}")
+
+    try:
+        wait_for("Checkpoints")
+        for _ in range(3):  # a key typed while the app is still starting can be lost: type it again
+            term.key("5")
+            try:
+                shown = wait_for("▀")
+                break
+            except AssertionError:
+                continue
+        else:
+            raise AssertionError("5 showed no half-block pictures")
+        col, row = card_cell(0)
+        box = [line[col:col + BOX[0]] for line in shown.splitlines()[row:row + BOX[1]]]
+        assert sum(line.count("▀") for line in box) > BOX[0] * 5, "the first card is not drawn in half-blocks"
+        term.key("question")
+        shown = wait_for("half-blocks: inside tmux without passthrough")
+        assert "`allow-passthrough on`" in shown, "the help does not say how to get pictures in tmux"
+    finally:
+        term.close()
+        del TERMINALS["xterm-tmux-plain"]
+
+
 def test_images_stay_right_through_browser_actions(terminal: tuple[Terminal, Workspace]) -> None:
     term, ws = terminal
     started = time.monotonic()
@@ -208,6 +259,10 @@ def test_images_stay_right_through_browser_actions(terminal: tuple[Terminal, Wor
         shot = term.settled(lambda s, b=before: pictures_drawn(s) and not np.array_equal(s, b))
         check(term, ws, shot, f"after {key}")
         shots[key] = shot
+    if term.name == "xterm-tmux-passthrough":
+        # Known limit, open in issue 16: after a screen switch tmux draws the boxes' cells after
+        # the Sixel we passed through, erasing the pictures; 5, j, k, o and t above do hold.
+        pytest.xfail("tmux passthrough: pictures erased after a screen switch")
     term.key("4")
     term.settled()
     term.key("5")

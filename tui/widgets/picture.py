@@ -62,6 +62,7 @@ class Graphics:
     tmux: bool  # running inside tmux
     passthrough: bool  # tmux hands our escapes to the outer terminal
     why: str  # what decided the mode, for the help screen
+    origin: tuple[int, int] = (0, 0)  # the tmux pane's top-left cell in the outer terminal
 
     def describe(self) -> str:
         """One line for the help screen: the mode and why."""
@@ -106,6 +107,16 @@ def _tmux_passthrough() -> bool:
     except (OSError, subprocess.SubprocessError):
         return False
     return answer.strip().splitlines()[-1:] in (["on"], ["all"])
+
+
+def _pane_origin() -> tuple[int, int]:
+    """Where this tmux pane starts in the outer terminal: passthrough data is placed there."""
+    try:
+        answer = subprocess.run(["tmux", "display-message", "-p", "#{pane_left} #{pane_top}"], capture_output=True,
+                                text=True, timeout=2, check=False).stdout.split()
+        return int(answer[0]), int(answer[1])
+    except (OSError, subprocess.SubprocessError, IndexError, ValueError):
+        return 0, 0
 
 
 def _ask_terminal(wrap: bool, timeout: float = 2.0) -> tuple[bool, bool]:
@@ -162,7 +173,8 @@ def detect() -> Graphics:
         mode, why = wanted, "KDCAM_IMAGES"
     if mode == "unicode":
         import textual_image.renderable.unicode  # noqa: F401  (its import queries a tty: do it now, before Textual)
-    _detected = Graphics(mode=mode, cell=_cell_size(), tmux=tmux, passthrough=passthrough, why=why)
+    _detected = Graphics(mode=mode, cell=_cell_size(), tmux=tmux, passthrough=passthrough, why=why,
+                         origin=_pane_origin() if passthrough else (0, 0))
     return _detected
 
 
@@ -298,6 +310,10 @@ class CardPicture(Widget):
         # the cursor goes back to where the compositor believes it is: the end of the box's last row
         home, back = Control.move_to(visible.x, visible.y).segment.text, \
             Control.move_to(visible.right, visible.bottom - 1).segment.text
+        if self.graphics.passthrough:  # to the outer terminal, at the pane's offset; tmux's cursor untouched
+            x, y = self.graphics.origin
+            home = Control.move_to(x + visible.x, y + visible.y).segment.text
+            data, home, back = _passthrough("\x1b7" + home + data + "\x1b8"), "", ""
         if self.graphics.mode == "kitty":
             # Kitty images sit above the text: the blank cells are written first, then the placement
             strips = [Strip([Segment(" " * crop.width)], crop.width)] * (crop.height - 1)
@@ -370,4 +386,4 @@ class CardPicture(Widget):
         """Out of band of a repaint, through Textual's own writer, so it never splits a frame's escapes."""
         driver = getattr(self.app, "_driver", None) if self.is_attached else None
         if data and driver is not None:
-            driver.write(data)
+            driver.write(_passthrough(data) if self.graphics.passthrough else data)
