@@ -49,13 +49,14 @@ browser:
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
 	  || echo "chromium not installed: the browser test will be skipped"; }
 
-# The inline-image test runs the TUI in a real Sixel terminal (xterm under Xvfb, keys by
-# xdotool, screenshots by ImageMagick). Installed like Chromium: root with apt, else skipped.
+# The inline-image tests run the TUI in real terminals (xterm with Sixel, kitty on Mesa's
+# software OpenGL, xterm+tmux; under Xvfb, keys by xdotool, screenshots by ImageMagick). Installed like Chromium: root with apt, else skipped.
 terminal:
 	@command -v Xvfb >/dev/null 2>&1 && command -v xterm >/dev/null 2>&1 && command -v xdotool >/dev/null 2>&1 && \
-	  command -v import >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	  command -v import >/dev/null 2>&1 && command -v kitty >/dev/null 2>&1 && command -v tmux >/dev/null 2>&1 || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq xvfb xterm xdotool imagemagick \
-	    fonts-dejavu-core >/dev/null; } || echo "xvfb/xterm/xdotool/imagemagick not installed: the terminal-image test will be skipped"; }
+	    kitty tmux fonts-dejavu-core >/dev/null; } || echo "xvfb/xterm/kitty/tmux/xdotool/imagemagick not installed: the terminal-image tests will be skipped"; }
 
 # The README's screenshot of Sixel images, taken by the terminal-image test.
 docs-screenshots: $(TEST_STAMP) terminal
