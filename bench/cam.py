@@ -73,12 +73,13 @@ def bench_overhead(device: torch.device, batch: int, repeats: int, methods: list
         model, images, labels = fixture(arch, batch, device)
         usable = [m for m in methods if m != "attention" or hasattr(model, "attention_tap")]
 
-        def forward() -> None:
+        def forward(model: torch.nn.Module = model, images: torch.Tensor = images) -> None:
             with torch.no_grad():
                 model(images)
 
         contenders = {"forward": forward}
-        contenders |= {m: (lambda m=m: compute_cams(model, images, labels, method=m)) for m in usable}
+        contenders |= {m: (lambda m=m, model=model, images=images, labels=labels:
+                           compute_cams(model, images, labels, method=m)) for m in usable}
         medians = interleaved_medians(contenders, repeats, device)
         base = medians.pop("forward")
         cells = "  ".join(f"{m} {t / base:.2f}" for m, t in medians.items())
@@ -164,8 +165,8 @@ def memory_child(workspace: str, n: int, device: str) -> None:
     import threading
 
     from engine.analysis.job import run_analysis_job
-    from engine.jobs import JobContext
     from engine.api.specs import AnalyzeSpec
+    from engine.jobs import JobContext
 
     spec = AnalyzeSpec(workspace=workspace, teacher="teacher", students=("student",), name=f"n{n}",
                        dataset=f"shapes?classes={MEMORY_CLASSES}&train=100&test={n}", device=device,

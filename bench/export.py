@@ -21,11 +21,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from engine.api.specs import ExportSpec  # noqa: E402
+from engine.api.workspace import Workspace  # noqa: E402
 from engine.events import Progress  # noqa: E402
 from engine.jobs import JobContext  # noqa: E402
 from engine.reports.export import run_export_job  # noqa: E402
-from engine.api.specs import ExportSpec  # noqa: E402
-from engine.api.workspace import Workspace  # noqa: E402
 from tests.test_reports_fixture import write_synthetic_analysis  # noqa: E402
 
 GOAL_S = 60.0

@@ -1,10 +1,11 @@
 """Browser per-key latency in a real terminal: xterm (-ti vt340) under Xvfb, j/k sent with
-xdotool, Sixel images against half-blocks (KDCAM_IMAGES=halfcell) in the same terminal.
+xdotool, Sixel images against half-blocks (KDCAM_IMAGES=halfcell) in the same terminal; and
+kitty (Kitty graphics protocol, on Mesa's software OpenGL).
 
     .venv/bin/python bench/terminal.py [--keys 60]
 
 Latency is measured inside the app, from the key's action to the frame with the new panel
-having been written to the terminal (Sixel data included), as bench/tui.py does headless. Needs Xvfb, xterm and xdotool (make test installs them).
+having been written to the terminal (Sixel data included), as bench/tui.py does headless. Needs Xvfb, xterm, kitty and xdotool (make test installs them).
 """
 
 from __future__ import annotations
@@ -55,12 +56,15 @@ def run(workspace: Path, mode: str, keys: int) -> list[float]:
                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     assert server.stdout is not None
     env = {**os.environ, "DISPLAY": ":" + server.stdout.readline().decode().strip(), "PYTHONPATH": str(ROOT),
-           "KDCAM_IMAGES": mode}
+           "KDCAM_IMAGES": mode, "LIBGL_ALWAYS_SOFTWARE": "1"}
     env.pop("TMUX", None)
     result = workspace.parent / f"latency-{mode}.json"
-    term = subprocess.Popen(["xterm", "-ti", "vt340", "-fa", "DejaVu Sans Mono", "-fs", "10", "-b", "0", "-bw", "0",
-                             "-geometry", "120x40+0+0", "-title", "kdcam-bench", "-e", sys.executable, "-c", CHILD,
-                             str(workspace), str(result)], env=env, cwd=ROOT)
+    terminal = ["kitty", "--config", "NONE", "--title", "kdcam-bench", "-o", "font_family=DejaVu Sans Mono",
+                "-o", "font_size=10", "-o", "initial_window_width=120c", "-o", "initial_window_height=40c"] \
+        if mode == "kitty" else ["xterm", "-ti", "vt340", "-fa", "DejaVu Sans Mono", "-fs", "10", "-b", "0", "-bw",
+                                 "0", "-geometry", "120x40+0+0", "-title", "kdcam-bench", "-e"]
+    term = subprocess.Popen([*terminal, sys.executable, "-c", CHILD, str(workspace), str(result)], env=env,
+                            cwd=ROOT)
 
     def xdotool(*args: str) -> str:
         return subprocess.run(["xdotool", *args], env=env, capture_output=True, text=True, check=True).stdout
@@ -95,10 +99,10 @@ def main() -> None:
         ws = Workspace.open(Path(scratch) / "ws").ensure()
         write_synthetic_analysis(ws, "bench", n=60, num_classes=5)
         medians = {}
-        for mode in ("sixel", "halfcell"):
+        for mode in ("sixel", "halfcell", "kitty"):
             ms = [1000 * x for x in run(ws.root, mode, args.keys)]
             medians[mode] = statistics.median(ms)
-            print(f"{mode:8s} per-key latency over {len(ms)} j/k presses in xterm: median {medians[mode]:.1f} ms, "
+            print(f"{mode:8s} per-key latency over {len(ms)} j/k presses in {'kitty' if mode == 'kitty' else 'xterm'}: median {medians[mode]:.1f} ms, "
                   f"max {max(ms):.1f} ms (goal < 50 ms median)")
     print(f"sixel / half-block median ratio: {medians['sixel'] / medians['halfcell']:.2f}x")
 

@@ -7,3 +7,7 @@ class KdcamError(Exception):
 
 class JobCancelled(Exception):
     """Raised inside a job when its cancel flag is seen; the job cleans up and exits."""
+
+
+class CommandCancelled(KdcamError):
+    """The user pressed Ctrl-C and the job stopped cleanly; the CLI says what was kept and exits 130."""

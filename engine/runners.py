@@ -25,6 +25,7 @@ from engine.api.results import (
 from engine.api.specs import (
     AggregateSpec,
     AnalyzeSpec,
+    DeleteAnalysisSpec,
     DeleteCheckpointSpec,
     DemoSpec,
     EvalSpec,
@@ -33,6 +34,7 @@ from engine.api.specs import (
     ImportSpec,
     PreviewSpec,
     RenameCheckpointSpec,
+    RepairCheckpointsSpec,
     Spec,
     TapsSpec,
     TrainSpec,
@@ -104,10 +106,22 @@ def _rename(spec: RenameCheckpointSpec, ctx: JobContext) -> str:
     return run_rename(spec, ctx)
 
 
+def _repair(spec: RepairCheckpointsSpec, ctx: JobContext) -> list[str]:
+    from engine.checkpoints.chores import run_repair
+
+    return run_repair(spec, ctx)
+
+
 def _delete(spec: DeleteCheckpointSpec, ctx: JobContext) -> str:
     from engine.checkpoints.chores import run_delete
 
     return run_delete(spec, ctx)
+
+
+def _delete_analysis(spec: DeleteAnalysisSpec, ctx: JobContext) -> str:
+    from engine.analysis.store import run_delete_analysis
+
+    return run_delete_analysis(spec, ctx)
 
 
 def _taps(spec: TapsSpec, ctx: JobContext) -> ModelTaps:
@@ -126,7 +140,9 @@ RUNNERS: dict[type[Spec], Callable[[Any, JobContext], Any]] = {
     DemoSpec: _demo,
     ExperimentSpec: _experiment,
     RenameCheckpointSpec: _rename,
+    RepairCheckpointsSpec: _repair,
     DeleteCheckpointSpec: _delete,
+    DeleteAnalysisSpec: _delete_analysis,
     TapsSpec: _taps,
     PreviewSpec: _preview,
     EvalSpec: _eval,

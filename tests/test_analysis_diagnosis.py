@@ -69,3 +69,18 @@ def test_cifar100_names_are_grouped_by_superclass():
     assert related("maple_tree", "oak_tree", table) == "trees"
     assert related("maple_tree", "bus", table) is None
     assert superclasses_for(["circle/solid"]) is None
+
+
+def test_two_models_with_different_mistakes_get_their_own_findings_and_advice():
+    """Every model used to get the same recommendations: each now cites its own confusion and errors."""
+    labels = [0] * 10 + [1] * 10 + [2] * 10
+    energy = [0.1] * 4 + [0.8] * 26
+    a = diagnose(_outcomes(labels, [1] * 4 + [0] * 6 + [1] * 10 + [2] * 10, [0.95] * 30, energy), NAMES, 2)
+    b = diagnose(_outcomes(labels, [0] * 10 + [1] * 10 + [0] * 3 + [2] * 7, [0.97] * 30,
+                           [0.8] * 20 + [0.1] * 3 + [0.8] * 7), NAMES, 2)
+    assert a["summary"] != b["summary"]
+    for d, true, predicted in ((a, "circle/solid", "octagon/solid"), (b, "square/dotted", "circle/solid")):
+        advice = " ".join(d["recommendations"])
+        assert f"a {true} taken for {predicted} at" in advice
+        assert f"most often on {true} images" in advice
+    assert set(a["recommendations"]).isdisjoint(b["recommendations"])

@@ -10,11 +10,11 @@ import pytest
 
 from engine.analysis.job import run_analysis_job
 from engine.api.checkpoints import CheckpointMeta
+from engine.api.specs import AnalyzeSpec
 from engine.checkpoints.store import CheckpointStore
 from engine.errors import KdcamError
 from engine.jobs import JobContext
 from engine.models import build_model
-from engine.api.specs import AnalyzeSpec
 
 DATASET = "shapes?classes=4&train=8&test=16"
 

@@ -15,12 +15,13 @@ import numpy as np
 import pytest
 import torch
 
+from engine.analysis.job import run_analysis_job
 from engine.api import analyses as analysis_results
 from engine.api.analyses import AnalysisFiles
-from engine.api.results import SCHEMA_VERSION
 from engine.api.bands import overall_band
-from engine.analysis.job import run_analysis_job
 from engine.api.checkpoints import CheckpointMeta
+from engine.api.results import SCHEMA_VERSION
+from engine.api.specs import AnalyzeSpec
 from engine.checkpoints.store import CheckpointStore
 from engine.data import load_split
 from engine.data.loader import DeviceLoader
@@ -28,7 +29,6 @@ from engine.errors import JobCancelled
 from engine.events import Progress
 from engine.jobs import JobContext
 from engine.models import build_model
-from engine.api.specs import AnalyzeSpec
 
 pytestmark = pytest.mark.slow
 

@@ -34,6 +34,10 @@ TORCH_FREE = [
     "engine.api.specs",
     "engine.api.validate",
     "engine.api.workspace",
+    "engine.api.names",
+    "engine.lock",
+    "engine.api.integrity",
+    "engine.checkpoints.store",
     "engine.cli.main",
 ]
 

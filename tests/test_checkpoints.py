@@ -39,7 +39,9 @@ def test_save_then_load_gives_the_same_model_and_metadata(store: CheckpointStore
     assert meta.params == sum(p.numel() for p in model.parameters())
     on_disk = json.loads((store.directory / "teacher.json").read_text())
     assert on_disk["name"] == "teacher" and on_disk["mean"] == [0.5, 0.5, 0.5]
-    assert sorted(p.name for p in store.directory.iterdir()) == ["teacher.json", "teacher.safetensors"]
+    # hidden: the writer lock and the (empty) journal folder
+    assert sorted(p.name for p in store.directory.iterdir() if not p.name.startswith(".")) == ["teacher.json", "teacher.safetensors"]
+    assert list((store.directory / ".journal").iterdir()) == []
 
 
 class _LikeTorchCompile(torch.nn.Module):
@@ -101,7 +103,7 @@ def test_delete_removes_both_files(store: CheckpointStore) -> None:
     save_small(store, "gone")
     save_small(store, "kept")
     store.delete("gone")
-    assert sorted(p.name for p in store.directory.iterdir()) == ["kept.json", "kept.safetensors"]
+    assert sorted(p.name for p in store.directory.iterdir() if not p.name.startswith(".")) == ["kept.json", "kept.safetensors"]
     with pytest.raises(KdcamError, match="no checkpoint named 'gone'.*known: kept"):
         store.delete("gone")
 

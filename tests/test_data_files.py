@@ -144,11 +144,23 @@ def _arrays(n: int = 20) -> dict[str, np.ndarray]:
     }
 
 
+def test_npz_file_is_used_whole_unless_a_holdout_is_asked_for(tmp_path):
+    arrays = _arrays(20)
+    np.savez(tmp_path / "mine.npz", **arrays)
+    for split in ("test", "train"):
+        whole = load_split(f"npz:{tmp_path / 'mine.npz'}", split)
+        np.testing.assert_array_equal(whole.images, arrays["images"])
+    with pytest.raises(KdcamError, match="holdout=1.5 must be a fraction between 0 and 1"):
+        load_split(f"npz:{tmp_path / 'mine.npz'}?holdout=1.5", "test")
+    with pytest.raises(KdcamError, match="holdout splits a single file only"):
+        load_split(f"npz:{tmp_path}?holdout=0.2", "test")
+
+
 def test_npz_file_round_trip_with_a_fixed_holdout(tmp_path):
     arrays = _arrays(20)
     np.savez(tmp_path / "mine.npz", **arrays)
-    train = load_split(f"npz:{tmp_path / 'mine.npz'}", "train")
-    test = load_split(f"npz:{tmp_path / 'mine.npz'}", "test")
+    train = load_split(f"npz:{tmp_path / 'mine.npz'}?holdout=0.2", "train")
+    test = load_split(f"npz:{tmp_path / 'mine.npz'}?holdout=0.2", "test")
     assert (len(train), len(test)) == (16, 4) and train.class_names == ["cat", "dog", "fox"]
     both = np.concatenate([train.images, test.images])
     assert sorted(map(bytes, both)) == sorted(map(bytes, arrays["images"]))  # every image exactly once
@@ -159,10 +171,13 @@ def test_npz_file_round_trip_with_a_fixed_holdout(tmp_path):
 
 
 def test_npz_directory_with_train_and_test_files(tmp_path):
-    np.savez(tmp_path / "train.npz", images=np.zeros((5, 8, 8), np.uint8), labels=np.array([0, 1, 1, 0, 1]))
     np.savez(tmp_path / "test.npz", images=np.ones((2, 8, 8), np.uint8), labels=np.array([1, 0]))
-    test = load_split(f"npz:{tmp_path}", "test")
+    test = load_split(f"npz:{tmp_path}", "test")  # test.npz alone is enough to analyse
     assert test.images.shape == (2, 8, 8, 1) and test.class_names == ["0", "1"] and test.masks is None
+    with pytest.raises(KdcamError, match="train.npz not found .*and train.npz too to train"):
+        load_split(f"npz:{tmp_path}", "train")
+    np.savez(tmp_path / "train.npz", images=np.zeros((5, 8, 8), np.uint8), labels=np.array([0, 1, 1, 0, 1]))
+    assert len(load_split(f"npz:{tmp_path}", "train")) == 5
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,7 @@ import torch
 
 from engine.distill import METHODS, TrainingSet, build_distiller
 from engine.distill.attention import at_loss, attention_map
+from engine.distill.base import TeacherOutputs
 from engine.distill.crd import ContrastMemory, infonce_loss, nce_loss
 from engine.distill.dkd import dkd_terms
 from engine.distill.hints import HintRegressor
@@ -29,12 +30,12 @@ def softmax(v: np.ndarray) -> np.ndarray:
 
 
 def kl(p: np.ndarray, q: np.ndarray) -> float:
-    return float(sum(pi * math.log(pi / qi) for pi, qi in zip(p, q)))
+    return float(sum(pi * math.log(pi / qi) for pi, qi in zip(p, q, strict=True)))
 
 
 def test_kd_is_t_squared_times_kl_of_softened_distributions():
     for temp in (1.0, 4.0):
-        expected = np.mean([kl(softmax(t / temp), softmax(s / temp)) for s, t in zip(S, T)]) * temp**2
+        expected = np.mean([kl(softmax(t / temp), softmax(s / temp)) for s, t in zip(S, T, strict=True)]) * temp**2
         got = kd_loss(torch.tensor(S), torch.tensor(T), temp).item()
         assert got == pytest.approx(expected, rel=1e-5)
 
@@ -42,7 +43,7 @@ def test_kd_is_t_squared_times_kl_of_softened_distributions():
 def test_dkd_splits_gold_class_from_the_rest():
     temp = 4.0
     tckd, nckd = [], []
-    for s, t, y in zip(S, T, Y):
+    for s, t, y in zip(S, T, Y, strict=True):
         ps, pt = softmax(s / temp), softmax(t / temp)
         tckd.append(kl(np.array([pt[y], 1 - pt[y]]), np.array([ps[y], 1 - ps[y]])))
         others = [c for c in range(len(s)) if c != y]  # the gold class is left out entirely
@@ -56,7 +57,7 @@ def test_dkd_warms_up_linearly_over_twenty_epochs():
     student, teacher = build_model("vgg8", 4, width=0.06), build_model("vgg8", 4, width=0.06)
     dkd = build_distiller("dkd", student, teacher)
     logits = torch.tensor(S, dtype=torch.float32)
-    teacher_out = (torch.tensor(T, dtype=torch.float32), {})
+    teacher_out = TeacherOutputs(torch.tensor(T, dtype=torch.float32), {})
     full = dkd.losses(logits, {}, teacher_out, torch.tensor(Y), None, 20)
     half = dkd.losses(logits, {}, teacher_out, torch.tensor(Y), None, 10)
     later = dkd.losses(logits, {}, teacher_out, torch.tensor(Y), None, 50)
@@ -67,7 +68,7 @@ def test_dkd_warms_up_linearly_over_twenty_epochs():
 def test_kd_default_weights_are_point_one_ce_and_point_nine_kd():
     kd = build_distiller("kd", build_model("vgg8", 4, width=0.06), build_model("vgg8", 4, width=0.06))
     logits, target = torch.tensor(S, dtype=torch.float32), torch.tensor(T, dtype=torch.float32)
-    terms = kd.losses(logits, {}, (target, {}), torch.tensor(Y), None, 1)
+    terms = kd.losses(logits, {}, TeacherOutputs(target, {}), torch.tensor(Y), None, 1)
     ce = torch.nn.functional.cross_entropy(logits, torch.tensor(Y)).item()
     assert terms["ce"].item() == pytest.approx(0.1 * ce, rel=1e-6)
     assert terms["kd"].item() == pytest.approx(0.9 * kd_loss(logits, target, 4.0).item(), rel=1e-6)
@@ -105,7 +106,8 @@ def test_hints_loss_is_hundred_times_mse_of_regressed_stage2():
     _, t_taps = teacher.forward_taps(x)
     mapped = hints.regressor(s_taps["stage2"])
     expected = 100 * ((mapped - t_taps["stage2"]) ** 2).sum() / mapped.numel()
-    got = hints.losses(torch.zeros(3, 4), s_taps, (torch.zeros(3, 4), t_taps), torch.zeros(3, dtype=torch.long), None, 1)
+    got = hints.losses(torch.zeros(3, 4), s_taps, TeacherOutputs(torch.zeros(3, 4), t_taps),
+                       torch.zeros(3, dtype=torch.long), None, 1)
     assert got["hint"].item() == pytest.approx(expected.item(), rel=1e-5)
 
 

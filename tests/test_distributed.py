@@ -225,7 +225,7 @@ def _same_numbers(one, two, path: str = "") -> None:
                 _same_numbers(one[key], two[key], f"{path}/{key}")
     elif isinstance(one, list):
         assert len(one) == len(two), path
-        for i, (a, b) in enumerate(zip(one, two)):
+        for i, (a, b) in enumerate(zip(one, two, strict=True)):
             _same_numbers(a, b, f"{path}[{i}]")
     elif isinstance(one, float) and isinstance(two, float):
         assert abs(one - two) <= 1e-6, path

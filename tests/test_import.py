@@ -15,13 +15,13 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
+from engine.api.specs import ImportSpec
+from engine.api.workspace import Workspace
 from engine.checkpoints import CheckpointStore
 from engine.checkpoints.importer import import_checkpoint
-from engine.api.specs import ImportSpec
 from engine.checkpoints.infer import infer_architecture
 from engine.errors import KdcamError
 from engine.models import TappedModel, architectures, build_model
-from engine.api.workspace import Workspace
 
 INPUT = torch.Generator().manual_seed(0)
 X = torch.randn(3, 3, 32, 32, generator=INPUT)
@@ -268,8 +268,10 @@ def test_user_model_errors_are_clear(store, workspace, tmp_path) -> None:
 # ---- bad input ---------------------------------------------------------------------------------
 
 def snapshot(directory: Path) -> list[tuple[str, str]]:
-    """Every file in the store (hidden temporaries included) with a hash of its bytes."""
-    return sorted((p.name, hashlib.sha256(p.read_bytes()).hexdigest()) for p in directory.iterdir())
+    """Every file in the store (hidden temporaries and the journal included; not the writer lock, which
+    names its last holder) with a hash of its bytes."""
+    return sorted((str(p.relative_to(directory)), hashlib.sha256(p.read_bytes()).hexdigest())
+                  for p in directory.rglob("*") if p.is_file() and p.name != ".lock")
 
 
 class _WritesFile:

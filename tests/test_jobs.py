@@ -4,17 +4,21 @@ and errors turned into Failed events instead of a dead engine thread."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import ClassVar
 
+import pytest
+
+from engine import runners
+from engine.api.specs import Spec
 from engine.errors import KdcamError
 from engine.events import Cancelled, Failed, Finished, JobEvent, Progress, Started
 from engine.jobs import JobContext, JobRunner
 
 
 @dataclass(frozen=True)
-class CountSpec:
-    runner: ClassVar[str] = "tests.test_jobs:count_job"
+class CountSpec(Spec):
     kind: ClassVar[str] = "count"
     steps: int
     fail_with: str = ""
@@ -36,6 +40,14 @@ def count_job(spec: CountSpec, ctx: JobContext) -> int:
         if spec.fail_with == "bug" and step == 1:
             raise ZeroDivisionError("division by zero")
     return threading.current_thread().name == "kdcam-engine" and spec.steps
+
+
+@pytest.fixture(autouse=True)
+def count_runner() -> Iterator[None]:
+    """The runner table knows the test's spec for the duration of each test."""
+    runners.RUNNERS[CountSpec] = count_job
+    yield
+    del runners.RUNNERS[CountSpec]
 
 
 def collect(runner: JobRunner) -> list[JobEvent]:

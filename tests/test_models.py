@@ -9,11 +9,18 @@ import torch
 from engine.errors import KdcamError
 from engine.models import architectures, build_model, count_parameters
 
-# DESIGN §3 for the VGGs; the ResNets' counts are the ones RepDistiller/mdistiller report for CIFAR-100.
+# DESIGN §3 for the VGGs; the others are the counts RepDistiller/mdistiller (CRD, Tian et al. 2020, Table 1)
+# report for CIFAR-100; option A ResNets are their option B twins less the shortcut convolutions.
 PARAMS_100_CLASSES = {
     "vgg8": 3.97e6, "vgg11": 9.28e6, "vgg13": 9.46e6, "vgg16": 14.77e6, "vgg19": 20.09e6,
     "resnet20": 0.278e6, "resnet32": 0.473e6, "resnet56": 0.862e6, "resnet110": 1.737e6,
-    "resnet18": 11.22e6, "resnet34": 21.33e6,
+    "resnet8": 0.084e6, "resnet14": 0.181e6, "resnet44": 0.667e6,
+    "resnet8a": 0.081e6, "resnet14a": 0.178e6, "resnet20a": 0.276e6, "resnet32a": 0.470e6, "resnet44a": 0.664e6,
+    "resnet56a": 0.859e6, "resnet110a": 1.734e6,
+    "resnet8x4": 1.23e6, "resnet32x4": 7.43e6,
+    "wrn_16_1": 0.181e6, "wrn_16_2": 0.70e6, "wrn_40_1": 0.57e6, "wrn_40_2": 2.26e6,
+    "resnet18": 11.22e6, "resnet34": 21.33e6, "resnet50": 23.71e6,
+    "mobilenetv2": 0.81e6, "shufflenetv1": 0.95e6, "shufflenetv2": 1.36e6,
 }
 
 EXPECTED_TAPS = {

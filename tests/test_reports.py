@@ -21,12 +21,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from engine.api.exports import MANIFEST
 from engine.api.specs import ExportSpec
 from engine.api.workspace import Workspace
 from engine.errors import JobCancelled, KdcamError
 from engine.events import Progress
 from engine.jobs import JobContext
-from engine.api.exports import MANIFEST
 from engine.reports.export import run_export_job
 from tests.test_reports_fixture import write_synthetic_analysis
 
@@ -55,10 +55,22 @@ def read_csv(path: Path) -> list[dict[str, str]]:
 
 
 def same(cell: str, value: float | int | None) -> bool:
-    """A CSV cell holds exactly the analysis's value (empty for null/NaN)."""
+    """A CSV cell holds exactly the analysis's value (empty for null/NaN); a value that is a float32
+    is written as that float32's shortest text, which reads back as exactly it in float32."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return cell == ""
+    if float(np.float32(value)) == float(value):
+        return np.float32(cell) == np.float32(value)
     return float(cell) == float(value)
+
+
+def test_float32_values_are_written_without_widening_noise() -> None:
+    from engine.reports.tables import exact, float32_cells
+
+    assert exact(0.7009999752044678) == "0.701" and exact(np.float32(0.1)) == "0.1"
+    assert exact(0.4523809523809524) == "0.4523809523809524"  # float64 values keep every digit
+    assert exact(float("nan")) == "" and exact(1e300) == "1e+300"
+    assert float32_cells(np.array([0.701, np.nan], dtype=np.float32)) == ["0.701", ""]
 
 
 def test_every_file_is_there_and_results_json_is_the_analysis(exported) -> None:
@@ -349,3 +361,69 @@ def test_export_needs_no_torch(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == ""
     assert (ws.exports / "a1" / "report.html").is_file()
+
+
+def _page_and_results(exported) -> tuple[str, dict]:
+    ws, out, _ = exported
+    return (out / "report.html").read_text(), json.loads((ws.analyses / "a1" / "results.json").read_text())
+
+
+def test_accuracy_is_a_percentage_everywhere_in_the_page(exported) -> None:
+    page, results = _page_and_results(exported)
+    for model in results["models"]:
+        acc = model["accuracy"]["mean"]
+        shown = re.findall(rf'data-value="{re.escape(repr(acc))}">([^<]*)</span>', page)
+        assert shown and set(shown) == {f"{100 * acc:.1f}%"}, (model["name"], shown)
+        low, high = model["accuracy"]["ci_low"], model["accuracy"]["ci_high"]
+        assert f"{100 * low:.1f}–{100 * high:.1f}%" in page
+    for pair in results["pairs"]:
+        assert f">{100 * pair['agreement']['mean']:.1f}%</span>" in page
+    for entry in results["diagnosis"]["teacher"]["per_class"]:
+        if entry["accuracy"] is not None:
+            assert f'data-value="{entry["accuracy"]!r}">{100 * entry["accuracy"]:.1f}%</span>' in page
+
+
+def test_each_overall_band_is_explained_beside_its_metric_bands(exported) -> None:
+    page, results = _page_and_results(exported)
+    labels = {"pearson": "Pearson correlation", "l2_similarity": "L2 similarity", "iou": "IoU (maps &gt; 0.5)",
+              "kl": "KL divergence"}
+    names = ("Problematic", "Acceptable", "Good", "Excellent")
+    below_seen = 0
+    for pair in results["pairs"]:
+        scores = pair["band_scores"]
+        mean = sum(scores.values()) / 4
+        assert (f"overall {pair['band']} = mean of the four metric scores" in page
+                and f"= {mean:g}, rounded half up to {pair['band_score']}" in page), pair["student"]
+        for metric, score in scores.items():
+            if score < pair["band_score"]:
+                assert f"{labels[metric]} is {names[score]}" in page
+                below_seen += 1
+    assert below_seen, "the fixture has a row with a metric below its overall band"
+
+
+def test_every_model_has_its_own_diagnosis_text(exported) -> None:
+    page, results = _page_and_results(exported)
+    blocks = page.split('<h3 id="diag-')[1:]
+    assert len(blocks) == len(results["models"])
+    summaries = [re.search(r'<div class="summary"><ul>(.*?)</ul></div>', block).group(1) for block in blocks]
+    assert len(set(summaries)) == len(summaries), "two models share the same findings"
+    teacher_acc = results["diagnosis"]["teacher"]["accuracy"]
+    for model in results["models"][1:]:
+        gap = 100 * (results["diagnosis"][model["name"]]["accuracy"] - teacher_acc)
+        block = next(b for b in blocks if b.startswith(f'{model["name"]}"'))
+        assert f"Against the teacher: accuracy {gap:+.1f} points" in block
+
+
+def test_training_curves_give_each_loss_term_its_own_axis() -> None:
+    """A hint loss near 16 and a cross-entropy near 0.5 on one axis (or summed) hid the CE curve."""
+    from engine.api.runs import EpochRecord
+    from engine.reports.figures import training_figure
+
+    fitnet = [EpochRecord(epoch=e, losses={"ce": 0.5 / e, "hint": 16.0 / e}, test_acc=0.5 + e / 10) for e in (1, 2, 3)]
+    kd = [EpochRecord(epoch=e, losses={"ce": 0.6 / e, "kd": 1.5 / e}, test_acc=0.4 + e / 10) for e in (1, 2, 3)]
+    fig = training_figure({"fitnet-student": fitnet, "kd-student": kd}, "runs")
+    axes = {ax.get_title(): ax for ax in fig.axes}
+    assert set(axes) == {"test accuracy (%)", "loss: ce", "loss: hint", "loss: kd"}
+    assert axes["loss: ce"].get_ylim()[1] < 1.0 and axes["loss: hint"].get_ylim()[1] > 10
+    assert len(axes["loss: ce"].lines) == 2 and len(axes["loss: hint"].lines) == 1
+    assert 60 < axes["test accuracy (%)"].get_ylim()[1] <= 100

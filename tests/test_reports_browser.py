@@ -4,6 +4,8 @@ reaches the console. Chromium missing: skipped locally, a failure in CI (CI=true
 
 from __future__ import annotations
 
+import html
+import json
 import os
 import re
 import shutil
@@ -99,3 +101,49 @@ def test_report_renders_in_headless_chromium(report: Path, tmp_path: Path) -> No
     assert screenshot.returncode == 0, screenshot.stderr[-2000:]
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
     assert page_console(screenshot.stderr) == []
+
+
+LONG_NAMES = ("resnet8x4-fitnet-shapes-demo-s0", "resnet8x4-crd-shapes-demo-s0", "resnet8x4-kd-shapes-demo-s0-last")
+MEASURE = """<script>
+(function () {
+  var out = {tables: [], names: []};
+  document.querySelectorAll('section table').forEach(function (table) {
+    var box = table.closest('section'), style = getComputedStyle(box);
+    var room = box.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+    out.tables.push([table.id, Math.round(table.getBoundingClientRect().width), Math.round(room),
+                     Array.prototype.map.call(table.querySelectorAll('th'), function (th) { return Math.round(th.getBoundingClientRect().width); })]);
+  });
+  document.querySelectorAll('td .name').forEach(function (name) {
+    var lines = name.getClientRects().length;
+    out.names.push([name.getAttribute('title'), name.textContent, lines]);
+  });
+  var pre = document.createElement('pre'); pre.id = 'measured'; pre.textContent = JSON.stringify(out);
+  document.body.appendChild(pre);
+})();
+</script></body>"""
+
+
+def test_tables_fit_their_box_and_long_names_stay_on_one_line_at_1024px(tmp_path: Path) -> None:
+    """The models table used to overflow its box and names wrapped to 4-5 lines: at a 1024 px window
+    every table fits its section and every model name is one line, with the whole name on hover."""
+    binary = chromium()
+    ws = Workspace.open(tmp_path / "ws").ensure()
+    write_synthetic_analysis(ws, "a1", n=16, num_classes=4, students=LONG_NAMES)
+    result = run_export_job(ExportSpec(workspace=str(ws.root), analysis="a1", examples=2, formats=("html",)),
+                            JobContext("t", lambda e: None, threading.Event()))
+    page = tmp_path / "measured.html"
+    page.write_text((Path(result.path) / "report.html").read_text().replace("</body>", MEASURE, 1))
+    dom = run_chromium(binary, tmp_path / "profile", "--window-size=1024,900", "--dump-dom", page.as_uri())
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    found = re.search(r'<pre id="measured">(.*?)</pre>', dom.stdout, re.S)
+    assert found, dom.stdout[-2000:]
+    measured = json.loads(html.unescape(found.group(1)))
+    assert {t[0] for t in measured["tables"]} >= {"leaderboard", "models", "splits"}
+    for table_id, width, room, _ in measured["tables"]:
+        assert 0 < width <= room, f"table {table_id} is {width}px wide in a {room}px box"
+    assert measured["names"]
+    for full, shown, lines in measured["names"]:
+        assert lines == 1, f"{full} shown as {shown!r} on {lines} lines"
+        assert len(shown) <= 26 and full in (*LONG_NAMES, "teacher")
+    shown = {full: short for full, short, _ in measured["names"]}
+    assert len(set(shown.values())) == len(shown), "two models look alike"

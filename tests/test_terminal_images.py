@@ -24,7 +24,7 @@ from engine.api.workspace import Workspace
 from tests.test_reports_fixture import write_synthetic_analysis
 
 ROOT = Path(__file__).resolve().parents[1]
-TOOLS = ("Xvfb", "xterm", "xdotool", "import")
+TOOLS = ("Xvfb", "xdotool", "import")
 COLS, ROWS = 120, 40
 # The browser's layout at 120x40 (tui/kdcam.tcss): cards 19 cells wide every 20 columns from
 # column 37, 4 per row, 13 rows apart from row 2; each picture box is 19x10 cells.
@@ -40,25 +40,52 @@ def card_cell(i: int) -> tuple[int, int]:
     return 37 + 20 * (i % 4), 2 + 13 * (i // 4)
 
 
-class Terminal:
-    """xterm on a private Xvfb display running kdcam-tui."""
+# Each terminal's command line for a COLSxROWS window titled kdcam-terminal-test, before the program.
+TERMINALS = {
+    "xterm-sixel": ["xterm", "-ti", "vt340", "-fa", "DejaVu Sans Mono", "-fs", "10", "-b", "0", "-bw", "0",
+                    "-geometry", f"{COLS}x{ROWS}+0+0", "-title", "kdcam-terminal-test", "-e"],
+    # kitty draws with OpenGL 3.3: Mesa's software renderer (llvmpipe) does under Xvfb
+    # tmux inside that xterm, passing our escapes through (a private server: -L, closed with the test)
+    "xterm-tmux-passthrough": ["xterm", "-ti", "vt340", "-fa", "DejaVu Sans Mono", "-fs", "10", "-b", "0", "-bw",
+                               "0", "-geometry", f"{COLS}x{ROWS}+0+0", "-title", "kdcam-terminal-test", "-e",
+                               "tmux", "-L", "kdcam-test", "-f", str(ROOT / "tests" / "tmux-passthrough.conf"),
+                               "new-session"],
+    "kitty": ["kitty", "--config", "NONE", "--title", "kdcam-terminal-test", "-o", "font_family=DejaVu Sans Mono",
+              "-o", "font_size=10", "-o", "remember_window_size=no", "-o", f"initial_window_width={COLS}c",
+              "-o", f"initial_window_height={ROWS}c", "-o", "window_padding_width=0",
+              "-o", "placement_strategy=top-left", "-o", "cursor_blink_interval=0"],
+}
 
-    def __init__(self, workspace: Path) -> None:
+
+class Terminal:
+    """A terminal on a private Xvfb display running kdcam-tui."""
+
+    def __init__(self, workspace: Path, terminal: str = "xterm-sixel") -> None:
         self.server = subprocess.Popen(["Xvfb", "-displayfd", "1", "-screen", "0", "1200x800x24", "-nolisten", "tcp"],
                                        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         assert self.server.stdout is not None
         self.env = {**os.environ, "DISPLAY": ":" + self.server.stdout.readline().decode().strip(),
-                    "PYTHONPATH": str(ROOT)}
-        self.env.pop("TMUX", None)
+                    "PYTHONPATH": str(ROOT), "LIBGL_ALWAYS_SOFTWARE": "1"}
+        for name in ("TMUX", "KDCAM_IMAGES", "KITTY_WINDOW_ID"):
+            self.env.pop(name, None)
         self.term = subprocess.Popen(
-            ["xterm", "-ti", "vt340", "-fa", "DejaVu Sans Mono", "-fs", "10", "-b", "0", "-bw", "0",
-             "-geometry", f"{COLS}x{ROWS}+0+0", "-title", "kdcam-terminal-test",
-             "-e", sys.executable, "-m", "tui.app", "--workspace", str(workspace)],
-            env=self.env, cwd=ROOT, stderr=subprocess.DEVNULL)
-        window = self.xdotool("search", "--sync", "--onlyvisible", "--name", "kdcam-terminal-test").split()[0]
+            [*TERMINALS[terminal], sys.executable, "-m", "tui.app", "--workspace", str(workspace)],
+            env=self.env, cwd=ROOT, stderr=subprocess.PIPE)
+        self.name = terminal
+        try:
+            window = self.xdotool("search", "--sync", "--onlyvisible", "--name", "kdcam-terminal-test").split()[0]
+        except subprocess.TimeoutExpired:
+            self.close()
+            assert self.term.stderr is not None
+            pytest.skip(f"{terminal} opened no window in 20 s under Xvfb: {self.term.stderr.read().decode()[-300:]}")
         self.xdotool("windowfocus", "--sync", window)
-        geometry = dict(line.split("=") for line in self.xdotool("getwindowgeometry", "--shell", window).split())
-        self.cell = (int(geometry["WIDTH"]) // COLS, int(geometry["HEIGHT"]) // ROWS)
+        self.window = window
+
+    @property
+    def cell(self) -> tuple[int, int]:
+        """A cell's pixels, from the window as it is now (kitty sizes its window after mapping it)."""
+        geometry = dict(line.split("=") for line in self.xdotool("getwindowgeometry", "--shell", self.window).split())
+        return int(geometry["WIDTH"]) // COLS, int(geometry["HEIGHT"]) // ROWS
 
     def xdotool(self, *args: str) -> str:
         return subprocess.run(["xdotool", *args], env=self.env, capture_output=True, text=True, timeout=20,
@@ -70,7 +97,8 @@ class Terminal:
     def screenshot(self) -> np.ndarray:
         png = subprocess.run(["import", "-window", "root", "png:-"], env=self.env, capture_output=True,
                              timeout=20, check=True).stdout
-        return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))[: ROWS * self.cell[1], : COLS * self.cell[0]]
+        cell = self.cell
+        return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))[: ROWS * cell[1], : COLS * cell[0]]
 
     def settled(self, ready: object = None, timeout: float = 10.0) -> np.ndarray:
         """The screen once two screenshots 0.3 s apart agree (and ``ready(shot)`` holds)."""
@@ -89,6 +117,7 @@ class Terminal:
         return shot[row * ch:(row + rows) * ch, col * cw:(col + cols) * cw]
 
     def close(self) -> None:
+        subprocess.run(["tmux", "-L", "kdcam-test", "kill-server"], capture_output=True, check=False)
         for process in (self.term, self.server):
             process.terminate()
             try:
@@ -97,11 +126,13 @@ class Terminal:
                 process.kill()
 
 
-@pytest.fixture()
-def terminal(tmp_path: Path) -> Iterator[tuple[Terminal, Workspace]]:
+@pytest.fixture(params=list(TERMINALS))
+def terminal(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Terminal, Workspace]]:
+    if shutil.which(TERMINALS[request.param][0]) is None:
+        pytest.skip(f"needs {TERMINALS[request.param][0]} (make test installs it with apt as root)")
     ws = Workspace.open(tmp_path / "ws").ensure()
     write_synthetic_analysis(ws, "a1", n=12, num_classes=3)
-    term = Terminal(ws.root)
+    term = Terminal(ws.root, request.param)
     try:
         yield term, ws
     finally:
@@ -155,16 +186,72 @@ def check(term: Terminal, ws: Workspace, shot: np.ndarray, state: str) -> None:
         assert is_background(below).all(), f"{state}: remnants below the picture of card {i}"
 
 
-def test_sixel_images_stay_right_through_browser_actions(terminal: tuple[Terminal, Workspace]) -> None:
+def test_tmux_without_passthrough_falls_back_to_half_blocks_and_says_why(tmp_path: Path) -> None:
+    """tmux that does not pass escapes through: half-blocks in the boxes, and the help's image line
+    tells the user which tmux option gives pictures (read from tmux's own copy of the screen)."""
+    if shutil.which("tmux") is None or shutil.which("xterm") is None:
+        pytest.skip("needs tmux and xterm (make test installs them with apt as root)")
+    ws = Workspace.open(tmp_path / "ws").ensure()
+    write_synthetic_analysis(ws, "a1", n=12, num_classes=3)
+    TERMINALS["xterm-tmux-plain"] = [*TERMINALS["xterm-tmux-passthrough"]]
+    TERMINALS["xterm-tmux-plain"][-2] = str(ROOT / "tests" / "tmux-plain.conf")
+    term = Terminal(ws.root, "xterm-tmux-plain")
+
+    def screen() -> str:
+        return subprocess.run(["tmux", "-L", "kdcam-test", "capture-pane", "-p"], capture_output=True, text=True,
+                              timeout=10, check=True).stdout
+
+    def wait_for(text: str) -> str:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if text in (shown := screen()):
+                return shown
+            time.sleep(0.3)
+        raise AssertionError(f"{text!r} never shown; the screen:\n{screen()}")
+
+    try:
+        wait_for("Checkpoints")
+        for _ in range(3):  # a key typed while the app is still starting can be lost: type it again
+            term.key("5")
+            try:
+                shown = wait_for("▀")
+                break
+            except AssertionError:
+                continue
+        else:
+            raise AssertionError("5 showed no half-block pictures")
+        col, row = card_cell(0)
+        box = [line[col:col + BOX[0]] for line in shown.splitlines()[row:row + BOX[1]]]
+        assert sum(line.count("▀") for line in box) > BOX[0] * 5, "the first card is not drawn in half-blocks"
+        term.key("question")
+        shown = wait_for("half-blocks: inside tmux without passthrough")
+        assert "`allow-passthrough on`" in shown, "the help does not say how to get pictures in tmux"
+    finally:
+        term.close()
+        del TERMINALS["xterm-tmux-plain"]
+
+
+def test_images_stay_right_through_browser_actions(terminal: tuple[Terminal, Workspace]) -> None:
     term, ws = terminal
     started = time.monotonic()
 
     def pictures_drawn(shot: np.ndarray) -> bool:
-        return all(is_background(picture_in(term, shot, i)).mean() < 0.05 for i in range(CARDS))
+        """Every picture drawn, on the browser (whose gap columns are background, unlike the
+        panels of other screens)."""
+        return all(is_background(picture_in(term, shot, i)).mean() < 0.05
+                   and is_background(term.cells(shot, card_cell(i)[0] + BOX[0], card_cell(i)[1], 1, BOX[1])).all()
+                   for i in range(CARDS))
 
-    term.settled(timeout=20)  # the first screen
-    term.key("5")
-    shots = {"browser": term.settled(pictures_drawn, timeout=20)}
+    term.settled(lambda s: not is_background(s).all(), timeout=20)  # the first screen, drawn
+    for _ in range(3):  # a key typed while the app is still starting can be lost (kitty): type it again
+        term.key("5")
+        try:
+            shots = {"browser": term.settled(pictures_drawn, timeout=8)}
+            break
+        except AssertionError:
+            continue
+    else:
+        raise AssertionError("5 showed no browser with pictures")
     check(term, ws, shots["browser"], "after 5")
     for key in ("j", "k", "o", "t"):
         before = term.screenshot()
@@ -172,11 +259,15 @@ def test_sixel_images_stay_right_through_browser_actions(terminal: tuple[Termina
         shot = term.settled(lambda s, b=before: pictures_drawn(s) and not np.array_equal(s, b))
         check(term, ws, shot, f"after {key}")
         shots[key] = shot
+    if term.name == "xterm-tmux-passthrough":
+        # Known limit, open in issue 16: after a screen switch tmux draws the boxes' cells after
+        # the Sixel we passed through, erasing the pictures; 5, j, k, o and t above do hold.
+        pytest.xfail("tmux passthrough: pictures erased after a screen switch")
     term.key("4")
     term.settled()
     term.key("5")
     check(term, ws, term.settled(pictures_drawn), "after 4 and 5")
     if os.environ.get("KDCAM_SCREENSHOTS"):  # the README's pictures: make docs-screenshots
-        Image.fromarray(shots["o"]).quantize(64).save(Path(os.environ["KDCAM_SCREENSHOTS"]) / "browser-sixel.png",
+        Image.fromarray(shots["o"]).quantize(64).save(Path(os.environ["KDCAM_SCREENSHOTS"]) / f"browser-{term.name}.png",
                                                       optimize=True)
     assert time.monotonic() - started < 60

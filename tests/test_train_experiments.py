@@ -78,11 +78,11 @@ def run_tiny(tmp_path, **fields):
 @pytest.mark.slow
 def test_teacher_capacity_distils_one_student_per_teacher_and_reuses_them(tmp_path):
     result = run_tiny(tmp_path, experiment="teacher-capacity", teachers=("vgg11", "vgg8"))
-    assert result["method"] == "kd"
-    teachers = [row["teacher"] for row in result["rows"]]
+    assert result.method == "kd"
+    teachers = [str(row["teacher"]) for row in result.rows]
     assert [t.split("-")[0] for t in teachers] == ["vgg11", "vgg8"]
-    assert len({row["student"] for row in result["rows"]}) == 2
-    for row in result["rows"]:
+    assert len({row["student"] for row in result.rows}) == 2
+    for row in result.rows:
         assert 0 <= row["teacher_accuracy"] <= 1 and 0 <= row["student_accuracy"] <= 1
         assert (tmp_path / "checkpoints" / f"{row['student']}.json").exists()
     runs = sorted((tmp_path / "runs").iterdir())
@@ -93,7 +93,7 @@ def test_teacher_capacity_distils_one_student_per_teacher_and_reuses_them(tmp_pa
 @pytest.mark.slow
 def test_colour_invariance_scores_four_models_clean_and_jittered(tmp_path):
     result = run_tiny(tmp_path, experiment="color-invariance", teachers=("vgg8",))
-    rows = {row["role"]: row for row in result["rows"]}
+    rows = {row["role"]: row for row in result.rows}
     assert list(rows) == ["teacher", "student", "teacher, colour-jitter fine-tuned",
                           "student of it, distilled on jittered images"]
     for row in rows.values():

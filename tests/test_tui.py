@@ -21,7 +21,8 @@ from textual.widgets import DataTable, Input, Label, Static
 
 from tests.test_tui_fixtures import ANALYSIS_ID, DATASET, foreign_checkpoint, workspace_copy
 from tui.app import KdcamApp
-from tui.rows.leaderboard import COLUMNS
+from tui.rows.checkpoints import COLUMNS
+from tui.rows.leaderboard import COLUMNS as BOARD_COLUMNS
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZE = (120, 40)
@@ -78,7 +79,8 @@ async def test_checkpoints_import_rename_delete(workspace: Path, tmp_path: Path)
         await wait_for(pilot, lambda: app.screen is not dialog, timeout=60)
         await wait_for(pilot, lambda: "imported-vgg8" in column(table, 0))
         row = column(table, 0).index("imported-vgg8")
-        assert table.get_row_at(row)[1] == "vgg8" and table.get_row_at(row)[4] == "imported"
+        cells = table.get_row_at(row)
+        assert cells[COLUMNS.index("arch")] == "vgg8 ×0.125" and cells[COLUMNS.index("role")] == "imported"
 
         # Rename, then delete with confirmation.
         table.move_cursor(row=row)
@@ -127,7 +129,7 @@ async def test_train_form_turns_a_seed_list_into_a_seed_group(workspace: Path) -
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("2")
         screen = app.screen
-        seeds = screen.query_one("#seeds", Input)
+        seeds = screen.query_one("#seed", Input)
         assert screen.build_spec().seeds == () and screen.build_spec().seed == 0
         seeds.value = "3"
         assert (screen.build_spec().seed, screen.build_spec().seeds) == (3, ())
@@ -186,7 +188,7 @@ async def test_train_starts_live_and_cancels(workspace: Path) -> None:
         await pilot.press("x")
         await wait_for(pilot, lambda: record.state == "cancelled", timeout=60)
         await pilot.pause(0.1)
-        assert column(screen.query_one("#jobs", DataTable), 2) == ["cancelled"]
+        assert column(screen.query_one("#jobs", DataTable), 3) == ["cancelled"]
 
 
 @pytest.mark.slow
@@ -218,7 +220,7 @@ async def test_leaderboard_rows_sort_and_split(workspace: Path) -> None:
         assert ANALYSIS_ID in text_of(app.screen.query_one("#analysis-bar", Label)) or \
             app.screen.query_one("#analysis").value == ANALYSIS_ID
 
-        pearson = list(COLUMNS).index("Pearson")
+        pearson = list(BOARD_COLUMNS).index("Pearson")
         table.cursor_coordinate = table.cursor_coordinate._replace(column=pearson)
         await pilot.press("s")
         best_first = [float(v.split("±")[0]) for v in column(table, pearson)]

@@ -236,7 +236,7 @@ async def test_tui_survives_and_names_the_broken_file(kind: str, tmp_path: Path)
             except AssertionError:
                 raise AssertionError(f"browser does not name {analysis_id}/{file_name}:\n{shown_text(app)}") \
                     from None
-            for key in ("j", "t", "m", "o", "c", "w", "d", "s", "]"):  # keys work on whatever is shown
+            for key in ("j", "t", "m", "o", "c", "escape", "w", "d", "s", "]"):  # keys work on whatever is shown (c: a picker)
                 await pilot.press(key)
             assert app.is_running
 

@@ -15,8 +15,9 @@ from engine.api.workspace import Workspace
 from tests.test_reports_fixture import write_synthetic_analysis
 from tui.jobboard import JobBoard
 from tui.rows.browser import OUTCOMES, Filters, LruCache, load_analysis, outcome_of, siblings
-from tui.rows.checkpoints import checkpoint_rows
-from tui.rows.leaderboard import COLUMNS, BoardView, cells, stat_text
+from tui.rows.checkpoints import COLUMNS, checkpoint_rows
+from tui.rows.leaderboard import COLUMNS as BOARD_COLUMNS
+from tui.rows.leaderboard import BoardView, cells, stat_text
 from tui.rows.runs import RunBook, epoch_row, eta_seconds
 
 STUDENTS = ("kd-student", "at-student", "si-student")
@@ -48,7 +49,7 @@ def test_board_rows_split_and_sort(workspace: Path) -> None:
     sorted_split = split.sorted_by("Pearson").rows(results)
     heads = [i for i, r in enumerate(sorted_split) if r.split is None]
     assert heads == [0, 5, 10]
-    assert all(len(cells(r)) == len(COLUMNS) == 12 for r in sorted_split)
+    assert all(len(cells(r)) == len(BOARD_COLUMNS) == 12 for r in sorted_split)
 
 
 def test_stat_text_handles_missing_values() -> None:
@@ -112,6 +113,22 @@ def test_run_book_merges_disk_and_unreadable_runs(tmp_path: Path) -> None:
     assert book.problems() == [("run b-bad", "b-bad/status.json: expected a JSON object")]
     assert eta_seconds(epochs[1]) == 20.0
     assert epoch_row(epochs[1], ["ce"])[:2] == ["2/4", "0.5000"]
+    assert book.ranks("a-good") == ""  # one process: nothing to say
+
+
+def test_a_distributed_run_shows_its_ranks(tmp_path: Path) -> None:
+    """A torchrun run is a workspace run like any other; the Train header names its world size."""
+    import json
+
+    from engine.api.runs import read_run
+
+    run = tmp_path / "runs" / "20260101-000000-000-t"
+    run.mkdir(parents=True)
+    (run / "config.json").write_text(json.dumps({"name": "t", "role": "teacher", "spec": {}, "world_size": 2}))
+    (run / "status.json").write_text(json.dumps({"state": "finished", "world_size": 2}))
+    book = RunBook(JobBoard())
+    book.load([read_run(tmp_path, run.name)], [])
+    assert book.ranks(run.name) == " · 2 ranks (world size 2)"
 
 
 def test_checkpoint_rows_list_unreadable_entries_in_order(tmp_path: Path) -> None:
@@ -120,7 +137,19 @@ def test_checkpoint_rows_list_unreadable_entries_in_order(tmp_path: Path) -> Non
     rows = checkpoint_rows(metas, broken)
     assert [r.name for r in rows] == ["a", "b"]
     assert rows[0].cells()[:2] == ("a", "unreadable") and not rows[0].readable
-    assert rows[1].cells()[1] == "vgg8" and rows[1].readable
+    assert rows[1].cells()[COLUMNS.index("arch")] == "vgg8" and rows[1].readable
+
+
+def test_checkpoint_rows_fold_last_twins_in_natural_order() -> None:
+    metas = [CheckpointMeta(name=name, arch="vgg8", num_classes=4, accuracy=accuracy)
+             for name, accuracy in (("vgg16-s0", 0.9), ("vgg16-s0-last", 0.8), ("vgg8-s0", 0.7), ("vgg8-s0-last", 0.6))]
+    rows = checkpoint_rows(metas, [])
+    assert [r.name for r in rows] == ["vgg8-s0", "vgg16-s0"]
+    acc, last = COLUMNS.index("acc"), COLUMNS.index("last")
+    assert [(r.cells()[acc], r.cells()[last]) for r in rows] == [("70.0%", "60.0%"), ("90.0%", "80.0%")]
+    unfolded = checkpoint_rows(metas, [], show_twins=True)
+    assert [r.name for r in unfolded] == ["vgg8-s0", "vgg8-s0-last", "vgg16-s0", "vgg16-s0-last"]
+    assert unfolded[1].twin and unfolded[1].cells()[0].endswith("-last")
 
 
 def test_unreadable_analysis_type_is_what_scan_returns(workspace: Path, tmp_path: Path) -> None:
@@ -151,7 +180,7 @@ def test_leaderboard_marks_the_baseline_and_shows_each_rows_difference_from_it(t
         dataclasses.replace(p, vs_baseline={"pearson": gap}) if p is kd else p for p in results.pairs))
     rows = {r.student: r for r in BoardView().rows(results)}
     assert rows["si-student"].baseline and cells(rows["si-student"])[1] == "si·base"
-    assert cells(rows["kd-student"])[list(COLUMNS).index("ΔPear.")] == "+.05*"  # its interval excludes 0
+    assert cells(rows["kd-student"])[list(BOARD_COLUMNS).index("ΔPear.")] == "+.05*"  # its interval excludes 0
     assert "minus the baseline" in detail_text(rows["kd-student"]).plain
     assert difference_text(Stat(-0.012, -0.05, 0.02, 60), percent=True) == "-1.2"
     assert BoardView().sorted_by("ΔPear.").rows(results)[0].student == "kd-student"

@@ -62,3 +62,28 @@ def test_screen_at_120x40(screen: str, snap_compare) -> None:
 def test_checkpoints_at_80x24(snap_compare) -> None:
     assert snap_compare(KdcamApp(workspace=str(shared_workspace())), terminal_size=(80, 24),
                         run_before=until(rows("#checkpoints", 3)))
+
+
+def on_screen(keys: tuple[str, ...], ready: Callable[[Pilot], bool]) -> Callable[[Pilot], Awaitable[None]]:
+    async def run_before(pilot: Pilot) -> None:
+        await until(rows("#checkpoints", 3))(pilot)
+        for key in keys:
+            await pilot.press(key)
+        await until(ready)(pilot)
+
+    return run_before
+
+
+@pytest.mark.parametrize("screen", ["leaderboard", "browser"])
+def test_screen_at_80x24(screen: str, snap_compare) -> None:
+    """The smallest terminal people use: the first column stays, the rest fits or scrolls."""
+    keys, ready = SCREENS[screen]
+    assert snap_compare(KdcamApp(workspace=str(shared_workspace())), terminal_size=(80, 24),
+                        run_before=on_screen(keys, ready))
+
+
+def test_leaderboard_at_200x60(snap_compare) -> None:
+    """A wide terminal shows whole names and every column."""
+    keys, ready = SCREENS["leaderboard"]
+    assert snap_compare(KdcamApp(workspace=str(shared_workspace())), terminal_size=(200, 60),
+                        run_before=on_screen(keys, ready))

@@ -11,10 +11,12 @@ import argparse
 import threading
 import weakref
 from collections.abc import Callable, Iterable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from textual.app import App, SystemCommand
+from textual.binding import Binding
 from textual.screen import Screen
 
 from engine.api.results import DemoResult
@@ -24,6 +26,7 @@ from engine.events import Cancelled, Failed, Finished, JobEvent, Progress, Start
 from engine.jobs import JobRunner
 from tui import modes
 from tui.engine_thread import yield_to_ui
+from tui.format import in_form_terms
 from tui.host import Watcher
 from tui.jobboard import EngineEvent, JobBoard, JobRecord
 from tui.modes import GLOBAL_BINDINGS, Mode
@@ -98,7 +101,8 @@ class KdcamApp(App[None]):
         record = self.board.apply(event)
         if record is not None:
             if isinstance(event, Failed):
-                self.notify(event.error, title=f"{record.title} failed", severity="error", timeout=10)
+                self.notify(in_form_terms(event.error, record.spec.kind), title=f"{record.title} failed",
+                            severity="error", timeout=10, markup=False)
             elif isinstance(event, Cancelled):
                 self.notify(event.message, title=record.title, severity="warning")
             elif isinstance(event, Finished) and isinstance(record.spec, DemoSpec):
@@ -147,11 +151,31 @@ class KdcamApp(App[None]):
             self.push_screen(HelpScreen())
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        """Every screen, and every action of every screen by its name: the shown screen's first, then
+        the others' (picking one shows its screen and runs it there)."""
         yield from super().get_system_commands(screen)
         for mode in modes.MODES:
             yield SystemCommand(f"Go to {mode.label}", f"show the {mode.label.lower()} screen (key {mode.key})",
                                 lambda name=mode.name: self.action_show(name))
         yield SystemCommand("Help", "every key binding (key ?)", self.action_help)
+        current = next((m for m in modes.MODES if m.name == self.current_mode), None)
+        ordered = [current] if current is not None else []
+        for mode in [*ordered, *(m for m in modes.MODES if m is not current)]:
+            for binding in mode.screen_class().BINDINGS:
+                if isinstance(binding, Binding) and binding.description:
+                    where = "" if mode is current else f"{mode.label}: "
+                    yield SystemCommand(f"{where}{binding.description}",
+                                        f"{mode.label} screen, key {binding.key_display or binding.key}",
+                                        partial(self.run_on_screen, mode.name, binding.action))
+
+    def run_on_screen(self, mode: str, action: str) -> None:
+        """Show ``mode``'s screen, then run ``action`` there (once the switch has happened)."""
+        self.action_show(mode)
+
+        async def run() -> None:
+            await self.run_action(action, self.screen)
+
+        self.call_later(run)
 
     def on_unmount(self) -> None:
         if self._runner is not None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 
 def clip(text: str, width: int) -> str:
     """Long values (dataset specs with options) end in an ellipsis instead of widening a table."""
@@ -40,3 +42,23 @@ def duration(seconds: float | None) -> str:
     hours, rest = divmod(seconds, 3600)
     minutes, secs = divmod(rest, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+#: per job kind, the form field that stands for each CLI option an engine message may name
+FORM_FIELDS: dict[str, dict[str, str]] = {
+    "export": {"--out": "folder under exports/", "--overwrite": "overwrite existing", "--formats": "formats"},
+    "analyze": {"--n": "images N", "--dataset": "dataset", "--layer": "layer", "--method": "CAM method",
+                "--target": "target", "--teacher": "teacher", "--students": "students"},
+    "train": {"--dataset": "dataset", "--teacher": "teacher", "--student": "student architecture",
+              "--methods": "methods", "--recipe": "recipe", "--epochs": "epochs", "--width": "student width",
+              "--teacher-width": "teacher width", "--batch-size": "batch size", "--lr": "learning rate",
+              "--seed": "seed", "--option": "method options", "--device": "device"},
+}
+_OPTION = re.compile(r"--[a-z][a-z0-9-]*")
+
+
+def in_form_terms(message: str, kind: str) -> str:
+    """An engine message in the words of the form that submitted the job: the engine names CLI options
+    (``--out``), the TUI user sees fields ("folder under exports/"). Options with no field stay."""
+    fields = FORM_FIELDS.get(kind, {})
+    return _OPTION.sub(lambda m: f"“{fields[m.group()]}”" if m.group() in fields else m.group(), message)

@@ -63,7 +63,7 @@ def panel_png(cards: Sequence[Card], path: Path, scale: int = 4) -> Path:
     draw = ImageDraw.Draw(canvas)
     for i, card in enumerate(cards):
         x = 8 + i * (tile + 8)
-        canvas.paste(card.picture.resize((tile, tile), Image.NEAREST), (x, text_h))
+        canvas.paste(card.picture.resize((tile, tile), Image.Resampling.NEAREST), (x, text_h))
         draw.text((x, 4), card.title[: tile // 6], fill="black")
         colour = "black" if card.correct is None else ("#1a7f37" if card.correct else "#cf222e")
         draw.text((x, text_h + tile + 6), card.caption[: tile // 6], fill=colour)

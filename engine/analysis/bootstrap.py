@@ -68,7 +68,7 @@ def bootstrap_stats(values: np.ndarray, resamples: int = RESAMPLES, seed: int = 
             lows[some], highs[some] = np.nanpercentile(resampled[:, some], [tail, 100 - tail], axis=0)
     return [
         Stat(None, None, None, 0) if k == 0 else Stat(float(m), float(lo), float(hi), int(k))
-        for m, lo, hi, k in zip(means, lows, highs, counts_present)
+        for m, lo, hi, k in zip(means, lows, highs, counts_present, strict=True)
     ]
 
 

@@ -191,7 +191,7 @@ def collect(inputs: AnalysisInputs, out_dir: Path, batch_size: int, ctx: JobCont
             u8 = torch.from_numpy(pixels).to(inputs.device)
             labels = torch.from_numpy(result.labels[lo:hi]).to(inputs.device)
             masks = None
-            if masks_file is not None:
+            if masks_file is not None and imageset.masks is not None:
                 mask_pixels = np.ascontiguousarray(imageset.masks[picked])
                 masks_file.append(mask_pixels)
                 masks = torch.from_numpy(mask_pixels).to(inputs.device)
@@ -201,10 +201,10 @@ def collect(inputs: AnalysisInputs, out_dir: Path, batch_size: int, ctx: JobCont
             # models with the same normalisation statistics share one input tensor
             normalised: dict[tuple[tuple[float, ...], tuple[float, ...]], Tensor] = {}
             for i, am in enumerate(inputs.models):
-                key = (am.meta.mean, am.meta.std)
-                if key not in normalised:
-                    normalised[key] = am.normalise(u8)
-                x = normalised[key]
+                stats = (am.meta.mean, am.meta.std)
+                if stats not in normalised:
+                    normalised[stats] = am.normalise(u8)
+                x = normalised[stats]
                 target = class_target(inputs.target, labels, teacher_logits)
                 batch = compute_cams(am.model, x, target, inputs.method, am.tap)
                 maps, degenerate, logits = batch.maps, batch.degenerate, batch.logits
@@ -226,6 +226,8 @@ def collect(inputs: AnalysisInputs, out_dir: Path, batch_size: int, ctx: JobCont
                     teacher_logits, teacher_maps, teacher_degenerate = logits, maps, degenerate
                     teacher_ranks = metrics.average_ranks(maps.reshape(len(maps), -1))
                 else:
+                    assert teacher_logits is not None and teacher_maps is not None  # the teacher comes first
+                    assert teacher_degenerate is not None and teacher_ranks is not None
                     invalid = teacher_degenerate | degenerate
                     pair = metrics.pair_metrics(teacher_maps, maps, teacher_ranks)
                     values.update({f"pair/{name}": _nan_where(value, invalid) for name, value in pair.items()})

@@ -50,7 +50,7 @@ def _ranked_per_class(labels: np.ndarray, eligible: np.ndarray, key: np.ndarray,
     candidates = np.flatnonzero(eligible)
     order = candidates[np.lexsort((key[candidates], labels[candidates]))]
     classes, starts, counts = np.unique(labels[order], return_index=True, return_counts=True)
-    return {int(c): order[start:start + min(k, count)] for c, start, count in zip(classes, starts, counts)}
+    return {int(c): order[start:start + min(k, count)] for c, start, count in zip(classes, starts, counts, strict=True)}
 
 
 def diagnose(outcomes: ModelOutcomes, class_names: list[str], worst_per_class: int,
@@ -124,7 +124,7 @@ def error_images(diagnosis: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, np.
     if not items:
         empty = np.zeros(0, np.int64)
         return empty, empty, empty
-    images, true, pred = (np.array(column, dtype=np.int64) for column in zip(*items))
+    images, true, pred = (np.array(column, dtype=np.int64) for column in zip(*items, strict=True))
     return images, true, pred
 
 
@@ -142,7 +142,8 @@ def _pct(value: float) -> str:
 
 def _written_summary(o: ModelOutcomes, class_names: list[str], correct: np.ndarray, per_class_accuracy: np.ndarray,
                      confused_pairs: list[dict[str, Any]], relatedness: np.ndarray) -> tuple[list[str], list[str]]:
-    summary, recommendations = [], []
+    summary: list[str] = []
+    recommendations: list[str] = []
     errors = ~correct
     n_errors = int(errors.sum())
     summary.append(f"Accuracy {_pct(correct.mean())} on {_count(len(correct), 'image')} "
@@ -166,7 +167,8 @@ def _written_summary(o: ModelOutcomes, class_names: list[str], correct: np.ndarr
             summary.append(f"{_pct(related_share)} of errors are between related classes "
                            "(a shared superclass, shape or texture): the model has the coarse grouping "
                            "but not the fine distinction.")
-            recommendations.append("Target the fine distinctions: train longer or use a stronger student, "
+            recommendations.append(f"Target the fine distinctions, {class_names[top['true']]} against "
+                                   f"{class_names[top['predicted']]} first: train longer or use a stronger student, "
                                    "distil from a teacher that separates these pairs (soft labels carry their "
                                    "similarity), and add or augment examples of the confused pairs.")
         mutual = {(p["true"], p["predicted"]) for p in confused_pairs}
@@ -183,9 +185,12 @@ def _written_summary(o: ModelOutcomes, class_names: list[str], correct: np.ndarr
         if on_hits - on_errors >= OFF_OBJECT_GAP:
             summary.append(f"On errors the map puts {_pct(on_errors)} of its energy on the object, against "
                            f"{_pct(on_hits)} on correct predictions: errors come with attention off the object.")
-            recommendations.append("Reduce reliance on the background: augmentations that change the background "
-                                   "(random crops, cutout/random erasing, background swaps) and a check of the "
-                                   "data for background cues correlated with labels.")
+            off = np.bincount(o.labels[errors & (o.energy_in_mask < on_hits - OFF_OBJECT_GAP)],
+                              minlength=len(class_names))
+            where = f" (most often on {class_names[int(off.argmax())]} images)" if off.any() else ""
+            recommendations.append(f"Reduce reliance on the background{where}: augmentations that change the "
+                                   "background (random crops, cutout/random erasing, background swaps) and a check "
+                                   "of the data for background cues correlated with labels.")
         pointing = o.pointing_game[correct]
         if np.isfinite(pointing).any() and float(np.nanmean(pointing)) < 0.5:
             summary.append(f"Even on correct predictions the map's peak lies on the object only "
@@ -197,8 +202,13 @@ def _written_summary(o: ModelOutcomes, class_names: list[str], correct: np.ndarr
     if overconfident:
         summary.append(f"{_count(overconfident, 'error')} ({_pct(overconfident / n_errors)} of errors) made with "
                        f"confidence ≥ {_pct(OVERCONFIDENT)}.")
-        recommendations.append("Inspect the high-confidence errors for label noise; if labels are right, label "
-                               "smoothing or distillation with a temperature tempers over-confidence.")
+        sure = errors & (o.confidences >= OVERCONFIDENT)
+        worst = int(np.flatnonzero(sure)[np.argmax(o.confidences[sure])])
+        recommendations.append(f"Inspect the {_count(overconfident, 'high-confidence error')} for label noise (the "
+                               f"surest: a {class_names[int(o.labels[worst])]} taken for "
+                               f"{class_names[int(o.preds[worst])]} at {_pct(float(o.confidences[worst]))}); "
+                               "if labels are right, label smoothing or distillation with a temperature tempers "
+                               "over-confidence.")
     borderline = int((correct & (o.confidences < LOW_CONFIDENCE)).sum())
     if borderline:
         summary.append(f"{_count(borderline, 'correct prediction')} borderline (confidence < {_pct(LOW_CONFIDENCE)}).")

@@ -32,6 +32,7 @@ from engine.analysis.inputs import AnalysisInputs, load_inputs
 from engine.analysis.superclasses import superclasses_for
 from engine.api import atomic
 from engine.api.analyses import RESULTS_FILE
+from engine.api.names import check_id
 from engine.api.results import SCHEMA, SCHEMA_VERSION, AnalysisJobResult, AnalysisResults
 from engine.api.specs import AnalyzeSpec
 from engine.api.validate import Fields
@@ -77,7 +78,7 @@ def run_analysis_job(spec: AnalyzeSpec, ctx: JobContext) -> AnalysisJobResult:
         }, spec.resamples, spec.seed)
         ctx.check_cancelled()
         ctx.progress("statistics", 1, 1, "bootstrap intervals")
-        np.savez(tmp / "per_image.npz", **per_image.arrays())
+        np.savez(tmp / "per_image.npz", allow_pickle=False, **per_image.arrays())
         results["elapsed_s"] = round(time.perf_counter() - started, 3)
         AnalysisResults.from_fields(Fields(results, f"analysis {analysis_id} (as written)"))  # writer == reader
         atomic.write_json(tmp / RESULTS_FILE, results)
@@ -144,8 +145,7 @@ def _write_shards(shards: list[Shard], tmp: Path) -> PerImage:
 def _new_id(spec: AnalyzeSpec, ws: Workspace) -> str:
     """The spec's name (which must be free), else date-time and teacher, made unique."""
     if spec.name:
-        if "/" in spec.name or "\\" in spec.name or spec.name.startswith("."):
-            raise KdcamError(f"invalid analysis name {spec.name!r}: no path separators or leading dot")
+        check_id("analysis name", spec.name)
         if (ws.analyses / spec.name).exists():
             raise KdcamError(f"an analysis named {spec.name!r} already exists in {ws.analyses}")
         return spec.name

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.api.names import check_id
 from engine.api.results import AnalysisResults
 from engine.api.validate import Fields, read_json_file
 from engine.api.workspace import Workspace
@@ -72,9 +73,7 @@ def _workspace(ws: Workspace | str | Path) -> Workspace:
 
 
 def check_analysis_id(analysis_id: str) -> str:
-    if not analysis_id or "/" in analysis_id or "\\" in analysis_id or analysis_id.startswith("."):
-        raise KdcamError(f"invalid analysis id {analysis_id!r}")
-    return analysis_id
+    return check_id("analysis id", analysis_id)
 
 
 def analysis_dir(ws: Workspace | str | Path, analysis_id: str) -> Path:
@@ -279,6 +278,4 @@ def read_per_image(path: Path, results: AnalysisResults) -> dict[str, np.ndarray
 
 def _safe(model: str) -> str:
     """Model names become file names; refuse anything that could escape the directory."""
-    if not model or "/" in model or "\\" in model or model.startswith("."):
-        raise KdcamError(f"invalid model name {model!r}")
-    return model
+    return check_id("model name", model)

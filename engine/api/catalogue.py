@@ -7,6 +7,7 @@ checks that the engine's torch-side tables hold exactly these keys).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Final
 
 from engine.api.bands import BANDED, BANDS, THRESHOLDS
@@ -39,6 +40,16 @@ METHOD_DEFAULTS: Final[dict[str, dict[str, Any]]] = {
     "at": {"ce_weight": 1.0, "at_weight": 1000.0, "taps": ""},
 }
 KD_METHODS: Final = tuple(METHOD_DEFAULTS)
+#: bounds of numeric method options beyond "a finite non-negative number": (lowest, highest, lowest allowed?)
+#: a zero temperature divides by zero; K negatives and the embedding size allocate memory per batch
+OPTION_BOUNDS: Final[dict[str, tuple[float, float, bool]]] = {
+    "temperature": (0.0, 1e4, False),
+    "num_negatives": (1, 65_536, True),
+    "embed_dim": (1, 4096, True),
+    "epsilon": (0.0, 1.0, True),
+    "momentum": (0.0, 1.0, True),
+    "warmup_epochs": (0, 100_000, True),
+}
 METHOD_TITLES: Final = {
     "si": "independent student (CE)",
     "ls": "label smoothing",
@@ -131,3 +142,27 @@ def parse_seeds(text: str) -> tuple[int, ...]:
     if not parts or not all(part.isdigit() for part in parts) or len(set(map(int, parts))) != len(parts):
         raise KdcamError(f"seeds {text!r}: give distinct whole numbers >= 0 separated by commas, e.g. 0,1,2")
     return tuple(int(part) for part in parts)
+
+
+def default_recipe(dataset: str) -> str:
+    """The embedded dataset gets the minutes-on-a-CPU recipe; real datasets the short cosine one.
+    The CLI and the TUI's Train form share this default."""
+    return "demo" if dataset.split("?")[0].strip() == "shapes" else "quick"
+
+
+def parse_method_options(items: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """``kd.temperature=2`` items -> {"kd": {"temperature": 2.0}}; numbers become floats, text stays text."""
+    options: dict[str, dict[str, Any]] = {}
+    for item in items:
+        key, sep, raw = item.strip().partition("=")
+        method, dot, name = key.strip().partition(".")
+        if not (sep and dot and method and name):
+            raise KdcamError(f"option {item!r}: write METHOD.NAME=VALUE, e.g. kd.temperature=2")
+        check_kd_method(method)
+        value: Any
+        try:
+            value = float(raw)
+        except ValueError:
+            value = raw.strip()
+        options.setdefault(method, {})[name.strip()] = value
+    return options

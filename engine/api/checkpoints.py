@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.api.catalogue import ROLES
+from engine.api.names import check_id
 from engine.api.validate import Fields
 from engine.errors import KdcamError
 
@@ -38,6 +39,9 @@ class CheckpointMeta:
     width: float = 1.0
     in_channels: int = 3
     input_size: int = 32
+    #: images' shorter side is resized to this before the centre crop of ``input_size`` (None: crop the
+    #: centre square, then resize it to ``input_size``), as ``imagefolder:PATH?resize=256&size=224``
+    resize: int | None = None
     mean: tuple[float, ...] = (0.5, 0.5, 0.5)
     std: tuple[float, ...] = (0.25, 0.25, 0.25)
     dataset: str | None = None
@@ -86,6 +90,7 @@ class CheckpointMeta:
             width=f.number("width", 1.0, minimum=1 / 1024, maximum=MAX_WIDTH),
             in_channels=in_channels,
             input_size=f.integer("input_size", 32, minimum=1, maximum=MAX_INPUT_SIZE),
+            resize=f.opt_integer("resize", minimum=1, maximum=MAX_INPUT_SIZE),
             mean=_channel_stats(f, "mean", in_channels, (0.5,) * in_channels, positive=False),
             std=_channel_stats(f, "std", in_channels, (0.25,) * in_channels, positive=True),
             dataset=f.opt_text("dataset"),
@@ -147,13 +152,8 @@ def now_iso() -> str:
 
 
 def check_name(name: str) -> str:
-    """A checkpoint name is also a file name: letters, digits, ``. _ + -``, no path parts."""
-    if not isinstance(name, str) or not _NAME_PATTERN.fullmatch(name):
-        raise KdcamError(
-            f"invalid checkpoint name {name!r}: use letters, digits and . _ + - "
-            "(starting with a letter or digit, at most 120 characters)"
-        )
-    return name
+    """A checkpoint name is also a file name: the shared rule of ``engine.api.names``."""
+    return check_id("checkpoint name", name)
 
 
 def weights_path(directory: str | Path, name: str) -> Path:

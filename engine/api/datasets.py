@@ -19,9 +19,11 @@ DESCRIPTIONS: dict[str, str] = {
     "cifar10": "CIFAR-10, python version under ROOT/cifar-10-batches-py (--download to fetch)",
     "cifar100": "CIFAR-100, python version under ROOT/cifar-100-python (--download to fetch)",
     "mnist": "MNIST IDX files under ROOT/MNIST/raw (--download to fetch)",
-    "npz": "npz:PATH - arrays images (uint8 NHWC), labels, optional masks and class_names; "
-    "one file or a dir with train.npz and test.npz",
-    "imagefolder": "imagefolder:PATH - one subfolder per class (optionally under train/ and test/); option size",
+    "npz": "npz:PATH[?holdout=0.2] - arrays images (uint8 NHWC), labels, optional masks and class_names; "
+    "one file is used whole for every split (analyse/evaluate) unless ?holdout=F keeps a fraction F as the test "
+    "split (to train on it); or a dir with test.npz (and train.npz to train)",
+    "imagefolder": "imagefolder:PATH[?size=32] - one subfolder per class (optionally under train/ and test/); "
+    "?resize=256&size=224 for ImageNet models (shorter side resized, centre crop)",
 }
 
 

@@ -106,3 +106,11 @@ def scan_exports(ws: Workspace | str | Path) -> list[ExportManifest]:
             except KdcamError:
                 continue
     return found
+
+
+def list_exports(ws: Workspace | str | Path) -> list[str]:
+    """Names of the exports (valid manifest) in natural order, for lists: ``exports/panels`` (browser
+    PNGs) and other folders are not exports."""
+    from engine.api.display import natural_sorted
+
+    return natural_sorted((manifest.folder.name for manifest in scan_exports(ws)), key=str)

@@ -18,6 +18,7 @@ from typing import Any
 
 from engine.api import atomic
 from engine.api.liveness import identity, process_alive
+from engine.api.names import check_id
 from engine.api.validate import Fields, read_json_file
 from engine.api.workspace import Workspace
 from engine.errors import KdcamError
@@ -79,12 +80,13 @@ class RunConfig:
     seed: int
     spec: dict[str, Any]
     raw: dict[str, Any]
+    world_size: int = 1  # processes that trained it (torchrun ranks)
 
     @classmethod
     def from_fields(cls, f: Fields) -> RunConfig:
         return cls(f.text("name"), f.text("role", choices=("teacher", "student")), f.opt_text("method"),
                    f.text("arch", ""), f.opt_text("teacher"), f.text("dataset", ""), f.integer("seed", 0),
-                   dict(f.obj("spec").data), dict(f.data))
+                   dict(f.obj("spec").data), dict(f.data), f.integer("world_size", 1, minimum=1, maximum=1_000_000))
 
 
 @dataclass(frozen=True)
@@ -180,9 +182,7 @@ def read_events(path: Path) -> list[EpochRecord]:
 
 
 def check_run_id(run_id: str) -> str:
-    if not run_id or "/" in run_id or "\\" in run_id or run_id.startswith(".") or run_id != os.path.basename(run_id):
-        raise KdcamError(f"invalid run id {run_id!r}: a name under runs/, without path separators or a leading dot")
-    return run_id
+    return check_id("run id", run_id)
 
 
 def read_run(ws: Workspace | str | Path, run_id: str) -> RunInfo:
@@ -210,6 +210,34 @@ def scan_runs(ws: Workspace | str | Path) -> tuple[list[RunInfo], list[Unreadabl
             except KdcamError as exc:
                 broken.append(UnreadableRun(path.name, path, str(exc)))
     return runs, broken
+
+
+#: the files whose change means a run changed (a new epoch, a new state)
+_WATCHED = ("config.json", "status.json", "events.jsonl")
+
+
+def runs_signature(ws: Workspace | str | Path) -> tuple[tuple[str | int, ...], ...]:
+    """A cheap fingerprint of ``runs/`` (names, sizes and times of each run's files, from ``stat`` only):
+    a screen polls it every second and re-reads the runs only when it changes."""
+    root = _workspace(ws).runs
+    try:
+        entries = list(os.scandir(root))
+    except OSError:
+        return ()
+    found: list[tuple[str | int, ...]] = []
+    for entry in entries:
+        if entry.name.startswith(".") or not entry.is_dir(follow_symlinks=False):
+            continue
+        stamp: list[str | int] = [entry.name]
+        for name in _WATCHED:
+            try:
+                info = os.stat(os.path.join(entry.path, name))
+            except OSError:
+                stamp += [0, 0]
+            else:
+                stamp += [info.st_mtime_ns, info.st_size]
+        found.append(tuple(stamp))
+    return tuple(sorted(found, key=lambda item: str(item[0])))
 
 
 def list_runs(ws: Workspace | str | Path) -> list[RunInfo]:

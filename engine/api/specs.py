@@ -7,10 +7,13 @@ class), not by the spec, so the UI side never names engine modules.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any, ClassVar
+import types
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, ClassVar, Self, Union, get_args, get_origin, get_type_hints
 
 from engine.api.catalogue import DEFAULT_CAM_METHOD, DEFAULT_TARGET, EXPORT_FORMATS, KD_METHODS
+from engine.api.validate import Fields
+from engine.errors import KdcamError
 
 
 @dataclass(frozen=True)
@@ -25,6 +28,24 @@ class Spec:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @classmethod
+    def from_record(cls, data: object, where: str) -> Self:
+        """Rebuild a spec recorded in a file (a run's config.json), checking every field's type:
+        a hand-edited record is one clear error naming the file and the field, never a crash later."""
+        f = Fields(data, where)
+        hints = get_type_hints(cls)
+        kwargs: dict[str, Any] = {}
+        for item in fields(cls):
+            if item.name in f.data:
+                kwargs[item.name] = _typed(f, item.name, hints[item.name])
+        unknown = sorted(set(f.data) - {item.name for item in fields(cls)})
+        if unknown:
+            raise f.error(unknown[0], f"one of the fields of {cls.__name__}", f.data[unknown[0]])
+        try:
+            return cls(**kwargs)
+        except TypeError as exc:  # a required field missing
+            raise KdcamError(f"{where}: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -196,6 +217,18 @@ class ExperimentSpec(Spec):
 
 
 @dataclass(frozen=True)
+class RepairCheckpointsSpec(Spec):
+    """Complete interrupted store changes and move orphaned files to checkpoints/.orphans/ (never deletes)."""
+
+    kind: ClassVar[str] = "repair"
+    workspace: str
+
+    @property
+    def title(self) -> str:
+        return "repair the checkpoint store"
+
+
+@dataclass(frozen=True)
 class RenameCheckpointSpec(Spec):
     """Rename a checkpoint (weights and metadata together)."""
 
@@ -220,6 +253,19 @@ class DeleteCheckpointSpec(Spec):
     @property
     def title(self) -> str:
         return f"delete {self.name}"
+
+
+@dataclass(frozen=True)
+class DeleteAnalysisSpec(Spec):
+    """Delete one analysis directory (``analyses/ID``), readable or not."""
+
+    kind: ClassVar[str] = "delete-analysis"
+    workspace: str
+    analysis: str
+
+    @property
+    def title(self) -> str:
+        return f"delete analysis {self.analysis}"
 
 
 @dataclass(frozen=True)
@@ -266,3 +312,27 @@ class EvalSpec(Spec):
     @property
     def title(self) -> str:
         return f"evaluate {', '.join(self.checkpoints)} on {self.dataset} ({self.split})"
+
+
+def _typed(f: Fields, key: str, hint: Any) -> Any:
+    """The field ``key`` read as the annotation ``hint`` says (str, int, float, bool, None, tuples, dicts)."""
+    value = f.data[key]
+    origin, args = get_origin(hint), get_args(hint)
+    if origin in (Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return _typed(f, key, inner)
+    if hint is str:
+        return f.text(key)
+    if hint is bool:
+        return f.flag(key)
+    if hint is int:
+        return f.integer(key)
+    if hint is float:
+        return f.number(key)
+    if origin is tuple:
+        return tuple(f.list_of(key, args[0], max_len=10_000))
+    if origin is dict:
+        return dict(f.obj(key).data)
+    raise f.error(key, f"a value of type {hint}", value)

@@ -13,8 +13,8 @@ import math
 import os
 import stat
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from enum import Enum
+from pathlib import Path
 from typing import Any, Final, TypeVar
 
 from engine.errors import KdcamError

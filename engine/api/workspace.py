@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engine.errors import KdcamError
 from engine.api.sweep import sweep_workspace
+from engine.errors import KdcamError
 
 
 @dataclass(frozen=True)
@@ -19,7 +19,7 @@ class Workspace:
     root: Path
 
     @classmethod
-    def open(cls, root: str | Path | None = None) -> "Workspace":
+    def open(cls, root: str | Path | None = None) -> Workspace:
         given = Path(root or ".").expanduser()
         try:
             return cls(given.resolve())
@@ -47,7 +47,7 @@ class Workspace:
         """Where dataset files (CIFAR, MNIST) are looked for and downloaded to."""
         return self.root / "data"
 
-    def ensure(self) -> "Workspace":
+    def ensure(self) -> Workspace:
         """Open for writing: create the folders, with one clear error when that is impossible (a
         file, a read-only disk, a symlink loop), and sweep temporaries killed commands left."""
         if self.root.exists() and not self.root.is_dir():

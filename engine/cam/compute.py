@@ -20,13 +20,14 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from engine.cam.execution import forward_from_tap, forward_taps_fast, forward_to_tap, tap_index
 from engine.api.catalogue import CAM_METHODS
+from engine.cam.execution import forward_from_tap, forward_taps_fast, forward_to_tap, tap_index
 from engine.cam.methods import GRADIENT_METHODS, eigencam
 from engine.cam.postprocess import postprocess
 from engine.cam.scorecam import scorecam
 from engine.cam.targets import Target, as_target
 from engine.errors import KdcamError
+from engine.models.base import TappedModel
 
 METHODS: tuple[str, ...] = CAM_METHODS  # the catalogue names them; this module runs them
 
@@ -53,7 +54,7 @@ def eval_mode(model: nn.Module) -> Iterator[None]:
             module.training = training
 
 
-def resolve_tap(model: nn.Module, method: str, tap: str | None) -> str:
+def resolve_tap(model: TappedModel, method: str, tap: str | None) -> str:
     """The tap a method reads; unknown names and attention on plain models are user errors."""
     if method == "attention":
         attention_tap = getattr(model, "attention_tap", None)
@@ -70,7 +71,7 @@ def resolve_tap(model: nn.Module, method: str, tap: str | None) -> str:
 
 
 def compute_cams(
-    model: nn.Module,
+    model: TappedModel,
     images: Tensor,
     targets: Target | Tensor | Sequence[int],
     method: str = "gradcam",
@@ -105,11 +106,11 @@ def compute_cams(
                     raw = scorecam(model, images, activations, target.bind(logits), chunk=score_chunk)
                 else:
                     raw = activations[:, 0]
-    maps, degenerate = postprocess(raw, tuple(images.shape[-2:]))
+    maps, degenerate = postprocess(raw, (images.shape[-2], images.shape[-1]))
     return CamBatch(maps=maps, degenerate=degenerate, logits=logits.detach(), raw=raw.detach())
 
 
-def _gradient_cam(model: nn.Module, images: Tensor, target: Target, method: str,
+def _gradient_cam(model: TappedModel, images: Tensor, target: Target, method: str,
                   tap_name: str) -> tuple[Tensor, Tensor]:
     if not model.sequential:  # a wrapped user model: no graph before the tap, taken by a hook
         with torch.enable_grad():
@@ -130,7 +131,7 @@ def _gradient_cam(model: nn.Module, images: Tensor, target: Target, method: str,
     return logits.detach(), raw
 
 
-def _gradient_cam_full_graph(model: nn.Module, images: Tensor, target: Target, method: str,
+def _gradient_cam_full_graph(model: TappedModel, images: Tensor, target: Target, method: str,
                              tap_name: str) -> tuple[Tensor, Tensor]:
     with torch.enable_grad():
         if not any(p.requires_grad for p in model.parameters()):

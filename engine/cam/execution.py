@@ -23,6 +23,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from engine.models.base import TappedModel
+
 
 def _fingerprint(*tensors: Tensor | None) -> tuple[tuple[int, int], ...]:
     """Identity and in-place version of each tensor: changes whenever its values may have."""
@@ -30,7 +32,8 @@ def _fingerprint(*tensors: Tensor | None) -> tuple[tuple[int, int], ...]:
 
 
 #: per convolution: (fingerprint of the conv and BN tensors, folded weight, folded bias)
-_FOLDED: weakref.WeakKeyDictionary[nn.Conv2d, tuple[tuple, Tensor, Tensor]] = weakref.WeakKeyDictionary()
+_FOLDED: weakref.WeakKeyDictionary[nn.Conv2d, tuple[tuple[tuple[int, int], ...], Tensor, Tensor]] = \
+    weakref.WeakKeyDictionary()
 
 
 def _folded_conv_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d, x: Tensor) -> Tensor:
@@ -40,14 +43,16 @@ def _folded_conv_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d, x: Tensor) -> Tensor:
     (training steps and ``load_state_dict`` bump their versions), so repeated batches do
     not pay for folding again.
     """
-    key = _fingerprint(conv.weight, conv.bias, bn.weight, bn.bias, bn.running_mean, bn.running_var)
+    running_mean, running_var = bn.running_mean, bn.running_var
+    assert running_mean is not None and running_var is not None  # _foldable checked it
+    key = _fingerprint(conv.weight, conv.bias, bn.weight, bn.bias, running_mean, running_var)
     cached = _FOLDED.get(conv)
     if cached is None or cached[0] != key or cached[1].device != x.device:
         with torch.no_grad():
-            scale = torch.rsqrt(bn.running_var + bn.eps)
+            scale = torch.rsqrt(running_var + bn.eps)
             if bn.weight is not None:
                 scale = scale * bn.weight
-            shift = -bn.running_mean * scale
+            shift = -running_mean * scale
             if bn.bias is not None:
                 shift = shift + bn.bias
             weight = (conv.weight * scale[:, None, None, None]).contiguous(memory_format=torch.channels_last)
@@ -70,7 +75,7 @@ def run_fast(module: nn.Module, x: Tensor) -> Tensor:
     while i < len(children):
         child = children[i]
         following = children[i + 1] if i + 1 < len(children) else None
-        if _foldable(child, following):
+        if isinstance(child, nn.Conv2d) and isinstance(following, nn.BatchNorm2d) and _foldable(child, following):
             x = _folded_conv_bn(child, following, x)
             i += 2
         else:
@@ -87,7 +92,7 @@ def tap_index(body: Sequence[tuple[str | None, nn.Module]], tap_name: str) -> in
     return None
 
 
-def forward_to_tap(model: nn.Module, images: Tensor, stop: int) -> Tensor:
+def forward_to_tap(model: TappedModel, images: Tensor, stop: int) -> Tensor:
     """The body's output at position ``stop``, computed on the fast path without autograd."""
     body = model.body(images)
     with torch.no_grad():
@@ -97,7 +102,7 @@ def forward_to_tap(model: nn.Module, images: Tensor, stop: int) -> Tensor:
     return x
 
 
-def forward_from_tap(model: nn.Module, images: Tensor, tap: Tensor, stop: int) -> Tensor:
+def forward_from_tap(model: TappedModel, images: Tensor, tap: Tensor, stop: int) -> Tensor:
     """Logits from the tap (body position ``stop``) on, with the model's own modules (autograd as enabled)."""
     x = tap
     for _, module in model.body(images)[stop + 1:]:
@@ -105,7 +110,7 @@ def forward_from_tap(model: nn.Module, images: Tensor, tap: Tensor, stop: int) -
     return model.head(x)
 
 
-def forward_fast(model: nn.Module, images: Tensor) -> Tensor:
+def forward_fast(model: TappedModel, images: Tensor) -> Tensor:
     """Logits of ``model`` on the fast path, without autograd (Score-CAM scores masked copies this way)."""
     if not model.sequential:
         with torch.no_grad():
@@ -115,7 +120,7 @@ def forward_fast(model: nn.Module, images: Tensor) -> Tensor:
         return forward_from_tap(model, images, forward_to_tap(model, images, len(body) - 1), len(body) - 1)
 
 
-def forward_taps_fast(model: nn.Module, images: Tensor, tap_name: str) -> tuple[Tensor, Tensor]:
+def forward_taps_fast(model: TappedModel, images: Tensor, tap_name: str) -> tuple[Tensor, Tensor]:
     """(logits, the tap's activations) without autograd; the fast path when the tap is a body output."""
     stop = tap_index(model.body(images), tap_name) if model.sequential else None
     with torch.no_grad():

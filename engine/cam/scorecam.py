@@ -15,14 +15,15 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
 from engine.cam.execution import forward_fast
 from engine.cam.targets import Target
+from engine.models.base import TappedModel
 
 
 @torch.no_grad()
-def scorecam(model: nn.Module, images: Tensor, activations: Tensor, target: Target, chunk: int = 256) -> Tensor:
+def scorecam(model: TappedModel, images: Tensor, activations: Tensor, target: Target, chunk: int = 256) -> Tensor:
     n, c = activations.shape[:2]
     size = images.shape[-2:]
     pairs = torch.arange(n * c, device=images.device)

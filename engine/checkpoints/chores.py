@@ -7,11 +7,12 @@ or touches weights.
 from __future__ import annotations
 
 from engine.api.checkpoints import read_meta
+from engine.api.integrity import scan_store
 from engine.api.results import ModelTaps, TapInfo
-from engine.api.specs import DeleteCheckpointSpec, RenameCheckpointSpec, TapsSpec
+from engine.api.specs import DeleteCheckpointSpec, RenameCheckpointSpec, RepairCheckpointsSpec, TapsSpec
+from engine.api.workspace import Workspace
 from engine.checkpoints.store import CheckpointStore
 from engine.jobs import JobContext
-from engine.api.workspace import Workspace
 
 
 def _store(workspace: str) -> CheckpointStore:
@@ -21,6 +22,23 @@ def _store(workspace: str) -> CheckpointStore:
 def run_rename(spec: RenameCheckpointSpec, ctx: JobContext) -> str:
     _store(spec.workspace).rename(spec.name, spec.new_name)
     return spec.new_name
+
+
+def run_repair(spec: RepairCheckpointsSpec, ctx: JobContext) -> list[str]:
+    """Roll every journal forward, then set aside what no checkpoint accounts for; what was done, in words."""
+    store = CheckpointStore(Workspace.open(spec.workspace).checkpoints, on_wait=ctx.log)
+    report = scan_store(store.directory)
+    actions: list[str] = []
+    with store.writing():  # rolls every journal forward
+        actions += [f"completed the interrupted change {p.name}" for p in report.pending if not p.exists()]
+        actions += [f"dropped {p.path.name}, an uncommitted copy (its change never started)"
+                    for p in report.temporaries if not p.path.exists()]
+        left = scan_store(store.directory)
+        aside = [*left.pending, *(p.path for p in left.orphans + left.temporaries)]
+        if aside:
+            target = store.quarantine(aside)
+            actions += [f"moved {path.name} to {target}" for path in aside]
+    return actions
 
 
 def run_delete(spec: DeleteCheckpointSpec, ctx: JobContext) -> str:

@@ -20,7 +20,8 @@ from typing import Any
 import torch
 
 from engine.api import trust
-from engine.api.checkpoints import ROLES, CheckpointMeta, check_name
+from engine.api.catalogue import ROLES
+from engine.api.checkpoints import CheckpointMeta, check_name
 from engine.api.model_code import ModelSource, check_model_args, copy_into_store, read_user_file, split_model_def
 from engine.api.specs import ImportSpec
 from engine.api.workspace import Workspace
@@ -32,7 +33,7 @@ from engine.checkpoints.store import CheckpointStore
 from engine.checkpoints.user_model import UserModel, instantiate, load_definition
 from engine.errors import KdcamError
 from engine.jobs import JobContext
-from engine.models import TappedModel, build_model
+from engine.models import TappedModel, build_model, native_input_size
 
 
 def run_import_job(spec: ImportSpec, ctx: JobContext) -> CheckpointMeta:
@@ -47,8 +48,9 @@ def import_checkpoint(request: ImportSpec, ctx: JobContext | None = None) -> Che
     store = CheckpointStore(workspace.checkpoints)
     path = Path(request.path).expanduser().absolute()  # messages name a symlink, not its target
     name = check_name(request.name or default_name(path))
-    if store.exists(name):
-        raise KdcamError(f"a checkpoint named {name!r} already exists; choose another with --name")
+    taken = store.taken(name)
+    if taken is not None:
+        raise KdcamError(f"cannot import as {name!r}: {taken}; choose another with --name")
     _check_request(request)
     steps = 4
     _progress(ctx, 0, steps, f"reading {path.name}")
@@ -74,7 +76,7 @@ def import_checkpoint(request: ImportSpec, ctx: JobContext | None = None) -> Che
 
     _progress(ctx, 2, steps, "checking the model runs")
     facts = dataset_facts(request.dataset, workspace, in_channels) if request.dataset else None
-    input_size = facts.input_size if facts else 32
+    input_size = facts.input_size if facts else native_input_size(arch)
     _check_runs(model, in_channels, input_size, path)
     mean, std = _normalisation(request, facts, in_channels, ctx)
     class_names = _class_names(request.dataset, facts, model.num_classes, ctx)
@@ -82,13 +84,14 @@ def import_checkpoint(request: ImportSpec, ctx: JobContext | None = None) -> Che
     _progress(ctx, 3, steps, f"saving {name}")
     meta = CheckpointMeta(
         name=name, arch=arch, num_classes=model.num_classes, width=width, in_channels=in_channels,
-        input_size=input_size, mean=mean, std=std, dataset=request.dataset, class_names=class_names,
+        input_size=input_size, resize=_resize(request.dataset), mean=mean, std=std, dataset=request.dataset,
+        class_names=class_names,
         role=request.role, accuracy=loaded.accuracy, epochs=loaded.epoch, source_path=str(path),
         source_sha256=digest,
     )
     if user is not None:
         meta = _with_user_code(meta, user, store, ctx)
-    saved = store.save(name, model, meta, overwrite=False)
+    saved = store.save(name, model, meta)
     _progress(ctx, steps, steps, f"imported {name} ({arch})")
     return saved
 
@@ -149,6 +152,16 @@ def _with_user_code(meta: CheckpointMeta, user: UserDefinition, store: Checkpoin
                                model_args=user.args or None)
 
 
+def _resize(dataset: str | None) -> int | None:
+    """The shorter side an ``imagefolder:...?resize=N`` spec scales images to before its centre crop."""
+    if dataset is None:
+        return None
+    from engine.data.registry import parse_spec
+
+    spec = parse_spec(dataset)
+    return spec.int_option("resize", 0) or None if spec.kind == "imagefolder" else None
+
+
 def _check_runs(model: torch.nn.Module, in_channels: int, input_size: int, path: Path) -> None:
     model.eval()
     try:
@@ -160,7 +173,8 @@ def _check_runs(model: torch.nn.Module, in_channels: int, input_size: int, path:
         raise KdcamError(f"{path}: the loaded model produces NaN/inf logits; the weights are damaged")
 
 
-def _class_names(dataset: str | None, facts: DatasetFacts | None, num_classes: int, ctx: JobContext | None) -> list[str] | None:
+def _class_names(dataset: str | None, facts: DatasetFacts | None, num_classes: int,
+                 ctx: JobContext | None) -> list[str] | None:
     """The dataset's class names, when they are known and as many as the model's outputs."""
     if facts is None or not facts.class_names:
         return None

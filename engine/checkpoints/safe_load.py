@@ -185,7 +185,7 @@ def unwrap(obj: Any, path: Path) -> LoadedCheckpoint:
     notes: list[str] = []
     accuracy = epoch = None
     if isinstance(obj, Mapping) and not _is_state_dict(obj):
-        accuracy = _number(obj, ("accuracy", "best_acc", "acc", "best_accuracy", "test_acc"))
+        accuracy = _number(obj, ("accuracy", "best_acc", "best_prec1", "acc", "best_accuracy", "test_acc", "prec1"))
         epoch_value = _number(obj, ("epoch",))
         epoch = int(epoch_value) if epoch_value is not None else None
         for key in CONTAINER_KEYS:

@@ -1,4 +1,4 @@
-"""``kdcam checkpoints import|list|inspect|rename|delete``: the workspace's checkpoint store.
+"""``kdcam checkpoints import|list|inspect|rename|delete|doctor``: the workspace's checkpoint store.
 
 Rich tables for people, ``--json`` for scripts. Torch is imported only inside the
 handlers that need it (import, inspect), so listing stays instant.
@@ -13,13 +13,14 @@ from typing import Any
 
 from engine.api.catalogue import ROLES
 from engine.api.checkpoints import CheckpointMeta, meta_path, read_meta, scan_checkpoints, weights_path
+from engine.api.display import percent
 from engine.api.workspace import Workspace
 from engine.errors import KdcamError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "checkpoints", help="import, list, inspect, rename and delete checkpoints",
+        "checkpoints", help="import, list, inspect, rename, delete and check (doctor) checkpoints",
         description="The workspace's checkpoint store (WORKSPACE/checkpoints: NAME.safetensors + NAME.json).",
     )
     parser.set_defaults(handler=lambda args: _print_help(parser))
@@ -33,7 +34,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     imp.add_argument("path", help="checkpoint file")
     imp.add_argument("--name", help="checkpoint name (default: the file name)")
     how = imp.add_mutually_exclusive_group()
-    how.add_argument("--arch", help="a kdcam architecture (default: inferred)")
+    how.add_argument("--arch", help="a zoo architecture (resnet20, resnet20a, wrn_40_2, ...) or a torchvision "
+                     "classifier (tv:resnet18, tv:vit_b_16, ...); default: inferred from the tensors")
     how.add_argument("--model-def", metavar="FILE.py:NAME",
                      help="your own nn.Module class or factory function (runs that file; its content is "
                      "copied into the store and trusted)")
@@ -72,6 +74,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ren.add_argument("old")
     ren.add_argument("new")
     ren.set_defaults(handler=_rename)
+
+    doc = actions.add_parser(
+        "doctor", help="find orphaned, mismatched or half-written checkpoint files (and repair)",
+        description="Lists every file of the store that is not part of a complete checkpoint: weights without "
+        "metadata, metadata without weights, pairs from two different writes, changes a killed writer left "
+        "half-done, temporaries. --repair completes interrupted changes and moves the rest to "
+        "checkpoints/.orphans/ (nothing is deleted).",
+    )
+    doc.add_argument("--repair", action="store_true", help="roll interrupted changes forward; move orphans aside")
+    doc.add_argument("--json", action="store_true", help="print JSON")
+    doc.set_defaults(handler=_doctor)
 
     rm = actions.add_parser("delete", help="delete a checkpoint")
     rm.add_argument("name")
@@ -132,6 +145,7 @@ def _list(args: argparse.Namespace) -> int:
 
     directory = _checkpoints(args)
     metas, broken = scan_checkpoints(directory)
+    _warn_problems(directory)
     if args.json:
         print_json([m.to_dict() for m in metas])
     elif not metas:
@@ -152,21 +166,11 @@ def _report_unreadable(broken: list[Any]) -> None:
 
 
 def _table(directory: Path, metas: list[CheckpointMeta]) -> Any:
-    from rich import box
-    from rich.table import Table
+    """Checkpoint groups (best with its -last twin folded in), one line each at any terminal width."""
+    from engine.cli.output import console
+    from engine.cli.tables import checkpoint_table
 
-    table = Table(title=f"checkpoints in {directory}", box=box.SIMPLE_HEAD)
-    for column in ("name", "arch", "params", "dataset", "role", "method", "teacher", "acc", "created"):
-        # names are never cut; the free-text columns fold when the terminal is narrow
-        table.add_column(column, justify="right" if column in ("params", "acc") else "left",
-                         no_wrap=column in ("name", "params", "role", "acc"), overflow="fold")
-    for m in metas:
-        table.add_row(
-            m.name, _arch_label(m), f"{m.params:,}" if m.params else "-", m.dataset or "-", m.role,
-            m.method or "-", m.teacher or "-", f"{m.accuracy:.2%}" if m.accuracy is not None else "-",
-            m.created.replace("T", " ")[5:16],
-        )
-    return table
+    return checkpoint_table(directory, metas, console().width)
 
 
 def _inspect(args: argparse.Namespace) -> int:
@@ -191,8 +195,8 @@ def _inspect(args: argparse.Namespace) -> int:
     summary = Table(title=f"checkpoint {meta.name}", show_header=False)
     summary.add_column(style="bold")
     summary.add_column()
-    for key in ("arch", "width", "num_classes", "in_channels", "input_size", "params", "mean", "std", "dataset",
-                "role", "method", "teacher", "accuracy", "recipe", "epochs", "run_id", "created",
+    for key in ("arch", "width", "num_classes", "in_channels", "input_size", "resize", "params", "mean", "std",
+                "dataset", "role", "method", "teacher", "accuracy", "recipe", "epochs", "run_id", "created",
                 "source_path", "source_sha256", "model_def", "model_def_sha256", "model_args"):
         value = report.get(key)
         if value is not None:
@@ -204,14 +208,14 @@ def _inspect(args: argparse.Namespace) -> int:
         if code["status"] == "not trusted":
             out.print(f"analyse, train or list its taps after `kdcam checkpoints trust {meta.name}`", highlight=False)
         return 0
-    taps = Table(title=f"feature taps at {meta.input_size}x{meta.input_size}")
+    tap_table = Table(title=f"feature taps at {meta.input_size}x{meta.input_size}")
     for column in ("tap", "channels", "height", "width", "default for"):
-        taps.add_column(column)
+        tap_table.add_column(column)
     for tap in report["taps"]:
         roles = [what for what, key in (("CAM", "default_cam_tap"), ("hints", "default_hint_tap"))
                  if report[key] == tap["name"]]
-        taps.add_row(tap["name"], str(tap["channels"]), str(tap["height"]), str(tap["width"]), ", ".join(roles))
-    out.print(taps)
+        tap_table.add_row(tap["name"], str(tap["channels"]), str(tap["height"]), str(tap["width"]), ", ".join(roles))
+    out.print(tap_table)
     if meta.class_names:
         out.print(f"[bold]classes:[/] {', '.join(meta.class_names)}", highlight=False)
     return 0
@@ -286,20 +290,65 @@ def _model_code(directory: Path, meta: CheckpointMeta) -> dict[str, Any]:
     return {"path": str(path), "sha256": source.sha256, "status": status}
 
 
+def _tell(message: str) -> None:
+    sys.stderr.write(message + "\n")
+
+
+def _warn_problems(directory: Path) -> None:
+    """One line on stderr when the store holds files no listed checkpoint accounts for."""
+    from engine.api.integrity import scan_store
+
+    problems = scan_store(directory).problems()
+    if problems:
+        sys.stderr.write(f"warning: {len(problems)} file(s) in {directory} are not part of a complete checkpoint "
+                         f"(orphaned, mismatched or half-written); run `kdcam checkpoints doctor` to see them\n")
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from engine.api.integrity import scan_store
+    from engine.api.specs import RepairCheckpointsSpec
+    from engine.cli.output import console, print_json, run_job
+
+    directory = _checkpoints(args)
+    report = scan_store(directory)
+    problems = report.problems()
+    actions: list[str] = []
+    if args.repair and problems:
+        actions = run_job(RepairCheckpointsSpec(workspace=args.workspace), quiet=True)
+        after = scan_store(directory)
+    else:
+        after = report
+    if args.json:
+        print_json({"complete": report.complete, "consistent": after.consistent, "actions": actions,
+                    "problems": [{"path": str(p.path), "kind": p.kind, "detail": p.detail} for p in problems]})
+        return 0 if after.consistent else 1
+    out = console()
+    for problem in problems:
+        out.print(f"[yellow]{problem.kind}[/] {problem.path}: {problem.detail}", highlight=False)
+    for action in actions:
+        out.print(f"[green]repaired[/] {action}", highlight=False)
+    if after.consistent:
+        out.print(f"{directory}: consistent, {len(after.complete)} complete checkpoint(s)", highlight=False)
+        return 0
+    out.print("run `kdcam checkpoints doctor --repair` to complete interrupted changes and move orphans to "
+              f"{directory / '.orphans'} (nothing is deleted)", highlight=False)
+    return 1
+
+
 def _files(directory: Path, name: str) -> dict[str, Any]:
     weights = weights_path(directory, name)
     return {"weights": str(weights), "weights_bytes": weights.stat().st_size, "meta": str(meta_path(directory, name))}
 
 
 def _arch_label(meta: CheckpointMeta) -> str:
-    if meta.model_def:
-        return f"{meta.arch} (model-def)"
-    return meta.arch if meta.width == 1 else f"{meta.arch} x{meta.width:g}"
+    from engine.cli.tables import arch_label
+
+    return arch_label(meta)
 
 
 def _show(key: str, value: Any) -> str:
     if key == "accuracy":
-        return f"{value:.2%}"
+        return percent(value, 2)
     if key == "params":
         return f"{value:,}"
     if isinstance(value, (list, tuple)):

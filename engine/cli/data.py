@@ -12,6 +12,7 @@ from typing import Any
 
 from engine.api.results import DatasetSummary
 
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     data = subparsers.add_parser("data", help="inspect datasets", description="Inspect datasets.")
     commands = data.add_subparsers(dest="data_command", metavar="COMMAND", required=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 
 from engine.api.catalogue import parse_methods
 
@@ -47,5 +48,24 @@ def _handle(args: argparse.Namespace) -> int:
     out = console()
     if result.report:
         out.print(f"[green]report:[/] {result.report.path}/report.html", highlight=False)
-    out.print(f"browse it: [bold]kdcam-tui --workspace {result.workspace}[/]", highlight=False)
+    out.print(f"browse it: [bold]{tui_command()} --workspace {shlex.quote(str(result.workspace))}[/]",
+              highlight=False)
     return 0
+
+
+def tui_command() -> str:
+    """How to start the TUI from this shell: ``kdcam-tui`` when it is on PATH, else the script installed
+    beside this Python (``.venv/bin/kdcam-tui``, relative when below the current directory)."""
+    import shutil
+    import sys
+    from pathlib import Path
+
+    if shutil.which("kdcam-tui"):
+        return "kdcam-tui"
+    script = Path(sys.executable).parent / "kdcam-tui"
+    if not script.exists():
+        return f"{shlex.quote(sys.executable)} -m tui.app"
+    try:
+        return str(script.relative_to(Path.cwd()))
+    except ValueError:
+        return shlex.quote(str(script))

@@ -10,10 +10,10 @@ import argparse
 import sys
 
 from engine import __version__
-from engine.cli import analyze, checkpoints, data, demo, evaluate, export, train
-from engine.errors import KdcamError
+from engine.cli import analyses, analyze, checkpoints, data, demo, evaluate, export, runs, train
+from engine.errors import CommandCancelled, KdcamError
 
-SUBCOMMANDS = (checkpoints, data, train, analyze, evaluate, export, demo)
+SUBCOMMANDS = (checkpoints, data, train, runs, analyze, analyses, evaluate, export, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,6 +39,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(args.handler(args) or 0)
+    except CommandCancelled as exc:  # Ctrl-C, handled: the conventional status of an interrupted command
+        from engine.cli.output import error_console
+
+        error_console().print(f"[yellow]{exc}[/]", highlight=False, soft_wrap=True)
+        return 130
     except KdcamError as exc:
         from engine.cli.output import error_console
 

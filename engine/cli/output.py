@@ -15,13 +15,14 @@ import os
 import signal
 import sys
 import threading
+import time
 from typing import IO, Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from engine.api.specs import Spec
-from engine.errors import JobCancelled, KdcamError
+from engine.errors import CommandCancelled, JobCancelled, KdcamError
 from engine.events import Epoch, JobEvent, Log
 from engine.events import Progress as ProgressEvent
 from engine.jobs import JobContext, run_inline
@@ -124,7 +125,7 @@ def run_job(spec: Spec, as_json: bool = False, on_event: Any = None, quiet: bool
             return run_inline(spec, JobContext("cli", emit, cancel))
         return _run_with_rich(spec, cancel, on_event)
     except JobCancelled:
-        raise KdcamError("cancelled; files written so far are consistent (resume where supported)") from None
+        raise CommandCancelled("cancelled; files written so far are consistent") from None
     except OSError as exc:
         raise _os_error(exc) from None
     finally:
@@ -133,6 +134,8 @@ def run_job(spec: Spec, as_json: bool = False, on_event: Any = None, quiet: bool
 
 def _run_with_rich(spec: Spec, cancel: threading.Event, on_event: Any) -> Any:
     err = error_console()
+    if not err.is_terminal:
+        return _run_with_lines(spec, cancel, on_event)
     with Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -162,11 +165,49 @@ def _run_with_rich(spec: Spec, cancel: threading.Event, on_event: Any) -> Any:
         return run_inline(spec, JobContext("cli", emit, cancel))
 
 
-def _epoch_line(event: Epoch) -> str:
+def _epoch_text(event: Epoch) -> str:
+    """An epoch as plain text, after the run id."""
     r = event.record
     losses = " ".join(f"{k}={v:.4f}" for k, v in r.losses.items())
-    return (
-        f"[cyan]{event.run_id}[/] epoch {r.epoch}/{r.epochs} {losses} "
-        f"train {r.train_acc or 0:.2%} test {r.test_acc or 0:.2%} "
-        f"lr {r.lr or 0:.4g} {r.images_per_s or 0:.0f} img/s"
-    )
+    return (f"epoch {r.epoch}/{r.epochs} {losses} train {r.train_acc or 0:.2%} test {r.test_acc or 0:.2%} "
+            f"lr {r.lr or 0:.4g} {r.images_per_s or 0:.0f} img/s")
+
+
+def _epoch_line(event: Epoch) -> str:
+    return f"[cyan]{event.run_id}[/] {_epoch_text(event)}"
+
+
+#: piped progress is written when a phase starts, at every tenth of it and when it ends
+PLAIN_STEPS = 10
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes // 60}:{minutes % 60:02d}:{secs:02d}"
+
+
+def _run_with_lines(spec: Spec, cancel: threading.Event, on_event: Any) -> Any:
+    """Progress for a pipe or a log file: whole plain lines, never wrapped or cut. Rich renders for a
+    terminal width (80 columns when there is none), which wraps epoch lines and truncates progress
+    cells (``79/…``) in ``make run | tee log``; a pipe has no width, so each event is one line."""
+    started = time.monotonic()
+    shown: dict[str, int] = {}  # phase -> last tenth written
+
+    def line(text: str) -> None:
+        STDERR.write(text + "\n")
+
+    def emit(event: JobEvent) -> None:
+        if isinstance(event, ProgressEvent):
+            step = PLAIN_STEPS * event.done // event.total if event.total > 0 else 0
+            if event.phase not in shown or step > shown[event.phase]:
+                shown[event.phase] = step
+                note = f" {event.message}" if event.message else ""
+                line(f"{event.phase} {event.done}/{event.total} {_clock(time.monotonic() - started)}{note}")
+        elif isinstance(event, Log):
+            line(event.message if event.level == "info" else f"{event.level}: {event.message}")
+        elif isinstance(event, Epoch):
+            line(f"{event.run_id} {_epoch_text(event)}")
+        if on_event:
+            on_event(event)
+
+    return run_inline(spec, JobContext("cli", emit, cancel))

@@ -10,12 +10,12 @@ import argparse
 import json
 from typing import Any
 
-from engine.api.catalogue import EXPERIMENTS, KD_METHODS, RECIPES, parse_methods
+from engine.api.catalogue import EXPERIMENTS, KD_METHODS, RECIPES, default_recipe, parse_method_options, parse_methods
 from engine.api.catalogue import parse_seeds as catalogue_seeds
 from engine.api.results import ExperimentResult, SeedGroupResult, TrainResult
 from engine.api.specs import ExperimentSpec, TrainSpec
 from engine.cli import launch
-from engine.errors import KdcamError
+from engine.errors import CommandCancelled, KdcamError
 
 ALL_METHODS = ",".join(KD_METHODS)
 
@@ -24,7 +24,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train = subparsers.add_parser(
         "train", help="train a teacher (or reuse one) and one student per distillation method",
         description="Train the teacher with CE (or reuse a checkpoint named by --teacher), then one student per "
-        "method. Checkpoints go to WORKSPACE/checkpoints (best and -last), runs to WORKSPACE/runs.",
+        "method. Checkpoints go to WORKSPACE/checkpoints (best and -last) under names no other run holds (NAME-2, "
+        "NAME-3, ... when NAME is taken: nothing is replaced), runs to WORKSPACE/runs.",
     )
     train.add_argument("--dataset", default="shapes", help="dataset spec (default: shapes, embedded)")
     train.add_argument("--teacher", default="vgg16", help="teacher architecture or existing checkpoint name")
@@ -75,19 +76,11 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 def parse_options(items: list[str]) -> dict[str, dict[str, Any]]:
-    """``kd.temperature=2`` -> {"kd": {"temperature": 2.0}}; text values stay text."""
-    options: dict[str, dict[str, Any]] = {}
-    for item in items:
-        key, sep, raw = item.partition("=")
-        method, dot, name = key.partition(".")
-        if not (sep and dot and method and name):
-            raise KdcamError(f"--option {item!r}: write METHOD.NAME=VALUE, e.g. kd.temperature=2")
-        try:
-            value: Any = float(raw)
-        except ValueError:
-            value = raw
-        options.setdefault(method, {})[name] = value
-    return options
+    """``--option kd.temperature=2`` (repeatable) -> {"kd": {"temperature": 2.0}}."""
+    try:
+        return parse_method_options(items)
+    except KdcamError as exc:
+        raise KdcamError(f"--{exc}") from None
 
 
 def _names(text: str) -> tuple[str, ...]:
@@ -97,6 +90,11 @@ def _names(text: str) -> tuple[str, ...]:
     return names
 
 
+#: options that shape a run; a resumed run continues exactly as recorded, so these cannot change it
+RUN_SHAPING = ("dataset", "teacher", "student", "methods", "recipe", "epochs", "seed", "width", "teacher_width",
+               "batch_size", "lr", "option", "validation", "seeds")
+
+
 def _train(args: argparse.Namespace) -> int:
     from engine.cli.launch import launched, run_on_rank
     from engine.cli.output import print_json
@@ -104,16 +102,21 @@ def _train(args: argparse.Namespace) -> int:
     if launched(args):
         return 0
 
+    if args.resume:
+        _check_resume_options(args)
     spec = TrainSpec(
         workspace=args.workspace, dataset=args.dataset, teacher=args.teacher, student=args.student,
-        methods=parse_methods(args.methods), recipe=args.recipe or _default_recipe(args.dataset), epochs=args.epochs,
-        batch_size=args.batch_size, lr=args.lr, width=args.width, teacher_width=args.teacher_width, seed=args.seed,
-        device=args.device, compile=args.compile,
+        methods=parse_methods(args.methods), recipe=args.recipe or default_recipe(args.dataset),
+        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, width=args.width,
+        teacher_width=args.teacher_width, seed=args.seed, device=args.device, compile=args.compile,
         resume=args.resume, method_options=parse_options(args.option),
         sync_bn=args.sync_bn,
         validation=args.validation, seeds=args.seeds or (),
     )
-    summary = run_on_rank(spec, as_json=args.json)
+    try:
+        summary = run_on_rank(spec, as_json=args.json)
+    except CommandCancelled:
+        raise CommandCancelled(_cancelled_message(args)) from None
     if summary is None:  # a rank other than 0: rank 0 reports
         return 0
     if args.json:
@@ -134,9 +137,35 @@ def parse_seeds(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _default_recipe(dataset: str) -> str:
-    """The embedded dataset gets the minutes-on-a-CPU recipe; real datasets the short cosine one."""
-    return "demo" if dataset.split("?")[0] == "shapes" else "quick"
+def _check_resume_options(args: argparse.Namespace) -> None:
+    """``--resume`` continues the run as recorded (its learning-rate schedule spans the recorded epochs);
+    an option that would change it is refused rather than silently ignored."""
+    subparsers = argparse.ArgumentParser().add_subparsers()
+    register(subparsers)
+    train = subparsers.choices["train"]
+    changed = [name for name in RUN_SHAPING if getattr(args, name) != train.get_default(name)]
+    if changed:
+        flags = ", ".join(f"--{name.replace('_', '-')}" for name in changed)
+        raise KdcamError(f"--resume {args.resume} continues that run exactly as it was recorded; {flags} cannot "
+                         "change it. Resume without them, or start a new run with the new settings.")
+
+
+def _cancelled_message(args: argparse.Namespace) -> str:
+    """Which run Ctrl-C stopped (the newest one this process wrote) and how to continue it."""
+    import os
+    import shlex
+
+    from engine.api.runs import scan_runs
+
+    mine = [run for run in scan_runs(args.workspace)[0] if run.status.pid == os.getpid()]
+    if not mine:
+        return "cancelled before a run started; nothing to resume"
+    run = mine[0]  # newest first
+    if not run.resumable:
+        return f"cancelled run {run.run_id} before its first epoch finished; nothing to resume, start it again"
+    workspace = "" if args.workspace == "." else f" --workspace {shlex.quote(args.workspace)}"
+    return (f"cancelled run {run.run_id} after epoch {run.last_epoch}; resume with: "
+            f"kdcam{workspace} train --resume {run.run_id}")
 
 
 def _experiment(args: argparse.Namespace) -> int:

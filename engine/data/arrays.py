@@ -58,14 +58,14 @@ def channel_statistics(images: np.ndarray) -> tuple[tuple[float, ...], tuple[flo
     return tuple(round(float(m), 4) for m in pixels.mean(axis=0)), tuple(round(float(s), 4) for s in std)
 
 
-def holdout_split(count: int, split: str) -> np.ndarray:
+def holdout_split(count: int, split: str, fraction: float = HOLDOUT_FRACTION) -> np.ndarray:
     """Indices of ``split`` when one set of images must serve as both train and test.
 
-    A fixed random ``HOLDOUT_FRACTION`` is the test split, the rest is train: the same file
+    A fixed random ``fraction`` is the test split, the rest is train: the same file
     always splits the same way, so test images never leak into training.
     """
     order = np.random.default_rng(HOLDOUT_SEED).permutation(count)
-    test_count = round(count * HOLDOUT_FRACTION)
+    test_count = round(count * fraction)
     chosen = order[:test_count] if split == "test" else order[test_count:]
     return np.sort(chosen)
 

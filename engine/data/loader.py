@@ -108,7 +108,7 @@ class DeviceLoader:
                 continue
             indices = order[start:stop]
             batch = self.images.index_select(0, indices)  # much faster than images[indices] on CPU
-            if self.train:
+            if offsets is not None and flips is not None:  # drawn for training epochs only
                 batch = crop_and_flip(batch, offsets[start:stop], flips[start:stop])
             yield self._normalise(batch), self.labels.index_select(0, indices), indices
 

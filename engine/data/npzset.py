@@ -2,9 +2,12 @@
 
 Arrays: ``images`` (uint8, N x H x W x C with C = 1 or 3, or N x H x W), ``labels``
 (integers 0..K-1), optional ``masks`` (bool N x H x W: where the object is, used to score
-CAMs) and optional ``class_names`` (K strings). PATH is either one ``.npz`` file, split into
-train and test by a fixed 80/20 holdout, or a directory holding ``train.npz`` and
-``test.npz``. Object (pickled) arrays are refused: an npz never runs code. Each array's
+CAMs) and optional ``class_names`` (K strings). PATH is either one ``.npz`` file or a
+directory holding ``train.npz`` and/or ``test.npz`` (``test.npz`` alone is enough to
+analyse or evaluate). One file is used *whole* for both splits - it is usually a test set
+to analyse or evaluate a model trained elsewhere - unless ``?holdout=F`` asks for a fixed
+random fraction F of it as the test split and the rest as the train split (do that to
+train on it). Object (pickled) arrays are refused: an npz never runs code. Each array's
 header is checked against ``engine.limits`` before its body is inflated, so a forged
 header or a deflate bomb fails at once with a message instead of exhausting memory.
 """
@@ -26,16 +29,34 @@ from engine.errors import KdcamError
 from engine.limits import MAX_CLASSES, MAX_DATA_BYTES, MAX_IMAGES, open_regular
 
 
-def load_npz(path: Path, split: str) -> ImageSet:
+def load_npz(path: Path, split: str, holdout: float | None = None) -> ImageSet:
+    """``split`` of the file or directory at ``path``; ``holdout`` splits one file (see the module doc)."""
     if path.is_dir():
-        return _read(path / f"{split}.npz", split, holdout=False)
-    return _read(path, split, holdout=True)
+        if holdout is not None:
+            raise KdcamError(f"npz: {path} is a directory of train.npz/test.npz; ?holdout splits a single file only")
+        return _read(path / f"{split}.npz", split, None)
+    return _read(path, split, holdout)
 
 
-def _read(path: Path, split: str, holdout: bool) -> ImageSet:
+def parse_holdout(raw: str | None) -> float | None:
+    """The ``?holdout=F`` option: a fraction strictly between 0 and 1, or None when absent."""
+    if raw is None:
+        return None
+    try:
+        fraction = float(raw)
+    except ValueError:
+        raise KdcamError(f"dataset npz: option holdout={raw!r} is not a number (a fraction such as 0.2)") from None
+    if not 0 < fraction < 1:
+        raise KdcamError(f"dataset npz: option holdout={raw} must be a fraction between 0 and 1, such as 0.2")
+    return fraction
+
+
+def _read(path: Path, split: str, holdout: float | None) -> ImageSet:
     if not path.exists() and not path.is_symlink():
-        hint = " (a directory must hold train.npz and test.npz)" if path.parent.is_dir() and path.name in (
-            "train.npz", "test.npz") else ""
+        hint = ""
+        if path.parent.is_dir() and path.name in ("train.npz", "test.npz"):
+            hint = (" (a directory holds test.npz to analyse or evaluate, and train.npz too to train; or give "
+                    "one file with ?holdout=0.2 to split it)")
         raise KdcamError(f"npz: {path} not found{hint}")
     with open_regular(path, "numpy .npz") as handle:
         arrays = read_npz(path, handle)
@@ -49,9 +70,11 @@ def _read(path: Path, split: str, holdout: bool) -> ImageSet:
         class_names = [n.decode() if isinstance(n, bytes) else str(n) for n in names.tolist()]
     # check everything first, on the whole file, so errors name the file rather than a split
     whole = checked_imageset(str(path), split, images, labels, class_names, masks)
-    if not holdout:
+    if holdout is None:
         return whole
-    chosen = holdout_split(len(whole), split)
+    chosen = holdout_split(len(whole), split, holdout)
+    if len(chosen) == 0:
+        raise KdcamError(f"{path}: ?holdout={holdout} of {len(whole)} images leaves the {split} split empty")
     return ImageSet(
         whole.name, split, whole.images[chosen], whole.labels[chosen], whole.class_names,
         masks=None if whole.masks is None else whole.masks[chosen], mean=whole.mean, std=whole.std,
@@ -112,7 +135,7 @@ def _member(path: Path, archive: zipfile.ZipFile, info: zipfile.ZipInfo, key: st
                 f"records {info.file_size - header:,} bytes (truncated or forged)"
             )
         array = np.empty(count, dtype=dtype)
-        target = array.data.cast("B")  # type: ignore[attr-defined]
+        target = array.data.cast("B")
         received = 0
         while received < claimed:  # in chunks: one huge read() would build the whole body twice
             chunk = member.read(min(claimed - received, _CHUNK))

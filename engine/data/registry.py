@@ -93,17 +93,19 @@ def _load_mnist(spec: DatasetSpec, split: str, root: Path, download: bool) -> Im
 
 
 def _load_npz(spec: DatasetSpec, split: str, root: Path, download: bool) -> ImageSet:
-    from engine.data.npzset import load_npz
+    from engine.data.npzset import load_npz, parse_holdout
 
-    spec.check_options(())
-    return load_npz(Path(spec.path or ""), split)
+    spec.check_options(("holdout",))
+    return load_npz(Path(spec.path or ""), split, parse_holdout(spec.options.get("holdout")))
 
 
 def _load_imagefolder(spec: DatasetSpec, split: str, root: Path, download: bool) -> ImageSet:
     from engine.data.imagefolder import DEFAULT_SIZE, load_imagefolder
 
-    spec.check_options(("size",))
-    return load_imagefolder(Path(spec.path or ""), split, size=spec.int_option("size", DEFAULT_SIZE, minimum=8))
+    spec.check_options(("size", "resize"))
+    resize = spec.int_option("resize", 0, minimum=8) if "resize" in spec.options else None
+    return load_imagefolder(Path(spec.path or ""), split, size=spec.int_option("size", DEFAULT_SIZE, minimum=8),
+                            resize=resize)
 
 
 _Loader = Callable[[DatasetSpec, str, Path, bool], ImageSet]

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from engine.distill.base import Distiller, TeacherOutputs, TrainingSet, check_tap, cross_entropy, tap_shape
 from engine.api.catalogue import METHOD_DEFAULTS
+from engine.distill.base import Distiller, TeacherOutputs, TrainingSet, check_tap, cross_entropy, tap_shape
 from engine.errors import KdcamError
 from engine.models import TappedModel
 
@@ -20,7 +21,8 @@ def attention_map(features: Tensor) -> Tensor:
 
 def at_loss(student_taps: list[Tensor], teacher_taps: list[Tensor]) -> Tensor:
     """Σ over taps of mean((a_s − a_t)²)."""
-    return sum((attention_map(s) - attention_map(t)).pow(2).mean() for s, t in zip(student_taps, teacher_taps))
+    terms = [(attention_map(s) - attention_map(t)).pow(2).mean() for s, t in zip(student_taps, teacher_taps, strict=True)]
+    return torch.stack(terms).sum()
 
 
 class AttentionTransfer(Distiller):
@@ -31,8 +33,10 @@ class AttentionTransfer(Distiller):
     uses_taps = True
     defaults: ClassVar[dict[str, Any]] = METHOD_DEFAULTS["at"]
 
-    def __init__(self, student: TappedModel, teacher: TappedModel | None, options=None, training_set: TrainingSet | None = None):
+    def __init__(self, student: TappedModel, teacher: TappedModel | None, options: dict[str, Any] | None = None,
+                 training_set: TrainingSet | None = None):
         super().__init__(student, teacher, options, training_set)
+        teacher = self.required_teacher
         # default: every tap both models share except the first, full-resolution one, as the
         # reference implementations do (RepDistiller feat[1:-1], mdistiller feats[1:])
         wanted = [t for t in self.options["taps"].split(",") if t] or [

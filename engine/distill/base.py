@@ -16,6 +16,7 @@ from typing import Any, ClassVar, NamedTuple
 import torch
 from torch import Tensor, nn
 
+from engine.api.catalogue import OPTION_BOUNDS
 from engine.errors import KdcamError
 from engine.models import TappedModel
 
@@ -74,7 +75,14 @@ class Distiller(nn.Module):
             self.teacher.requires_grad_(False)
             self.teacher.eval()
 
-    def train(self, mode: bool = True) -> "Distiller":
+    @property
+    def required_teacher(self) -> TappedModel:
+        """The teacher of a method that uses one (the constructor already refused a missing one)."""
+        if self.teacher is None:
+            raise KdcamError(f"method {self.key!r} needs a teacher")
+        return self.teacher
+
+    def train(self, mode: bool = True) -> Distiller:
         """Switch the student and extras; the teacher stays in eval mode (frozen BN statistics)."""
         super().train(mode)
         if self.teacher is not None:
@@ -147,6 +155,12 @@ def resolve_options(key: str, defaults: dict[str, Any], overrides: dict[str, Any
                 raise KdcamError(f"option {key}.{name} must be a number, got {value!r}") from None
             if not math.isfinite(number) or number < 0:
                 raise KdcamError(f"option {key}.{name} must be a finite non-negative number, got {value!r}")
+            if isinstance(default, int) and not number.is_integer():
+                raise KdcamError(f"option {key}.{name} must be a whole number, got {value!r}")
+            low, high, low_allowed = OPTION_BOUNDS.get(name, (0.0, math.inf, True))
+            if number > high or number < low or (number == low and not low_allowed):
+                side = f"at least {low:g}" if low_allowed else f"more than {low:g}"
+                raise KdcamError(f"option {key}.{name} must be {side} and at most {high:g}, got {value!r}")
             value = int(number) if isinstance(default, int) else number
         elif isinstance(default, str) and not isinstance(value, str):
             raise KdcamError(f"option {key}.{name} must be text, got {value!r}")

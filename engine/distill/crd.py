@@ -23,8 +23,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from engine import distributed
-from engine.distill.base import Distiller, TeacherOutputs, TrainingSet, cross_entropy, pooled_features, tap_shape
 from engine.api.catalogue import METHOD_DEFAULTS
+from engine.distill.base import Distiller, TeacherOutputs, TrainingSet, cross_entropy, pooled_features, tap_shape
 from engine.errors import KdcamError
 from engine.models import TappedModel
 
@@ -75,6 +75,15 @@ class ContrastMemory(nn.Module):
     The normalising constants Z are estimated once, on the first batch, as in the paper,
     and kept as buffers so a resumed run uses the same ones.
     """
+
+    memory_student: Tensor
+    memory_teacher: Tensor
+    z_student: Tensor
+    z_teacher: Tensor
+    labels: Tensor
+    by_class: Tensor
+    class_start: Tensor
+    class_count: Tensor
 
     def __init__(self, dim: int, labels: Tensor, num_negatives: int, temperature: float, momentum: float):
         super().__init__()
@@ -158,8 +167,10 @@ class ContrastiveRD(Distiller):
     uses_taps = True
     defaults: ClassVar[dict[str, Any]] = METHOD_DEFAULTS["crd"]
 
-    def __init__(self, student: TappedModel, teacher: TappedModel | None, options=None, training_set: TrainingSet | None = None):
+    def __init__(self, student: TappedModel, teacher: TappedModel | None, options: dict[str, Any] | None = None,
+                 training_set: TrainingSet | None = None):
         super().__init__(student, teacher, options, training_set)
+        teacher = self.required_teacher
         o = self.options
         if o["mode"] not in ("nce", "infonce"):
             raise KdcamError(f"option crd.mode must be 'nce' or 'infonce', got {o['mode']!r}")

@@ -7,8 +7,8 @@ from typing import Any, ClassVar
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from engine.distill.base import Distiller, TeacherOutputs, TrainingSet, check_tap, cross_entropy, tap_shape
 from engine.api.catalogue import METHOD_DEFAULTS
+from engine.distill.base import Distiller, TeacherOutputs, TrainingSet, check_tap, cross_entropy, tap_shape
 from engine.errors import KdcamError
 from engine.models import TappedModel
 
@@ -20,6 +20,7 @@ class HintRegressor(nn.Module):
     def __init__(self, student_shape: tuple[int, int, int], teacher_shape: tuple[int, int, int]):
         super().__init__()
         (s_c, s_h, _), (t_c, t_h, _) = student_shape, teacher_shape
+        conv: nn.Module
         if s_h == t_h:
             conv = nn.Conv2d(s_c, t_c, kernel_size=3, padding=1)
         elif s_h == 2 * t_h:
@@ -42,8 +43,10 @@ class FitNetHints(Distiller):
     uses_taps = True
     defaults: ClassVar[dict[str, Any]] = METHOD_DEFAULTS["hints"]
 
-    def __init__(self, student: TappedModel, teacher: TappedModel | None, options=None, training_set: TrainingSet | None = None):
+    def __init__(self, student: TappedModel, teacher: TappedModel | None, options: dict[str, Any] | None = None,
+                 training_set: TrainingSet | None = None):
         super().__init__(student, teacher, options, training_set)
+        teacher = self.required_teacher
         self.student_tap = self.options["tap"] or student.default_hint_tap
         self.teacher_tap = self.options["teacher_tap"] or self.options["tap"] or teacher.default_hint_tap
         check_tap(student, self.student_tap, "student", self.key)

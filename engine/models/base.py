@@ -51,6 +51,11 @@ class TappedModel(nn.Module):
                 taps[name] = x
         return self.head(x), taps
 
+    def forward_with_tap_leaf(self, x: Tensor, name: str) -> tuple[Tensor, Tensor]:
+        """(logits, the tap's activations as a graph leaf) for models that are not ``sequential``:
+        the CAM gradient is then taken to the tap without a graph before it."""
+        raise NotImplementedError(f"{type(self).__name__} is sequential: CAMs run it piecewise")
+
     def forward(self, x: Tensor) -> Tensor:
         for _, module in self.body(x):
             x = module(x)
@@ -84,7 +89,7 @@ class TappedModel(nn.Module):
         meta_state = {f"inner.{k}": torch.empty_like(v, device="meta") for k, v in self.state_dict().items()}
         probe = torch.empty(1, in_channels, input_size, input_size, device="meta")
         with torch.no_grad():
-            _, taps = functional_call(_TapsView(self), meta_state, (probe,), strict=False)
+            _, taps = functional_call(_TapsView(self), meta_state, (probe,), strict=True)
         return [TapInfo(n, t.shape[1], t.shape[2], t.shape[3]) for n, t in taps.items()]
 
 
@@ -105,7 +110,13 @@ def scaled(channels: int, width: float) -> int:
 
 
 def init_weights(model: nn.Module) -> None:
-    """Kaiming init for convs, unit BN, small normal for classifiers (RepDistiller's choice)."""
+    """Kaiming init for convs, unit BN, small normal for classifiers (RepDistiller's choice).
+
+    Models built on the meta device (shapes only, e.g. to recognise a file's architecture)
+    have no values to initialise; skipping them saves most of their build time.
+    """
+    if any(p.is_meta for p in model.parameters()):
+        return
     for m in model.modules():
         if isinstance(m, nn.Conv2d):
             nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")

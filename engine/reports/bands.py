@@ -16,7 +16,7 @@ BANDS_BEST_FIRST = tuple(reversed(BANDS))
 
 # (edge, band that starts at this edge) — the guide lines of each metric's chart.
 BAND_THRESHOLDS: dict[str, list[tuple[float, str]]] = {
-    metric: list(zip(edges, BANDS_BEST_FIRST, strict=False)) for metric, edges in THRESHOLDS.items()
+    metric: list(zip(edges, BANDS_BEST_FIRST[:len(edges)], strict=True)) for metric, edges in THRESHOLDS.items()
 }
 
 

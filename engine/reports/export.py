@@ -28,7 +28,6 @@ from engine.reports.gallery import plan_figures
 from engine.reports.source import AnalysisSource
 
 
-
 def destination(spec: ExportSpec, workspace: Workspace) -> Path:
     """Where the report goes: ``exports/<analysis id>`` by default; a bare name is a folder under
     ``exports/`` (what the TUI asks for); a path is taken relative to the workspace (``exports/NAME``,
@@ -55,7 +54,7 @@ def _resolve(path: Path) -> Path:
     try:
         return path.resolve()
     except (OSError, RuntimeError) as exc:  # a symbolic-link loop
-        raise KdcamError(f"--out {path}: cannot resolve the path ({exc})") from None
+        raise KdcamError(f"destination {path} (--out): cannot resolve the path ({exc})") from None
 
 
 def _prepare_destination(out: Path, overwrite: bool, workspace: Workspace) -> Path:
@@ -67,19 +66,19 @@ def _prepare_destination(out: Path, overwrite: bool, workspace: Workspace) -> Pa
     real = _resolve(out)
     exports = _resolve(workspace.exports)
     if real == workspace.root or workspace.root.is_relative_to(real):
-        raise KdcamError(f"--out {out} is the workspace or a folder containing it; refusing to write there")
+        raise KdcamError(f"destination {out} (--out) is the workspace or a folder containing it; refusing to write there")
     if os.path.lexists(real):
         if not overwrite:
-            raise KdcamError(f"{out} already exists; choose another --out or pass --overwrite "
-                             "(which replaces only a previous kdcam export)")
+            raise KdcamError(f"{out} already exists; choose another destination (--out) or allow overwriting "
+                             "(--overwrite), which replaces only a previous kdcam export")
         if not real.is_relative_to(exports) or real == exports:
-            raise KdcamError(f"refusing to overwrite {out}: it is outside {exports}; --overwrite replaces only "
+            raise KdcamError(f"refusing to overwrite {out}: it is outside {exports}; overwriting (--overwrite) replaces only "
                              "previous exports there (choose a new folder, or remove it yourself)")
         if not real.is_dir():
             raise KdcamError(f"refusing to overwrite {out}: it exists and is not a directory")
         if not is_export(real):
             raise KdcamError(f"refusing to overwrite {out}: it is not a kdcam export (no valid {MANIFEST}); "
-                             "choose another --out, or remove it yourself")
+                             "choose another destination (--out), or remove it yourself")
     parent = real.parent
     try:
         parent.mkdir(parents=True, exist_ok=True)
@@ -102,7 +101,7 @@ def run_export_job(spec: ExportSpec, ctx: JobContext) -> ExportResult:
     """Build the report folder for ``spec.analysis``; progress per file, cancellable between figures."""
     _check_formats(tuple(spec.formats))
     if spec.examples < 1:
-        raise KdcamError(f"--examples must be at least 1, got {spec.examples}")
+        raise KdcamError(f"examples per grid (--examples) must be at least 1, got {spec.examples}")
     workspace = Workspace.open(spec.workspace)
     source = AnalysisSource.open(workspace, spec.analysis)
     out = destination(spec, workspace)

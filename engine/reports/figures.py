@@ -29,15 +29,15 @@ WRONG_COLOUR = "#b3261e"
 INK = "#222222"
 MUTED = "#6b6b6b"
 DPI = 100
-TILE_PX = 96  # pictures in CAM mosaics are upscaled (whole pixels) to about this size
-CAPTION_PX, TITLE_PX = 11, 15
+TILE_PX = 112  # pictures in CAM mosaics are upscaled (whole pixels) to about this size
+CAPTION_PX, TITLE_PX = 15, 18  # readable when the page scales a wide grid down to its column
 ANNOTATE_MAX_CLASSES = 12
 _JET = colormaps["jet"]
 
 
 def _png(fig: Figure) -> bytes:
     buffer = io.BytesIO()
-    FigureCanvasAgg(fig).print_png(buffer)  # type: ignore[no-untyped-call]
+    FigureCanvasAgg(fig).print_png(buffer)
     return buffer.getvalue()
 
 
@@ -98,7 +98,7 @@ def _mosaic(rows: Sequence[Sequence[Tile | None]], title: str) -> bytes:
     th, tw = h * scale, w * scale
     line_px = CAPTION_PX + 2
     lines = max(t.caption.count("\n") + 1 for row in rows for t in row if t is not None)
-    gap, caption_px, title_px, border = 10, line_px * lines + 4, 30, 3
+    gap, caption_px, title_px, border = 10, line_px * lines + 4, 34, 3
     font, title_font = _font(CAPTION_PX), _font(TITLE_PX)
     columns = max(len(row) for row in rows)
     column_w = [tw + 2 * border] * columns  # each column as wide as its widest caption line
@@ -288,23 +288,52 @@ def confused_pairs_chart(pairs: Sequence[tuple[str, str, int]], title: str) -> b
     return _png(fig)
 
 
-def training_curves(curves: Mapping[str, Sequence[EpochRecord]], title: str) -> bytes:
-    """Test accuracy and total loss per epoch for each run-backed model (one line per model)."""
-    fig = Figure(figsize=(9.0, 3.4), dpi=DPI)
-    acc_ax, loss_ax = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
-    for name, records in curves.items():
+def loss_terms(curves: Mapping[str, Sequence[EpochRecord]]) -> list[str]:
+    """Every loss term of the runs, in first-seen order: one small chart each."""
+    terms: dict[str, None] = {}
+    for records in curves.values():
+        for record in records:
+            terms.update(dict.fromkeys(record.losses))
+    return list(terms)
+
+
+def training_curves(curves: Mapping[str, Sequence[EpochRecord]], title: str,
+                    labels: Mapping[str, str] | None = None) -> bytes:
+    return _png(training_figure(curves, title, labels))
+
+
+def training_figure(curves: Mapping[str, Sequence[EpochRecord]], title: str,
+                    labels: Mapping[str, str] | None = None) -> Figure:
+    """Test accuracy (percent), then one small chart per loss term with its own axis, each line a
+    run-backed model. Terms differ by orders of magnitude (a hint loss near 16 beside a
+    cross-entropy near 0.5), so a shared axis or their sum would flatten all but the largest."""
+    terms = loss_terms(curves)
+    panels = 1 + len(terms)
+    columns = min(panels, 3)
+    rows = -(-panels // columns)
+    fig = Figure(figsize=(3.6 * columns, 2.7 * rows + 0.5), dpi=DPI)
+    axes = [fig.add_subplot(rows, columns, k + 1) for k in range(panels)]
+    acc_ax, term_axes = axes[0], dict(zip(terms, axes[1:], strict=True))
+    for k, (name, records) in enumerate(curves.items()):
+        colour = f"C{k % 10}"
+        label = (labels or {}).get(name, name)
         epochs = [r.epoch for r in records]
-        acc_ax.plot(epochs, [np.nan if r.test_acc is None else r.test_acc for r in records], label=name,
-                    linewidth=1.2)
-        loss_ax.plot(epochs, [sum(r.losses.values()) for r in records], label=name, linewidth=1.2)
-    acc_ax.set_title("test accuracy", fontsize=9)
-    loss_ax.set_title("training loss (sum of terms)", fontsize=9)
-    for ax in (acc_ax, loss_ax):
+        acc_ax.plot(epochs, [np.nan if r.test_acc is None else 100 * r.test_acc for r in records], label=label,
+                    linewidth=1.2, color=colour)
+        for term, ax in term_axes.items():
+            values = [r.losses.get(term, np.nan) for r in records]
+            if any(np.isfinite(values)):
+                ax.plot(epochs, values, linewidth=1.2, color=colour)
+    acc_ax.set_title("test accuracy (%)", fontsize=9)
+    for term, ax in term_axes.items():
+        ax.set_title(f"loss: {term}", fontsize=9)
+    for ax in axes:
         ax.set_xlabel("epoch", fontsize=8)
         ax.tick_params(labelsize=8)
         for side in ("top", "right"):
             ax.spines[side].set_visible(False)
-    loss_ax.legend(fontsize=7, frameon=False)
+    fig.legend(*acc_ax.get_legend_handles_labels(), loc="lower center", ncol=min(len(curves), 4), fontsize=7,
+               frameon=False)
     fig.suptitle(title, fontsize=10, color=INK)
-    fig.tight_layout()
-    return _png(fig)
+    fig.tight_layout(rect=(0, 0.06 + 0.03 * (len(curves) > 4), 1, 1))
+    return fig

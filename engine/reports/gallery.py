@@ -15,12 +15,14 @@ from functools import partial
 import numpy as np
 
 from engine.api.catalogue import BANDED_METRICS
+from engine.api.display import shorten_all
 from engine.reports import figures
 from engine.reports.source import AnalysisSource
 
 WORST_PER_CLASS = 2  # worst errors shown per class on a model's diagnosis sheet
 WORST_CLASSES = 20  # classes per sheet (the lowest accuracies): CIFAR-100 would otherwise be 100 rows
 TOP_CONFUSED = 10
+GRID_NAME_WIDTH = 22  # model names in CAM grid captions, shortened from the middle
 CONFUSED_ROWS, CONFUSED_EXAMPLES = 5, 3  # the examples sheet: top pairs, images per pair
 
 
@@ -70,13 +72,14 @@ def choose_examples(source: AnalysisSource, k: int) -> ExampleSets:
 def _grid_rows(source: AnalysisSource, rows: list[int]) -> list[figures.GridRow]:
     data = source.per_image
     images = source.images
+    short = shorten_all(list(source.model_names), GRID_NAME_WIDTH)  # captions set the column widths
     grid = []
     for i in rows:
         label = int(data["labels"][i])
         panels = []
         for m, model in enumerate(source.model_names):
             pred = int(data["preds"][m, i])
-            panels.append(figures.Panel(cam=np.asarray(source.maps(model)[i]), model=model,
+            panels.append(figures.Panel(cam=np.asarray(source.maps(model)[i]), model=short[model],
                                         predicted=source.class_name(pred),
                                         confidence=float(data["confidences"][m, i]), correct=pred == label))
         caption = f"#{int(data['indices'][i])} {source.class_name(label)}"
@@ -86,11 +89,12 @@ def _grid_rows(source: AnalysisSource, rows: list[int]) -> list[figures.GridRow]
 
 def _metric_bars(source: AnalysisSource, metric: str) -> list[figures.IntervalBar]:
     bars = []
+    short = shorten_all([p.student for p in source.pairs], 32)
     for pair in source.pairs:
         stat = pair.metrics[metric]
         if stat.mean is None or stat.ci_low is None or stat.ci_high is None:
             continue
-        bars.append(figures.IntervalBar(label=pair.student, mean=stat.mean, low=stat.ci_low, high=stat.ci_high,
+        bars.append(figures.IntervalBar(label=short[pair.student], mean=stat.mean, low=stat.ci_low, high=stat.ci_high,
                                         band=stat.band))
     return bars
 
@@ -200,5 +204,6 @@ def plan_figures(source: AnalysisSource, examples: int) -> list[FigureTask]:
     curves = source.run_curves()
     if curves:
         tasks.append(FigureTask("training_curves.png", "Training curves", "training",
-                                partial(figures.training_curves, curves, "Training runs of these checkpoints")))
+                                partial(figures.training_curves, curves, "Training runs of these checkpoints",
+                                        shorten_all(list(curves), 32))))
     return tasks

@@ -13,6 +13,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from engine.api import display
+
 
 def esc(value: object) -> str:
     return html.escape(str(value), quote=True)
@@ -23,6 +25,13 @@ def number(value: float | None, digits: int = 4) -> str:
     if value is None or math.isnan(value):
         return "–"
     return f"{value:.{digits}f}"
+
+
+def percent(value: float | None, digits: int = 1) -> str:
+    """A fraction in [0, 1] (accuracy, agreement, confidence, rates) as the percentage every view shows."""
+    if value is None or math.isnan(value):
+        return "–"
+    return display.percent(value, digits)
 
 
 def image(png: bytes, alt: str, css_class: str = "figure") -> str:
@@ -54,10 +63,17 @@ def table(columns: Sequence[Column], rows: Sequence[Sequence[str]], table_id: st
     )
 
 
-def numeric_cell(value: float | None, digits: int = 4, extra: str = "") -> str:
-    """A number with its exact value kept in ``data-value`` (sorting, and tests that read the DOM)."""
+def numeric_cell(value: float | None, digits: int = 4, extra: str = "", as_percent: bool = False) -> str:
+    """A number with its exact value kept in ``data-value`` (sorting, and tests that read the DOM);
+    ``as_percent`` shows a fraction as a percentage (one decimal), the value stays the fraction."""
     raw = "" if value is None or math.isnan(value) else repr(float(value))
-    return f'<span class="num" data-value="{raw}">{number(value, digits)}</span>{extra}'
+    shown = percent(value) if as_percent else number(value, digits)
+    return f'<span class="num" data-value="{raw}">{shown}</span>{extra}'
+
+
+def name_cell(full: str, short: str) -> str:
+    """A model name shortened from the middle (the display policy) on one line, the whole name on hover."""
+    return f'<span class="name" title="{esc(full)}">{esc(short)}</span>'
 
 
 def section(title: str, body: str, anchor: str, lead: str = "") -> str:
@@ -99,27 +115,31 @@ h3 { font-size: 15px; font-weight: 600; margin: 18px 0 6px; }
 nav { display:flex; flex-wrap: wrap; gap: 6px 16px; font-size: 13.5px; }
 nav a, a { color: var(--accent); text-decoration: none; } nav a:hover { text-decoration: underline; }
 section { background: var(--paper); border: 1px solid var(--rule); border-radius: 6px; padding: 18px 22px; margin: 18px 0; }
-.scroll { overflow-x: auto; }
-.nowrap, .num { white-space: nowrap; }
-table { border-collapse: collapse; width: 100%; font-size: 13.5px; font-variant-numeric: tabular-nums; margin: 8px 0 4px; }
-th, td { padding: 5px 9px; border-bottom: 1px solid var(--rule); text-align: left; vertical-align: middle; }
-th { font-weight: 600; color: var(--muted); cursor: pointer; user-select: none; white-space: nowrap; }
+.scroll { overflow-x: auto; max-width: 100%; }
+.nowrap, .num, .name { white-space: nowrap; }
+.name { font-family: ui-monospace, "SF Mono", Menlo, Consolas, monospace; font-size: 12px; }
+.sub { display: block; color: var(--muted); font-size: 11.5px; white-space: nowrap; }
+table { border-collapse: collapse; width: 100%; font-size: 12.5px; font-variant-numeric: tabular-nums; margin: 8px 0 4px; }
+th, td { padding: 5px 6px; border-bottom: 1px solid var(--rule); text-align: left; vertical-align: middle; }
+th { font-weight: 600; color: var(--muted); cursor: pointer; user-select: none; vertical-align: bottom; font-size: 12px; }
 th[data-sort="asc"]::after { content: " \\25B2"; font-size: 10px; }
 th[data-sort="desc"]::after { content: " \\25BC"; font-size: 10px; }
 tbody tr:hover { background: #fafbfc; }
-.band { display:inline-block; padding: 1px 8px; border-radius: 10px; font-size: 12px; font-weight: 600; color: #fff; }
+.band { display:inline-block; padding: 1px 7px; border-radius: 10px; font-size: 12px; font-weight: 600; color: #fff; }
 .swatch { display:inline-block; width: 10px; height: 10px; border-radius: 2px; margin-right: 5px; vertical-align: baseline; }
 .legend { display:flex; flex-wrap: wrap; gap: 4px 18px; font-size: 12.5px; color: var(--muted); margin: 6px 0 10px; }
-.interval { display:inline-block; position: relative; width: 90px; height: 8px; margin-left: 8px;
+.interval { display:block; position: relative; width: 60px; height: 7px; margin-top: 3px;
   background: #eef0f2; border-radius: 4px; vertical-align: middle; }
 .interval i { position:absolute; top:0; bottom:0; border-radius: 4px; opacity: 0.85; }
 .interval b { position:absolute; top:-2px; bottom:-2px; width: 2px; background: var(--ink); }
 .figure { max-width: 100%; height: auto; display: block; margin: 10px 0; border: 1px solid var(--rule); border-radius: 4px; }
 .figures { display:grid; grid-template-columns: repeat(auto-fit, minmax(420px, 1fr)); gap: 8px 18px; }
+.bands li { margin: 2px 0; font-size: 13.5px; }
 details { margin: 6px 0; } summary { cursor: pointer; color: var(--accent); }
 .summary { background: var(--wash); border-left: 3px solid var(--accent); padding: 8px 14px; margin: 8px 0 12px; }
 .summary li { margin: 2px 0; }
 footer { max-width: 1180px; margin: 0 auto; padding: 8px 28px 32px; color: var(--muted); font-size: 12.5px; }
+@media (max-width: 1100px) { header, main { padding-left: 14px; padding-right: 14px; } section { padding: 14px 14px; } }
 @media print { body { background: #fff; } section { border: none; padding: 0; } nav { display: none; } }
 """  # noqa: E501 (one CSS rule per line)
 

@@ -11,12 +11,31 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from engine.api.bands import BANDS
 from engine.api.catalogue import BANDED_METRICS, OUTCOME_LABELS, OUTCOME_SPLITS
-from engine.api.results import Stat
+from engine.api.display import shorten, shorten_all
+from engine.api.results import PairEntry, Stat
 from engine.reports import html as h
 from engine.reports.bands import BANDS_BEST_FIRST, METRIC_LABELS, band_colour, band_tint
 from engine.reports.gallery import FigureTask
 from engine.reports.source import AnalysisSource
+
+#: model names longer than this are shortened from the middle (whole name on hover); the part that
+#: tells a name from the analysis's other names is kept, so rows never look alike
+NAME_WIDTH = 22
+
+
+class Names:
+    """Every model name of the analysis as the report shows it: one line, shortened against the others."""
+
+    def __init__(self, names: Sequence[str]):
+        self._short = shorten_all(list(names), NAME_WIDTH)
+
+    def short(self, name: str) -> str:
+        return self._short.get(name) or shorten(name, NAME_WIDTH)
+
+    def cell(self, name: str) -> str:
+        return h.name_cell(name, self.short(name))
 
 
 def _band(band: str | None) -> str:
@@ -50,10 +69,38 @@ def _interval(stat: Stat, band: str | None, scale: tuple[float, float]) -> str:
             f'background:{band_colour(band)}"></i><b style="left:{pct(mean):.1f}%"></b></span>')
 
 
-def _stat(stat: Stat | int | None, band: str | None = None, scale: tuple[float, float] | None = None) -> str:
+def _stat(stat: Stat | int | None, band: str | None = None, scale: tuple[float, float] | None = None,
+          as_percent: bool = False) -> str:
     if not isinstance(stat, Stat):  # a missing statistic (an int is a count, never a statistic)
         return h.numeric_cell(None)
-    return h.numeric_cell(stat.mean, extra=_interval(stat, band, scale) if scale else "")
+    return h.numeric_cell(stat.mean, extra=_interval(stat, band, scale) if scale else "", as_percent=as_percent)
+
+
+def _pct(stat: Stat | int | None, with_interval: bool = False) -> str:
+    """Accuracy-like statistics (fractions) as percentages; ``with_interval`` adds the 95% interval below."""
+    cell = _stat(stat, as_percent=True)
+    if with_interval and isinstance(stat, Stat) and stat.ci_low is not None and stat.ci_high is not None:
+        cell += (f'<span class="sub" title="95% interval">{100 * stat.ci_low:.1f}–'
+                 f'{100 * stat.ci_high:.1f}%</span>')
+    return cell
+
+
+def band_explanation(pair: PairEntry) -> str:
+    """Why a row has its overall band: the four metric scores, their mean and the rounding, and
+    which metrics sit below the overall band (an Acceptable row may have a Problematic metric)."""
+    scores = [(METRIC_LABELS[m], pair.band_scores.get(m, 0)) for m in BANDED_METRICS]
+    mean = sum(score for _, score in scores) / len(scores)
+    parts = ", ".join(f"{label} {BANDS[score]} ({score})" for label, score in scores)
+    text = (f"overall {pair.band} = mean of the four metric scores ({parts}) = {mean:g}, "
+            f"rounded half up to {pair.band_score}")
+    below = [f"{label} is {BANDS[score]}" for label, score in scores if score < pair.band_score]
+    return text + ("; " + ", ".join(below) if below else "")
+
+
+def band_explanations(source: AnalysisSource, names: Names) -> str:
+    items = "".join(f"<li>{names.cell(pair.student)}: {h.esc(band_explanation(pair))}</li>"
+                    for pair in source.pairs)
+    return f'<details class="bands" open><summary>How each overall band is decided</summary><ul>{items}</ul></details>'
 
 
 def _scale(source: AnalysisSource, metric: str) -> tuple[float, float]:
@@ -65,6 +112,7 @@ def _scale(source: AnalysisSource, metric: str) -> tuple[float, float]:
 
 
 def leaderboard(source: AnalysisSource) -> str:
+    names = Names(source.model_names)
     scales = {metric: _scale(source, metric) for metric in BANDED_METRICS}
     columns = [h.Column("student"), h.Column("method"), h.Column("band"),
                h.Column("accuracy", True), h.Column("agreement", True, "top-1 agreement with the teacher")]
@@ -74,21 +122,23 @@ def leaderboard(source: AnalysisSource) -> str:
     for pair in source.pairs:
         student = source.model_entry(pair.student)
         method = (pair.method or "–") + (" (baseline)" if pair.student == source.results.baseline else "")
-        cells = [h.esc(pair.student), h.esc(method), _band(pair.band),
-                 _stat(student.accuracy), _stat(pair.agreement)]
+        cells = [names.cell(pair.student), h.esc(method),
+                 _band(pair.band).replace('class="band"', f'class="band" title="{h.esc(band_explanation(pair))}"'),
+                 _pct(student.accuracy), _pct(pair.agreement)]
         for metric in BANDED_METRICS:
             entry = pair.metrics[metric]
             cells.append(_stat(entry, entry.band, scales[metric]))
         cells += [_stat(pair.output_kl), h.numeric_cell(pair.n_valid, 0)]
         rows.append(cells)
         attrs.append(f'data-student="{h.esc(pair.student)}" style="background:{band_tint(pair.band)}"')
-    return _legend() + h.table(columns, rows, "leaderboard", attrs)
+    return _legend() + h.table(columns, rows, "leaderboard", attrs) + band_explanations(source, names)
 
 
 def models_table(source: AnalysisSource) -> str:
+    names = Names(source.model_names)
     columns = [h.Column("model"), h.Column("role"), h.Column("architecture"), h.Column("CAM layer"),
-               h.Column("parameters", True),
-               h.Column("accuracy", True), h.Column("95% interval"), h.Column("checkpoint accuracy", True),
+               h.Column("params", True, "parameters"), h.Column("accuracy", True, "on the analysed images, with its 95% interval"),
+               h.Column("checkpoint accuracy", True, "as measured when the checkpoint was saved"),
                h.Column("mean confidence", True), h.Column("degenerate maps", True)]
     has_mask = any(m.mask is not None for m in source.models)
     if has_mask:
@@ -101,20 +151,17 @@ def models_table(source: AnalysisSource) -> str:
         columns.append(h.Column("follows cue", True, "share of predictions equal to the class the cue names"))
     rows = []
     for model in source.models:
-        acc = model.accuracy
-        interval = (f'<span class="nowrap">{acc.ci_low:.4f} – {acc.ci_high:.4f}</span>'
-                    if acc.ci_low is not None and acc.ci_high is not None else "–")
         layer = model.tap or source.results.cam.layers.get(model.name, "–")
-        row = [h.esc(model.name), h.esc(model.role), h.esc(f"{model.arch} ×{model.width}"),
-               h.esc(layer), h.numeric_cell(model.params, 0), _stat(acc), interval,
-               h.numeric_cell(model.checkpoint_accuracy), h.numeric_cell(model.mean_confidence),
-               h.numeric_cell(model.degenerate, 0)]
+        row = [names.cell(model.name), h.esc(model.role), h.esc(f"{model.arch} ×{model.width}"),
+               h.esc(layer), h.numeric_cell(model.params, 0), _pct(model.accuracy, with_interval=True),
+               h.numeric_cell(model.checkpoint_accuracy, as_percent=True),
+               h.numeric_cell(model.mean_confidence, as_percent=True), h.numeric_cell(model.degenerate, 0)]
         mask = model.mask
         if has_mask:
-            row += [_stat(mask.pointing_game if mask else None), _stat(mask.energy_in_mask if mask else None)]
+            row += [_pct(mask.pointing_game if mask else None), _stat(mask.energy_in_mask if mask else None)]
         row += [_stat(getattr(mask, name) if mask else None) for name in regions]
         if follows:
-            row.append(_stat(model.follows_cue))
+            row.append(_pct(model.follows_cue))
         rows.append(row)
     return h.table(columns, rows, "models")
 
@@ -170,13 +217,14 @@ def baseline_table(source: AnalysisSource) -> str:
 
 
 def splits_table(source: AnalysisSource) -> str:
+    names = Names(source.model_names)
     columns = [h.Column("student"), h.Column("split")]
     columns += [h.Column("n", True)] + [h.Column(METRIC_LABELS[m], True) for m in BANDED_METRICS]
     rows = []
     for pair in source.pairs:
         for key in OUTCOME_SPLITS:
             split = pair.splits.get(key)
-            rows.append([h.esc(pair.student), h.esc(OUTCOME_LABELS[key]), h.numeric_cell(split.n if split else None, 0)]
+            rows.append([names.cell(pair.student), h.esc(OUTCOME_LABELS[key]), h.numeric_cell(split.n if split else None, 0)]
                         + [_stat(split.metrics.get(m) if split else None) for m in BANDED_METRICS])
     return h.table(columns, rows, "splits")
 
@@ -190,9 +238,10 @@ def _verdict(passed: bool | None) -> str:
 def checks(source: AnalysisSource) -> str:
     """Whether the maps can be trusted: the randomisation sanity check, deletion/insertion, attention maps."""
     results = source.results
+    names = Names(source.model_names)
     blocks = []
     sanity = results.sanity
-    rows = [[h.esc(method), h.esc(model), _stat(entry.spearman), _stat(entry.pearson),
+    rows = [[h.esc(method), names.cell(model), _stat(entry.spearman), _stat(entry.pearson),
              _stat(entry.iou), _verdict(entry.passed)]
             for method, models in (sanity.methods if sanity else {}).items() for model, entry in models.items()]
     if sanity and rows:
@@ -203,7 +252,7 @@ def checks(source: AnalysisSource) -> str:
             + h.table([h.Column("method"), h.Column("model"), h.Column("Spearman", True), h.Column("Pearson", True),
                        h.Column("IoU", True), h.Column("result")], rows, "sanity"))
     faithfulness = results.faithfulness
-    rows = [[h.esc(model), _stat(entry.get("deletion_auc")), _stat(entry.get("insertion_auc"))]
+    rows = [[names.cell(model), _stat(entry.get("deletion_auc")), _stat(entry.get("insertion_auc"))]
             for model, entry in (faithfulness.models if faithfulness else {}).items()]
     if faithfulness and rows:
         blocks.append(
@@ -212,7 +261,7 @@ def checks(source: AnalysisSource) -> str:
             "better) or inserted into a blurred copy (higher is better), as area under the curve.</p>"
             + h.table([h.Column("model"), h.Column("deletion AUC", True), h.Column("insertion AUC", True)],
                       rows, "faithfulness"))
-    rows = [[h.esc(model), h.numeric_cell(_count(entry.get("n")), 0), _stat(entry.get("pearson")),
+    rows = [[names.cell(model), h.numeric_cell(_count(entry.get("n")), 0), _stat(entry.get("pearson")),
              _stat(entry.get("peak_distance"))] for model, entry in results.attention.items()]
     if rows:
         blocks.append(
@@ -230,25 +279,50 @@ def _figure(pngs: Mapping[str, bytes], name: str, alt: str) -> str:
     return h.image(pngs[name], alt) if name in pngs else ""
 
 
+def against_teacher(source: AnalysisSource, model: str) -> list[str]:
+    """A student's own findings beside the teacher's: the accuracy gap in points, how often it agrees
+    with the teacher, and the classes where it loses most to the teacher (none for the teacher)."""
+    if model == source.teacher or source.teacher not in source.results.diagnosis:
+        return []
+    mine, theirs = source.results.diagnosis[model], source.results.diagnosis[source.teacher]
+    if mine.accuracy is None or theirs.accuracy is None:
+        return []
+    pair = next((p for p in source.pairs if p.student == model), None)
+    agree = (f", agrees with it on {h.percent(pair.agreement.mean)} of images"
+             if pair and pair.agreement.mean is not None else "")
+    lines = [f"Against the teacher: accuracy {100 * (mine.accuracy - theirs.accuracy):+.1f} points "
+             f"({h.percent(mine.accuracy)} vs {h.percent(theirs.accuracy)}){agree}."]
+    teacher_by_class = {c.cls: c.accuracy for c in theirs.per_class if c.accuracy is not None}
+    drops = sorted(((teacher_by_class[c.cls] - c.accuracy, c.name) for c in mine.per_class
+                    if c.accuracy is not None and c.cls in teacher_by_class), reverse=True)
+    lost = [f"{name} (−{100 * drop:.0f} points)" for drop, name in drops[:3] if drop > 0]
+    if lost:
+        lines.append("Loses most to the teacher on: " + ", ".join(lost) + ".")
+    return lines
+
+
 def diagnosis(source: AnalysisSource, pngs: Mapping[str, bytes]) -> str:
-    """Per model: the written summary, recommendations, per-class accuracy, and the diagnosis figures."""
+    """Per model: its own written summary (and, for a student, how it compares with the teacher),
+    recommendations, per-class accuracy, and the diagnosis figures."""
+    names = Names(source.model_names)
     blocks = []
     for model in source.model_names:
         d = source.results.diagnosis[model]
-        summary = "".join(f"<li>{h.esc(line)}</li>" for line in d.summary)
+        summary = "".join(f"<li>{h.esc(line)}</li>" for line in [*d.summary, *against_teacher(source, model)])
         advice = "".join(f"<li>{h.esc(line)}</li>" for line in d.recommendations)
         columns = [h.Column("class"), h.Column("n", True), h.Column("accuracy", True), h.Column("pointing game", True)]
-        rows = [[h.esc(c.name), h.numeric_cell(c.n, 0), h.numeric_cell(c.accuracy),
-                 h.numeric_cell(c.pointing_game)] for c in d.per_class]
+        rows = [[h.esc(c.name), h.numeric_cell(c.n, 0), h.numeric_cell(c.accuracy, as_percent=True),
+                 h.numeric_cell(c.pointing_game, as_percent=True)] for c in d.per_class]
         pair_rows = [[h.esc(source.class_name(p.true)), h.esc(source.class_name(p.predicted)),
-                      h.numeric_cell(p.count, 0), h.numeric_cell(p.rate), h.esc(p.related or "–")]
+                      h.numeric_cell(p.count, 0), h.numeric_cell(p.rate, as_percent=True), h.esc(p.related or "–")]
                      for p in d.confused_pairs]
         pair_columns = [h.Column("true"), h.Column("predicted"), h.Column("count", True), h.Column("rate", True),
                         h.Column("related by", help="shared superclass or name part")]
         pair_table = (h.table(pair_columns, pair_rows, f"pairs-{model}") if pair_rows
                       else '<p class="note">No confusions.</p>')
         blocks.append(
-            f'<h3 id="diag-{h.esc(model)}">{h.esc(model)} — accuracy {h.numeric_cell(d.accuracy)}</h3>'
+            f'<h3 id="diag-{h.esc(model)}">{names.cell(model)} — accuracy '
+            f'{h.numeric_cell(d.accuracy, as_percent=True)}</h3>'
             + (f'<div class="summary"><ul>{summary}</ul></div>' if summary else "")
             + (f"<p><strong>Recommendations</strong></p><ul>{advice}</ul>" if advice else "")
             + _figure(pngs, f"worst_{model}.png", f"worst predictions of {model}")

@@ -1,8 +1,10 @@
 """The report's tables as rows (header + values), written to CSV and shown in report.html.
 
-Numbers are written with ``repr(float(x))``: the shortest text that reads back as exactly the
-value in results.json / per_image.npz, so a spreadsheet, a script and the tests all see the
-analysis's numbers, not a rounding of them. Missing values (null / NaN) are empty cells.
+Numbers are written as the shortest text that reads back as exactly the value in results.json /
+per_image.npz, so a spreadsheet, a script and the tests all see the analysis's numbers, not a
+rounding of them. A value computed in float32 is written as the shortest text of that float32
+(``0.701``, not its float64 widening ``0.7009999752044678``): read back as float32 it is exactly
+the value. Missing values (null / NaN) are empty cells.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from engine.reports.source import AnalysisSource
 Row = list[Any]
 #: per_image.csv's per-pair columns: every map metric, then the per-image output KL
 PER_IMAGE_METRICS = (*MAP_METRICS, "output_kl")
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 def exact(value: Any) -> str:
@@ -34,8 +37,19 @@ def exact(value: Any) -> str:
         return str(int(value))
     if isinstance(value, (float, np.floating)):
         number = float(value)
-        return "" if math.isnan(number) else repr(number)
+        if math.isnan(number):
+            return ""
+        if not math.isfinite(number) or abs(number) > FLOAT32_MAX:
+            return repr(number)
+        single = np.float32(number)
+        return str(single) if float(single) == number else repr(number)
     return str(value)
+
+
+def float32_cells(values: np.ndarray) -> list[str]:
+    """A float32 column as cells in one vectorised step (NumPy's shortest round-trip text), NaN empty."""
+    cells: list[str] = np.asarray(values, dtype=np.float32).astype(str).tolist()
+    return ["" if cell == "nan" else cell for cell in cells]
 
 
 def to_csv(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> bytes:
@@ -92,12 +106,17 @@ def per_image(source: AnalysisSource) -> tuple[list[str], list[Row]]:
                [names[k] for k in data["labels"]]]
     for m in range(len(source.model_names)):
         preds = data["preds"][m]
-        columns += [preds.tolist(), [names[k] for k in preds], data["confidences"][m].tolist(),
+        columns += [preds.tolist(), [names[k] for k in preds], _floats(data["confidences"][m]),
                     (preds == data["labels"]).astype(int).tolist()]
-    columns += [data[metric][s].tolist() for s in range(len(source.student_names))
+    columns += [_floats(data[metric][s]) for s in range(len(source.student_names))
                 for metric in PER_IMAGE_METRICS]
     rows = [list(row) for row in zip(*columns, strict=True)]
     return header, rows
+
+
+def _floats(values: np.ndarray) -> list[Any]:
+    """float32 columns as their shortest text; wider floats stay numbers (``exact`` writes them)."""
+    return float32_cells(values) if values.dtype == np.float32 else values.tolist()
 
 
 def per_class_accuracy(source: AnalysisSource) -> tuple[list[str], list[Row]]:

@@ -9,8 +9,11 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 from contextlib import AbstractContextManager
+from typing import TypeVar
 
 import torch
+
+M = TypeVar("M", bound=torch.nn.Module)
 
 
 
@@ -21,7 +24,7 @@ def autocast(device: torch.device) -> Callable[[], AbstractContextManager]:
     return contextlib.nullcontext
 
 
-def prepare_model(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+def prepare_model(model: M, device: torch.device) -> M:
     model = model.to(device)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True

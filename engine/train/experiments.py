@@ -12,20 +12,27 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
 
+from engine.api.catalogue import EXPERIMENTS
+from engine.api.results import ExperimentResult
+from engine.api.specs import ExperimentSpec
 from engine.data.loader import DeviceLoader
 from engine.errors import KdcamError
 from engine.jobs import JobContext
 from engine.models import TappedModel, architectures
-from engine.api.catalogue import EXPERIMENTS
-from engine.api.results import ExperimentResult
-from engine.api.specs import ExperimentSpec
 from engine.train.colour import ColourJitter
 from engine.train.device import autocast
 from engine.train.recipes import Recipe
-from engine.train.suite import (Session, check_students, load_teacher, open_session, student_name, teacher_name,
-                                train_student, train_teacher)
+from engine.train.suite import (
+    Session,
+    check_students,
+    load_teacher,
+    open_session,
+    student_name,
+    teacher_name,
+    train_student,
+    train_teacher,
+)
 from engine.train.trainer import evaluate
 
 TEST_JITTER_SEED = 12345  # the jittered test set's draws, apart from any training epoch's
@@ -90,15 +97,15 @@ def colour_invariance(spec: ExperimentSpec, ctx: JobContext) -> ExperimentResult
     tuned.load_state_dict(teacher.state_dict())
     tuned_name = f"{teacher_ckpt}-cj"
     jitter = ColourJitter(len(data), data.mean, data.std, session.spec.seed, session.device)
-    session.fit(tuned_name, "teacher", "ce+colour-jitter", meta.arch, session.distiller("si", tuned, None, {}), ctx,
-                recipe=finetune_recipe(session.recipe), augment=jitter, width=meta.width)
+    tuned_name = session.fit(tuned_name, "teacher", "ce+colour-jitter", meta.arch, session.distiller("si", tuned, None, {}),
+                             ctx, recipe=finetune_recipe(session.recipe), augment=jitter, width=meta.width).name
     # the student learns from the invariant teacher on the images it became invariant on: distilled
     # on clean images only, a student has nothing that asks it to match the teacher under jitter
     distiller = session.distiller(method, session.build(spec.student), load_teacher(session, tuned_name))
     jitter_student = session.fit(student_name(session, method, "-cj"), "student", method, spec.student, distiller,
                                  ctx, teacher_name=tuned_name, augment=jitter)
 
-    rows = []
+    rows: list[dict[str, str | float]] = []
     for role, name in (("teacher", teacher_ckpt), ("student", plain_student),
                        ("teacher, colour-jitter fine-tuned", tuned_name),
                        ("student of it, distilled on jittered images", jitter_student.name)):
@@ -123,7 +130,7 @@ def _clean_and_jittered(session: Session, name: str, ctx: JobContext) -> tuple[f
 
 def teacher_capacity(spec: ExperimentSpec, ctx: JobContext) -> ExperimentResult:
     method = spec.method or "kd"
-    rows = []
+    rows: list[dict[str, str | float]] = []
     for arch in spec.teachers:
         session = open_session(spec.train_spec(arch, method), ctx)
         teacher, teacher_ckpt, teacher_acc = _teacher(session, arch, ctx, method)

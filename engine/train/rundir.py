@@ -9,7 +9,7 @@ can tell a run whose process was killed (``interrupted``) from one still running
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,13 +17,14 @@ import torch
 
 from engine import distributed
 from engine.api import atomic
+from engine.api.names import check_id
 from engine.api.runs import read_events, write_status
 from engine.api.workspace import read_json
 from engine.errors import KdcamError
 
 
 def new_run_id(name: str) -> str:
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-%f")[:-3]
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S-%f")[:-3]
     return f"{stamp}-{name}"
 
 
@@ -36,18 +37,17 @@ class RunDir:
         self.writer = distributed.current().main
 
     @classmethod
-    def create(cls, runs_root: Path, name: str, config: dict[str, Any]) -> "RunDir":
-        run = cls(runs_root / distributed.broadcast(new_run_id(name)))  # rank 0 names it for all
-        if run.writer:
-            run.path.mkdir(parents=True, exist_ok=False)
-            atomic.write_json(run.path / "config.json", {**config, "world_size": distributed.current().world_size})
+    def create(cls, runs_root: Path, name: str, config: dict[str, Any]) -> RunDir:
+        """A new run directory; called by the one process that writes (rank 0 of a distributed run)."""
+        run = cls(runs_root / new_run_id(name))
+        run.path.mkdir(parents=True, exist_ok=False)
+        atomic.write_json(run.path / "config.json", config)
         run.set_status("running")
-        distributed.barrier()  # the directory exists before any rank reads it
         return run
 
     @classmethod
-    def open(cls, runs_root: Path, run_id: str) -> "RunDir":
-        run = cls(runs_root / run_id)
+    def open(cls, runs_root: Path, run_id: str) -> RunDir:
+        run = cls(runs_root / check_id("run id", run_id))
         if read_json(run.path / "config.json") is None:
             raise KdcamError(f"no run {run_id!r} in {runs_root}")
         return run

@@ -16,8 +16,10 @@ from typing import Any
 
 import torch
 
+from engine import distributed
 from engine.api.checkpoints import CheckpointMeta
 from engine.api.results import SeedGroupResult, StudentOutcome, TeacherOutcome, TrainResult
+from engine.api.runs import read_run
 from engine.api.specs import TrainSpec
 from engine.api.workspace import Workspace, read_json
 from engine.checkpoints.building import build_from_meta
@@ -28,6 +30,7 @@ from engine.distill import Distiller, TrainingSet, build_distiller, check_method
 from engine.errors import JobCancelled, KdcamError
 from engine.jobs import JobContext
 from engine.models import TappedModel, architectures, build_model
+from engine.models.adapters import renormalised
 from engine.train.device import prepare_model
 from engine.train.recipes import Recipe, resolve_recipe
 from engine.train.rundir import RunDir
@@ -86,24 +89,40 @@ class Session:
             teacher_name: str | None = None, recipe: Recipe | None = None, augment=None,
             resume_run: str | None = None, width: float | None = None) -> FitResult:
         width = width or self.width
+        here = distributed.current()
+        if resume_run:
+            run = RunDir.open(self.ws.runs, resume_run)
+            name = str(run.config.get("name") or name)
+            if here.main:
+                self.store.reserve([name, f"{name}-last"], run.run_id)  # refused if another run took them since
+        else:
+            run_id = None
+            if here.main:  # rank 0 (or the one process) alone touches the store; the others learn the outcome
+                recipe_dict = dataclasses.asdict(recipe or self.recipe)
+                with self.store.writing():  # choose, record and reserve the names as one step: no other run gets them
+                    name = self.store.free_name(name, ("", "-last"))
+                    config = {"spec": self.spec.to_dict(), "name": name, "role": role, "method": method,
+                              "arch": arch, "width": width, "teacher": teacher_name, "recipe": recipe_dict,
+                              "dataset": self.spec.dataset, "seed": self.spec.seed, "device": str(self.device),
+                              "world_size": here.world_size, "validation": self.validation}
+                    run_id = RunDir.create(self.ws.runs, name, config).run_id
+                    self.store.reserve([name, f"{name}-last"], run_id)
+            name, run_id = distributed.broadcast((name, run_id))
+            distributed.barrier()  # the run directory exists before any rank opens it
+            run = RunDir(self.ws.runs / run_id)
         plan = FitPlan(name=name, role=role, method=method, arch=arch, width=width, distiller=distiller,
                        recipe=recipe or self.recipe, train_set=self.train_set, test_set=self.test_set,
                        device=self.device, seed=self.spec.seed, teacher_name=teacher_name, compile=self.spec.compile,
                        augment=augment, template=self.template(arch), sync_bn=self.spec.sync_bn,
                        val_set=self.val_set, validation=self.validation)
-        if resume_run:
-            run = RunDir.open(self.ws.runs, resume_run)
-        else:
-            config = {"spec": self.spec.to_dict(), "name": name, "role": role, "method": method, "arch": arch,
-                      "width": width, "teacher": teacher_name, "recipe": dataclasses.asdict(plan.recipe),
-                      "dataset": self.spec.dataset, "seed": self.spec.seed, "device": str(self.device),
-                      "validation": self.validation}
-            run = RunDir.create(self.ws.runs, name, config)
         try:
-            return fit(plan, run, self.store, ctx, resume=resume_run is not None)
+            result = fit(plan, run, self.store, ctx, resume=resume_run is not None)
         except BaseException as exc:
             _record_stop(run, exc)
             raise
+        if here.main:
+            self.store.release([name, f"{name}-last"], run.run_id)  # the checkpoints now carry the run id
+        return result
 
 
 def _record_stop(run: RunDir, exc: BaseException) -> None:
@@ -141,8 +160,8 @@ def open_session(spec: TrainSpec, ctx: JobContext) -> Session:
     if train_set.num_classes < 2:
         raise KdcamError(f"dataset {spec.dataset!r} has {train_set.num_classes} class; training needs at least two")
     train_set, val_set, validation = carve_validation(train_set, spec.validation, spec.seed)
-    return Session(spec, ws, CheckpointStore(ws.checkpoints), recipe, float(width), float(teacher_width), device,
-                   train_set, test_set, val_set, validation)
+    return Session(spec, ws, CheckpointStore(ws.checkpoints, on_wait=ctx.log), recipe, float(width),
+                   float(teacher_width), device, train_set, test_set, val_set, validation)
 
 
 def load_teacher(session: Session, name: str) -> TappedModel:
@@ -154,6 +173,8 @@ def load_teacher(session: Session, name: str) -> TappedModel:
                          f"{data.num_classes}; distil on the dataset the teacher was trained on")
     if meta.class_names and list(meta.class_names) != list(data.class_names):
         raise KdcamError(f"teacher checkpoint {name!r} names its classes differently from {data.name!r}")
+    # batches come normalised with the dataset's statistics; the teacher gets its own checkpoint's
+    model = renormalised(model, (data.mean, data.std), (meta.mean, meta.std))
     return prepare_model(model, session.device).eval()
 
 
@@ -178,7 +199,7 @@ def train_teacher(session: Session, arch: str, ctx: JobContext, name: str | None
     distiller = session.distiller("si", model, None, {})
     result = session.fit(name, "teacher", "ce", arch, distiller, ctx, resume_run=resume_run,
                          width=session.teacher_width, recipe=session.recipe.for_teacher())
-    return load_teacher(session, name), result
+    return load_teacher(session, result.name), result
 
 
 def train_student(session: Session, method: str, teacher: TappedModel, teacher_ckpt: str, ctx: JobContext,
@@ -208,16 +229,20 @@ def run_train_job(spec: TrainSpec, ctx: JobContext) -> TrainResult:
     epoch, under the spec recorded in its config; the suite then goes on with the methods
     that came after it.
     """
-    resumed: dict[str, Any] | None = None
+    resumed: dict[str, Any] = {}  # the interrupted run's config and id, when resuming
     if spec.resume:
         ws = Workspace.open(spec.workspace)
-        resumed = {**RunDir.open(ws.runs, spec.resume).config, "run_id": spec.resume}
-        # runs recorded before validation splits trained on every image: resume them the same way
-        spec = TrainSpec(**{"validation": 0.0, **resumed["spec"], "workspace": spec.workspace, "resume": None,
-                            "methods": tuple(resumed["spec"]["methods"]), "seeds": ()})
+        RunDir.open(ws.runs, spec.resume)  # a clear error for an unknown or invalid run id
+        recorded = read_run(ws, spec.resume).config  # validated: a hand-edited config is one clear error
+        resumed = {**recorded.raw, "run_id": spec.resume}
+        where = f"{ws.runs / spec.resume / 'config.json'}: spec"
+        # runs recorded before validation splits trained on every image: they resume the same way
+        spec = dataclasses.replace(TrainSpec.from_record({"validation": 0.0, **recorded.spec,
+                                                          "workspace": spec.workspace}, where),
+                                   resume=None, seeds=())
     session = open_session(spec, ctx)
-    resume_teacher = resumed is not None and resumed["role"] == "teacher"
-    resume_student = resumed is not None and resumed["role"] == "student"
+    resume_teacher = bool(resumed) and resumed["role"] == "teacher"
+    resume_student = bool(resumed) and resumed["role"] == "student"
 
     methods = spec.methods
     if resume_student:
@@ -241,6 +266,7 @@ def run_train_job(spec: TrainSpec, ctx: JobContext) -> TrainResult:
         check_students(session, probe.to(session.device), methods)
         teacher, result = train_teacher(session, spec.teacher, ctx, teacher_ckpt,
                                         resume_run=resumed["run_id"] if resume_teacher else None)
+        teacher_ckpt = result.name  # the name this run reserved (``-2`` when another run holds the plain one)
         teacher_outcome = TeacherOutcome(teacher_ckpt, result.best_accuracy, result.run_id, reused=False,
                                          last_accuracy=result.last_accuracy, val_accuracy=result.val_accuracy,
                                          best_epoch=result.best_epoch)

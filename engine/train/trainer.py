@@ -36,6 +36,7 @@ from engine.distill import Distiller
 from engine.errors import JobCancelled, KdcamError
 from engine.events import Epoch
 from engine.jobs import JobContext
+from engine.train import tensorboard
 from engine.train.device import autocast, prepare_model, rng_state, set_rng_state
 from engine.train.recipes import Recipe
 from engine.train.rundir import RunDir
@@ -144,6 +145,7 @@ def fit(plan: FitPlan, run: RunDir, store: CheckpointStore, ctx: JobContext, res
             "extras": distiller.extras_state_dict(), "optimizer": optimizer.state_dict(), "rng": rng_state(device),
         })
         ctx.emit(Epoch(ctx.job_id, run.run_id, EpochRecord.from_dict(record)))
+        tensorboard.log_epoch(run, record, ctx)
     chosen = _chosen(records)
     run.set_status("finished", _finished_message(chosen), best_accuracy=chosen["test_acc"])
     distributed.barrier()  # the checkpoints exist before any rank reads them (e.g. the new teacher)
@@ -325,4 +327,4 @@ def _save_checkpoint(store: CheckpointStore, name: str, plan: FitPlan, run: RunD
         meta = dataclasses.replace(meta, arch=plan.template.arch, width=plan.template.width,
                                    model_def=plan.template.model_def, model_def_sha256=plan.template.model_def_sha256,
                                    model_args=plan.template.model_args)
-    store.save(name, plan.distiller.student, meta)
+    store.save(name, plan.distiller.student, meta, owner=run.run_id)

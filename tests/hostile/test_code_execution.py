@@ -17,10 +17,10 @@ import pytest
 import torch
 
 from engine.api.model_code import UntrustedModelCode
-from engine.cli.main import main
-from engine.jobs import JobContext
 from engine.api.specs import TapsSpec
 from engine.checkpoints.chores import run_taps
+from engine.cli.main import main
+from engine.jobs import JobContext
 
 DATASET = "shapes?classes=4&train=8&test=12"
 

@@ -19,10 +19,10 @@ import numpy as np
 import pytest
 import torch
 
+from engine.api.specs import ImportSpec
 from engine.checkpoints.importer import import_checkpoint
 from engine.data import load_split
 from engine.errors import KdcamError
-from engine.api.specs import ImportSpec
 
 TORCH_ADVICE = ("weights_only", "file an issue", "safe_globals", "trusted source")
 

@@ -23,16 +23,16 @@ import pytest
 import torch
 
 from engine.api import atomic
+from engine.api.liveness import identity, process_alive, start_time
+from engine.api.runs import list_runs, read_run
+from engine.api.specs import TrainSpec
+from engine.api.workspace import Workspace, read_json
 from engine.cli.main import main
 from engine.errors import JobCancelled
 from engine.events import Progress
 from engine.jobs import JobContext
-from engine.api.liveness import identity, process_alive, start_time
-from engine.api.specs import TrainSpec
 from engine.train.rundir import RunDir
-from engine.api.runs import list_runs, read_run
 from engine.train.suite import run_train_job
-from engine.api.workspace import Workspace, read_json
 
 TINY = ["--dataset", "shapes?train=32&test=16&classes=4", "--teacher", "vgg8", "--student", "vgg8", "--methods", "si",
         "--epochs", "1", "--width", "0.06", "--batch-size", "16", "--recipe", "quick", "--device", "cpu"]

@@ -7,19 +7,25 @@ from dataclasses import dataclass
 from rich.table import Table
 
 from engine.api.checkpoints import CheckpointMeta, UnreadableCheckpoint
+from engine.api.display import LAST_SUFFIX, group_twins
 from engine.api.results import TapInfo
 from tui import format as fmt
 
-COLUMNS = ("name", "arch", "params", "dataset", "role", "method", "teacher", "acc", "created")
+COLUMNS = ("name", "acc", "last", "role", "method", "teacher", "arch", "params", "dataset", "created")
+#: how a -last twin shown under its best checkpoint is named in the table
+TWIN_LABEL = f"  └ {LAST_SUFFIX}"
 
 
 @dataclass(frozen=True)
 class CheckpointRow:
-    """A checkpoint as listed: its metadata, or why its metadata cannot be read."""
+    """A checkpoint as listed: its metadata, or why its metadata cannot be read. ``last`` is the
+    folded ``-last`` twin (the final epoch); ``twin`` marks a twin shown on its own row."""
 
     name: str
     meta: CheckpointMeta | None = None
     problem: str | None = None
+    last: CheckpointMeta | None = None
+    twin: bool = False
 
     @property
     def readable(self) -> bool:
@@ -27,17 +33,30 @@ class CheckpointRow:
 
     def cells(self) -> tuple[str, ...]:
         m = self.meta
+        label = TWIN_LABEL if self.twin else self.name
         if m is None:
-            return (self.name, "unreadable", *("—" for _ in COLUMNS[2:]))
-        return (m.name, m.arch, fmt.params(m.params), fmt.clip(m.dataset or "—", 20), m.role, m.method or "—",
-                m.teacher or "—", fmt.percent(m.accuracy), fmt.created(m.created))
+            return (label, "unreadable", *("—" for _ in COLUMNS[2:]))
+        return (label, fmt.percent(m.accuracy), fmt.percent(self.last.accuracy) if self.last else "",
+                m.role, m.method or "—", m.teacher or "—", m.arch if m.width == 1 else f"{m.arch} ×{m.width:g}",
+                fmt.params(m.params), fmt.clip(m.dataset or "—", 24), fmt.created(m.created))
 
 
-def checkpoint_rows(metas: list[CheckpointMeta], unreadable: list[UnreadableCheckpoint]) -> list[CheckpointRow]:
-    """Every checkpoint by name; unreadable ones sit among the others, marked."""
-    rows = [CheckpointRow(m.name, meta=m) for m in metas]
-    rows += [CheckpointRow(u.name, problem=u.reason) for u in unreadable]
-    return sorted(rows, key=lambda row: row.name)
+def checkpoint_rows(metas: list[CheckpointMeta], unreadable: list[UnreadableCheckpoint],
+                    show_twins: bool = False) -> list[CheckpointRow]:
+    """One row per checkpoint group, in natural order (vgg8 before vgg16): the best epoch, its
+    ``-last`` twin folded in (its accuracy in ``last``; its own row under it with ``show_twins``).
+    Unreadable checkpoints sit among the others, marked."""
+    entries: list[CheckpointMeta | UnreadableCheckpoint] = [*metas, *unreadable]
+    rows: list[CheckpointRow] = []
+    for group in group_twins(entries, key=lambda entry: entry.name):
+        best, last = group.best, group.last
+        last_meta = last if isinstance(last, CheckpointMeta) else None
+        rows.append(CheckpointRow(best.name, meta=best, last=last_meta) if isinstance(best, CheckpointMeta)
+                    else CheckpointRow(best.name, problem=best.reason))
+        if last is not None and (show_twins or isinstance(last, UnreadableCheckpoint)):
+            rows.append(CheckpointRow(last.name, meta=last, twin=True) if isinstance(last, CheckpointMeta)
+                        else CheckpointRow(last.name, problem=last.reason, twin=True))
+    return rows
 
 
 def inspect_table(meta: CheckpointMeta, taps: list[TapInfo] | None) -> Table:

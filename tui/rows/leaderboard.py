@@ -136,12 +136,18 @@ def stat_text(stat: Stat | None, percent: bool = False, interval: bool = True) -
     return f"{mean:.2f}" + (f"±{half:.2f}".replace("0.", ".", 1) if half else "")
 
 
-def interval_line(stat: Stat) -> str:
+#: fractions shown as percentages, the unit every view uses for them
+PERCENT_KEYS = frozenset({"accuracy", "agreement"})
+
+
+def interval_line(stat: Stat, percent: bool = False) -> str:
     if stat.mean is None:
         return "— (n=0)"
+    scale, digits, unit = (100, 1, "%") if percent else (1, 3, "")
     if stat.ci_low is None or stat.ci_high is None:
-        return f"{stat.mean:.3f} n={stat.n}"
-    return f"{stat.mean:.3f} [{stat.ci_low:.3f}, {stat.ci_high:.3f}] n={stat.n}"
+        return f"{scale * stat.mean:.{digits}f}{unit} n={stat.n}"
+    return (f"{scale * stat.mean:.{digits}f}{unit} [{scale * stat.ci_low:.{digits}f}, "
+            f"{scale * stat.ci_high:.{digits}f}]{unit} n={stat.n}")
 
 
 def difference_text(stat: Stat | None, percent: bool = False) -> str:
@@ -162,14 +168,14 @@ def detail_text(row: Row) -> Text:
     for key in DETAIL_KEYS:
         stat = row.stats.get(key)
         if stat is not None:
-            text.append(f"{key} {interval_line(stat)}   ", style="")
+            text.append(f"{key} {interval_line(stat, key in PERCENT_KEYS)}   ", style="")
     if row.baseline:
         text.append("· the baseline: an independent model the others are compared with", style="italic")
     differences = [(key, row.stats[f"vs/{key}"]) for key in DIFFERENCE_KEYS if f"vs/{key}" in row.stats]
     if differences:
         text.append("\nminus the baseline (paired, 95%): ", style="bold")
         for key, stat in differences:
-            text.append(f"{key} {interval_line(stat)}   ", style="")
+            text.append(f"{key} {interval_line(stat, key in PERCENT_KEYS)}   ", style="")
     return text
 
 

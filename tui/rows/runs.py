@@ -23,10 +23,11 @@ class DiskRun:
     state: str
     records: tuple[EpochRecord, ...] = ()
     problem: str | None = None
+    world_size: int = 1
 
     @classmethod
     def of(cls, run: RunInfo) -> DiskRun:
-        return cls(run.state, run.events)
+        return cls(run.state, run.events, world_size=run.config.world_size)
 
     @classmethod
     def broken(cls, run: UnreadableRun) -> DiskRun:
@@ -70,6 +71,12 @@ class RunBook:
         if live is not None and len(live[1]) >= len(disk_records):
             return live[1]
         return disk_records
+
+    def ranks(self, run_id: str) -> str:
+        """How a distributed run is shown in the header ("" for one process)."""
+        disk = self.disk.get(run_id)
+        size = disk.world_size if disk is not None else 1
+        return f" · {size} ranks (world size {size})" if size > 1 else ""
 
     def problems(self) -> list[tuple[str, str]]:
         """(run, reason) of every unreadable run on disk."""

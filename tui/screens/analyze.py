@@ -13,12 +13,14 @@ from textual.widgets import Button, Input, Label, Select, SelectionList, Static
 
 from engine.api.catalogue import CAM_METHODS, DEFAULT_CAM_METHOD, DEFAULT_TARGET, TARGETS, parse_target
 from engine.api.checkpoints import CheckpointMeta, UnreadableCheckpoint, scan_checkpoints
+from engine.api.display import is_folded_twin, natural_sorted, shorten_all, twin_of
 from engine.api.results import AnalysisJobResult
 from engine.api.specs import AnalyzeSpec, DeleteCheckpointSpec, DemoSpec, ImportSpec, RenameCheckpointSpec, TrainSpec
 from engine.errors import KdcamError
 from engine.events import Finished, JobEvent
 from tui.jobboard import JobRecord
 from tui.screens.base import KdcamScreen
+from tui.widgets.checklist import CheckList
 from tui.widgets.jobstatus import JobStatus
 from tui.widgets.problems import Problems
 
@@ -29,6 +31,18 @@ STORE_SPECS = (TrainSpec, ImportSpec, DemoSpec, RenameCheckpointSpec, DeleteChec
 def analysis_id_of(result: Any) -> str | None:
     """The id of the analysis a finished analyze job wrote."""
     return result.id if isinstance(result, AnalysisJobResult) else None
+
+
+#: characters of a checkpoint name in the form (36 columns, less the border, padding and checkbox)
+TEACHER_WIDTH = 28
+STUDENT_WIDTH = 19
+
+
+def preferred_teacher(teachers: list[CheckpointMeta], metas: list[CheckpointMeta]) -> str:
+    """The teacher to start from: a best checkpoint (not a -last twin) with the most students."""
+    names = [m.name for m in teachers]
+    best = [m for m in teachers if not is_folded_twin(m.name, names)] or teachers
+    return max(best, key=lambda t: (sum(m.teacher == t.name for m in metas), -names.index(t.name))).name
 
 
 class AnalyzeScreen(KdcamScreen):
@@ -48,7 +62,7 @@ class AnalyzeScreen(KdcamScreen):
                 yield Label("teacher")
                 yield Select([], id="teacher", prompt="checkpoint", compact=True)
                 yield Label("students")
-                yield SelectionList[str](id="students", compact=True)
+                yield CheckList[str](id="students", compact=True)
                 yield Label("dataset (blank: teacher's)")
                 yield Input("", compact=True, id="dataset")
                 yield Label("images N (blank: all)")
@@ -85,15 +99,16 @@ class AnalyzeScreen(KdcamScreen):
         self.metas = metas
         self.query_one("#checkpoint-problems", Problems).show([(f"checkpoint {u.name}", u.reason)
                                                                for u in unreadable])
-        teachers = [m for m in metas if m.role == "teacher"] or metas
+        teachers = natural_sorted([m for m in metas if m.role == "teacher"] or metas, key=lambda m: m.name)
         select = self.query_one("#teacher", Select)
         current = select.value
-        select.set_options([(f"{m.name} ({m.arch})", m.name) for m in teachers])
         names = [m.name for m in teachers]
+        short = shorten_all(names, TEACHER_WIDTH)
+        select.set_options([(short[name], name) for name in names])
         if current in names:
             select.value = current
         elif names:
-            select.value = names[0]
+            select.value = preferred_teacher(teachers, metas)
         self.fill_students()
 
     def on_select_changed(self, event: Select.Changed) -> None:
@@ -101,13 +116,18 @@ class AnalyzeScreen(KdcamScreen):
             self.fill_students()
 
     def fill_students(self) -> None:
+        """Every other checkpoint, in natural order; the teacher's own students are selected, except
+        the -last twins (the final epochs; their best checkpoint is the one compared)."""
         teacher = self.query_one("#teacher", Select).value
         students = self.query_one("#students", SelectionList)
         students.clear_options()
-        for meta in self.metas:
-            if meta.name != teacher:
-                students.add_option((f"{meta.name} ({meta.method or meta.role})", meta.name,
-                                     meta.teacher == teacher))
+        others = natural_sorted([m for m in self.metas if m.name != teacher], key=lambda m: m.name)
+        names = [m.name for m in others]
+        short = shorten_all(names, STUDENT_WIDTH)
+        owners = {teacher, twin_of(teacher) if isinstance(teacher, str) else None} - {None}
+        for meta in others:
+            chosen = meta.teacher in owners and not is_folded_twin(meta.name, names)
+            students.add_option((f"{short[meta.name]} {meta.method or meta.role}", meta.name, chosen))
 
     def build_spec(self) -> AnalyzeSpec:
         teacher = self.query_one("#teacher", Select).value

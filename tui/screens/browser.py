@@ -5,6 +5,7 @@ labelled with the model's prediction, coloured right/wrong, and the image's metr
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from engine.api.analyses import AnalysisInfo, UnreadableAnalysis, scan_analyses
 from engine.api.bands import band as band_of
 from engine.api.bands import band_style
 from engine.api.catalogue import BANDED_METRICS
+from engine.api.display import shorten, shorten_all
 from engine.api.specs import AnalyzeSpec, DemoSpec
 from engine.errors import KdcamError
 from engine.events import Finished, JobEvent
@@ -63,10 +65,14 @@ class CamCard(Vertical):
         self.card = card
         self.query_one(CardPicture).picture = card.picture
         style = "" if card.correct is None else ("green" if card.correct else "red")
-        title = card.title if len(card.title) <= 19 else card.title[:9] + "…" + card.title[-9:]  # twins differ at the end
+        title = shorten(card.title, 19)  # cut in the middle: twins differ at the end
         text = Text(title + "\n", style="bold")
         text.append(card.caption[:40], style=style)
         self.query_one(".cam-caption", Static).update(text, layout=False)  # fixed size
+
+
+#: characters of a class name in the image list
+CLASS_WIDTH = 12
 
 
 class BrowserScreen(KdcamScreen):
@@ -93,6 +99,7 @@ class BrowserScreen(KdcamScreen):
         super().__init__()
         self.data: LoadedAnalysis | None = None
         self.analyses: list[AnalysisInfo] = []
+        self._short_classes: tuple[str | None, dict[str, str]] = (None, {})  # analysis id, name -> short
         self.rows: list[int] = []
         self.blend = True
         self.other_target = False  # showing diagnosis maps for the other class (true <-> predicted)
@@ -206,7 +213,7 @@ class BrowserScreen(KdcamScreen):
                 marks.append("✓" if right else "✗", style="green" if right else "red")
                 marks.append(" ")
             value = float(pearson[row]) if pearson is not None else math.nan
-            table.add_row(str(int(data.per_image["indices"][row])), data.class_name(int(labels[row]))[:12], marks,
+            table.add_row(str(int(data.per_image["indices"][row])), self.short_class(int(labels[row])), marks,
                           "—" if math.isnan(value) else f"{value:.2f}", key=str(row))
         if keep in self.rows:
             table.move_cursor(row=self.rows.index(keep))
@@ -221,6 +228,14 @@ class BrowserScreen(KdcamScreen):
         if data is None:
             return
         self.query_one("#filters", Label).update(self.filters.describe(data, len(self.rows)))
+
+    def short_class(self, k: int) -> str:
+        """A class name in the list's 12 columns, cut where classes look alike (striped-h vs striped-d)."""
+        data = self.data
+        assert data is not None
+        if self._short_classes[0] != data.info.id:
+            self._short_classes = (data.info.id, shorten_all(list(data.class_names), CLASS_WIDTH))
+        return self._short_classes[1].get(data.class_name(k), data.class_name(k)[:CLASS_WIDTH])
 
     def class_name(self, k: int) -> str:
         return self.data.class_name(k) if self.data else str(k)
@@ -294,16 +309,19 @@ class BrowserScreen(KdcamScreen):
         if data is None:
             return
         cards_widgets = list(self.query(CamCard))
-        if row is None:
+        panel = self.query_one("#panel-images")
+        if row is None:  # nothing matches: no panel of an image the list no longer shows
             self.query_one("#panel-title", Label).update("no image matches the filters")
             self.query_one("#image-metrics", Static).update("")
+            panel.display = False
             return
+        panel.display = True
         # Title, cards and metrics have fixed sizes: a key repaints them without a layout pass.
         self.query_one("#panel-title", Label).update(
             f"image {int(data.per_image['indices'][row])} · true {self.class_name(int(data.per_image['labels'][row]))}"
             f" · {data.method} · target {self.target_label()} · {'overlay' if self.blend else 'heatmap'}",
             layout=False)
-        for widget, card in zip(cards_widgets, self.cards_for(row), strict=False):
+        for widget, card in zip(cards_widgets, self.cards_for(row), strict=True):
             widget.show(card)
         self.query_one("#image-metrics", Static).update(self.metrics_table(row), layout=False)
 
@@ -346,11 +364,19 @@ class BrowserScreen(KdcamScreen):
             self.notify("the other class's CAM was not computed for this image; analyze with target "
                         f"{flip!r} to see it", severity="warning")
 
+    @work(thread=True, exclusive=True, group="siblings", exit_on_error=False)
     def action_cycle_method(self) -> None:
+        """The next CAM method computed for these models and images (a sibling analysis). The list of
+        analyses is read again first: one may have been written since (by the demo, or a headless run)."""
+        analyses, _ = scan_analyses(self.kdcam.workspace.root)
+        self.app.call_from_thread(self._cycle_method, analyses)
+
+    def _cycle_method(self, analyses: list[AnalysisInfo]) -> None:
         data = self.data
         if data is None:
             return
-        same_target = sorted(self.sibling_analyses("target"), key=lambda a: a.method)
+        self.analyses = analyses
+        same_target = sorted(self.sibling_analyses("target"), key=lambda a: (a.method, a.id))
         if len(same_target) < 2:
             self.notify(f"only {data.method} was computed for these models and images", severity="warning")
             return
@@ -369,8 +395,21 @@ class BrowserScreen(KdcamScreen):
         self.show_image()
 
     def action_cycle_class(self) -> None:
-        if self.data is not None:
-            self.filters = self.filters.next_class(len(self.data.class_names))
+        """A searchable list of the classes (type part of a name), instead of stepping through them."""
+        from tui.screens.dialogs import PickerDialog
+
+        data = self.data
+        if data is None:
+            return
+        counts = np.bincount(data.per_image["labels"], minlength=len(data.class_names))
+        options: list[tuple[str, object]] = [("all classes", None)]
+        options += [(f"{k}: {name} ({counts[k]} images)", k) for k, name in enumerate(data.class_names)]
+
+        def picked(value: object) -> None:
+            if value is not PickerDialog.CANCELLED and (value is None or isinstance(value, int)):
+                self.filters = replace(self.filters, class_filter=value)
+
+        self.app.push_screen(PickerDialog("show images of class", options, self.filters.class_filter), picked)
 
     def action_cycle_outcome(self) -> None:
         self.filters = self.filters.next_outcome()

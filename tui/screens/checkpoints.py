@@ -29,6 +29,7 @@ class CheckpointsScreen(KdcamScreen):
         Binding("t", "inspect", "Taps"),
         Binding("n", "rename", "Rename"),
         Binding("d", "delete", "Delete"),
+        Binding("l", "toggle_twins", "-last twins"),
         Binding("f5", "reload", "Reload"),
     ]
 
@@ -37,13 +38,15 @@ class CheckpointsScreen(KdcamScreen):
         self.rows: dict[str, CheckpointRow] = {}
         self.taps: dict[str, list[TapInfo]] = {}
         self._taps_jobs: dict[str, str] = {}  # job id -> checkpoint name
+        self.show_twins = False  # each NAME-last is folded into NAME's row until l unfolds them
+        self._listed: tuple[list[CheckpointMeta], list[UnreadableCheckpoint]] = ([], [])
 
     @property
     def metas(self) -> dict[str, CheckpointMeta]:
         return {name: row.meta for name, row in self.rows.items() if row.meta is not None}
 
     def compose_body(self) -> ComposeResult:
-        table: DataTable[str] = DataTable(id="checkpoints", cursor_type="row", zebra_stripes=True)
+        table: DataTable[str] = DataTable(id="checkpoints", cursor_type="row", zebra_stripes=True, fixed_columns=1)
         table.add_columns(*COLUMNS)
         yield table
         with VerticalScroll(id="inspect"):
@@ -65,7 +68,8 @@ class CheckpointsScreen(KdcamScreen):
     def _show(self, metas: list[CheckpointMeta], unreadable: list[UnreadableCheckpoint]) -> None:
         table = self.query_one("#checkpoints", DataTable)
         current = self.selected_name()
-        rows = checkpoint_rows(metas, unreadable)
+        self._listed = (metas, unreadable)
+        rows = checkpoint_rows(metas, unreadable, self.show_twins)
         self.rows = {row.name: row for row in rows}
         table.clear()
         for row in rows:
@@ -73,6 +77,13 @@ class CheckpointsScreen(KdcamScreen):
         if current in self.rows:
             table.move_cursor(row=table.get_row_index(current))
         self._show_inspect()
+
+    def action_toggle_twins(self) -> None:
+        """Unfold (or fold again) every NAME-last twin: its own row, to inspect, rename or delete it."""
+        self.show_twins = not self.show_twins
+        self._show(*self._listed)
+        self.notify("-last twins shown under their checkpoints" if self.show_twins else
+                    "-last twins folded into the last column")
 
     def selected_name(self) -> str | None:
         table = self.query_one("#checkpoints", DataTable)

@@ -1,15 +1,16 @@
-"""Small modal dialogs: confirm, ask for one name, and the checkpoint import form."""
+"""Small modal dialogs: confirm, ask for one name, pick one of many, and the checkpoint import form."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import cast
 
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Static
+from textual.widgets import Button, Input, Label, OptionList, Static
 
 from engine.api.checkpoints import CheckpointMeta
 from engine.api.specs import ImportSpec
@@ -66,6 +67,58 @@ class NameDialog(ModalScreen[str | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+class PickerDialog(ModalScreen[object]):
+    """Pick one of many (classes, analyses) by typing part of its name: the list narrows as you type;
+    enter or a click picks the highlighted entry, escape cancels (dismisses with ``CANCELLED``)."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    CANCELLED = object()
+
+    def __init__(self, title: str, options: list[tuple[str, object]], current: object = None) -> None:
+        super().__init__()
+        self.dialog_title, self.options, self.current = title, options, current
+        self.shown: list[tuple[str, object]] = list(options)
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Static(self.dialog_title, classes="dialog-title")
+            yield Input(placeholder="type to filter", id="filter")
+            yield OptionList(*(label for label, _ in self.options), id="choices")
+
+    def on_mount(self) -> None:
+        values = [value for _, value in self.options]
+        if self.current in values:
+            self.query_one("#choices", OptionList).highlighted = values.index(self.current)
+        self.query_one("#filter", Input).focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        words = event.value.lower().split()
+        self.shown = [(label, value) for label, value in self.options if all(w in label.lower() for w in words)]
+        choices = self.query_one("#choices", OptionList)
+        choices.clear_options()
+        choices.add_options([label for label, _ in self.shown])
+        if self.shown:
+            choices.highlighted = 0
+
+    def on_input_submitted(self) -> None:
+        highlighted = self.query_one("#choices", OptionList).highlighted
+        if highlighted is not None and highlighted < len(self.shown):
+            self.dismiss(self.shown[highlighted][1])
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(self.shown[event.option_index][1])
+
+    def on_key(self, event: events.Key) -> None:
+        """Up and down move in the list while the filter keeps the focus."""
+        if event.key in ("up", "down"):
+            choices = self.query_one("#choices", OptionList)
+            choices.action_cursor_up() if event.key == "up" else choices.action_cursor_down()
+            event.stop()
+
+    def action_cancel(self) -> None:
+        self.dismiss(self.CANCELLED)
 
 
 def parse_stats(text: str, what: str) -> tuple[float, ...] | None:

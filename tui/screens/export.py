@@ -12,12 +12,14 @@ from textual.widgets import Button, Checkbox, Input, Label, Select, SelectionLis
 
 from engine.api.analyses import AnalysisInfo, UnreadableAnalysis, scan_analyses
 from engine.api.catalogue import EXPORT_FORMATS
+from engine.api.exports import list_exports
 from engine.api.results import ExportResult
 from engine.api.specs import AnalyzeSpec, DemoSpec, ExportSpec
 from engine.events import Finished, JobEvent
 from tui.jobboard import JobRecord
 from tui.rows.leaderboard import describe
 from tui.screens.base import KdcamScreen
+from tui.widgets.checklist import CheckList
 from tui.widgets.jobstatus import JobStatus
 from tui.widgets.problems import Problems
 
@@ -45,7 +47,7 @@ class ExportScreen(KdcamScreen):
                 yield Label("analysis")
                 yield Select([], id="analysis", prompt="analysis", compact=True)
                 yield Label("formats")
-                yield SelectionList[str](*((f, f, True) for f in EXPORT_FORMATS), id="formats", compact=True)
+                yield CheckList[str](*((f, f, True) for f in EXPORT_FORMATS), id="formats", compact=True)
                 yield Label("folder under exports/ (blank: id)")
                 yield Input("", compact=True, id="out")
                 yield Checkbox("overwrite existing", id="overwrite", compact=True)
@@ -70,9 +72,7 @@ class ExportScreen(KdcamScreen):
     @work(thread=True, exclusive=True, group="list", exit_on_error=False)
     def action_reload(self) -> None:
         analyses, unreadable = scan_analyses(self.kdcam.workspace.root)
-        folder = self.kdcam.workspace.exports
-        exports = sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")) \
-            if folder.is_dir() else []
+        exports = list_exports(self.kdcam.workspace)
         self.app.call_from_thread(self._listed, analyses, unreadable, exports)
 
     def _listed(self, analyses: list[AnalysisInfo], unreadable: list[UnreadableAnalysis], exports: list[str]) -> None:

@@ -8,6 +8,7 @@ one that fails to open shows its error in place of the board."""
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -20,6 +21,7 @@ from engine.api.specs import AnalyzeSpec, DemoSpec
 from engine.errors import KdcamError
 from engine.events import Finished, JobEvent
 from tui.bands import legend
+from tui.commands import LeaderboardCommands
 from tui.jobboard import JobRecord
 from tui.rows.leaderboard import COLUMNS, BoardView, Row, analysis_bar, cells, describe, detail_text
 from tui.screens.base import KdcamScreen
@@ -31,13 +33,26 @@ __all__ = ["LeaderboardScreen", "describe"]
 ANALYSIS_SPECS = (AnalyzeSpec, DemoSpec)
 
 
+#: the header of the sorted column ends in one of these; the others keep the room (their widths stay put)
+SORT_MARKS = {True: " ▼", False: " ▲", None: "  "}
+
+
+def header_label(title: str, view: BoardView) -> str:
+    """A column's header, marked ▼/▲ when the board is sorted by it (descending/ascending)."""
+    sorted_here = view.sort_key is not None and COLUMNS[title][0] == view.sort_key
+    return title + SORT_MARKS[view.descending if sorted_here else None]
+
+
 class LeaderboardScreen(KdcamScreen):
     SCREEN_TITLE = "Leaderboard"
+    AUTO_FOCUS = "#board"  # arriving (from Analyze, or by key) the arrow keys move on the board
+    COMMANDS = KdcamScreen.COMMANDS | {LeaderboardCommands}
     BINDINGS = [
         Binding("s", "sort", "Sort by column"),
         Binding("w", "toggle_split", "Split by who was right"),
         Binding("a", "next_analysis", "Next analysis"),
         Binding("b", "browse", "Browse images"),
+        Binding("e", "export", "Export analysis"),
         Binding("f5", "reload", "Reload"),
     ]
 
@@ -55,8 +70,9 @@ class LeaderboardScreen(KdcamScreen):
     def compose_body(self) -> ComposeResult:
         yield Select([], prompt="analysis", id="analysis", compact=True)
         yield Label("", id="analysis-bar")
-        table: DataTable[str] = DataTable(id="board", cursor_type="cell", zebra_stripes=True)
-        table.add_columns(*COLUMNS)
+        table: DataTable[str] = DataTable(id="board", cursor_type="cell", zebra_stripes=True, fixed_columns=1)
+        for title in COLUMNS:
+            table.add_column(header_label(title, BoardView()), key=title)
         yield table
         yield Static("", id="row-detail")
         yield Problems(id="analysis-problems")
@@ -68,6 +84,7 @@ class LeaderboardScreen(KdcamScreen):
         self.action_reload()
 
     def on_screen_resume(self) -> None:
+        self.query_one("#board", DataTable).focus()
         if self.kdcam.selected_analysis and self.opened_id != self.kdcam.selected_analysis:
             self.action_reload()
 
@@ -142,6 +159,8 @@ class LeaderboardScreen(KdcamScreen):
         if self.results is None:
             self._rows = []
             return
+        for title, column in table.columns.items():
+            column.label = Text(header_label(str(title.value), self.board_view))
         rows = self.board_view.rows(self.results)
         for row in rows:
             table.add_row(*cells(row))
@@ -166,12 +185,29 @@ class LeaderboardScreen(KdcamScreen):
     def action_sort(self) -> None:
         """Sort by the column under the cursor; again on the same column reverses the order."""
         table = self.query_one("#board", DataTable)
-        title = list(COLUMNS)[table.cursor_column]
+        self.sort_by(list(COLUMNS)[table.cursor_column])
+
+    def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
+        """A click on a header sorts by that column (again: the other way)."""
+        self.sort_by(str(event.column_key.value))
+
+    def sort_by(self, title: str) -> None:
+        table = self.query_one("#board", DataTable)
+        table.move_cursor(column=list(COLUMNS).index(title))
         view = self.board_view.sorted_by(title)
         higher_better = COLUMNS[title][1]
         self.notify(f"sorted by {title}, {'best' if view.descending == higher_better else 'worst'} first",
                     timeout=2)
         self.board_view = view
+
+    def action_export(self) -> None:
+        """Export the analysis shown: the Export screen opens with it selected."""
+        if self.opened_id is not None:
+            self.kdcam.selected_analysis = self.opened_id
+            self.kdcam.action_show("export")
+
+    def open_by_id(self, analysis_id: str) -> None:
+        self.query_one("#analysis", Select).value = analysis_id
 
     def action_toggle_split(self) -> None:
         self.board_view = self.board_view.toggled_split()

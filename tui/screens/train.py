@@ -3,24 +3,50 @@ cancel and resume; runs started headless in the same workspace are watched from 
 
 from __future__ import annotations
 
+from typing import Any
+
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, DataTable, Input, Label, ProgressBar, Select, SelectionList, Static
 
-from engine.api.catalogue import KD_METHODS, RECIPES, parse_seeds
-from engine.api.runs import RunInfo, UnreadableRun, read_run, scan_runs
+from engine.api.catalogue import KD_METHODS, RECIPES, default_recipe, parse_method_options, parse_seeds
+from engine.api.runs import RunInfo, UnreadableRun, runs_signature, scan_runs
 from engine.api.specs import TrainSpec
 from engine.errors import KdcamError
 from engine.events import Epoch, JobEvent, Progress, Started
 from tui.jobboard import JobRecord
-from tui.rows.runs import TRAIN_SPECS, DiskRun, RunBook, epoch_row, loss_terms, total_loss
+from tui.rows.runs import TRAIN_SPECS, RunBook, epoch_row, loss_terms, total_loss
 from tui.screens.base import KdcamScreen
 from tui.widgets.chart import BrailleChart
+from tui.widgets.checklist import CheckList
 from tui.widgets.problems import Problems
 
-DEFAULT_RECIPE = "quick"
+#: seconds between looks at runs/ (a stat per run file; the runs are re-read only when one changed)
+POLL_S = 1.0
+#: polls between re-checks of running runs' processes (a killed run reads as interrupted)
+LIVENESS_EVERY = 5
+#: how the form names its numeric fields in messages (as their labels say)
+FIELD_LABELS = {"lr": "learning rate", "batch_size": "batch size", "width": "student width",
+                "teacher_width": "teacher width"}
+#: the recipe the CLI would pick: demo on the embedded shapes dataset, quick on real data
+AUTO_RECIPE = "auto"
+AUTO_RECIPE_LABEL = "auto (demo on shapes)"
+
+
+def queue_row(record: JobRecord) -> tuple[str, str, str, str, str]:
+    """A queued or running job in full: what it trains, every method, its state and where it is
+    (the run and epoch in progress, batches done of the epoch's total)."""
+    spec = record.spec
+    if isinstance(spec, TrainSpec) and not spec.resume:
+        what, methods = f"{spec.teacher}→{spec.student} on {spec.dataset}", ",".join(spec.methods)
+    else:
+        what, methods = record.title, "—"
+    progress = record.progress
+    where = "—" if progress is None or record.state != "running" else \
+        f"{progress.phase} {progress.message} {progress.done}/{progress.total}".replace("  ", " ")
+    return record.job_id, what, methods, record.state, where
 
 
 class TrainScreen(KdcamScreen):
@@ -43,6 +69,8 @@ class TrainScreen(KdcamScreen):
         self._columns: tuple[str, ...] = ()
         self._stale = False  # events arrived while another screen was shown
         self._table_run: str | None = None  # the run whose epochs the table holds
+        self._signature: tuple[Any, ...] | None = None  # runs/ as last read (engine.api.runs.runs_signature)
+        self._polls = 0
 
     # -- layout ----------------------------------------------------------------------
     def compose_body(self) -> ComposeResult:
@@ -54,23 +82,33 @@ class TrainScreen(KdcamScreen):
                 yield Input("vgg16", compact=True, id="teacher")
                 yield Label("student architecture")
                 yield Input("vgg11", compact=True, id="student")
-                yield Label("width multiplier")
-                yield Input("1.0", compact=True, id="width", type="number")
                 yield Label("methods")
-                yield SelectionList[str](*((m, m, True) for m in KD_METHODS), id="methods", compact=True)
+                yield CheckList[str](*((m, m, True) for m in KD_METHODS), id="methods", compact=True)
                 yield Label("recipe")
-                yield Select([(r, r) for r in RECIPES], value=DEFAULT_RECIPE, allow_blank=False, compact=True,
-                             id="recipe")
+                yield Select([(AUTO_RECIPE_LABEL, AUTO_RECIPE), *((r, r) for r in RECIPES)], value=AUTO_RECIPE,
+                             allow_blank=False, compact=True, id="recipe")
                 yield Label("epochs (blank: recipe's)")
                 yield Input("", compact=True, id="epochs", type="integer")
-                yield Label("seeds (e.g. 0,1,2: one suite each)")
-                yield Input("0", compact=True, id="seeds")
+                yield Label("student width (blank: recipe's)")
+                yield Input("", compact=True, id="width", type="number")
+                yield Label("teacher width (blank: recipe's)")
+                yield Input("", compact=True, id="teacher_width", type="number")
+                yield Label("batch size (blank: recipe's)")
+                yield Input("", compact=True, id="batch_size", type="integer")
+                yield Label("learning rate (blank: recipe's)")
+                yield Input("", compact=True, id="lr", type="number")
+                yield Label("seeds (e.g. 0 or 0,1,2)")
+                yield Input("0", compact=True, id="seed")
+                yield Label("method options, e.g. kd.temperature=2")
+                yield Input("", compact=True, id="options")
+                yield Label("device (auto, cpu, cuda, cuda:N)")
+                yield Input("auto", compact=True, id="device")
                 yield Label("", id="form-error", classes="problem")
                 yield Button("Queue run (s)", id="queue", variant="primary")
             with Vertical(classes="main"):
                 yield Static("Queue", classes="pane-title")
                 jobs: DataTable[str] = DataTable(id="jobs", cursor_type="row", show_cursor=False)
-                jobs.add_columns("job", "what", "state")
+                jobs.add_columns("job", "what", "methods", "state", "progress")
                 yield jobs
                 yield Label("no job running", id="job-status")
                 yield ProgressBar(id="job-progress", show_eta=False)
@@ -79,13 +117,13 @@ class TrainScreen(KdcamScreen):
                 yield DataTable(id="epoch-table", cursor_type="none", zebra_stripes=True)
                 with Horizontal(id="curves"):
                     yield BrailleChart("loss", "magenta", id="loss-curve")
-                    yield BrailleChart("test acc", "green", id="acc-curve")
+                    yield BrailleChart("test acc %", "green", id="acc-curve")
 
     def on_mount(self) -> None:
         super().on_mount()
         self.refresh_jobs()
         self.action_reload_runs()
-        self.set_interval(2.0, self.poll_disk_run)
+        self.set_interval(POLL_S, self.poll_workspace)
 
     # -- queue -----------------------------------------------------------------------
     def on_button_pressed(self, event: Button.Pressed) -> None:
@@ -102,22 +140,54 @@ class TrainScreen(KdcamScreen):
         methods = tuple(self.query_one("#methods", SelectionList).selected)
         if not methods:
             raise ValueError("methods: select at least one")
-        epochs_text = self.query_one("#epochs", Input).value.strip()
-        epochs = int(epochs_text) if epochs_text else None
-        if epochs is not None and epochs < 1:
-            raise ValueError("epochs: at least 1")
-        width_text = self.query_one("#width", Input).value.strip()
-        width = float(width_text) if width_text else 1.0
-        if width <= 0:
-            raise ValueError("width multiplier: must be positive")
         recipe = str(self.query_one("#recipe", Select).value)
         try:
-            seeds = parse_seeds(self.query_one("#seeds", Input).value.strip() or "0")
+            options = parse_method_options([part for part in self.text("options").split(",") if part.strip()])
+        except KdcamError as exc:
+            raise ValueError(f"method options: {exc}") from None
+        device = self.text("device") or "auto"
+        if not (device in ("auto", "cpu", "cuda", "mps") or device.startswith("cuda:")):
+            raise ValueError("device: auto, cpu, cuda, cuda:N or mps")
+        try:
+            seeds = parse_seeds(self.text("seed") or "0")
         except KdcamError as exc:
             raise ValueError(str(exc)) from None
         return TrainSpec(workspace=str(self.kdcam.workspace.root), dataset=dataset, teacher=teacher, student=student,
-                         methods=methods, recipe=recipe, epochs=epochs, width=width, seed=seeds[0],
-                         seeds=seeds if len(seeds) > 1 else ())
+                         methods=methods, recipe=default_recipe(dataset) if recipe == AUTO_RECIPE else recipe,
+                         epochs=self.number("epochs", int), width=self.number("width", float, positive=True),
+                         teacher_width=self.number("teacher_width", float, positive=True),
+                         batch_size=self.number("batch_size", int), lr=self.number("lr", float, positive=True),
+                         seed=seeds[0], seeds=seeds if len(seeds) > 1 else (), device=device, method_options=options)
+
+    def text(self, field: str) -> str:
+        return self.query_one(f"#{field}", Input).value.strip()
+
+    def number(self, field: str, kind: type[int] | type[float], positive: bool = False,
+               minimum: int = 1) -> Any:
+        """An optional numeric field: None when blank; ValueError naming the field when out of range."""
+        text = self.text(field)
+        if not text:
+            return None
+        label = FIELD_LABELS.get(field, field)
+        try:
+            value = kind(text)
+        except ValueError:
+            raise ValueError(f"{label}: not a{'n integer' if kind is int else ' number'}") from None
+        if positive and not value > 0:
+            raise ValueError(f"{label}: must be positive")
+        if kind is int and value < minimum:
+            raise ValueError(f"{label}: at least {minimum}")
+        return value
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        """Validation as the user types: the form says what is wrong before s is pressed."""
+        error = self.query_one("#form-error", Label)
+        try:
+            self.build_spec()
+        except ValueError as exc:
+            error.update(str(exc))
+        else:
+            error.update("")
 
     def action_queue(self) -> None:
         if self.submit_form() is not None:
@@ -160,43 +230,41 @@ class TrainScreen(KdcamScreen):
     @work(thread=True, exclusive=True, group="runs", exit_on_error=False)
     def action_reload_runs(self) -> None:
         """List runs/ off the UI thread: includes runs a headless ``kdcam train`` is writing."""
+        signature = runs_signature(self.kdcam.workspace)
         runs, unreadable = scan_runs(self.kdcam.workspace.root)
-        self.app.call_from_thread(self._runs_loaded, runs, unreadable)
+        self.app.call_from_thread(self._runs_loaded, runs, unreadable, signature)
 
-    def _runs_loaded(self, runs: list[RunInfo], unreadable: list[UnreadableRun]) -> None:
+    def _runs_loaded(self, runs: list[RunInfo], unreadable: list[UnreadableRun],
+                     signature: tuple[Any, ...] | None = None) -> None:
+        if signature is not None:
+            self._signature = signature
         self.runs.load(runs, unreadable)
         self.query_one("#run-problems", Problems).show(self.runs.problems())
         self.show_empty_title()
-        if self.shown_run is None:
-            running = [run.run_id for run in runs if run.state == "running"]
+        running = [run.run_id for run in runs if run.state == "running"]  # newest first
+        if self.follow_live and running and not self.shown_is_running():
+            self.show_run(running[0])  # a run another process started: follow it
+        elif self.shown_run is None:
             ids = running or self.run_ids()
             if ids:
-                self.show_run(ids[-1])
+                self.show_run(ids[0] if running else ids[-1])
         else:
             self.show_run(self.shown_run)
 
-    def poll_disk_run(self) -> None:
-        """Follow a run another process is writing: re-read it while it says running."""
-        run_id = self.shown_run
-        if run_id is None or run_id in self.runs.live():
-            return
-        disk = self.runs.disk.get(run_id)
-        if disk is not None and disk.state == "running":
-            self.read_disk_run(run_id)
+    def shown_is_running(self) -> bool:
+        return self.shown_run is not None and self.runs.status(self.shown_run) == "running"
 
     @work(thread=True, exclusive=True, group="poll", exit_on_error=False)
-    def read_disk_run(self, run_id: str) -> None:
-        try:
-            disk = DiskRun.of(read_run(self.kdcam.workspace.root, run_id))
-        except KdcamError as exc:
-            disk = DiskRun.broken(UnreadableRun(run_id, self.kdcam.workspace.runs / run_id, str(exc)))
-        self.app.call_from_thread(self._disk_run_read, run_id, disk)
-
-    def _disk_run_read(self, run_id: str, disk: DiskRun) -> None:
-        self.runs.disk[run_id] = disk
-        self.query_one("#run-problems", Problems).show(self.runs.problems())
-        if run_id == self.shown_run:
-            self.show_run(run_id)
+    def poll_workspace(self) -> None:
+        """Every POLL_S: re-read runs/ when a file of it changed (a new run, an epoch, a state), and every
+        few seconds while a run says running (a killed process changes no file but makes it interrupted)."""
+        self._polls += 1
+        signature = runs_signature(self.kdcam.workspace)
+        recheck = self._polls % LIVENESS_EVERY == 0 and any(d.state == "running" for d in self.runs.disk.values())
+        if signature == self._signature and not recheck:
+            return
+        runs, unreadable = scan_runs(self.kdcam.workspace.root)
+        self.app.call_from_thread(self._runs_loaded, runs, unreadable, signature)
 
     # -- display -------------------------------------------------------------------------
     def show_run(self, run_id: str) -> None:
@@ -219,9 +287,11 @@ class TrainScreen(KdcamScreen):
             table.move_cursor(row=len(records) - 1)
         position = self.run_ids().index(run_id) + 1 if run_id in self.run_ids() else 0
         self.query_one("#run-title", Label).update(
-            f"Run {run_id} — {self.runs.status(run_id)}  ({position}/{len(self.run_ids())}, [ ] switch)")
+            f"Run {run_id} — {self.runs.status(run_id)}{self.runs.ranks(run_id)}  "
+            f"({position}/{len(self.run_ids())}, [ ] switch)")
         self.query_one("#loss-curve", BrailleChart).set_values([total_loss(r) for r in records])
-        self.query_one("#acc-curve", BrailleChart).set_values([r.test_acc for r in records])
+        self.query_one("#acc-curve", BrailleChart).set_values(
+            [None if r.test_acc is None else 100 * r.test_acc for r in records])
 
     def show_empty_title(self) -> None:
         """Before any epoch exists, say what is coming (or how to start)."""
@@ -237,9 +307,17 @@ class TrainScreen(KdcamScreen):
         table = self.query_one("#jobs", DataTable)
         table.clear()
         for record in self.kdcam.board.of_type(*TRAIN_SPECS):
-            table.add_row(record.job_id, record.title, record.state)
+            table.add_row(*queue_row(record))
         self.refresh_progress()
         self.show_empty_title()
+
+    def refresh_queue_row(self, record: JobRecord) -> None:
+        """One job's progress cell, without rebuilding the table on every batch."""
+        table = self.query_one("#jobs", DataTable)
+        for row_key in table.rows:
+            if table.get_row(row_key)[0] == record.job_id:
+                table.update_cell(row_key, table.ordered_columns[-1].key, queue_row(record)[-1], update_width=True)
+                return
 
     def refresh_progress(self) -> None:
         running = self.kdcam.board.running()
@@ -267,6 +345,7 @@ class TrainScreen(KdcamScreen):
         if isinstance(event, Progress):
             if record is not None and record.state == "running":
                 self.refresh_progress()
+                self.refresh_queue_row(record)
             return
         self.refresh_jobs()
         if isinstance(event, Epoch):

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from rich.markup import escape
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Label, ProgressBar
 
+from tui.format import in_form_terms
 from tui.jobboard import JobRecord
 
 
@@ -25,7 +27,8 @@ class JobStatus(Vertical):
             return
         progress = record.progress
         if record.state == "failed":
-            line.update(f"[red]{record.title} failed:[/red] {record.error}")
+            error = in_form_terms(record.error or "", record.spec.kind)
+            line.update(f"[red]{escape(record.title)} failed:[/red] {escape(error)}")
         elif record.state != "running" or progress is None:
             line.update(f"{record.title}: {record.state}")
         else:

@@ -75,7 +75,7 @@ def encode(picture: Image.Image, colours: int = 256) -> str:
     used = np.unique(pixels)
     percent = (palette[used] * 100 + 127) // 255
     out = [f'\x1bP0;1;0q"1;1;{width};{height}']
-    out.extend(f"#{int(c)};2;{r};{g};{b}" for c, (r, g, b) in zip(used, percent.tolist()))
+    out.extend(f"#{int(c)};2;{r};{g};{b}" for c, (r, g, b) in zip(used, percent.tolist(), strict=True))
     padded = np.full((-(-height // BAND) * BAND, width), -1, dtype=np.int16)
     padded[:height] = pixels
     bands = padded.reshape(-1, BAND, width)

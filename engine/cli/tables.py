@@ -1,0 +1,68 @@
+"""Rich tables that keep every row on one line of the terminal (engine.api.display's fitting policy).
+
+Columns a narrow terminal cannot hold are dropped (least useful first) and names are
+shortened from the middle, rather than cells being wrapped over several lines.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from engine.api.checkpoints import CheckpointMeta
+from engine.api.display import KEEP, Column, fit_columns, group_twins, percent
+
+GAP = 3  # between columns: one space of padding each side and the (blank) column rule
+RIGHT = frozenset({"params", "acc", "last", "epochs", "best", "n", "students"})
+
+
+def fitted_table(title: str, columns: Sequence[Column], width: int, caption: str | None = None) -> Any:
+    """A borderless table of ``columns`` fitted to ``width``; shrinkable columns are shortened
+    against their own cells so the part that tells names apart stays visible."""
+    from rich import box
+    from rich.table import Table
+
+    fitted = fit_columns(columns, width, gap=GAP)
+    table = Table(title=title, caption=caption, box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False,
+                  title_justify="left", caption_justify="left")
+    for column, size in fitted:
+        table.add_column(column.header, justify="right" if column.header in RIGHT else "left", no_wrap=True,
+                         overflow="ellipsis", width=size)
+    cells = [column.fitted_cells(size) for column, size in fitted]
+    for row in zip(*cells, strict=True):
+        table.add_row(*row)
+    return table
+
+
+def arch_label(meta: CheckpointMeta) -> str:
+    if meta.model_def:
+        return f"{meta.arch} (model-def)"
+    return meta.arch if meta.width == 1 else f"{meta.arch} x{meta.width:g}"
+
+
+def checkpoint_table(directory: Path, metas: list[CheckpointMeta], width: int) -> Any:
+    """One line per checkpoint group: the best epoch, with its ``-last`` twin's accuracy in ``last``."""
+    groups = group_twins(metas, key=lambda m: m.name)
+    best = [g.best for g in groups]
+
+    def col(header: str, values: list[str], priority: int, shrink: bool = False, minimum: int = 8,
+            middle: bool = True) -> Column:
+        return Column(header, tuple(values), priority, shrink, minimum, middle)
+
+    columns = [
+        col("name", [m.name for m in best], KEEP, shrink=True, minimum=20),
+        col("arch", [arch_label(m) for m in best], 4),
+        col("params", [f"{m.params:,}" if m.params else "-" for m in best], 2),
+        col("dataset", [m.dataset or "-" for m in best], 3, shrink=True, minimum=12, middle=False),
+        col("role", [m.role for m in best], 5),
+        col("method", [m.method or "-" for m in best], 8),
+        col("teacher", [m.teacher or "-" for m in best], 6, shrink=True, minimum=14),
+        col("acc", [percent(m.accuracy, 2, "-") for m in best], 10),
+        col("last", [percent(g.last.accuracy, 2, "-") if g.last else "" for g in groups], 7),
+        col("created", [m.created.replace("T", " ")[5:16] or "-" for m in best], 1),
+    ]
+    if not any(g.last for g in groups):
+        columns = [c for c in columns if c.header != "last"]
+    caption = "last: the final epoch's accuracy (checkpoint NAME-last)" if any(g.last for g in groups) else None
+    return fitted_table(f"checkpoints in {directory}", columns, width, caption)

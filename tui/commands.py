@@ -1,0 +1,54 @@
+"""Command-palette providers (ctrl+p): every action of every screen by name, and the screens'
+parameterised actions (sort by a column, open an analysis) that no single key can name."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from functools import partial
+from typing import Any, Protocol
+
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+
+from tui.rows.leaderboard import COLUMNS
+
+
+class Board(Protocol):
+    """What the leaderboard offers the palette (kept as a protocol: the screen imports this module)."""
+
+    analyses: list[Any]
+    opened_id: str | None
+
+    def sort_by(self, title: str) -> None: ...
+
+    def open_by_id(self, analysis_id: str) -> None: ...
+
+
+class ScreenCommands(Provider):
+    """Named commands of one screen: (title, help, callback) triples, matched as the user types."""
+
+    def commands(self) -> Iterator[tuple[str, str, Callable[[], Any]]]:
+        raise NotImplementedError
+
+    async def discover(self) -> Hits:
+        for title, help_text, callback in self.commands():
+            yield DiscoveryHit(title, callback, help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for title, help_text, callback in self.commands():
+            score = matcher.match(title)
+            if score > 0:
+                yield Hit(score, matcher.highlight(title), callback, text=title, help=help_text)
+
+
+class LeaderboardCommands(ScreenCommands):
+    """Sort by any column (either way), open any analysis."""
+
+    def commands(self) -> Iterator[tuple[str, str, Callable[[], Any]]]:
+        board: Board = self.screen  # type: ignore[assignment]  # only the leaderboard lists this provider
+        for title in COLUMNS:
+            yield f"Sort by {title}", "again: the other way round", partial(board.sort_by, title)
+        for info in board.analyses:
+            if info.id != board.opened_id:
+                yield (f"Open analysis {info.id}", f"{info.method} · target {info.target} · {info.n} images",
+                       partial(board.open_by_id, info.id))
