@@ -24,13 +24,14 @@ def test_event_files_hold_every_scalar_of_the_run(tmp_path: Path) -> None:
         events = EventAccumulator(str(run / "tensorboard"), size_guidance={"scalars": 0, "tensors": 0})
         events.Reload()
         expected = {f"loss/{term}" for term in records[0]["losses"]} | \
-            {"accuracy/train", "accuracy/test", "lr", "images_per_s"}
+            {"accuracy/train", "accuracy/test", "accuracy/validation", "lr", "images_per_s"}
         assert set(events.Tags()["scalars"]) == expected
         for tag in expected:
             scalars = events.Scalars(tag)
             assert [s.step for s in scalars] == [r["epoch"] for r in records]
             for scalar, record in zip(scalars, records, strict=True):
                 value = {"accuracy/train": 100 * record["train_acc"], "accuracy/test": 100 * record["test_acc"],
+                         "accuracy/validation": 100 * record["val_acc"],
                          "lr": record["lr"], "images_per_s": record["images_per_s"]}.get(tag) \
                     if not tag.startswith("loss/") else record["losses"][tag[5:]]
                 assert scalar.value == pytest.approx(value, rel=1e-6)
