@@ -215,7 +215,7 @@ def run_seed_group(spec: TrainSpec, ctx: JobContext) -> SeedGroupResult:
         raise KdcamError("--resume continues one run; give it without --seeds")
     if len(set(spec.seeds)) != len(spec.seeds):
         raise KdcamError(f"--seeds lists a seed twice: {','.join(map(str, spec.seeds))}")
-    runs = []
+    runs: list[TrainResult] = []
     for seed in spec.seeds:
         ctx.log(f"seed {seed} ({len(runs) + 1} of {len(spec.seeds)})")
         runs.append(run_train_job(dataclasses.replace(spec, seed=seed, seeds=()), ctx))
