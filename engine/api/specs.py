@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
 
-from engine.api.catalogue import DEFAULT_CAM_METHOD, DEFAULT_TARGET, EXPORT_FORMATS, KD_METHODS
+from engine.api.catalogue import DEFAULT_CAM_METHOD, DEFAULT_METHODS, DEFAULT_TARGET, EXPORT_FORMATS
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ class TrainSpec(Spec):
     dataset: str = "shapes"
     teacher: str = "vgg16"  # an architecture name, or an existing checkpoint name
     student: str = "vgg11"
-    methods: tuple[str, ...] = KD_METHODS
+    methods: tuple[str, ...] = DEFAULT_METHODS
     recipe: str = "quick"  # paper | quick | demo
     epochs: int | None = None
     batch_size: int | None = None
@@ -133,7 +133,7 @@ class DemoSpec(Spec):
 
     kind: ClassVar[str] = "demo"
     workspace: str
-    methods: tuple[str, ...] = KD_METHODS
+    methods: tuple[str, ...] = DEFAULT_METHODS
     seed: int = 0
     export: bool = True
 

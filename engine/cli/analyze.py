@@ -47,8 +47,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _handle(args: argparse.Namespace) -> int:
-    from engine.cli.output import print_json, run_job
     from engine.api.specs import AnalyzeSpec
+    from engine.cli.output import print_json, run_job
 
     spec = AnalyzeSpec(
         workspace=args.workspace, teacher=args.teacher, students=_names(args.students), dataset=args.dataset,
@@ -62,7 +62,9 @@ def _handle(args: argparse.Namespace) -> int:
     else:
         from engine.api.analyses import load_results
 
-        print_analysis(load_results(args.workspace, result.id), result.path)
+        results = load_results(args.workspace, result.id)
+        print_analysis(results, result.path)
+        print_where_to_look(results, args.workspace)
     return 0
 
 
@@ -123,3 +125,20 @@ def print_analysis(results: AnalysisResults, path: str) -> None:
                              f"(Spearman {_fmt(e.spearman, 2)})" for name, e in entries.items())
         out.print(f"randomisation check ({method}): {verdicts}", highlight=False)
     out.print(f"[green]analysis written to[/] {path}", highlight=False)
+
+
+def print_where_to_look(results: AnalysisResults, workspace: str) -> None:
+    """For students that look elsewhere (band Acceptable or worse): the command that retrains them with
+    the methods that distil where to look, from the same teacher."""
+    from engine.api.followup import where_to_look_hints
+    from engine.cli.output import console
+
+    hints = where_to_look_hints(results, workspace)
+    if not hints:
+        return
+    out = console()
+    names = ", ".join(f"{pair.method or pair.student} ({pair.band})" for pair, _ in hints)
+    out.print(f"[bold]where to look:[/] {names} look elsewhere than the teacher; train students that distil "
+              "its class activation maps (cat) and align their Grad-CAMs to its (xa) with:", highlight=False)
+    for _, command in hints:
+        out.print(f"  {command}", highlight=False, markup=False, soft_wrap=True)

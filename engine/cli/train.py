@@ -10,12 +10,12 @@ import argparse
 import json
 from typing import Any
 
-from engine.api.catalogue import EXPERIMENTS, KD_METHODS, RECIPES, parse_methods
+from engine.api.catalogue import DEFAULT_METHODS, EXPERIMENTS, KD_METHODS, RECIPES, default_recipe, parse_methods
 from engine.api.results import ExperimentResult, TrainResult
 from engine.api.specs import ExperimentSpec, TrainSpec
 from engine.errors import KdcamError
 
-ALL_METHODS = ",".join(KD_METHODS)
+DEFAULT_LIST = ",".join(DEFAULT_METHODS)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -27,7 +27,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--dataset", default="shapes", help="dataset spec (default: shapes, embedded)")
     train.add_argument("--teacher", default="vgg16", help="teacher architecture or existing checkpoint name")
     train.add_argument("--student", default="vgg11", help="student architecture (default: vgg11)")
-    train.add_argument("--methods", default=ALL_METHODS, help=f"comma-separated methods (default: {ALL_METHODS})")
+    train.add_argument("--methods", default=DEFAULT_LIST,
+                       help=f"comma-separated methods of {', '.join(KD_METHODS)} (default: {DEFAULT_LIST})")
     train.add_argument("--recipe", choices=RECIPES, help="default: demo on shapes, quick otherwise")
     _common(train)
     train.add_argument("--batch-size", type=int, help="override the recipe's batch size")
@@ -92,8 +93,9 @@ def _train(args: argparse.Namespace) -> int:
 
     spec = TrainSpec(
         workspace=args.workspace, dataset=args.dataset, teacher=args.teacher, student=args.student,
-        methods=parse_methods(args.methods), recipe=args.recipe or _default_recipe(args.dataset), epochs=args.epochs, batch_size=args.batch_size,
-        lr=args.lr, width=args.width, teacher_width=args.teacher_width, seed=args.seed, device=args.device, compile=args.compile,
+        methods=parse_methods(args.methods), recipe=args.recipe or default_recipe(args.dataset), epochs=args.epochs,
+        batch_size=args.batch_size, lr=args.lr, width=args.width, teacher_width=args.teacher_width, seed=args.seed,
+        device=args.device, compile=args.compile,
         resume=args.resume, method_options=parse_options(args.option),
     )
     summary = run_job(spec, as_json=args.json)
@@ -102,11 +104,6 @@ def _train(args: argparse.Namespace) -> int:
     else:
         print_suite(summary)
     return 0
-
-
-def _default_recipe(dataset: str) -> str:
-    """The embedded dataset gets the minutes-on-a-CPU recipe; real datasets the short cosine one."""
-    return "demo" if dataset.split("?")[0] == "shapes" else "quick"
 
 
 def _experiment(args: argparse.Namespace) -> int:

@@ -8,8 +8,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from engine.api.catalogue import METHOD_DEFAULTS
+from engine.api.catalogue import METHOD_DEFAULTS, STANDARDIZE_COMPANIONS
 from engine.distill.base import Distiller, cross_entropy
+from engine.distill.kd import standardize
 
 _MASK = 1000.0  # subtracted from the gold logit so it vanishes from the non-target softmax
 
@@ -39,10 +40,12 @@ class DecoupledKD(Distiller):
     key = "dkd"
     title = "decoupled KD"
     defaults: ClassVar[dict[str, Any]] = METHOD_DEFAULTS["dkd"]
+    companions: ClassVar[dict[str, dict[str, Any]]] = {"standardize": STANDARDIZE_COMPANIONS["dkd"]}
 
     def losses(self, logits, taps, teacher, labels, indices, epoch) -> dict[str, Tensor]:
         o = self.options
-        tckd, nckd = dkd_terms(logits, teacher[0], labels, o["temperature"])
+        s, t = (standardize(logits), standardize(teacher[0])) if o["standardize"] else (logits, teacher[0])
+        tckd, nckd = dkd_terms(s, t, labels, o["temperature"])
         ramp = min(epoch / o["warmup_epochs"], 1.0) if o["warmup_epochs"] > 0 else 1.0
         return {
             "ce": o["ce_weight"] * cross_entropy(logits, labels),

@@ -9,7 +9,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, DataTable, Input, Label, ProgressBar, Select, SelectionList, Static
 
-from engine.api.catalogue import KD_METHODS, RECIPES
+from engine.api.catalogue import DEFAULT_METHODS, KD_METHODS, RECIPES
 from engine.api.runs import RunInfo, UnreadableRun, read_run, scan_runs
 from engine.api.specs import TrainSpec
 from engine.errors import KdcamError
@@ -57,7 +57,8 @@ class TrainScreen(KdcamScreen):
                 yield Label("width multiplier")
                 yield Input("1.0", compact=True, id="width", type="number")
                 yield Label("methods")
-                yield SelectionList[str](*((m, m, True) for m in KD_METHODS), id="methods", compact=True)
+                yield SelectionList[str](*((m, m, m in DEFAULT_METHODS) for m in KD_METHODS), id="methods",
+                                         compact=True)
                 yield Label("recipe")
                 yield Select([(r, r) for r in RECIPES], value=DEFAULT_RECIPE, allow_blank=False, compact=True,
                              id="recipe")
