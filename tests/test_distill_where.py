@@ -57,7 +57,8 @@ def tiny_pair(classes: int = 4) -> tuple[TappedModel, TappedModel]:
 
 def test_standardized_kd_is_kd_of_z_scored_logits():
     temp = 2.0
-    expected = np.mean([kl(softmax(zscore(t) / temp), softmax(zscore(s) / temp)) for s, t in zip(S, T, strict=True)]) * temp**2
+    pairs = zip(S, T, strict=True)
+    expected = np.mean([kl(softmax(zscore(t) / temp), softmax(zscore(s) / temp)) for s, t in pairs]) * temp**2
     got = kd_loss(torch.tensor(S), torch.tensor(T), temp, standardized=True).item()
     assert got == pytest.approx(expected, rel=1e-5)
     z = standardize(torch.tensor(S)).numpy()

@@ -92,9 +92,10 @@ class ClassActivationTransfer(Distiller):
     uses_taps = True
     defaults: ClassVar[dict[str, Any]] = METHOD_DEFAULTS["cat"]
 
-    def __init__(self, student: TappedModel, teacher: TappedModel | None, options=None,
+    def __init__(self, student: TappedModel, teacher: TappedModel | None, options: dict[str, Any] | None = None,
                  training_set: TrainingSet | None = None):
         super().__init__(student, teacher, options, training_set)
+        assert teacher is not None  # the base refuses a missing teacher
         o = self.options
         if not 0 < o["class_fraction"] <= 1:
             raise KdcamError(f"option cat.class_fraction must be in (0, 1], got {o['class_fraction']!r}")
@@ -123,10 +124,13 @@ class ClassActivationTransfer(Distiller):
         if head is not None:
             return class_activation_maps(features, head)
         assert self.projection is not None
-        return self.projection(features).float()
+        projected: Tensor = self.projection(features)
+        return projected.float()
 
-    def losses(self, logits, taps, teacher, labels, indices, epoch) -> dict[str, Tensor]:
+    def losses(self, logits: Tensor, taps: dict[str, Tensor], teacher: tuple[Tensor, dict[str, Tensor]] | None,
+               labels: Tensor, indices: Tensor, epoch: int) -> dict[str, Tensor]:
         o = self.options
+        assert teacher is not None
         teacher_logits, teacher_taps = teacher
         cams_t = class_activation_maps(teacher_taps[self.teacher_tap], self.teacher_head[0])
         cams_s = self.student_cams(taps[self.student_tap])

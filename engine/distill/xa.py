@@ -62,9 +62,10 @@ class ExplanationAlignment(Distiller):
     uses_taps = True
     defaults: ClassVar[dict[str, Any]] = METHOD_DEFAULTS["xa"]
 
-    def __init__(self, student: TappedModel, teacher: TappedModel | None, options=None,
+    def __init__(self, student: TappedModel, teacher: TappedModel | None, options: dict[str, Any] | None = None,
                  training_set: TrainingSet | None = None):
         super().__init__(student, teacher, options, training_set)
+        assert teacher is not None  # the base refuses a missing teacher
         o = self.options
         if o["target"] not in TARGETS:
             raise KdcamError(f"option xa.target must be one of {', '.join(TARGETS)}, got {o['target']!r}")
