@@ -322,3 +322,16 @@ def test_analyze_prints_the_train_command_for_students_that_look_elsewhere(analy
     hints = where_to_look_hints(results, str(root))
     assert hints, "the synthetic analysis has a student with blank maps (band Problematic)"
     assert "where to look:" in out and all(command in " ".join(out.split()) for _, command in hints)
+
+
+def test_at_warm_up_ramps_the_reference_term_and_defaults_to_none():
+    assert catalogue.METHOD_DEFAULTS["at"]["warmup_epochs"] == 0
+    student, teacher = tiny_pair()
+    x, y = torch.randn(2, 3, 32, 32), torch.tensor([0, 1])
+    logits, taps = student.forward_taps(x)
+    reference = build_distiller("at", student, teacher)
+    ramped = build_distiller("at", student, teacher, {"warmup_epochs": 4})
+    out = reference.teacher_outputs(x)
+    full = reference.losses(logits, taps, out, y, None, 1)["at"]
+    assert ramped.losses(logits, taps, out, y, None, 1)["at"].item() == pytest.approx(full.item() / 4, rel=1e-6)
+    assert ramped.losses(logits, taps, out, y, None, 9)["at"].item() == pytest.approx(full.item(), rel=1e-6)

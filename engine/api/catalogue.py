@@ -37,7 +37,8 @@ METHOD_DEFAULTS: Final[dict[str, dict[str, Any]]] = {
         "momentum": 0.5,
         "mode": "nce",  # nce (paper: memory bank) | infonce (in-batch)
     },
-    "at": {"ce_weight": 1.0, "at_weight": 1000.0, "taps": ""},
+    # warmup_epochs ramps the AT weight linearly (as DKD's); 0, the reference, applies it from the start
+    "at": {"ce_weight": 1.0, "at_weight": 1000.0, "taps": "", "warmup_epochs": 0},
     # CAT-KD's public code (GzyAftermath/CAT-KD, CIFAR-100 VGG13->VGG8 config): beta 4.5, CAMs average-
     # pooled to 2x2, not normalised, every class's map; its base config's alternative is normalize=true
     # with beta 400. class_fraction < 1 keeps the maps of that share of the classes, picked by the

@@ -7,8 +7,8 @@ from typing import Any, ClassVar
 import torch.nn.functional as F
 from torch import Tensor
 
-from engine.distill.base import Distiller, TrainingSet, check_tap, cross_entropy, tap_shape
 from engine.api.catalogue import METHOD_DEFAULTS
+from engine.distill.base import Distiller, TrainingSet, check_tap, cross_entropy, tap_shape
 from engine.errors import KdcamError
 from engine.models import TappedModel
 
@@ -20,18 +20,20 @@ def attention_map(features: Tensor) -> Tensor:
 
 def at_loss(student_taps: list[Tensor], teacher_taps: list[Tensor]) -> Tensor:
     """Σ over taps of mean((a_s − a_t)²)."""
-    return sum((attention_map(s) - attention_map(t)).pow(2).mean() for s, t in zip(student_taps, teacher_taps))
+    return sum((attention_map(s) - attention_map(t)).pow(2).mean() for s, t in zip(student_taps, teacher_taps, strict=True))
 
 
 class AttentionTransfer(Distiller):
-    """``at``: CE + 1000·Σ_taps mean((a_s − a_t)²) over the shared taps after the first (``taps`` to choose)."""
+    """``at``: CE + 1000·Σ_taps mean((a_s − a_t)²) over the shared taps after the first (``taps`` to choose);
+    ``warmup_epochs`` > 0 ramps the AT term in linearly (none in the reference)."""
 
     key = "at"
     title = "attention transfer"
     uses_taps = True
     defaults: ClassVar[dict[str, Any]] = METHOD_DEFAULTS["at"]
 
-    def __init__(self, student: TappedModel, teacher: TappedModel | None, options=None, training_set: TrainingSet | None = None):
+    def __init__(self, student: TappedModel, teacher: TappedModel | None, options: dict[str, Any] | None = None,
+                 training_set: TrainingSet | None = None):
         super().__init__(student, teacher, options, training_set)
         # default: every tap both models share except the first, full-resolution one, as the
         # reference implementations do (RepDistiller feat[1:-1], mdistiller feats[1:])
@@ -51,7 +53,8 @@ class AttentionTransfer(Distiller):
         o = self.options
         student_taps = [taps[t] for t in self.taps]
         teacher_taps = [teacher[1][t] for t in self.taps]
+        ramp = min(epoch / o["warmup_epochs"], 1.0) if o["warmup_epochs"] > 0 else 1.0
         return {
             "ce": o["ce_weight"] * cross_entropy(logits, labels),
-            "at": o["at_weight"] * at_loss(student_taps, teacher_taps),
+            "at": ramp * o["at_weight"] * at_loss(student_taps, teacher_taps),
         }
