@@ -20,7 +20,8 @@ def attention_map(features: Tensor) -> Tensor:
 
 def at_loss(student_taps: list[Tensor], teacher_taps: list[Tensor]) -> Tensor:
     """Σ over taps of mean((a_s − a_t)²)."""
-    return sum((attention_map(s) - attention_map(t)).pow(2).mean() for s, t in zip(student_taps, teacher_taps, strict=True))
+    pairs = zip(student_taps, teacher_taps, strict=True)
+    return sum((attention_map(s) - attention_map(t)).pow(2).mean() for s, t in pairs)
 
 
 class AttentionTransfer(Distiller):
