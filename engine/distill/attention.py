@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor
 
@@ -21,7 +22,7 @@ def attention_map(features: Tensor) -> Tensor:
 def at_loss(student_taps: list[Tensor], teacher_taps: list[Tensor]) -> Tensor:
     """Σ over taps of mean((a_s − a_t)²)."""
     pairs = zip(student_taps, teacher_taps, strict=True)
-    return sum((attention_map(s) - attention_map(t)).pow(2).mean() for s, t in pairs)
+    return torch.stack([(attention_map(s) - attention_map(t)).pow(2).mean() for s, t in pairs]).sum()
 
 
 class AttentionTransfer(Distiller):
@@ -36,6 +37,7 @@ class AttentionTransfer(Distiller):
     def __init__(self, student: TappedModel, teacher: TappedModel | None, options: dict[str, Any] | None = None,
                  training_set: TrainingSet | None = None):
         super().__init__(student, teacher, options, training_set)
+        assert teacher is not None  # the base refuses a missing teacher
         # default: every tap both models share except the first, full-resolution one, as the
         # reference implementations do (RepDistiller feat[1:-1], mdistiller feats[1:])
         wanted = [t for t in self.options["taps"].split(",") if t] or [
@@ -50,8 +52,10 @@ class AttentionTransfer(Distiller):
             raise KdcamError("method 'at': teacher and student share no feature tap")
         self.taps = wanted
 
-    def losses(self, logits, taps, teacher, labels, indices, epoch) -> dict[str, Tensor]:
+    def losses(self, logits: Tensor, taps: dict[str, Tensor], teacher: tuple[Tensor, dict[str, Tensor]] | None,
+               labels: Tensor, indices: Tensor, epoch: int) -> dict[str, Tensor]:
         o = self.options
+        assert teacher is not None
         student_taps = [taps[t] for t in self.taps]
         teacher_taps = [teacher[1][t] for t in self.taps]
         ramp = min(epoch / o["warmup_epochs"], 1.0) if o["warmup_epochs"] > 0 else 1.0
