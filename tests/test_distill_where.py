@@ -335,3 +335,25 @@ def test_at_warm_up_ramps_the_reference_term_and_defaults_to_none():
     full = reference.losses(logits, taps, out, y, None, 1)["at"]
     assert ramped.losses(logits, taps, out, y, None, 1)["at"].item() == pytest.approx(full.item() / 4, rel=1e-6)
     assert ramped.losses(logits, taps, out, y, None, 9)["at"].item() == pytest.approx(full.item(), rel=1e-6)
+
+
+async def test_leaderboard_t_queues_cat_and_xa_students_from_the_analysed_teacher(tmp_path: Path) -> None:
+    from textual.widgets import DataTable
+
+    from tests.test_tui import SIZE, wait_for
+    from tests.test_tui_fixtures import DATASET, workspace_copy
+    from tui.app import KdcamApp
+
+    app = KdcamApp(workspace=str(workspace_copy(tmp_path / "ws")))
+    submitted: list[object] = []
+    app.submit = submitted.append  # type: ignore[method-assign]  # record the request; training is not the point
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("4")
+        table = app.screen.query_one("#board", DataTable)
+        await wait_for(pilot, lambda: table.row_count == 2)
+        await pilot.press("t")
+        await wait_for(pilot, lambda: bool(submitted))
+    (spec,) = submitted
+    assert isinstance(spec, TrainSpec)
+    assert (spec.teacher, spec.student, spec.width, spec.methods) == ("teacher", "vgg8", 0.125, ("cat", "xa"))
+    assert spec.dataset == DATASET and spec.recipe == "demo"
