@@ -357,3 +357,10 @@ async def test_leaderboard_t_queues_cat_and_xa_students_from_the_analysed_teache
     assert isinstance(spec, TrainSpec)
     assert (spec.teacher, spec.student, spec.width, spec.methods) == ("teacher", "vgg8", 0.125, ("cat", "xa"))
     assert spec.dataset == DATASET and spec.recipe == "demo"
+
+
+def test_only_the_demo_recipe_ramps_attention_transfer_in():
+    from engine.train.recipes import RECIPES
+
+    assert RECIPES["demo"].method_defaults["at"] == {"warmup_epochs": 8}  # BENCHMARKS.md: why
+    assert all("at" not in RECIPES[name].method_defaults for name in ("paper", "quick"))
