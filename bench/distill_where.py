@@ -4,9 +4,10 @@ logit methods, each divided by ``kd``'s, on the same data, models and optimiser 
 Side by side in one run, interleaved batch by batch: every batch of the on-device loader is
 trained once by each method in turn (each has its own student and optimiser), rotating who goes
 first, and each method's step times (forward, loss, backward, optimiser step; what differs
-between methods) are summed over the epochs. A shared, loaded machine then slows all methods
-alike instead of whichever happened to run during a busy minute. Wall and this process's CPU
-time are both reported; the first epoch is a warm-up and not counted.
+between methods) are recorded. A shared, loaded machine then slows all methods alike instead of
+whichever happened to run during a busy minute. Reported: wall and CPU time per epoch, their
+ratios to ``kd``, and the median over batches of the per-batch wall ratio (robust to a burst
+of load during one step). The first epoch is a warm-up and not counted.
 
     .venv/bin/python bench/distill_where.py [--device cpu] [--images 1000] [--epochs 2]
     python bench/distill_where.py --device cuda --images 20000 --width 1
@@ -77,6 +78,7 @@ def main() -> None:
     names = list(steps)
     wall = dict.fromkeys(names, 0.0)
     cpu = dict.fromkeys(names, 0.0)
+    per_batch: dict[str, list[float]] = {name: [] for name in names}
     batches = 0
     for epoch in range(1 + args.epochs):
         loader.set_epoch(epoch + 1)
@@ -90,7 +92,8 @@ def main() -> None:
                 if device.type == "cuda":
                     torch.cuda.synchronize(device)
                 if epoch > 0:  # the first epoch warms up allocators, autotuning and first calls
-                    wall[name] += time.perf_counter() - start
+                    per_batch[name].append(time.perf_counter() - start)
+                    wall[name] += per_batch[name][-1]
                     cpu[name] += time.process_time() - start_cpu
             batches += 1
 
@@ -98,11 +101,13 @@ def main() -> None:
                else f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads")
     print(f"training-step time per epoch / kd's: teacher vgg16 x{teacher_width:g} -> student vgg11 x{args.width:g}, "
           f"{len(data)} shapes images, batch {args.batch_size}, {machine}, {args.epochs} timed epochs, interleaved")
-    print(f"  {'method':8s} {'wall s':>7s} {'images/s':>8s} {'÷ kd':>6s}   {'CPU s':>7s} {'÷ kd':>6s}")
+    print(f"  {'method':8s} {'wall s':>7s} {'images/s':>8s} {'÷ kd':>6s}   {'CPU s':>7s} {'÷ kd':>6s}   "
+          f"{'median per-batch ÷ kd':>21s}")
     for name in names:
         per_epoch, cpu_epoch = wall[name] / args.epochs, cpu[name] / args.epochs
+        ratios = sorted(t / k for t, k in zip(per_batch[name], per_batch["kd"], strict=True))
         print(f"  {name:8s} {per_epoch:7.2f} {len(data) / per_epoch:8.0f} {wall[name] / wall['kd']:6.2f}   "
-              f"{cpu_epoch:7.2f} {cpu[name] / cpu['kd']:6.2f}")
+              f"{cpu_epoch:7.2f} {cpu[name] / cpu['kd']:6.2f}   {ratios[len(ratios) // 2]:21.2f}")
 
 
 if __name__ == "__main__":
