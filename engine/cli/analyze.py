@@ -13,7 +13,7 @@ from engine.api.catalogue import BANDED_METRICS, CAM_METHODS, DEFAULT_CAM_METHOD
 from engine.api.results import AnalysisResults, Stat
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "analyze",
         help="compare the CAMs of a teacher and its students (similarity, bands, diagnosis)",

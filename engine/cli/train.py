@@ -18,7 +18,7 @@ from engine.errors import KdcamError
 DEFAULT_LIST = ",".join(DEFAULT_METHODS)
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     train = subparsers.add_parser(
         "train", help="train a teacher (or reuse one) and one student per distillation method",
         description="Train the teacher with CE (or reuse a checkpoint named by --teacher), then one student per "

@@ -46,8 +46,10 @@ class LogitKD(Distiller):
     defaults: ClassVar[dict[str, Any]] = METHOD_DEFAULTS["kd"]
     companions: ClassVar[dict[str, dict[str, Any]]] = {"standardize": STANDARDIZE_COMPANIONS["kd"]}
 
-    def losses(self, logits, taps, teacher, labels, indices, epoch) -> dict[str, Tensor]:
+    def losses(self, logits: Tensor, taps: dict[str, Tensor], teacher: tuple[Tensor, dict[str, Tensor]] | None,
+               labels: Tensor, indices: Tensor, epoch: int) -> dict[str, Tensor]:
         o = self.options
+        assert teacher is not None
         return {
             "ce": o["ce_weight"] * cross_entropy(logits, labels),
             "kd": o["kd_weight"] * kd_loss(logits, teacher[0], o["temperature"], o["standardize"]),
