@@ -25,8 +25,9 @@ DEFAULT_TARGET: Final = "label"
 METHOD_DEFAULTS: Final[dict[str, dict[str, Any]]] = {
     "si": {"ce_weight": 1.0},
     "ls": {"ce_weight": 1.0, "epsilon": 0.1},
-    "kd": {"ce_weight": 0.1, "kd_weight": 0.9, "temperature": 4.0},
-    "dkd": {"ce_weight": 1.0, "alpha": 1.0, "beta": 8.0, "temperature": 4.0, "warmup_epochs": 20},
+    "kd": {"ce_weight": 0.1, "kd_weight": 0.9, "temperature": 4.0, "standardize": False},
+    "dkd": {"ce_weight": 1.0, "alpha": 1.0, "beta": 8.0, "temperature": 4.0, "warmup_epochs": 20,
+            "standardize": False},
     "hints": {"ce_weight": 1.0, "hint_weight": 100.0, "tap": "", "teacher_tap": ""},
     "crd": {
         "ce_weight": 1.0,
@@ -37,7 +38,18 @@ METHOD_DEFAULTS: Final[dict[str, dict[str, Any]]] = {
         "momentum": 0.5,
         "mode": "nce",  # nce (paper: memory bank) | infonce (in-batch)
     },
-    "at": {"ce_weight": 1.0, "at_weight": 1000.0, "taps": ""},
+    # warmup_epochs ramps the AT weight linearly (as DKD's); 0, the reference, applies it from the start
+    "at": {"ce_weight": 1.0, "at_weight": 1000.0, "taps": "", "warmup_epochs": 0},
+    # CAT-KD's public code (GzyAftermath/CAT-KD, CIFAR-100 VGG13->VGG8 config): beta 4.5, CAMs average-
+    # pooled to 2x2, not normalised, every class's map; its base config's alternative is normalize=true
+    # with beta 400. class_fraction < 1 keeps the maps of that share of the classes, picked by the
+    # teacher's logits ("top" or "bottom" first), as the paper's partial-transfer study.
+    "cat": {"ce_weight": 1.0, "cat_weight": 4.5, "resolution": 2, "normalize": False, "class_fraction": 1.0,
+            "class_pick": "top"},
+    # e2KD's public code (its default criterion): CE 1, KD 1 at T = 1, explanation loss 1 x (1 - cos) of
+    # the positive Grad-CAMs (upsampled to the input) for the teacher's top-1 class ("label": true class)
+    "xa": {"ce_weight": 1.0, "kd_weight": 1.0, "temperature": 1.0, "xa_weight": 1.0, "target": "teacher",
+           "tap": "", "teacher_tap": "", "standardize": False},
 }
 KD_METHODS: Final = tuple(METHOD_DEFAULTS)
 #: bounds of numeric method options beyond "a finite non-negative number": (lowest, highest, lowest allowed?)
@@ -50,6 +62,11 @@ OPTION_BOUNDS: Final[dict[str, tuple[float, float, bool]]] = {
     "momentum": (0.0, 1.0, True),
     "warmup_epochs": (0, 100_000, True),
 }
+#: what a train request and the demo run when no methods are named: the original seven (``cat`` and
+#: ``xa`` are chosen explicitly; ``xa`` costs a double backward per batch)
+DEFAULT_METHODS: Final = ("si", "ls", "kd", "dkd", "hints", "crd", "at")
+#: the methods that target where the student looks, offered when a student looks elsewhere
+WHERE_TO_LOOK_METHODS: Final = ("cat", "xa")
 METHOD_TITLES: Final = {
     "si": "independent student (CE)",
     "ls": "label smoothing",
@@ -58,10 +75,26 @@ METHOD_TITLES: Final = {
     "hints": "FitNet hints",
     "crd": "contrastive representation distillation",
     "at": "attention transfer",
+    "cat": "class activation transfer (CAT-KD)",
+    "xa": "explanation alignment (e2KD, Grad-CAM)",
 }
+#: what ``standardize=true`` brings along unless set explicitly: the values the logit-standardisation
+#: paper's public code (sunshangquan/logit-standardization-KD, tools/train.py) sets with the switch.
+#: KD: weight 9 at base temperature 2. DKD: alpha x 9 and beta = (alpha x 9) x 9 = 81 as that code
+#: computes it (it multiplies the already-scaled alpha), temperature unchanged (it sets the KD
+#: temperature, which DKD does not read).
+STANDARDIZE_COMPANIONS: Final[dict[str, dict[str, Any]]] = {
+    "kd": {"kd_weight": 9.0, "temperature": 2.0},
+    "dkd": {"alpha": 9.0, "beta": 81.0},
+}
+
+#: the model zoo's architectures (engine.models builds them; a test checks the two agree)
+ARCHITECTURES: Final = ("vgg8", "vgg11", "vgg13", "vgg16", "vgg19", "resnet20", "resnet32", "resnet56",
+                        "resnet110", "resnet18", "resnet34", "attention_cnn")
 
 #: training recipes (engine.train.recipes holds their numbers)
 RECIPES: Final = ("paper", "quick", "demo")
+
 
 #: interpretation bands (DESIGN §6), worst first; the metrics that have them
 BAND_NAMES: Final = BANDS

@@ -11,7 +11,7 @@ import types
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, ClassVar, Self, Union, get_args, get_origin, get_type_hints
 
-from engine.api.catalogue import DEFAULT_CAM_METHOD, DEFAULT_TARGET, EXPORT_FORMATS, KD_METHODS
+from engine.api.catalogue import DEFAULT_CAM_METHOD, DEFAULT_METHODS, DEFAULT_TARGET, EXPORT_FORMATS
 from engine.api.validate import Fields
 from engine.errors import KdcamError
 
@@ -80,7 +80,7 @@ class TrainSpec(Spec):
     dataset: str = "shapes"
     teacher: str = "vgg16"  # an architecture name, or an existing checkpoint name
     student: str = "vgg11"
-    methods: tuple[str, ...] = KD_METHODS
+    methods: tuple[str, ...] = DEFAULT_METHODS
     recipe: str = "quick"  # paper | quick | demo
     epochs: int | None = None
     batch_size: int | None = None
@@ -176,7 +176,7 @@ class DemoSpec(Spec):
 
     kind: ClassVar[str] = "demo"
     workspace: str
-    methods: tuple[str, ...] = KD_METHODS
+    methods: tuple[str, ...] = DEFAULT_METHODS
     seed: int = 0
     export: bool = True
     train_teacher: bool = False  # train the teacher here instead of using the one kdcam ships

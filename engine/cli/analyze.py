@@ -16,7 +16,7 @@ from engine.cli.train import parse_seeds
 from engine.errors import KdcamError
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "analyze",
         help="compare the CAMs of a teacher and its students (similarity, bands, diagnosis)",
@@ -102,7 +102,9 @@ def _handle(args: argparse.Namespace) -> int:
         else:
             from engine.api.analyses import load_results
 
-            print_analysis(load_results(args.workspace, result.id), result.path)
+            analysis = load_results(args.workspace, result.id)
+            print_analysis(analysis, result.path)
+            print_where_to_look(analysis, args.workspace)
     if args.seeds and results:
         aggregated = run_job(AggregateSpec(args.workspace, tuple(r.id for r in results)), as_json=args.json)
         if args.json:
@@ -317,3 +319,20 @@ def _signed(stat: SeedStat, interval: bool) -> str:
     if interval and stat.ci_low is not None and stat.ci_high is not None:
         text += f"±{(stat.ci_high - stat.ci_low) / 2:.3f}"
     return text
+
+
+def print_where_to_look(results: AnalysisResults, workspace: str) -> None:
+    """For students that look elsewhere (band Acceptable or worse): the command that retrains them with
+    the methods that distil where to look, from the same teacher."""
+    from engine.api.followup import where_to_look_hints
+    from engine.cli.output import console
+
+    hints = where_to_look_hints(results, workspace)
+    if not hints:
+        return
+    out = console()
+    names = ", ".join(f"{pair.method or pair.student} ({pair.band})" for pair, _ in hints)
+    out.print(f"[bold]where to look:[/] {names} look elsewhere than the teacher; train students that distil "
+              "its class activation maps (cat) and align their Grad-CAMs to its (xa) with:", highlight=False)
+    for _, command in hints:
+        out.print(f"  {command}", highlight=False, markup=False, soft_wrap=True)

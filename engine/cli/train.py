@@ -10,17 +10,25 @@ import argparse
 import json
 from typing import Any
 
-from engine.api.catalogue import EXPERIMENTS, KD_METHODS, RECIPES, default_recipe, parse_method_options, parse_methods
+from engine.api.catalogue import (
+    DEFAULT_METHODS,
+    EXPERIMENTS,
+    KD_METHODS,
+    RECIPES,
+    default_recipe,
+    parse_method_options,
+    parse_methods,
+)
 from engine.api.catalogue import parse_seeds as catalogue_seeds
 from engine.api.results import ExperimentResult, SeedGroupResult, TrainResult
 from engine.api.specs import ExperimentSpec, TrainSpec
 from engine.cli import launch
 from engine.errors import CommandCancelled, KdcamError
 
-ALL_METHODS = ",".join(KD_METHODS)
+DEFAULT_LIST = ",".join(DEFAULT_METHODS)
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     train = subparsers.add_parser(
         "train", help="train a teacher (or reuse one) and one student per distillation method",
         description="Train the teacher with CE (or reuse a checkpoint named by --teacher), then one student per "
@@ -30,7 +38,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--dataset", default="shapes", help="dataset spec (default: shapes, embedded)")
     train.add_argument("--teacher", default="vgg16", help="teacher architecture or existing checkpoint name")
     train.add_argument("--student", default="vgg11", help="student architecture (default: vgg11)")
-    train.add_argument("--methods", default=ALL_METHODS, help=f"comma-separated methods (default: {ALL_METHODS})")
+    train.add_argument("--methods", default=DEFAULT_LIST,
+                       help=f"comma-separated methods of {', '.join(KD_METHODS)} (default: {DEFAULT_LIST})")
     train.add_argument("--recipe", choices=RECIPES, help="default: demo on shapes, quick otherwise")
     _common(train)
     train.add_argument("--batch-size", type=int, help="override the recipe's batch size")

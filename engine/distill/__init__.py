@@ -10,17 +10,20 @@ from typing import Any
 
 from engine.distill.attention import AttentionTransfer
 from engine.distill.base import Distiller, TrainingSet
+from engine.distill.cat import ClassActivationTransfer
 from engine.distill.crd import ContrastiveRD
 from engine.distill.dkd import DecoupledKD
 from engine.distill.hints import FitNetHints
 from engine.distill.kd import LogitKD
 from engine.distill.labels import IndependentStudent, LabelSmoothing
+from engine.distill.xa import ExplanationAlignment
 from engine.errors import KdcamError
 from engine.models import TappedModel
 
 METHODS: dict[str, type[Distiller]] = {
     cls.key: cls
-    for cls in (IndependentStudent, LabelSmoothing, LogitKD, DecoupledKD, FitNetHints, ContrastiveRD, AttentionTransfer)
+    for cls in (IndependentStudent, LabelSmoothing, LogitKD, DecoupledKD, FitNetHints, ContrastiveRD, AttentionTransfer,
+                ClassActivationTransfer, ExplanationAlignment)
 }
 
 

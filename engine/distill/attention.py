@@ -21,12 +21,13 @@ def attention_map(features: Tensor) -> Tensor:
 
 def at_loss(student_taps: list[Tensor], teacher_taps: list[Tensor]) -> Tensor:
     """Σ over taps of mean((a_s − a_t)²)."""
-    terms = [(attention_map(s) - attention_map(t)).pow(2).mean() for s, t in zip(student_taps, teacher_taps, strict=True)]
-    return torch.stack(terms).sum()
+    pairs = zip(student_taps, teacher_taps, strict=True)
+    return torch.stack([(attention_map(s) - attention_map(t)).pow(2).mean() for s, t in pairs]).sum()
 
 
 class AttentionTransfer(Distiller):
-    """``at``: CE + 1000·Σ_taps mean((a_s − a_t)²) over the shared taps after the first (``taps`` to choose)."""
+    """``at``: CE + 1000·Σ_taps mean((a_s − a_t)²) over the shared taps after the first (``taps`` to choose);
+    ``warmup_epochs`` > 0 ramps the AT term in linearly (none in the reference)."""
 
     key = "at"
     title = "attention transfer"
@@ -55,9 +56,11 @@ class AttentionTransfer(Distiller):
                indices: Tensor, epoch: int) -> dict[str, Tensor]:
         assert teacher is not None  # uses_teacher: the base always passes the teacher's outputs
         o = self.options
+        assert teacher is not None
         student_taps = [taps[t] for t in self.taps]
         teacher_taps = [teacher.taps[t] for t in self.taps]
+        ramp = min(epoch / o["warmup_epochs"], 1.0) if o["warmup_epochs"] > 0 else 1.0
         return {
             "ce": o["ce_weight"] * cross_entropy(logits, labels),
-            "at": o["at_weight"] * at_loss(student_taps, teacher_taps),
+            "at": ramp * o["at_weight"] * at_loss(student_taps, teacher_taps),
         }

@@ -52,6 +52,8 @@ class Distiller(nn.Module):
     uses_teacher: ClassVar[bool] = True
     #: True when the method reads feature taps, so the student runs ``forward_taps``
     uses_taps: ClassVar[bool] = False
+    #: switch option -> the options it brings along unless set explicitly (see ``with_companions``)
+    companions: ClassVar[dict[str, dict[str, Any]]] = {}
 
     def __init__(
         self,
@@ -61,7 +63,10 @@ class Distiller(nn.Module):
         training_set: TrainingSet | None = None,
     ):
         super().__init__()
-        self.options = resolve_options(self.key, self.defaults, options or {})
+        overrides = options or {}
+        self.options = resolve_options(self.key, self.defaults, overrides)
+        for switch, values in self.companions.items():
+            self.options = with_companions(self.options, overrides, switch, values)
         if self.uses_teacher and teacher is None:
             raise KdcamError(f"method {self.key!r} needs a teacher")
         if teacher is not None and self.uses_teacher and teacher.num_classes != student.num_classes:
@@ -148,7 +153,9 @@ def resolve_options(key: str, defaults: dict[str, Any], overrides: dict[str, Any
     options = dict(defaults)
     for name, value in overrides.items():
         default = defaults[name]
-        if isinstance(default, (int, float)) and not isinstance(default, bool):
+        if isinstance(default, bool):
+            value = _flag(key, name, value)
+        elif isinstance(default, (int, float)):
             try:
                 number = float(value)
             except (TypeError, ValueError):
@@ -166,6 +173,32 @@ def resolve_options(key: str, defaults: dict[str, Any], overrides: dict[str, Any
             raise KdcamError(f"option {key}.{name} must be text, got {value!r}")
         options[name] = value
     return options
+
+
+_TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
+
+
+def _flag(key: str, name: str, value: Any) -> bool:
+    """A switch from JSON (true/false), the CLI (text or 1/0, which it parses as numbers) or the TUI."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float)) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
+        return value.strip().lower() in _TRUE
+    raise KdcamError(f"option {key}.{name} is a switch: give true or false, got {value!r}")
+
+
+def with_companions(options: dict[str, Any], overrides: dict[str, Any], switch: str,
+                    companions: dict[str, Any]) -> dict[str, Any]:
+    """``options`` with ``companions`` applied when ``switch`` is on, except where the user set them.
+
+    Logit standardisation is published with its own weight and temperature (the paper's code sets
+    them together with the switch); a user who turns it on gets those, and may still override each.
+    """
+    if not options.get(switch):
+        return options
+    return {**options, **{k: v for k, v in companions.items() if k not in overrides}}
 
 
 def cross_entropy(logits: Tensor, labels: Tensor, smoothing: float = 0.0) -> Tensor:

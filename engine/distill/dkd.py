@@ -8,8 +8,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from engine.api.catalogue import METHOD_DEFAULTS
+from engine.api.catalogue import METHOD_DEFAULTS, STANDARDIZE_COMPANIONS
 from engine.distill.base import Distiller, TeacherOutputs, cross_entropy
+from engine.distill.kd import standardize
 
 _MASK = 1000.0  # subtracted from the gold logit so it vanishes from the non-target softmax
 
@@ -39,12 +40,14 @@ class DecoupledKD(Distiller):
     key = "dkd"
     title = "decoupled KD"
     defaults: ClassVar[dict[str, Any]] = METHOD_DEFAULTS["dkd"]
+    companions: ClassVar[dict[str, dict[str, Any]]] = {"standardize": STANDARDIZE_COMPANIONS["dkd"]}
 
     def losses(self, logits: Tensor, taps: dict[str, Tensor], teacher: TeacherOutputs | None, labels: Tensor,
                indices: Tensor, epoch: int) -> dict[str, Tensor]:
         assert teacher is not None  # uses_teacher: the base always passes the teacher's outputs
         o = self.options
-        tckd, nckd = dkd_terms(logits, teacher.logits, labels, o["temperature"])
+        s, t = (standardize(logits), standardize(teacher.logits)) if o["standardize"] else (logits, teacher.logits)
+        tckd, nckd = dkd_terms(s, t, labels, o["temperature"])
         ramp = min(epoch / o["warmup_epochs"], 1.0) if o["warmup_epochs"] > 0 else 1.0
         return {
             "ce": o["ce_weight"] * cross_entropy(logits, labels),

@@ -16,6 +16,8 @@ from textual.reactive import var
 from textual.widgets import DataTable, Label, Select, Static
 
 from engine.api.analyses import AnalysisInfo, UnreadableAnalysis, load_results, scan_analyses
+from engine.api.catalogue import WHERE_TO_LOOK_METHODS
+from engine.api.followup import where_to_look_spec
 from engine.api.results import AnalysisResults
 from engine.api.specs import AnalyzeSpec, DemoSpec
 from engine.errors import KdcamError
@@ -53,6 +55,7 @@ class LeaderboardScreen(KdcamScreen):
         Binding("a", "next_analysis", "Next analysis"),
         Binding("b", "browse", "Browse images"),
         Binding("e", "export", "Export analysis"),
+        Binding("t", "train_where", "Train cat/xa"),
         Binding("f5", "reload", "Reload"),
     ]
 
@@ -216,6 +219,23 @@ class LeaderboardScreen(KdcamScreen):
         if self.results is not None and self.opened_id is not None:
             self.kdcam.selected_analysis = self.opened_id
             self.kdcam.action_show("browser")
+
+    def action_train_where(self) -> None:
+        """Queue students of the highlighted row's architecture, distilled from this analysis's teacher
+        with the methods that target where to look (cat, xa)."""
+        table = self.query_one("#board", DataTable)
+        if self.results is None or not self._rows or table.cursor_row >= len(self._rows):
+            self.notify("highlight a student of an analysis first", severity="warning")
+            return
+        row = self._rows[table.cursor_row]
+        try:
+            spec = where_to_look_spec(self.results, row.student, str(self.kdcam.workspace.root))
+        except KdcamError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        self.kdcam.submit(spec)
+        self.notify(f"queued {', '.join(WHERE_TO_LOOK_METHODS)} students: {spec.student} from {spec.teacher} "
+                    f"({spec.recipe} recipe); the Train screen shows them", title="train where to look")
 
     def job_event(self, event: JobEvent, record: JobRecord | None) -> None:
         if isinstance(event, Finished) and record is not None and isinstance(record.spec, ANALYSIS_SPECS):

@@ -11,7 +11,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, DataTable, Input, Label, ProgressBar, Select, SelectionList, Static
 
-from engine.api.catalogue import KD_METHODS, RECIPES, default_recipe, parse_method_options, parse_seeds
+from engine.api.catalogue import DEFAULT_METHODS, KD_METHODS, RECIPES, default_recipe, parse_method_options, parse_seeds
 from engine.api.runs import RunInfo, UnreadableRun, runs_signature, scan_runs
 from engine.api.specs import TrainSpec
 from engine.errors import KdcamError
@@ -83,7 +83,7 @@ class TrainScreen(KdcamScreen):
                 yield Label("student architecture")
                 yield Input("vgg11", compact=True, id="student")
                 yield Label("methods")
-                yield CheckList[str](*((m, m, True) for m in KD_METHODS), id="methods", compact=True)
+                yield CheckList[str](*((m, m, m in DEFAULT_METHODS) for m in KD_METHODS), id="methods", compact=True)
                 yield Label("recipe")
                 yield Select([(AUTO_RECIPE_LABEL, AUTO_RECIPE), *((r, r) for r in RECIPES)], value=AUTO_RECIPE,
                              allow_blank=False, compact=True, id="recipe")
