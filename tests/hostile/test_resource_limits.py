@@ -168,7 +168,7 @@ def test_a_shapes_split_of_a_hundred_million_images_is_refused_at_once() -> None
 
 def test_limits_are_overridable_through_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = write_npz(tmp_path / "four.npz", {"images": tiny_images(), "labels": npy_bytes((4,), "<i8", bytes(32))})
-    assert len(load_split(f"npz:{path}", "train")) == 3  # 80% of 4, rounded
+    assert len(load_split(f"npz:{path}", "train")) == 4  # npz:FILE is used whole (a holdout is asked for)
     monkeypatch.setenv("KDCAM_MAX_IMAGES", "3")
     refused(f"npz:{path}", "4 images", "limit of 3 images")
     monkeypatch.setenv("KDCAM_MAX_IMAGES", "lots")
