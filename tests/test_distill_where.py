@@ -21,6 +21,7 @@ from engine.api.specs import DemoSpec, TrainSpec
 from engine.api.workspace import Workspace
 from engine.cam import compute_cams, postprocess
 from engine.distill import build_distiller
+from engine.distill.base import TeacherOutputs
 from engine.distill.cat import cat_loss, class_activation_maps, linear_head, pick_classes
 from engine.distill.dkd import dkd_terms
 from engine.distill.kd import kd_loss, standardize
@@ -74,8 +75,8 @@ def test_standardized_losses_ignore_a_shift_or_scale_of_either_logit_row(shift, 
     # DKD's terms take already standardised logits from the distiller: check through the method itself
     student, teacher = tiny_pair()
     dkd = build_distiller("dkd", student, teacher, {"standardize": True})
-    first = dkd.losses(s.float(), {}, (t.float(), {}), y, None, 30)
-    moved = dkd.losses((s * scale + shift).float(), {}, ((t * scale + shift).float(), {}), y, None, 30)
+    first = dkd.losses(s.float(), {}, TeacherOutputs(t.float(), {}), y, None, 30)
+    moved = dkd.losses((s * scale + shift).float(), {}, TeacherOutputs((t * scale + shift).float(), {}), y, None, 30)
     for name in ("tckd", "nckd"):
         assert moved[name].item() == pytest.approx(first[name].item(), rel=1e-4)
     # without the switch the same shift-and-scale changes the loss (the invariance is the option's doing)
@@ -88,7 +89,7 @@ def test_standardized_dkd_is_dkd_of_z_scored_logits_with_the_papers_weights():
     dkd = build_distiller("dkd", student, teacher, {"standardize": "true"})
     assert (dkd.options["alpha"], dkd.options["beta"], dkd.options["temperature"]) == (9.0, 81.0, 4.0)
     s, t, y = torch.tensor(S).float(), torch.tensor(T).float(), torch.tensor(Y)
-    terms = dkd.losses(s, {}, (t, {}), y, None, 20)
+    terms = dkd.losses(s, {}, TeacherOutputs(t, {}), y, None, 20)
     z_s, z_t = (torch.tensor(np.array([zscore(r) for r in rows])) for rows in (S, T))
     tckd, nckd = dkd_terms(z_s, z_t, y, 4.0)
     assert terms["tckd"].item() == pytest.approx(9.0 * tckd.item(), rel=1e-4)
@@ -162,7 +163,7 @@ def test_cat_transfers_the_chosen_share_of_classes_by_teacher_rank():
     keep = pick_classes(t_logits, 0.5, "top")
     rows = torch.arange(2)[:, None]
     expected = 4.5 * cat_loss(cams_s[rows, keep], cams_t[rows, keep], 2, False)
-    got = half.losses(logits_s, taps, (t_logits, t_taps), y, None, 1)["cat"]
+    got = half.losses(logits_s, taps, TeacherOutputs(t_logits, t_taps), y, None, 1)["cat"]
     assert got.item() == pytest.approx(expected.item(), rel=1e-5)
 
 
@@ -359,8 +360,8 @@ async def test_leaderboard_t_queues_cat_and_xa_students_from_the_analysed_teache
     assert spec.dataset == DATASET and spec.recipe == "demo"
 
 
-def test_only_the_demo_recipe_ramps_attention_transfer_in():
+def test_only_the_demo_recipe_changes_attention_transfer():
     from engine.train.recipes import RECIPES
 
-    assert RECIPES["demo"].method_defaults["at"] == {"warmup_epochs": 8}  # BENCHMARKS.md: why
+    assert RECIPES["demo"].method_defaults["at"] == {"at_weight": 100.0}  # ARCHITECTURE.md: why
     assert all("at" not in RECIPES[name].method_defaults for name in ("paper", "quick"))

@@ -264,7 +264,7 @@ def test_a_reused_teacher_sees_images_normalised_with_its_own_statistics(workspa
     import_checkpoint(ImportSpec(str(workspace.root), str(tmp_path / "teacher.th"), name="teacher",
                                  mean=imagenet[0], std=imagenet[1]))
     spec = TrainSpec(str(workspace.root), dataset="shapes?train=4&test=4", teacher="teacher", student="resnet8a",
-                     methods=("kd",), device="cpu")
+                     methods=("kd",), device="cpu", validation=0.0)  # 4 images: nothing to hold out
     session = open_session(spec, JobContext("test", lambda event: None, threading.Event()))
     teacher = load_teacher(session, "teacher")
     pixels = torch.rand(2, 3, 32, 32)

@@ -89,8 +89,13 @@ STANDARDIZE_COMPANIONS: Final[dict[str, dict[str, Any]]] = {
 }
 
 #: the model zoo's architectures (engine.models builds them; a test checks the two agree)
-ARCHITECTURES: Final = ("vgg8", "vgg11", "vgg13", "vgg16", "vgg19", "resnet20", "resnet32", "resnet56",
-                        "resnet110", "resnet18", "resnet34", "attention_cnn")
+ARCHITECTURES: Final = (
+    "vgg8", "vgg11", "vgg13", "vgg16", "vgg19",
+    "resnet8", "resnet14", "resnet20", "resnet32", "resnet44", "resnet56", "resnet110",
+    "resnet8a", "resnet14a", "resnet20a", "resnet32a", "resnet44a", "resnet56a", "resnet110a",
+    "resnet8x4", "resnet32x4", "wrn_16_1", "wrn_16_2", "wrn_40_1", "wrn_40_2",
+    "resnet18", "resnet34", "resnet50", "mobilenetv2", "shufflenetv1", "shufflenetv2", "attention_cnn",
+)
 
 #: training recipes (engine.train.recipes holds their numbers)
 RECIPES: Final = ("paper", "quick", "demo")
