@@ -31,6 +31,13 @@ def rows(selector: str, count: int) -> Callable[[Pilot], bool]:
         pilot.app.screen.query_one(selector, DataTable).row_count == count
 
 
+def browser_drawn(pilot: Pilot) -> bool:
+    """The analysis is loaded in the background: ready once its cards exist and show an image."""
+    screen = pilot.app.screen
+    return getattr(screen, "data", None) is not None and bool(screen.query("CamCard")) and \
+        bool(screen.query_one("#panel-images").display)
+
+
 def analysis_selected(pilot: Pilot) -> bool:
     return bool(pilot.app.screen.query("#analysis")) and pilot.app.screen.query_one("#analysis").value == ANALYSIS_ID
 
@@ -40,7 +47,7 @@ SCREENS = {  # name: (keys, ready)
     "train": (("2",), lambda pilot: True),
     "analyze": (("3",), lambda pilot: pilot.app.screen.query_one("#students").option_count == 2),
     "leaderboard": (("4",), rows("#board", 2)),
-    "browser": (("5",), rows("#image-list", 12)),
+    "browser": (("5",), lambda pilot: rows("#image-list", 12)(pilot) and browser_drawn(pilot)),
     "export": (("6",), analysis_selected),
     "help": (("question_mark",), lambda pilot: True),
 }
@@ -70,6 +77,7 @@ def on_screen(keys: tuple[str, ...], ready: Callable[[Pilot], bool]) -> Callable
         for key in keys:
             await pilot.press(key)
         await until(ready)(pilot)
+        await pilot.pause(0.2)  # the frame that follows the last update
 
     return run_before
 
