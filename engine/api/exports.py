@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -71,17 +70,10 @@ def manifest_document(analysis: str, files: dict[str, bytes]) -> dict[str, Any]:
 def read_manifest(folder: Path) -> ExportManifest:
     """The folder's validated manifest; a ``KdcamError`` naming the file when it is missing or bad."""
     path = folder / MANIFEST
-    try:
-        info = path.lstat()
-    except FileNotFoundError:
-        raise KdcamError(f"{folder}: not a kdcam export (no {MANIFEST})") from None
-    except OSError as exc:
-        raise KdcamError(f"{path}: cannot be read ({exc.strerror})") from None
-    if not stat.S_ISREG(info.st_mode):
-        raise KdcamError(f"{path}: not a regular file")
-    if info.st_size > MAX_MANIFEST_BYTES:
-        raise KdcamError(f"{path}: {info.st_size} bytes, more than a manifest may have ({MAX_MANIFEST_BYTES})")
-    return ExportManifest.from_fields(folder, Fields(read_json_file(path), str(path)))
+    if not path.is_symlink() and not path.exists():
+        raise KdcamError(f"{folder}: not a kdcam export (no {MANIFEST})")
+    document = read_json_file(path, max_bytes=MAX_MANIFEST_BYTES, follow_symlinks=False)  # a link is no manifest
+    return ExportManifest.from_fields(folder, Fields(document, str(path)))
 
 
 def is_export(folder: Path) -> bool:

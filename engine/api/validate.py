@@ -40,18 +40,19 @@ def describe(value: object) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def read_json_file(path: Path) -> object:
-    """Parse a JSON file that must exist; refuse non-files, oversized files and bad JSON clearly."""
+def read_json_file(path: Path, max_bytes: int = MAX_JSON_BYTES, follow_symlinks: bool = True) -> object:
+    """Parse a JSON file that must exist; refuse non-files (a symbolic link too, unless followed),
+    files over ``max_bytes`` and bad JSON clearly."""
     try:
-        info = path.stat()
+        info = path.stat(follow_symlinks=follow_symlinks)
     except FileNotFoundError:
         raise KdcamError(f"{path}: missing") from None
     except OSError as exc:
         raise KdcamError(f"{path}: cannot be read ({exc.strerror})") from None
     if not stat.S_ISREG(info.st_mode):
         raise KdcamError(f"{path}: not a regular file")
-    if info.st_size > MAX_JSON_BYTES:
-        raise KdcamError(f"{path}: {info.st_size} bytes, more than the {MAX_JSON_BYTES} a kdcam JSON file may have")
+    if info.st_size > max_bytes:
+        raise KdcamError(f"{path}: {info.st_size} bytes, more than the {max_bytes} a kdcam JSON file may have")
     try:
         return json.loads(path.read_bytes())
     except OSError as exc:
