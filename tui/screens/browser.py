@@ -59,10 +59,18 @@ class CamCard(Vertical):
         yield CardPicture(classes="cam-image")
         yield Static("", classes="cam-caption")
 
+    def on_mount(self) -> None:
+        if self.card is not None:  # shown before its children were mounted: draw it now
+            self._draw(self.card)
+
     def show(self, card: Card) -> None:
         if card is self.card:  # e.g. the original while toggling overlay: nothing to redraw
             return
         self.card = card
+        if self.is_mounted and self.query(CardPicture):
+            self._draw(card)
+
+    def _draw(self, card: Card) -> None:
         self.query_one(CardPicture).picture = card.picture
         style = "" if card.correct is None else ("green" if card.correct else "red")
         title = shorten(card.title, 19)  # cut in the middle: twins differ at the end
