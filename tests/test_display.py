@@ -38,6 +38,56 @@ def test_a_name_and_its_twin_stay_apart_when_shortened() -> None:
     assert not short["vgg11-si-shapes-demo-s0"].endswith("-last")
 
 
+TWINS = ["vgg11-si-shapes-demo-s0", "vgg11-si-shapes-demo-s0-last"]
+COPIES = ["resnet8x4-kd-shapes-demo-s0", "resnet8x4-kd-shapes-demo-s0-2", "resnet8x4-kd-shapes-demo-s0-3"]
+PAIRS = ["run-kd-shapes-s0", "run-kd-shapes-s0-last", "run-at-shapes-s0", "run-at-shapes-s0-last"]
+SHARED = ["longprefix-common-q-commonsuffixlong", "longprefix-common-z-commonsuffixlong"]
+LONG_PART = ["model-distillation-s0", "model-similarity-s0"]
+
+
+@pytest.mark.parametrize(("names", "width", "kept"), [
+    (["x", "x-last"], 6, {"x": "x", "x-last": "x-last"}),
+    (["x-long-name", "x-long-name-last"], 8, {"x-long-name": "name", "x-long-name-last": "-last"}),
+    (TWINS, 8, {TWINS[0]: "s0", TWINS[1]: "-last"}),
+    (TWINS, 12, {TWINS[0]: "-s0", TWINS[1]: "-last"}),
+    (COPIES, 6, {COPIES[0]: "s0", COPIES[1]: "-2", COPIES[2]: "-3"}),
+    (COPIES, 12, {COPIES[0]: "-s0", COPIES[1]: "-s0-2", COPIES[2]: "-s0-3"}),
+    # twins of two methods: each name keeps its method and, where it has one, its -last
+    (PAIRS, 12, {PAIRS[0]: "kd", PAIRS[1]: "kd", PAIRS[2]: "at", PAIRS[3]: "at"}),
+    (PAIRS, 12, {PAIRS[1]: "-last", PAIRS[3]: "-last"}),
+    (SHARED, 10, {SHARED[0]: "q", SHARED[1]: "z"}),
+    (SHARED, 3, {SHARED[0]: "q", SHARED[1]: "z"}),
+    # narrower than the part that differs: as much of it as fits
+    (LONG_PART, 8, {LONG_PART[0]: "distil", LONG_PART[1]: "simila"}),
+])
+def test_the_part_that_differs_survives_shortening(names: list[str], width: int, kept: dict[str, str]) -> None:
+    short = shorten_all(names, width)
+    assert all(len(text) <= width for text in short.values()), short
+    assert len(set(short.values())) == len(names), short  # never two names that look the same
+    for name, part in kept.items():
+        assert part in short[name], (name, short[name])
+    for name in names:  # a name that ends where its twin goes on shows its end
+        if any(other.startswith(name) for other in names if other != name) or name.endswith("-last"):
+            assert short[name][-1] == name[-1], (name, short[name])
+
+
+@pytest.mark.parametrize(("name", "width", "end"), [
+    ("vgg11-si-shapes-demo-s0-last", 10, "-last"),
+    ("resnet8x4-kd-shapes-demo-s0-2", 8, "-2"),
+    ("resnet8x4-kd-shapes-demo-s0-2-last", 12, "-2-last"),
+])
+def test_a_name_shortened_alone_keeps_its_copy_marker(name: str, width: int, end: str) -> None:
+    text = shorten(name, width)
+    assert len(text) == width and text.endswith(end)
+
+
+def test_repeated_tokens_still_look_different() -> None:
+    names = ["demo-s0", "demo-s0-s0", "vgg8-s0", "vgg8-vgg8-s0"]
+    for width in range(3, 12):
+        short = shorten_all(names, width)
+        assert len(set(short.values())) == len(names) and all(len(t) <= width for t in short.values()), short
+
+
 def test_short_names_are_untouched_and_cuts_are_in_the_middle() -> None:
     assert shorten("teacher", 10) == "teacher"
     assert shorten("abcdefghijklmnopqrstuvwxyz", 10) == "abcde…wxyz"

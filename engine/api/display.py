@@ -9,7 +9,8 @@ percentage everywhere; numbers in CSVs carry no float32 noise.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -78,71 +79,162 @@ def _common_prefix(a: str, b: str) -> int:
     return n
 
 
-def _distinct_span(name: str, prefix: int, suffix: int) -> tuple[int, int]:
-    """[start, end) of the part of ``name`` that differs from its most similar neighbours (which share
-    ``prefix`` leading and ``suffix`` trailing characters with it), widened to whole tokens: ``kd``
-    rather than ``k`` next to ``crd``."""
+#: the end of a name that tells copies apart (``NAME-last``, ``NAME-2``): kept when a name is shortened alone
+_COPY_MARKER = re.compile(r"(?:[-_.](?:last|\d+))+$")
+
+Span = tuple[int, int]
+
+
+@dataclass(frozen=True)
+class _Parts:
+    """Where a name differs from the names listed with it: ``tokens`` in whole tokens (what to keep
+    when there is room), ``exact`` to the character (what to keep when there is not)."""
+
+    tokens: list[Span]
+    exact: list[Span]
+
+
+def _boundary(name: str, i: int) -> bool:
+    """Whether position ``i`` of ``name`` falls between tokens."""
+    return i in (0, len(name)) or name[i - 1] in _SEPARATORS or name[i] in _SEPARATORS
+
+
+def _parts(name: str, prefix_pair: Span, suffix_pair: Span, tokens: bool) -> list[Span]:
+    """The spans of ``name`` that tell it apart, from (shared prefix, shared suffix) with the name
+    sharing its longest prefix and with the name sharing its longest suffix.
+
+    Every other name shares less at both ends, so where the two differing spans overlap, their overlap
+    is the one part to keep (``kd`` in ``r-kd-s`` next to ``r-at-s``); where they do not
+    (``r-kd-s-last`` next to ``r-kd-s`` and ``r-at-s-last``) both are kept. An empty span (``r-kd-s``
+    next to ``r-kd-s-last``) says the name ends there: its end is kept."""
+    (prefix, suffix_there), (prefix_there, suffix) = prefix_pair, suffix_pair
     start, end = prefix, len(name) - suffix
-    if end <= start:  # one name is the other plus a suffix (vgg8 vs vgg8-last): the end tells them apart
-        start, end = min(start, len(name)), len(name)
-    while start > 0 and name[start - 1] not in _SEPARATORS:
+    spans = [(start, end)] if start < end else [(prefix_there, end), (start, len(name) - suffix_there)]
+    return _merged(_nonempty(name, span, tokens) for span in spans)
+
+
+def _nonempty(name: str, span: Span, tokens: bool) -> Span:
+    """An empty span (where the name stops and another goes on) as the character, or with
+    ``tokens`` the token, on either side of it."""
+    start, end = span
+    if start < end:
+        return span
+    start, end = max(start - 1, 0), min(end + 1, len(name))
+    while tokens and start > 0 and not _boundary(name, start):
         start -= 1
-    while end < len(name) and name[end] not in _SEPARATORS:
+    while tokens and end < len(name) and not _boundary(name, end):
         end += 1
     return start, end
 
 
-def _overlaps(names: Sequence[str]) -> dict[str, tuple[int, int]]:
-    """Per name, the longest prefix and suffix it shares with any other name. The name sharing the
-    longest prefix is a neighbour in sorted order (and likewise for suffixes in order of the reversed
-    names), so this takes O(n log n), not O(n^2): class lists may hold thousands of names."""
+def _differing_parts(names: Sequence[str]) -> dict[str, _Parts]:
+    """Per name, the parts that tell it apart from the other names. The name sharing the longest
+    prefix is a neighbour in sorted order (and likewise for suffixes in order of the reversed names),
+    so this takes O(n log n), not O(n^2): class lists may hold thousands of names."""
     unique = sorted(set(names))
-    prefix = dict.fromkeys(unique, 0)
-    suffix = dict.fromkeys(unique, 0)
-    for a, b in zip(unique, unique[1:], strict=False):
-        shared = _common_prefix(a, b)
-        prefix[a], prefix[b] = max(prefix[a], shared), max(prefix[b], shared)
     backwards = sorted(unique, key=lambda n: n[::-1])
-    for a, b in zip(backwards, backwards[1:], strict=False):
-        shared = _common_prefix(a[::-1], b[::-1])
-        suffix[a], suffix[b] = max(suffix[a], shared), max(suffix[b], shared)
-    return {name: (prefix[name], suffix[name]) for name in unique}
+
+    def shared(a: str, b: str, tokens: bool) -> Span:
+        """Shared (prefix, suffix) of two names; ``tokens``: whole tokens of both only (``d`` shared
+        by ``striped-d`` and ``solid`` is no likeness)."""
+        prefix = _common_prefix(a, b)
+        while tokens and not (_boundary(a, prefix) and _boundary(b, prefix)):
+            prefix -= 1
+        suffix = min(_common_prefix(a[::-1], b[::-1]), min(len(a), len(b)) - prefix)
+        while tokens and not (_boundary(a, len(a) - suffix) and _boundary(b, len(b) - suffix)):
+            suffix -= 1
+        return prefix, suffix
+
+    def parts(tokens: bool) -> dict[str, list[Span]]:
+        by_prefix: dict[str, Span] = dict.fromkeys(unique, (0, 0))  # with the longest-prefix partner
+        by_suffix: dict[str, Span] = dict.fromkeys(unique, (0, 0))  # with the longest-suffix partner
+        for a, b in zip(unique, unique[1:], strict=False):
+            pair = shared(a, b, tokens)
+            by_prefix[a], by_prefix[b] = max(by_prefix[a], pair), max(by_prefix[b], pair)
+        for a, b in zip(backwards, backwards[1:], strict=False):
+            pair = shared(a, b, tokens)
+            for name in (a, b):
+                by_suffix[name] = max(by_suffix[name], pair, key=lambda p: (p[1], p[0]))
+        return {name: _parts(name, by_prefix[name], by_suffix[name], tokens) for name in unique}
+
+    tokens, exact = parts(True), parts(False)
+    return {name: _Parts(tokens[name], exact[name]) for name in unique}
+
+
+def _merged(spans: Iterable[Span]) -> list[Span]:
+    merged: list[Span] = []
+    for start, end in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
 
 
 def shorten(name: str, width: int, others: Sequence[str] = ()) -> str:
     """``name`` in at most ``width`` characters, cut from the middle, keeping the part that differs
-    from ``others`` (the names it is listed with) whole when it fits."""
+    from ``others`` (the names it is listed with) whole when it fits; alone, its ``-last``/``-2`` end."""
     if width < 1:
         return ""
-    overlap = _overlaps([name, *others])[name] if others else None
-    return _shorten(name, width, overlap)
+    parts = _differing_parts([name, *others])[name] if set(others) - {name} else None
+    return _shorten(name, width, parts)
 
 
-def _shorten(name: str, width: int, overlap: tuple[int, int] | None) -> str:
-    """``shorten`` with the shared prefix and suffix lengths known (None: no other names)."""
+def _gaps(length: int, keep: list[Span]) -> list[Span]:
+    """The runs of [0, length) outside the sorted, disjoint ``keep``."""
+    edges = [0, *(x for span in keep for x in span), length]
+    return [(a, b) for a, b in zip(edges[::2], edges[1::2], strict=True) if a < b]
+
+
+def _one_cut(name: str, width: int, keep: list[Span]) -> str | None:
+    """``name`` with one run of characters outside ``keep`` replaced by the ellipsis: the most
+    balanced such cut, which keeps the most context at both ends (None: no gap is long enough)."""
+    visible = width - 1
+    cut = len(name) - visible
+    middle = (visible + 1) // 2
+    heads = [min(max(middle, start), end - cut) for start, end in _gaps(len(name), keep) if end - start >= cut]
+    if not heads:
+        return None
+    head = max(heads, key=lambda h: (min(h, visible - h), h == middle))
+    return name[:head] + ELLIPSIS + name[head + cut:]
+
+
+def _cut_around(name: str, width: int, keep: list[Span]) -> str | None:
+    """``name`` cut in several places: every span of ``keep`` whole, an ellipsis for each run left
+    out, the room that remains given to context at both ends (None: the spans alone do not fit)."""
+    gaps = _gaps(len(name), keep)
+    room = width - sum(end - start for start, end in keep) - len(gaps)
+    if room < 0:
+        return None
+    lead = max(keep[0][0] - 1, 0)  # context a leading gap can give and still leave a character to cut
+    trail = max(len(name) - keep[-1][1] - 1, 0)
+    left = min(lead, max((room + 1) // 2, room - trail))
+    right = min(trail, room - left)
+    context = [(0, left), (len(name) - right, len(name))]
+    text, position = "", 0
+    for start, end in sorted([*keep, *(span for span in context if span[0] < span[1])]):
+        text += (ELLIPSIS if start > position else "") + name[start:end]
+        position = end
+    return text + (ELLIPSIS if position < len(name) else "")
+
+
+def _shorten(name: str, width: int, parts: _Parts | None) -> str:
+    """``shorten`` with the differing parts known (None: no other names)."""
     if len(name) <= width:
         return name
     if width < 3:
         return name[: max(width - 1, 0)] + ELLIPSIS
-    keep = width - 1
-    cut = len(name) - keep
-    start, end = _distinct_span(name, *overlap) if overlap else (len(name), len(name))
-    middle = (keep + 1) // 2
-    # where the one cut may go without touching the distinguishing part: the middle, just before
-    # that part, or just after it; the most balanced of these keeps the most context at both ends
-    heads = [head for head, fits in ((middle, middle >= end or middle + cut <= start),
-                                     (start - cut, cut < start), (end, end + cut <= len(name))) if fits]
-    if heads:
-        head = max(heads, key=lambda h: (min(h, keep - h), h == middle))
-        return name[:head] + ELLIPSIS + name[head + cut:]
-    span = end - start
-    if span == len(name):  # nothing in common with the others: an even cut
-        return name[:middle] + ELLIPSIS + name[middle + cut:]
-    if span + 2 <= width:  # both ends cut, the distinguishing part whole in between
-        room = width - 2 - span
-        left = min(start, (room + 1) // 2)
-        right = room - left
-        return name[:left] + ELLIPSIS + name[start:end] + ELLIPSIS + (name[len(name) - right:] if right else "")
+    if parts is None:
+        marker = _COPY_MARKER.search(name)
+        parts = _Parts([(marker.start(), len(name))], [(marker.start(), len(name))]) if marker else _Parts([], [])
+    # whole tokens if they fit, else the differing characters alone; one cut if it can, else several
+    for keep in (parts.tokens, parts.exact):
+        text = _one_cut(name, width, keep) or _cut_around(name, width, keep)
+        if text is not None:
+            return text
+    start, end = parts.exact[-1]  # room for less than the differing characters: as many as fit of the last
+    if end == len(name):
+        return ELLIPSIS + name[len(name) - width + 1:]
     return ELLIPSIS + name[start:start + width - 2] + ELLIPSIS
 
 
@@ -155,8 +247,39 @@ def shorten_all(names: Sequence[str], width: int) -> dict[str, str]:
     """Every name shortened to ``width`` against the others, so equal-looking results are avoided."""
     if width < 1:
         return dict.fromkeys(names, "")
-    overlaps = _overlaps(names) if len(set(names)) > 1 else {}
-    return {name: _shorten(name, width, overlaps.get(name)) for name in names}
+    parts = _differing_parts(names) if len(set(names)) > 1 else {}
+    short = {name: _shorten(name, width, parts.get(name)) for name in names}
+    return _apart(short, width, parts)
+
+
+def _apart(short: dict[str, str], width: int, parts: dict[str, _Parts]) -> dict[str, str]:
+    """Names that still look alike after shortening (a repeated token: ``demo-s0`` and ``demo-s0-s0``
+    both ``de…s0``) take, all but one, the first other cut (``_cuts``) that no name shows."""
+    shown = Counter(short.values())
+    for name, text in short.items():
+        if shown[text] < 2 or len(name) <= width:
+            continue
+        candidate = next((c for c in _cuts(name, width, parts[name].exact if name in parts else []) if c not in shown),
+                         None)
+        if candidate is not None:
+            shown[text] -= 1
+            shown[candidate] += 1
+            short[name] = candidate
+    return short
+
+
+def _cuts(name: str, width: int, exact: list[Span]) -> Iterator[str]:
+    """Every single cut of ``name`` to ``width``: first those that spare its differing characters,
+    each group from the most balanced."""
+    visible = width - 1
+    cut = len(name) - visible
+
+    def preference(head: int) -> tuple[bool, int]:
+        spared = all(head + cut <= start or head >= end for start, end in exact)
+        return not spared, -min(head, visible - head)
+
+    for head in sorted(range(visible + 1), key=preference):
+        yield name[:head] + ELLIPSIS + name[head + cut:]
 
 
 def percent(value: float | None, digits: int = 1, missing: str = "—") -> str:
