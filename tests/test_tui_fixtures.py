@@ -21,9 +21,17 @@ MODELS = (  # name, role, method, teacher, accuracy
     ("kd-student", "student", "kd", "teacher", 0.625),
     ("at-student", "student", "at", "teacher", 0.5),
 )
+#: a demo-sized zoo: a teacher and seven students, named as the trainer names them (twins included),
+#: so the browser has nine cards to lay out
+ZOO = (("teacher", "teacher", None, None, 0.875),
+       *((f"vgg8-{method}-shapes-demo-s0", "student", method, "teacher", 0.5)
+         for method in ("si", "kd", "dkd", "at", "crd")),
+       ("vgg8-kd-shapes-demo-s0-last", "student", "kd", "teacher", 0.5),
+       ("vgg8-at-shapes-demo-s0-last", "student", "at", "teacher", 0.5))
+ZOO_ANALYSIS_ID = "zoo-gradcam"
 
 
-def save_models(root: Path) -> Workspace:
+def save_models(root: Path, models: tuple[tuple[str, str, str | None, str | None, float], ...] = MODELS) -> Workspace:
     import torch
 
     from engine.api.checkpoints import CheckpointMeta
@@ -32,7 +40,7 @@ def save_models(root: Path) -> Workspace:
 
     ws = Workspace.open(root).ensure()
     store = CheckpointStore(ws.checkpoints)
-    for seed, (name, role, method, teacher, accuracy) in enumerate(MODELS):
+    for seed, (name, role, method, teacher, accuracy) in enumerate(models):
         torch.manual_seed(seed)
         model = build_model("vgg8", 4, width=0.125)
         store.save(name, model, CheckpointMeta(
@@ -52,19 +60,20 @@ def foreign_checkpoint(path: Path) -> Path:
     return path
 
 
-def run_analysis(ws: Workspace) -> str:
+def run_analysis(ws: Workspace, students: tuple[str, ...] = ("kd-student", "at-student"),
+                 name: str = ANALYSIS_ID) -> str:
     from engine.api.specs import AnalyzeSpec
     from engine.events import JobEvent
     from engine.jobs import JobContext, run_inline
 
-    spec = AnalyzeSpec(workspace=str(ws.root), teacher="teacher", students=("kd-student", "at-student"),
-                       dataset=DATASET, n=12, name=ANALYSIS_ID, batch_size=16)
+    spec = AnalyzeSpec(workspace=str(ws.root), teacher="teacher", students=students,
+                       dataset=DATASET, n=12, name=name, batch_size=16)
 
     def ignore(event: JobEvent) -> None:
         pass
 
     run_inline(spec, JobContext("fixture", ignore, threading.Event()))
-    return ANALYSIS_ID
+    return name
 
 
 def build_workspace(root: Path, analysis: bool = True) -> Workspace:
@@ -96,3 +105,13 @@ def workspace_copy(destination: Path) -> Path:
     """A private copy of the shared workspace a test may change."""
     shutil.copytree(shared_workspace(), destination)
     return destination
+
+
+@functools.cache
+def zoo_workspace() -> Path:
+    """Eight models and one analysis of them (once per session, like ``shared_workspace``)."""
+    root = Path(tempfile.mkdtemp(prefix="kdcam-tui-zoo-"))
+    atexit.register(shutil.rmtree, root, True)
+    ws = save_models(root / "ws", ZOO)
+    run_analysis(ws, tuple(name for name, role, *_ in ZOO if role == "student"), ZOO_ANALYSIS_ID)
+    return root / "ws"

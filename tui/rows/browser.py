@@ -12,9 +12,11 @@ from pathlib import Path
 from typing import Generic, TypeVar
 
 import numpy as np
+from rich.markup import escape
 
 from engine.api.analyses import AnalysisFiles, AnalysisInfo
 from engine.api.catalogue import MAP_METRICS, METRIC_SHORT, OUTCOME_SPLITS
+from engine.api.display import shorten_all
 from engine.api.results import AnalysisResults
 
 OUTCOMES: tuple[str | None, ...] = (None, *OUTCOME_SPLITS)
@@ -125,12 +127,15 @@ class Filters:
     def rows(self, data: LoadedAnalysis) -> list[int]:
         return visible_rows(data, self.student, self.class_filter, self.outcome, self.degenerate_only, self.sort)
 
-    def describe(self, data: LoadedAnalysis, shown: int) -> str:
-        student = data.students[self.student] if data.students else "—"
-        return (f"student [b]{student}[/b] · sort {self.sort}\n"
-                f"class {data.class_name(self.class_filter)} · "
-                f"who {(self.outcome or 'all').replace('_', ' ')}{' · degenerate' if self.degenerate_only else ''} · "
-                f"{shown}/{len(data.per_image['labels'])}")
+    def describe(self, data: LoadedAnalysis, shown: int, width: int) -> str:
+        """Three lines of at most ``width`` characters where names allow: the student (shortened against
+        the others), the order, the filters."""
+        student = shorten_all(data.students, width - len("student "))[data.students[self.student]] \
+            if data.students else "—"
+        return (f"student [b]{escape(student)}[/b]\n"
+                f"sort {self.sort} · {shown}/{len(data.per_image['labels'])} shown\n"
+                f"class {escape(data.class_name(self.class_filter))} · "
+                f"who {(self.outcome or 'all').replace('_', ' ')}{' · degenerate' if self.degenerate_only else ''}")
 
 
 def visible_rows(data: LoadedAnalysis, student: int, class_filter: int | None, outcome: str | None,
@@ -169,6 +174,73 @@ def target_label(target: str, showing_other: bool) -> str:
     if showing_other:
         return ("predicted class" if target == "label" else "true class") + " (where computed)"
     return TARGET_WORDS.get(target, target)
+
+
+#: a card's cells: its width, the gap to the next, the picture's rows (full size, compact), the caption's
+CARD_WIDTH = 19
+CARD_GAP = 1
+PICTURE_ROWS = (10, 7)
+CAPTION_ROWS = 3
+#: the line that says which models a page shows, when they do not all fit
+PAGE_ROWS = 1
+
+
+@dataclass(frozen=True)
+class PanelLayout:
+    """The cards of one image in the room beside the list, every one whole: full size when all of
+    them fit so, else compact; paged when not even compact cards all fit, the original on every page
+    (a map is read against it)."""
+
+    columns: int
+    rows: int
+    picture_rows: int
+    models: int
+
+    @property
+    def per_page(self) -> int:
+        return self.columns * self.rows
+
+    @property
+    def paged(self) -> bool:
+        return self.per_page < 1 + self.models
+
+    @property
+    def height(self) -> int:
+        """Rows the cards take, with the page line."""
+        return self.rows * (self.picture_rows + CAPTION_ROWS) + (PAGE_ROWS if self.paged else 0)
+
+    @property
+    def cards(self) -> int:
+        """Card widgets a page needs."""
+        return min(self.per_page, 1 + self.models)
+
+    @property
+    def pages(self) -> int:
+        if not self.paged:
+            return 1
+        if self.per_page == 1:  # room for one card: the original is a page of its own
+            return 1 + self.models
+        return -(-self.models // (self.per_page - 1))
+
+    def shown(self, page: int) -> list[int | None]:
+        """The panels of ``page``: None for the original, else a model's index."""
+        if not self.paged:
+            return [None, *range(self.models)]
+        if self.per_page == 1:
+            return [None] if page == 0 else [page - 1]
+        step = self.per_page - 1
+        return [None, *range(page * step, min(self.models, (page + 1) * step))]
+
+
+def panel_layout(width: int, height: int, models: int) -> PanelLayout:
+    """The layout of ``models`` cards and the original in ``width`` x ``height`` cells."""
+    columns = max(1, (width + CARD_GAP) // (CARD_WIDTH + CARD_GAP))
+    needed = -(-(1 + models) // columns)
+    for picture in PICTURE_ROWS:
+        if height // (picture + CAPTION_ROWS) >= needed:
+            return PanelLayout(columns, needed, picture, models)
+    compact = PICTURE_ROWS[-1] + CAPTION_ROWS
+    return PanelLayout(columns, max(1, (height - PAGE_ROWS) // compact), PICTURE_ROWS[-1], models)
 
 
 K = TypeVar("K")

@@ -5,6 +5,7 @@ labelled with the model's prediction, coloured right/wrong, and the image's metr
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Container, Horizontal, Vertical, VerticalScroll
+from textual.containers import Container, Horizontal, ScrollableContainer, Vertical
 from textual.reactive import var
 from textual.widgets import DataTable, Label, Static
 
@@ -23,19 +24,23 @@ from engine.api.analyses import AnalysisInfo, UnreadableAnalysis, scan_analyses
 from engine.api.bands import band as band_of
 from engine.api.bands import band_style
 from engine.api.catalogue import BANDED_METRICS
-from engine.api.display import shorten, shorten_all
+from engine.api.display import shorten_all
 from engine.api.specs import AnalyzeSpec, DemoSpec
 from engine.errors import KdcamError
 from engine.events import Finished, JobEvent
 from tui.heatmap import Card, panel_png, picture
 from tui.jobboard import JobRecord
 from tui.rows.browser import (
+    CARD_WIDTH,
     METRIC_COLUMNS,
+    PICTURE_ROWS,
     Filters,
     LoadedAnalysis,
     LruCache,
+    PanelLayout,
     load_analysis,
     other_target,
+    panel_layout,
     siblings,
     target_label,
 )
@@ -54,6 +59,7 @@ class CamCard(Vertical):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.card: Card | None = None
+        self.title = ""
 
     def compose(self) -> ComposeResult:
         yield CardPicture(classes="cam-image")
@@ -63,24 +69,40 @@ class CamCard(Vertical):
         if self.card is not None:  # shown before its children were mounted: draw it now
             self._draw(self.card)
 
-    def show(self, card: Card) -> None:
+    def show(self, card: Card, title: str) -> None:
+        """Draw ``card`` under ``title`` (its model's name as the card's width allows)."""
         if card is self.card:  # e.g. the original while toggling overlay: nothing to redraw
             return
-        self.card = card
+        self.card, self.title = card, title
         if self.is_mounted and self.query(CardPicture):
             self._draw(card)
 
     def _draw(self, card: Card) -> None:
         self.query_one(CardPicture).picture = card.picture
         style = "" if card.correct is None else ("green" if card.correct else "red")
-        title = shorten(card.title, 19)  # cut in the middle: twins differ at the end
-        text = Text(title + "\n", style="bold")
+        text = Text(self.title + "\n", style="bold")
         text.append(card.caption[:40], style=style)
         self.query_one(".cam-caption", Static).update(text, layout=False)  # fixed size
 
 
 #: characters of a class name in the image list
 CLASS_WIDTH = 12
+#: characters of a line of the filters above the list (its 36 cells less the border)
+FILTERS_WIDTH = 35
+#: characters of a value in the metrics table under the cards ("-0.577", "18.248")
+VALUE_WIDTH = 7
+
+
+def metric_widths(students: Sequence[str]) -> list[int]:
+    """Column widths of the metrics table: fixed, so the table keeps its size from image to image;
+    students named as on their cards."""
+    return [max(len("student"), *(min(len(s), CARD_WIDTH) for s in students)),
+            *(max(len(title), VALUE_WIDTH) for _, title in METRIC_COLUMNS)]
+
+
+def metrics_width(students: Sequence[str]) -> int:
+    """Cells the metrics table takes (a cell of padding either side of each column)."""
+    return sum(width + 2 for width in metric_widths(students))
 
 
 class BrowserScreen(KdcamScreen):
@@ -98,6 +120,8 @@ class BrowserScreen(KdcamScreen):
         Binding("s", "cycle_sort", "Sort"),
         Binding("left_square_bracket", "cycle_student(-1)", "Prev student", key_display="["),
         Binding("right_square_bracket", "cycle_student(1)", "Next student", key_display="]"),
+        Binding("n", "page(1)", "Next models"),
+        Binding("p", "page(-1)", "Prev models"),
     ]
 
     #: which images the list shows and in what order; changing it refills the list
@@ -108,6 +132,9 @@ class BrowserScreen(KdcamScreen):
         self.data: LoadedAnalysis | None = None
         self.analyses: list[AnalysisInfo] = []
         self._short_classes: tuple[str | None, dict[str, str]] = (None, {})  # analysis id, name -> short
+        self._short_models: dict[str, str] = {}  # card titles: model names shortened against each other
+        self.cards_layout: PanelLayout | None = None  # how the cards sit beside the list, None until laid out
+        self.page = 0  # which of the layout's pages of models is shown
         self.rows: list[int] = []
         self.blend = True
         self.other_target = False  # showing diagnosis maps for the other class (true <-> predicted)
@@ -127,11 +154,13 @@ class BrowserScreen(KdcamScreen):
                 table: DataTable[Any] = DataTable(id="image-list", cursor_type="row")
                 table.add_columns("#", "class", "T S", "r")
                 yield table
-            with VerticalScroll(id="panel"):
+            with Vertical(id="panel"):
                 yield Label("No analysis yet: Analyze (3) makes one.", id="panel-title")
                 yield Problems(id="analysis-problems")
+                yield Label("", id="panel-page")
                 yield Container(id="panel-images")
-                yield Static("", id="image-metrics")
+                with ScrollableContainer(id="metrics"):
+                    yield Static("", id="image-metrics")
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -183,21 +212,45 @@ class BrowserScreen(KdcamScreen):
         self.kdcam.selected_analysis = data.info.id
         self.set_reactive(BrowserScreen.filters, self.filters.for_analysis(data))
         self.other_target = False
-        # A fixed height (header + one line per student) spares a layout pass per key.
-        self.query_one("#image-metrics", Static).styles.height = 1 + len(data.students)
+        self._short_models = shorten_all(data.models, CARD_WIDTH)  # twins differ at the end: that part stays
+        # A fixed size (header + one line per student, the widest row) spares a layout pass per key.
+        metrics = self.query_one("#image-metrics", Static)
+        metrics.styles.height = 1 + len(data.students)
+        metrics.styles.width = metrics_width(data.students)
         if len(data.models) != previous_model_count:
-            container = self.query_one("#panel-images", Container)
-            await container.remove_children()
-            await container.mount_all([CamCard(classes="cam-card") for _ in range(1 + len(data.models))])
-            self.fit_grid()
+            self.cards_layout = None
+        await self.fit_grid()
         self.refilter()
+        self.call_after_refresh(self.fit_grid)  # again once problems shown above the cards have their size
 
     def on_resize(self) -> None:
-        self.fit_grid()
+        self.call_after_refresh(self.fit_grid)  # once the panel has its new size
 
-    def fit_grid(self) -> None:
-        """As many cards (19 cells and a gap) per row as the panel beside the 36-cell list holds."""
-        self.query_one("#panel-images").styles.grid_size_columns = max(1, (self.app.size.width - 40) // 20)
+    async def fit_grid(self) -> None:
+        """As many whole cards as the panel beside the list holds (``panel_layout``): the cards are
+        laid out again only when that changes, the page kept where it still exists."""
+        data = self.data
+        if data is None:
+            return
+        panel = self.query_one("#panel")
+        room = panel.content_size.height - sum(
+            widget.outer_size.height for widget in (self.query_one("#panel-title"), self.query_one(Problems))
+            if widget.display)
+        layout = panel_layout(panel.content_size.width, room, len(data.models))
+        # the metrics under the cards where a gap, a header and a student fit (else a lone scrollbar)
+        self.query_one("#metrics").display = room - layout.height >= 3
+        if layout == self.cards_layout:
+            return
+        container = self.query_one("#panel-images", Container)
+        if self.cards_layout is None or layout.cards != self.cards_layout.cards:
+            await container.remove_children()
+            await container.mount_all([CamCard(classes="cam-card") for _ in range(layout.cards)])
+        self.cards_layout = layout
+        self.page = min(self.page, layout.pages - 1)
+        container.styles.grid_size_columns = layout.columns
+        container.set_class(layout.picture_rows < PICTURE_ROWS[0], "compact")
+        self.query_one("#panel-page").display = layout.paged
+        self.show_image()
 
     # -- list -------------------------------------------------------------------------------
     def refilter(self) -> None:
@@ -235,7 +288,7 @@ class BrowserScreen(KdcamScreen):
         data = self.data
         if data is None:
             return
-        self.query_one("#filters", Label).update(self.filters.describe(data, len(self.rows)))
+        self.query_one("#filters", Label).update(self.filters.describe(data, len(self.rows), FILTERS_WIDTH))
 
     def short_class(self, k: int) -> str:
         """A class name in the list's 12 columns, cut where classes look alike (striped-h vs striped-d)."""
@@ -313,33 +366,49 @@ class BrowserScreen(KdcamScreen):
         return target_label(data.target, self.other_target)
 
     def show_image(self) -> None:
-        data, row = self.data, self.current_row()
-        if data is None:
+        data, row, layout = self.data, self.current_row(), self.cards_layout
+        if data is None or layout is None:  # cards are laid out once the panel has its size
             return
-        cards_widgets = list(self.query(CamCard))
-        panel = self.query_one("#panel-images")
+        images, page = self.query_one("#panel-images"), self.query_one("#panel-page", Label)
         if row is None:  # nothing matches: no panel of an image the list no longer shows
             self.query_one("#panel-title", Label).update("no image matches the filters")
             self.query_one("#image-metrics", Static).update("")
-            panel.display = False
+            images.display = page.display = False
             return
-        panel.display = True
-        # Title, cards and metrics have fixed sizes: a key repaints them without a layout pass.
+        images.display, page.display = True, layout.paged
+        # Title, cards and metrics have fixed sizes: a key repaints them without a layout pass. What the
+        # keys change comes first: a narrow panel cuts the end, which the list beside it shows.
         self.query_one("#panel-title", Label).update(
-            f"image {int(data.per_image['indices'][row])} · true {self.class_name(int(data.per_image['labels'][row]))}"
-            f" · {data.method} · target {self.target_label()} · {'overlay' if self.blend else 'heatmap'}",
+            f"{data.method} · target {self.target_label()} · {'overlay' if self.blend else 'heatmap'} · image "
+            f"{int(data.per_image['indices'][row])}, true {self.class_name(int(data.per_image['labels'][row]))}",
             layout=False)
-        for widget, card in zip(cards_widgets, self.cards_for(row), strict=True):
-            widget.show(card)
+        self.show_cards(row, layout)
         self.query_one("#image-metrics", Static).update(self.metrics_table(row), layout=False)
+
+    def show_cards(self, row: int, layout: PanelLayout) -> None:
+        """The original and the current page's models."""
+        data = self.data
+        assert data is not None
+        shown = layout.shown(self.page)
+        for i, widget in enumerate(self.query(CamCard)):
+            widget.display = i < len(shown)  # the last page may hold fewer models
+            if i < len(shown):
+                m = shown[i]
+                card = self.card_for(row, m)
+                widget.show(card, card.title if m is None else self._short_models[card.title])
+        if layout.paged:
+            models = [m for m in shown if m is not None]
+            where = f"models {models[0] + 1}–{models[-1] + 1} of {len(data.models)}" if models else "the original"
+            self.query_one("#panel-page", Label).update(f"{where} · n next, p previous", layout=False)
 
     def metrics_table(self, row: int) -> Table:
         data = self.data
         assert data is not None
         table = Table(box=None, padding=(0, 1), header_style="bold")
-        table.add_column("student")
-        for _, title in METRIC_COLUMNS:
-            table.add_column(title, justify="right")
+        widths = metric_widths(data.students)
+        table.add_column("student", width=widths[0], no_wrap=True)
+        for (_, title), width in zip(METRIC_COLUMNS, widths[1:], strict=True):
+            table.add_column(title, justify="right", width=width, no_wrap=True)
         for s, student in enumerate(data.students):
             cells = []
             for key, _ in METRIC_COLUMNS:
@@ -347,7 +416,7 @@ class BrowserScreen(KdcamScreen):
                 text = "—" if math.isnan(value) else f"{value:.3f}"
                 style = band_style(band_of(key, value)) if key in BANDED_METRICS and not math.isnan(value) else ""
                 cells.append(Text(text, style=style))
-            table.add_row(Text(student, style="bold" if s == self.student else ""), *cells)
+            table.add_row(Text(self._short_models[student], style="bold" if s == self.student else ""), *cells)
         return table
 
     # -- keys ----------------------------------------------------------------------------------
@@ -397,6 +466,17 @@ class BrowserScreen(KdcamScreen):
             self._pending_dataset_index = int(self.data.per_image["indices"][row])
         self.notify(f"{info.method} · target {info.target}", timeout=2)
         self.reload(info.id)
+
+    def action_page(self, step: int) -> None:
+        """The next (or previous) models that do not fit beside the list, round to the first again."""
+        layout = self.cards_layout
+        if layout is None:
+            return
+        if not layout.paged:
+            self.notify(f"all {layout.models} models are shown", timeout=2)
+            return
+        self.page = (self.page + step) % layout.pages
+        self.show_image()
 
     def action_toggle_overlay(self) -> None:
         self.blend = not self.blend

@@ -243,6 +243,9 @@ class CardPicture(Widget):
     def on_hide(self) -> None:
         self._write(self._kitty_hide())
 
+    def on_resize(self) -> None:
+        self._renderable = None  # half-blocks are drawn to the box: a compact card's is smaller
+
     def on_unmount(self) -> None:
         self._write(self._kitty_forget())
 
