@@ -3,6 +3,7 @@ outcome under it), built from the typed ``results.json``; sorting and the cell t
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -13,7 +14,6 @@ from engine.api.bands import LOWER_IS_BETTER
 from engine.api.bands import band as band_of
 from engine.api.catalogue import BANDED_METRICS, METRIC_SHORT, OUTCOME_SPLITS
 from engine.api.results import AnalysisResults, Stat
-from tui import format as fmt
 from tui.bands import band_text
 
 # column title -> (key into Row.stats or a Row attribute, higher is better)
@@ -198,9 +198,21 @@ def describe(info: AnalysisInfo) -> str:
     return f"{info.id} · {info.method}/{info.target} · {info.teacher} vs {len(info.students)} · n={info.n}"
 
 
-def cells(row: Row) -> list[Text | str]:
+#: the student column's width up to 120 columns (the other columns take the rest of 120)
+NAME_WIDTH = 15
+NAME_WIDTH_AT = 120
+
+
+def name_width(terminal_width: int, names: Sequence[str]) -> int:
+    """The student column's width: what a terminal wider than 120 columns adds, up to the longest name."""
+    longest = max(map(len, names), default=0)
+    return max(NAME_WIDTH, min(longest, NAME_WIDTH + terminal_width - NAME_WIDTH_AT))
+
+
+def cells(row: Row, shown_name: str | None = None) -> list[Text | str]:
+    """The row's cells; ``shown_name``: the student as the column has room for (whole by default)."""
     if row.split is None:
-        name: Text | str = Text(fmt.clip(row.student, 15), style="bold")  # in full below the table
+        name: Text | str = Text(shown_name or row.student, style="bold")  # in full below the table
     else:
         name = Text(f"  {row.split.replace('_', ' ')} (n={row.n})", style="dim")
     method = (row.method + "·base" if row.baseline else row.method) if row.split is None else ""

@@ -17,6 +17,7 @@ from textual.widgets import DataTable, Label, Select, Static
 
 from engine.api.analyses import AnalysisInfo, UnreadableAnalysis, load_results, scan_analyses
 from engine.api.catalogue import WHERE_TO_LOOK_METHODS
+from engine.api.display import shorten_all
 from engine.api.followup import where_to_look_spec
 from engine.api.results import AnalysisResults
 from engine.api.specs import AnalyzeSpec, DemoSpec
@@ -25,7 +26,7 @@ from engine.events import Finished, JobEvent
 from tui.bands import legend
 from tui.commands import LeaderboardCommands
 from tui.jobboard import JobRecord
-from tui.rows.leaderboard import COLUMNS, BoardView, Row, analysis_bar, cells, describe, detail_text
+from tui.rows.leaderboard import COLUMNS, BoardView, Row, analysis_bar, cells, describe, detail_text, name_width
 from tui.screens.base import KdcamScreen
 from tui.widgets.problems import Problems
 
@@ -69,6 +70,7 @@ class LeaderboardScreen(KdcamScreen):
         self.analyses: list[AnalysisInfo] = []
         self.opened_id: str | None = None  # the analysis asked for last (shown, or failed to open)
         self._rows: list[Row] = []  # as shown, in table order
+        self._name_width = 0  # the student column's width the rows were filled for
 
     def compose_body(self) -> ComposeResult:
         yield Select([], prompt="analysis", id="analysis", compact=True)
@@ -165,12 +167,21 @@ class LeaderboardScreen(KdcamScreen):
         for title, column in table.columns.items():
             column.label = Text(header_label(str(title.value), self.board_view))
         rows = self.board_view.rows(self.results)
+        students = [row.student for row in rows if row.split is None]
+        self._name_width = name_width(self.app.size.width, students)
+        shown = shorten_all(students, self._name_width)  # twins and long shared names stay apart
         for row in rows:
-            table.add_row(*cells(row))
+            table.add_row(*cells(row, shown.get(row.student)))
         self._rows = rows
         if table.row_count:
             table.cursor_coordinate = cursor if cursor.row < table.row_count else cursor._replace(row=0)
         self.show_detail()
+
+    def on_resize(self) -> None:
+        """Names get the room a wider terminal has (and lose it again)."""
+        students = [row.student for row in self._rows if row.split is None]
+        if students and name_width(self.app.size.width, students) != self._name_width:
+            self.fill()
 
     def on_data_table_cell_highlighted(self) -> None:
         self.show_detail()

@@ -1,5 +1,6 @@
-"""The browser at the sizes people use (80x24, 120x40) with a demo-sized zoo: every card it shows
-is whole on screen, and every model's card is reached by keys (n/p page through the models)."""
+"""Screens at the sizes people use (80x24, 120x40, 200x60) with a demo-sized zoo (twins included):
+every card the browser shows is whole and every model's card is reached by keys (n/p page through
+the models); leaderboard names never look alike and take the room a wide terminal has."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from tests.test_tui import text_of, wait_for
 from tests.test_tui_fixtures import ZOO, zoo_workspace
 from tui.app import KdcamApp
 from tui.rows.browser import panel_layout
+from tui.rows.leaderboard import name_width
 from tui.screens.browser import BrowserScreen, CamCard
 
 STUDENTS = [name for name, role, *_ in ZOO if role == "student"]
@@ -98,3 +100,24 @@ def test_the_layout_fits_whole_cards(width: int, height: int, models: int, full:
     assert layout.height == layout.rows * card_rows + (1 if paged else 0) <= max(height, card_rows + 1)
     reached = [m for page in range(layout.pages) for m in layout.shown(page) if m is not None]
     assert sorted(reached) == list(range(models))  # every model on some page, once
+
+
+@pytest.mark.parametrize("size", [(80, 24), (200, 60)])
+async def test_leaderboard_names_stay_apart_and_use_the_room(size: tuple[int, int]) -> None:
+    app = KdcamApp(workspace=str(zoo_workspace()))
+    async with app.run_test(size=size) as pilot:
+        await pilot.press("4")
+        table = app.screen.query_one("#board", DataTable)
+        await wait_for(pilot, lambda: table.row_count == len(STUDENTS))
+        names = [str(table.get_row_at(r)[0]) for r in range(table.row_count)]
+        assert len(set(names)) == len(STUDENTS), names  # kd and its -last twin look different
+        assert any(name.endswith("-last") for name in names)
+        if size[0] >= 200:
+            assert sorted(names) == sorted(STUDENTS)  # whole names where there is room
+
+
+def test_the_name_column_grows_past_120_columns_up_to_the_longest_name() -> None:
+    names = ["a" * 40, "b"]
+    assert name_width(80, names) == name_width(120, names) == 15
+    assert name_width(130, names) == 25 and name_width(200, names) == 40
+    assert name_width(200, ["short"]) == 15
