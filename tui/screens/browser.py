@@ -193,6 +193,7 @@ class BrowserScreen(KdcamScreen):
         self.analyses = analyses
         self.query_one("#analysis-problems", Problems).show(
             [(f"analysis {info.id}", reason), *((f"analysis {u.id}", u.reason) for u in unreadable)])
+        self.call_after_refresh(self.fit_grid)  # the problems take room from the cards
         if self.data is None:
             self.query_one("#panel-title", Label).update(f"analysis {info.id} cannot be shown")
         else:
