@@ -10,7 +10,7 @@ TEST_STAMP := $(VENV)/.kdcam-test-installed
 PIP    := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 WORKSPACE ?= demo-workspace
 
-.PHONY: install run tui tui-demo test lint bench browser terminal docs-screenshots clean
+.PHONY: install run tui tui-demo test lint bench browser terminal docs-screenshots docs-screens clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -61,6 +61,10 @@ terminal:
 # The README's screenshot of Sixel images, taken by the terminal-image test.
 docs-screenshots: $(TEST_STAMP) terminal
 	KDCAM_SCREENSHOTS=docs $(BIN)/python -m pytest -q tests/test_terminal_images.py
+
+# Text captures of every screen and CLI list under tmux at 80x24 and 120x40 (docs/screens/).
+docs-screens: $(STAMP)
+	$(BIN)/python docs/screens/capture.py $(WORKSPACE)
 
 bench: $(TEST_STAMP)
 	for b in bench/*.py; do $(BIN)/python $$b || exit 1; done

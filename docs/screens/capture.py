@@ -1,6 +1,7 @@
 """Plain-text captures of every kdcam-tui screen and of the CLI lists, as a user sees them.
 
     python docs/screens/capture.py WORKSPACE [--out docs/screens] [--sizes 80x24 120x40]
+    make docs-screens                      # the same, over the workspace make run wrote
 
 Run from a checkout: its own engine and tui are used (PYTHONPATH is set to it). Each screen
 (keys 1-6) is shown under tmux at each size and captured with ``tmux capture-pane -p`` once
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -74,6 +76,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screens")
     parser.add_argument("--sizes", nargs="+", default=["80x24", "120x40"])
     args = parser.parse_args()
+    if shutil.which("tmux") is None:
+        raise SystemExit("capture.py needs tmux (apt-get install tmux)")
     workspace = args.workspace.resolve()
     for size in args.sizes:
         cols, rows = (int(n) for n in size.split("x"))
