@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 TOOLS = ("Xvfb", "xdotool", "import")
 COLS, ROWS = 120, 40
 # The browser's layout at 120x40 (tui/kdcam.tcss): cards 19 cells wide every 20 columns from
-# column 37, 4 per row, 13 rows apart from row 2; each picture box is 19x10 cells.
+# column 41, 4 per row, 13 rows apart from row 2; each picture box is 19x10 cells.
 CARDS = 5  # original, teacher and three students
 BOX = (19, 10)
 
@@ -37,7 +37,7 @@ pytestmark = pytest.mark.skipif(bool(missing), reason=f"needs {', '.join(missing
 
 
 def card_cell(i: int) -> tuple[int, int]:
-    return 37 + 20 * (i % 4), 2 + 13 * (i // 4)
+    return 40 + 20 * (i % 4), 2 + 13 * (i // 4)
 
 
 # Each terminal's command line for a COLSxROWS window titled kdcam-terminal-test, before the program.

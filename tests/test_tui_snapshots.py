@@ -32,10 +32,13 @@ def rows(selector: str, count: int) -> Callable[[Pilot], bool]:
 
 
 def browser_drawn(pilot: Pilot) -> bool:
-    """The analysis is loaded in the background: ready once its cards exist and show an image."""
+    """The analysis is loaded in the background: ready once its cards exist and show an image, and
+    the image list has measured its columns (a DataTable does that when it is next idle, which a busy
+    loaded machine delays)."""
     screen = pilot.app.screen
     return getattr(screen, "data", None) is not None and bool(screen.query("CamCard")) and \
-        bool(screen.query_one("#panel-images").display)
+        bool(screen.query_one("#panel-images").display) and \
+        screen.query_one("#image-list", DataTable).ordered_columns[1].content_width > len("class")
 
 
 def analysis_selected(pilot: Pilot) -> bool:

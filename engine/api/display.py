@@ -127,6 +127,16 @@ def _nonempty(name: str, span: Span, tokens: bool) -> Span:
     return start, end
 
 
+def _token_at(name: str, i: int) -> Span:
+    """The token character ``i`` of ``name`` belongs to (a separator alone)."""
+    start, end = i, i + 1
+    while start > 0 and not _boundary(name, start):
+        start -= 1
+    while end < len(name) and not _boundary(name, end):
+        end += 1
+    return start, end
+
+
 def _differing_parts(names: Sequence[str]) -> dict[str, _Parts]:
     """Per name, the parts that tell it apart from the other names. The name sharing the longest
     prefix is a neighbour in sorted order (and likewise for suffixes in order of the reversed names),
@@ -227,9 +237,16 @@ def _shorten(name: str, width: int, parts: _Parts | None) -> str:
     if parts is None:
         marker = _COPY_MARKER.search(name)
         parts = _Parts([(marker.start(), len(name))], [(marker.start(), len(name))]) if marker else _Parts([], [])
-    # whole tokens if they fit, else the differing characters alone; one cut if it can, else several
+    # whole tokens if they fit, else the differing characters alone (one cut if it can, else several);
+    # else where each part begins and ends (its first character tells it from the name sharing the
+    # prefix, its last from the one sharing the suffix), as tokens and then alone, in one cut
     for keep in (parts.tokens, parts.exact):
         text = _one_cut(name, width, keep) or _cut_around(name, width, keep)
+        if text is not None:
+            return text
+    ends = [i for start, end in parts.exact for i in (start, end - 1)]
+    for keep in (_merged(_token_at(name, i) for i in ends), _merged((i, i + 1) for i in ends)):
+        text = _one_cut(name, width, keep)
         if text is not None:
             return text
     start, end = parts.exact[-1]  # room for less than the differing characters: as many as fit of the last

@@ -234,7 +234,9 @@ class PanelLayout:
 
 def panel_layout(width: int, height: int, models: int) -> PanelLayout:
     """The layout of ``models`` cards and the original in ``width`` x ``height`` cells."""
-    columns = max(1, (width + CARD_GAP) // (CARD_WIDTH + CARD_GAP))
+    # a gap after every card, the last too: an inline image must not touch the terminal's right edge,
+    # where the cursor cannot go past it (Kitty and Sixel pictures are placed from the cursor)
+    columns = max(1, width // (CARD_WIDTH + CARD_GAP))
     needed = -(-(1 + models) // columns)
     for picture in PICTURE_ROWS:
         if height // (picture + CAPTION_ROWS) >= needed:

@@ -85,10 +85,11 @@ class CamCard(Vertical):
         self.query_one(".cam-caption", Static).update(text, layout=False)  # fixed size
 
 
-#: characters of a class name in the image list
-CLASS_WIDTH = 12
-#: characters of a line of the filters above the list (its 36 cells less the border)
-FILTERS_WIDTH = 35
+#: characters of a class name in the image list (the list is 39 cells: at 80 and 120 columns the
+#: cards beside it still get 2 and 4 columns)
+CLASS_WIDTH = 16
+#: characters of a line of the filters above the list (its 39 cells less the border)
+FILTERS_WIDTH = 38
 #: characters of a value in the metrics table under the cards ("-0.577", "18.248")
 VALUE_WIDTH = 7
 
@@ -101,8 +102,8 @@ def metric_widths(students: Sequence[str]) -> list[int]:
 
 
 def metrics_width(students: Sequence[str]) -> int:
-    """Cells the metrics table takes (a cell of padding either side of each column)."""
-    return sum(width + 2 for width in metric_widths(students))
+    """Cells the metrics table takes (a cell of padding before each column)."""
+    return sum(width + 1 for width in metric_widths(students))
 
 
 class BrowserScreen(KdcamScreen):
@@ -292,7 +293,7 @@ class BrowserScreen(KdcamScreen):
         self.query_one("#filters", Label).update(self.filters.describe(data, len(self.rows), FILTERS_WIDTH))
 
     def short_class(self, k: int) -> str:
-        """A class name in the list's 12 columns, cut where classes look alike (striped-h vs striped-d)."""
+        """A class name in the list's column, cut where classes look alike (striped-h vs striped-d)."""
         data = self.data
         assert data is not None
         if self._short_classes[0] != data.info.id:
@@ -405,7 +406,7 @@ class BrowserScreen(KdcamScreen):
     def metrics_table(self, row: int) -> Table:
         data = self.data
         assert data is not None
-        table = Table(box=None, padding=(0, 1), header_style="bold")
+        table = Table(box=None, padding=(0, 0, 0, 1), header_style="bold")
         widths = metric_widths(data.students)
         table.add_column("student", width=widths[0], no_wrap=True)
         for (_, title), width in zip(METRIC_COLUMNS, widths[1:], strict=True):
