@@ -43,6 +43,7 @@ COPIES = ["resnet8x4-kd-shapes-demo-s0", "resnet8x4-kd-shapes-demo-s0-2", "resne
 PAIRS = ["run-kd-shapes-s0", "run-kd-shapes-s0-last", "run-at-shapes-s0", "run-at-shapes-s0-last"]
 SHARED = ["longprefix-common-q-commonsuffixlong", "longprefix-common-z-commonsuffixlong"]
 LONG_PART = ["model-distillation-s0", "model-similarity-s0"]
+ZOO = ["vgg16-shapes-demo-teacher", *(f"vgg11-{m}-shapes-demo-s0" for m in ("si", "kd", "dkd", "hints"))]
 
 
 @pytest.mark.parametrize(("names", "width", "kept"), [
@@ -57,6 +58,9 @@ LONG_PART = ["model-distillation-s0", "model-similarity-s0"]
     (PAIRS, 12, {PAIRS[1]: "-last", PAIRS[3]: "-last"}),
     (SHARED, 10, {SHARED[0]: "q", SHARED[1]: "z"}),
     (SHARED, 3, {SHARED[0]: "q", SHARED[1]: "z"}),
+    # a name unlike all the others: where it parts from them at each end (vgg16 from vgg11, teacher from s0)
+    (ZOO, 19, {ZOO[0]: "vgg16", **{name: name.split("-")[1] for name in ZOO[1:]}}),
+    (ZOO, 19, {ZOO[0]: "teacher"}),
     # narrower than the part that differs: as much of it as fits
     (LONG_PART, 8, {LONG_PART[0]: "distil", LONG_PART[1]: "simila"}),
 ])
