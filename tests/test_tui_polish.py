@@ -86,9 +86,9 @@ async def test_leaderboard_is_focused_on_arrival_and_marks_its_sort(workspace: P
         assert app.focused is table
         await pilot.press("right", "right", "s")  # the cursor's column: "acc %"
         headers = [column.label.plain for column in table.columns.values()]
-        assert headers[2] == "acc % ▼" and all(not h.endswith(("▼", "▲")) for i, h in enumerate(headers) if i != 2)
+        assert headers[2] == "acc %▼" and all(not h.endswith(("▼", "▲")) for i, h in enumerate(headers) if i != 2)
         await pilot.press("s")
-        assert table.columns[list(table.columns)[2]].label.plain == "acc % ▲"
+        assert table.columns[list(table.columns)[2]].label.plain == "acc %▲"
         assert table.fixed_columns == 1
 
 

@@ -36,8 +36,9 @@ __all__ = ["LeaderboardScreen", "describe"]
 ANALYSIS_SPECS = (AnalyzeSpec, DemoSpec)
 
 
-#: the header of the sorted column ends in one of these; the others keep the room (their widths stay put)
-SORT_MARKS = {True: " ▼", False: " ▲", None: "  "}
+#: the header of the sorted column ends in one of these; the others keep the room (their widths stay put).
+#: One cell each: twelve columns' room for a mark is what the board has to spare at 120 columns
+SORT_MARKS = {True: "▼", False: "▲", None: " "}
 
 
 def header_label(title: str, view: BoardView) -> str:
