@@ -119,6 +119,6 @@ async def test_leaderboard_names_stay_apart_and_use_the_room(size: tuple[int, in
 
 def test_the_name_column_grows_past_120_columns_up_to_the_longest_name() -> None:
     names = ["a" * 40, "b"]
-    assert name_width(80, names) == name_width(120, names) == 15
-    assert name_width(130, names) == 25 and name_width(200, names) == 40
-    assert name_width(200, ["short"]) == 15
+    assert name_width(80, names) == name_width(120, names) == 14
+    assert name_width(130, names) == 24 and name_width(200, names) == 40
+    assert name_width(200, ["short"]) == 14

@@ -198,8 +198,8 @@ def describe(info: AnalysisInfo) -> str:
     return f"{info.id} · {info.method}/{info.target} · {info.teacher} vs {len(info.students)} · n={info.n}"
 
 
-#: the student column's width up to 120 columns (the other columns take the rest of 120)
-NAME_WIDTH = 15
+#: the student column's width up to 120 columns (the other columns take the rest of 120: band ends on the last)
+NAME_WIDTH = 14
 NAME_WIDTH_AT = 120
 
 
