@@ -12,6 +12,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, DataTable, Input, Label, ProgressBar, Select, SelectionList, Static
 
 from engine.api.catalogue import DEFAULT_METHODS, KD_METHODS, RECIPES, default_recipe, parse_method_options, parse_seeds
+from engine.api.display import shorten
 from engine.api.runs import RunInfo, UnreadableRun, runs_signature, scan_runs
 from engine.api.specs import TrainSpec
 from engine.errors import KdcamError
@@ -286,9 +287,12 @@ class TrainScreen(KdcamScreen):
         if records:
             table.move_cursor(row=len(records) - 1)
         position = self.run_ids().index(run_id) + 1 if run_id in self.run_ids() else 0
-        self.query_one("#run-title", Label).update(
-            f"Run {run_id} — {self.runs.status(run_id)}{self.runs.ranks(run_id)}  "
-            f"({position}/{len(self.run_ids())}, [ ] switch)")
+        title = self.query_one("#run-title", Label)
+        # the id on the first line (cut in the middle where the pane is narrow), the state after it
+        room = title.content_size.width - len("Run ")
+        shown = shorten(run_id, room, self.run_ids()) if room > 0 else run_id
+        title.update(f"Run {shown} — {self.runs.status(run_id)}{self.runs.ranks(run_id)}  "
+                     f"({position}/{len(self.run_ids())}, [ ] switch)")
         self.query_one("#loss-curve", BrailleChart).set_values([total_loss(r) for r in records])
         self.query_one("#acc-curve", BrailleChart).set_values(
             [None if r.test_acc is None else 100 * r.test_acc for r in records])
