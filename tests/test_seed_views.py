@@ -254,3 +254,17 @@ def test_the_report_names_a_corrupt_sibling_and_can_be_told_the_group(study: Pat
     with pytest.raises(KdcamError, match="study-s2"):
         run_inline(ExportSpec(workspace=str(study), analysis="study-s0", formats=("html",), out="named",
                               over_seeds=("study-s1", "study-s2")), _context())
+
+
+def test_kdcam_analyze_seeds_without_a_name_makes_a_group_the_views_find(study: Path, capsys) -> None:
+    from engine.api.analyses import scan_analyses
+    from engine.cli.main import main
+
+    assert main(["-w", str(study), "analyze", "--teacher", "t-s{seed}", "--students", "kd-s{seed},si-s{seed}",
+                 "--seeds", "0,1", "--dataset", DATASET, "--n", "8", "--check-images", "0", "--device", "cpu"]) == 0
+    assert "over 2 seeds" in capsys.readouterr().out
+    analyses, unreadable = scan_analyses(study)
+    new = sorted(a.id for a in analyses if a.id not in STUDY)
+    assert len(new) == 2 and [split_seed_id(i) for i in new] == [(new[0][:-3], 0), (new[0][:-3], 1)]
+    group = find_seed_group(new[0], analyses, unreadable)
+    assert group is not None and group.members == tuple(new) and group.study.endswith("-t")
