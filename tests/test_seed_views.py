@@ -28,6 +28,7 @@ from engine.jobs import JobContext, run_inline
 from engine.reports.seeds import QUANTITIES
 from tests.test_tui import text_of, wait_for
 from tui.app import KdcamApp
+from tui.commands import LeaderboardCommands
 from tui.rows import seeds as seed_rows
 
 DATASET = "shapes?classes=4&train=40&test=40"
@@ -120,7 +121,9 @@ async def test_o_shows_the_seed_group_aggregated_by_an_engine_job(study: Path) -
         board = screen.query_one("#board", DataTable)
         await wait_for(pilot, lambda: board.row_count == 2)
         assert "one of 3 seeds of study (o: over seeds)" in text_of(screen.query_one("#analysis-bar"))
-        await pilot.press("o")
+        title, help_text, toggle = next(iter(LeaderboardCommands(screen).commands()))
+        assert title == "Show the aggregate over seeds" and "study-s0, study-s1, study-s2" in help_text
+        toggle()  # the palette's command is the key's action
         seeds = screen.query_one("#seeds", DataTable)
         await wait_for(pilot, lambda: seeds.row_count == 3, timeout=60)
         assert not board.display and seeds.display
@@ -145,6 +148,8 @@ async def test_o_shows_the_seed_group_aggregated_by_an_engine_job(study: Path) -
         await pilot.pause()
         assert "kd (student): kd-s0, kd-s1, kd-s2" in text_of(screen.query_one("#row-detail", Static))
 
+        title, _, _ = next(iter(LeaderboardCommands(screen).commands()))
+        assert title == "Show the single analysis"
         await pilot.press("o")
         assert board.display and not seeds.display
         await pilot.press("o")  # computed once: shown again without a second job

@@ -88,6 +88,9 @@ def find_seed_group(analysis_id: str, analyses: Sequence[AnalysisInfo],
 
 
 def seed_group(ws: Workspace | str | Path, analysis_id: str) -> SeedGroup | None:
-    """``find_seed_group`` over the workspace's analyses as they are on disk now."""
+    """``find_seed_group`` over the workspace's analyses as they are on disk now (read only when
+    ``analysis_id`` names a seed)."""
+    if split_seed_id(analysis_id) is None:
+        return None
     analyses, unreadable = scan_analyses(ws)
     return find_seed_group(analysis_id, analyses, unreadable)
