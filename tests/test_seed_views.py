@@ -5,6 +5,7 @@ differ by seed, which is all the bookkeeping needs)."""
 
 from __future__ import annotations
 
+import atexit
 import csv
 import functools
 import io
@@ -54,7 +55,9 @@ def _study() -> Path:
     from engine.data import load_split
     from engine.models import build_model
 
-    root = Path(tempfile.mkdtemp(prefix="kdcam-seeds-")) / "ws"
+    base = Path(tempfile.mkdtemp(prefix="kdcam-seeds-"))
+    atexit.register(shutil.rmtree, base, True)
+    root = base / "ws"
     ws = Workspace.open(root).ensure()
     store = CheckpointStore(ws.checkpoints)
     data = load_split(DATASET, "test")
