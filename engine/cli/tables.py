@@ -56,7 +56,7 @@ def checkpoint_table(directory: Path, metas: list[CheckpointMeta], width: int) -
         col("params", [f"{m.params:,}" if m.params else "-" for m in best], 2),
         col("dataset", [m.dataset or "-" for m in best], 3, shrink=True, minimum=12, middle=False),
         col("role", [m.role for m in best], 5),
-        col("method", [m.method or "-" for m in best], 8),
+        col("method", [m.method_label or "-" for m in best], 8),
         col("teacher", [m.teacher or "-" for m in best], 6, shrink=True, minimum=14),
         col("acc", [percent(m.accuracy, 2, "-") for m in best], 10),
         col("last", [percent(g.last.accuracy, 2, "-") if g.last else "" for g in groups], 7),
