@@ -130,6 +130,8 @@ class Session:
             result = fit(plan, run, self.store, ctx, resume=resume_run is not None)
         except BaseException as exc:
             _record_stop(run, exc)
+            if here.main and not run.state_path.exists():  # nothing to resume: starting again gets the name
+                self.store.release([name, f"{name}-last"], run.run_id)
             raise
         if here.main:
             self.store.release([name, f"{name}-last"], run.run_id)  # the checkpoints now carry the run id
