@@ -61,7 +61,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
     aggregate = subparsers.add_parser(
         "aggregate", help="summarise analyses of one study trained with several seeds",
-        description="Per method: mean and 95%% interval over seeds of accuracy, similarity to the teacher and "
+        description="Per method: mean and 95% interval over seeds of accuracy, similarity to the teacher and "
         "ground-truth localisation; each method's paired difference from the baseline over seeds and in how "
         "many seeds it was better (and significantly so). Give the analyses of each seed, e.g. those of "
         "kdcam analyze --seeds 0,1,2.",
