@@ -69,6 +69,9 @@ def test_training_a_variant_names_and_records_it_apart_from_the_plain_method(tmp
     variant = train({"kd": {"standardize": "true"}}).students[0]
     plain = train({}).students[0]
     default_given = train({"kd": {"standardize": "false"}}).students[0]  # the default: no variant
+    # kd_weight 0.9 is kd's default, but the switch brings the paper's 9: here it changes the run
+    reweighted = train({"kd": {"standardize": "true", "kd_weight": 0.9}}).students[0]
+    assert reweighted.method == "kd+kd_weight0.9+std"
     assert variant.method == "kd+std" and "-kd+std-" in variant.name
     assert plain.method == "kd" and "-kd-" in plain.name and not plain.name.endswith("-2")
     assert default_given.method == "kd" and default_given.name == plain.name + "-2"

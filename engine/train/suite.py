@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from engine import distributed
-from engine.api.catalogue import METHOD_DEFAULTS, method_label
+from engine.api.catalogue import method_label
 from engine.api.checkpoints import CheckpointMeta
 from engine.api.results import SeedGroupResult, StudentOutcome, TeacherOutcome, TrainResult
 from engine.api.runs import read_run
@@ -88,11 +88,18 @@ class Session:
         return build_distiller(method, student, teacher, options, self.training_set).to(self.device)
 
     def variant_options(self, method: str) -> dict[str, Any]:
-        """The options set for ``method`` in this request that differ from what its recipe gives it:
-        they name the variant (``kd+std``) in checkpoint names, metadata and analyses."""
-        base = resolve_options(method, METHOD_DEFAULTS[method], self.recipe.method_defaults.get(method, {}))
-        chosen = resolve_options(method, base, self.spec.method_options.get(method, {}))
-        return {name: value for name, value in chosen.items() if value != base[name]}
+        """The options set for ``method`` in this request that make its run differ from the recipe's:
+        they name the variant (``kd+std``) in checkpoint names, metadata and analyses.
+
+        An option counts when leaving it out would change what runs: ``standardize=true`` does,
+        ``kd_weight=0.9`` next to it does too (the switch would bring 9), the default value alone does not.
+        """
+        cls = check_method(method)
+        base = resolve_options(method, cls.defaults, self.recipe.method_defaults.get(method, {}))
+        chosen = dict(self.spec.method_options.get(method, {}))
+        runs = cls.effective_options(chosen, base)
+        return {name: runs[name] for name in sorted(chosen)
+                if cls.effective_options({k: v for k, v in chosen.items() if k != name}, base) != runs}
 
     def fit(self, name: str, role: str, method: str, arch: str, distiller: Distiller, ctx: JobContext,
             teacher_name: str | None = None, recipe: Recipe | None = None, augment=None,
