@@ -38,9 +38,10 @@ from engine.api.model_code import (
     stored_source,
     untrusted_message,
 )
+from engine.api.results import TapInfo
 from engine.errors import KdcamError
 from engine.models import TappedModel
-from engine.models.base import HookedModel, TapInfo
+from engine.models.base import HookedModel
 
 if TYPE_CHECKING:
     from engine.api.checkpoints import CheckpointMeta

@@ -8,18 +8,11 @@ libraries that hook modules (pytorch-grad-cam) see the same tensor we do.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
-
-@dataclass(frozen=True)
-class TapInfo:
-    name: str
-    channels: int
-    height: int
-    width: int
+from engine.api.results import TapInfo
 
 
 class TappedModel(nn.Module):

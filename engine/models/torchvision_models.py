@@ -27,8 +27,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from engine.api.results import TapInfo
 from engine.errors import KdcamError
-from engine.models.base import HookedModel, TapInfo, TappedModel
+from engine.models.base import HookedModel, TappedModel
 
 if TYPE_CHECKING:
     from torchvision.models import VisionTransformer
