@@ -26,14 +26,7 @@ import numpy as np
 
 from engine.data import shapes_v2
 from engine.data.shapes_common import IMAGE_SIZE as IMAGE_SIZE
-from engine.data.shapes_common import (
-    background,
-    col,
-    object_frame,
-    shape_masks,
-    texture_masks,
-    two_tone,
-)
+from engine.data.shapes_common import background, col, object_frame, shape_masks, texture_masks, two_tone
 from engine.errors import KdcamError
 
 DEFAULT_CLASSES = 20
