@@ -1,4 +1,5 @@
-"""What both versions of the ``shapes`` generator draw the same way: clutter, object colours, textures.
+"""What both versions of the ``shapes`` generator draw the same way: clutter, object frames and silhouettes,
+colours, textures.
 
 Version 1's images depend on these exact functions and the order of their random draws:
 change them and ``shapes?v=1`` no longer reproduces old workspaces.
