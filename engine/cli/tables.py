@@ -14,7 +14,8 @@ from engine.api.checkpoints import CheckpointMeta
 from engine.api.display import KEEP, Column, fit_columns, group_twins, percent
 
 GAP = 3  # between columns: one space of padding each side and the (blank) column rule
-RIGHT = frozenset({"params", "acc", "last", "epochs", "best", "n", "students"})
+RIGHT = frozenset({"params", "acc", "last", "epochs", "best", "n", "students", "val acc", "test acc", "last epoch",
+                   "vs si"})
 
 
 def fitted_table(title: str, columns: Sequence[Column], width: int, caption: str | None = None) -> Any:
