@@ -212,10 +212,10 @@ def print_suite(summary: TrainResult) -> None:
     baseline = next((s.accuracy for s in summary.students if s.method == "si"), None)
     rows = [("teacher", teacher.name, teacher.val_accuracy, teacher.accuracy, teacher.last_accuracy, "")]
     for student in summary.students:
-        delta = "" if baseline is None or student.accuracy is None or student.method == "si" \
+        change = "" if baseline is None or student.accuracy is None or student.method == "si" \
             else f"{student.accuracy - baseline:+.2%}"
         rows.append((student.method, student.name, student.val_accuracy, student.accuracy,
-                     student.last_accuracy, delta))
+                     student.last_accuracy, change))
     model, name, val, best, last, delta = zip(*rows, strict=True)
     columns = [
         Column("model", model, 9, shrink=True, min_width=7, middle=False),
