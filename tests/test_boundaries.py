@@ -20,6 +20,7 @@ TORCH_FREE = [
     "engine.api",
     "engine.api.atomic",
     "engine.api.analyses",
+    "engine.api.seedgroups",
     "engine.api.bands",
     "engine.api.catalogue",
     "engine.api.checkpoints",

@@ -134,3 +134,25 @@ def test_analyses_list_inspect_and_delete(tmp_path: Path, capsys: pytest.Capture
     assert not broken.exists() and not [p for p in (ws / "analyses").iterdir() if p.name.startswith(".")]
     assert _kdcam(ws, "analyses", "delete", "../checkpoints", "--yes") == 1
     assert (ws / "checkpoints").is_dir()
+
+
+def test_the_train_summary_keeps_each_model_on_one_line_and_names_apart_at_80_columns(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Piped ``make run`` output is 80 columns: names cut at their end all read ``vgg11-kd…``."""
+    from engine.api.results import StudentOutcome, TeacherOutcome, TrainResult
+    from engine.cli.train import print_suite
+
+    monkeypatch.setenv("COLUMNS", "80")
+    methods = ("si", "kd", "kd+std", "kd+kd_weight0.9+std", "dkd", "cat+cat_weight0.045", "xa")
+    summary = TrainResult("shapes", "demo", 0, 8, TeacherOutcome("vgg16-shapes-demo-teacher", 0.969, None, True),
+                          tuple(StudentOutcome(m, f"vgg11-{m}-shapes-demo-s0", 0.4 + i / 100, 0.39, None, 0.41)
+                                for i, m in enumerate(methods)))
+    print_suite(summary)
+    lines = capsys.readouterr().out.splitlines()
+    assert all(len(line) <= 80 for line in lines)
+    body = [line for line in lines if "%" in line and "vgg" in line]
+    assert len(body) == 1 + len(methods)  # one line per model, none wrapped
+    assert body[0].startswith("teacher") and "reused" in "\n".join(lines)
+    names = [next(word for word in line.split() if word.startswith("vgg")) for line in body]
+    assert len(set(names)) == len(names)  # the part that tells the checkpoints apart is kept
+    assert "+1.00%" in body[2] and "40.00%" in body[1]

@@ -156,11 +156,27 @@ def test_cancel_stops_within_a_batch_and_resume_reaches_the_uninterrupted_weight
     assert crd_run.state == "cancelled" and crd_run.resumable and crd_run.last_epoch == 1
 
     summary = run_train_job(TrainSpec(workspace=str(interrupted), resume=crd_run.run_id), context())
-    assert [s.method for s in summary.students] == ["crd"]
+    assert [s.method for s in summary.students] == ["crd+num_negatives32"]  # the variant its options make
     assert read_run(interrupted, crd_run.run_id).state == "finished"
     name = summary.students[0].name + "-last"
     for key, tensor in weights(reference, name).items():
         assert torch.equal(tensor, weights(interrupted, name)[key]), key
+
+
+def test_a_run_cancelled_before_its_first_epoch_gives_its_name_back(tmp_path):
+    """Nothing to resume: starting again must not get ``…-2`` because the dead run still holds the name."""
+    cancel = threading.Event()
+
+    def emit(event):
+        if isinstance(event, Progress) and "crd" in event.phase and event.message == "epoch 1/2":
+            cancel.set()
+
+    with pytest.raises(JobCancelled):
+        run_train_job(tiny_spec(tmp_path), JobContext("test", emit, cancel))
+    crd_run = next(r for r in list_runs(tmp_path) if r.config.method == "crd")
+    assert crd_run.state == "cancelled" and not crd_run.resumable
+    again = run_train_job(tiny_spec(tmp_path, methods=("crd",)), context())
+    assert again.students[0].name == crd_run.config.name
 
 
 def test_run_reader_skips_a_torn_last_line_and_refuses_paths(tmp_path):

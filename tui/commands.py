@@ -17,10 +17,14 @@ class Board(Protocol):
 
     analyses: list[Any]
     opened_id: str | None
+    over_seeds: bool
+    seed_group: Any  # engine.api.seedgroups.SeedGroup | None: the open analysis's, once looked for
 
     def sort_by(self, title: str) -> None: ...
 
     def open_by_id(self, analysis_id: str) -> None: ...
+
+    def action_toggle_seeds(self) -> None: ...
 
 
 class ScreenCommands(Provider):
@@ -42,10 +46,19 @@ class ScreenCommands(Provider):
 
 
 class LeaderboardCommands(ScreenCommands):
-    """Sort by any column (either way), open any analysis."""
+    """Switch between the single analysis and its seed group, sort by any column (either way),
+    open any analysis."""
 
     def commands(self) -> Iterator[tuple[str, str, Callable[[], Any]]]:
         board: Board = self.screen  # type: ignore[assignment]  # only the leaderboard lists this provider
+        if board.over_seeds:
+            yield "Show the single analysis", f"{board.opened_id} alone (key o)", board.action_toggle_seeds
+        else:
+            group = board.seed_group
+            members = f"study {group.study}: {', '.join(group.members)}" if group is not None else \
+                "analyses named <study>-s<seed>"
+            yield "Show the aggregate over seeds", f"mean and 95% interval per method over {members} (key o)", \
+                board.action_toggle_seeds
         for title in COLUMNS:
             yield f"Sort by {title}", "again: the other way round", partial(board.sort_by, title)
         for info in board.analyses:

@@ -110,7 +110,7 @@ def model_entries(inputs: AnalysisInputs, per_image: PerImage, stats: StatBatch)
                     mask[name] = stats.add(array[i])
         entry = {
             "name": am.name, "role": am.role, "arch": meta.arch, "width": meta.width, "params": meta.params,
-            "method": meta.method, "tap": am.tap, "checkpoint_accuracy": meta.accuracy,
+            "method": meta.method_label, "tap": am.tap, "checkpoint_accuracy": meta.accuracy,
             "accuracy": stats.add(per_image.correct[i]),
             "mean_confidence": float(per_image.confidences[i].mean()),
             "degenerate": int(per_image.degenerate[i].sum()),
@@ -154,7 +154,7 @@ def pair_entries(inputs: AnalysisInputs, per_image: PerImage, stats: StatBatch) 
             for split, member in groups.items()
         }
         entry = {
-            "teacher": inputs.teacher.name, "student": am.name, "method": am.meta.method,
+            "teacher": inputs.teacher.name, "student": am.name, "method": am.meta.method_label,
             "agreement": stats.add(per_image.pair["agreement"][s]),
             "output_kl": stats.add(per_image.pair["output_kl"][s]),
             "degenerate": {"teacher": int(teacher_degenerate.sum()), "student": int(student_degenerate.sum()),

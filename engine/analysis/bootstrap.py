@@ -10,26 +10,14 @@ bootstrap of a subgroup mean. One pass over the resamples serves the whole analy
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
 
 import numpy as np
+
+from engine.api.results import Stat
 
 RESAMPLES = 2000
 CONFIDENCE = 0.95
 _CHUNK_ELEMENTS = 1 << 20  # count-matrix elements built at once (8 MB as int64): bounds peak memory
-
-
-@dataclass(frozen=True)
-class Stat:
-    """A mean with its confidence interval over ``n`` finite values (None when n == 0)."""
-
-    mean: float | None
-    ci_low: float | None
-    ci_high: float | None
-    n: int
-
-    def to_dict(self) -> dict[str, float | int | None]:
-        return {"mean": self.mean, "ci_low": self.ci_low, "ci_high": self.ci_high, "n": self.n}
 
 
 def _resample_counts(rng: np.random.Generator, rows: int, n: int) -> np.ndarray:

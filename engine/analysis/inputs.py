@@ -98,10 +98,10 @@ def load_inputs(spec: AnalyzeSpec, ws: Workspace) -> AnalysisInputs:
 
 def _baseline(spec: AnalyzeSpec, others: list[CheckpointMeta]) -> int | None:
     """Which of the compared models is the independent reference: the one ``--baseline`` names, else
-    the student trained without a teacher (method ``si``), else none."""
+    the student trained without a teacher (plain ``si``, not a variant of it), else none."""
     if spec.baseline is not None:
         return next(i for i, meta in enumerate(others) if meta.name == spec.baseline)
-    return next((i for i, meta in enumerate(others) if meta.method == "si"), None)
+    return next((i for i, meta in enumerate(others) if meta.method_label == "si"), None)
 
 
 def _check_spec(spec: AnalyzeSpec) -> None:

@@ -57,6 +57,7 @@ class AnalysisInfo:
     method: str
     target: str
     bands: dict[str, str]  # student -> overall band
+    split: str  # the dataset split analysed
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,7 @@ def _info(path: Path, results: AnalysisResults) -> AnalysisInfo:
         id=path.name, path=path, created=results.created, teacher=results.teacher.name,
         students=tuple(p.student for p in results.pairs), dataset=results.dataset.spec, n=results.dataset.n,
         method=results.cam.method, target=results.cam.target, bands={p.student: p.band for p in results.pairs},
+        split=results.dataset.split,
     )
 
 

@@ -7,7 +7,10 @@ checks that the engine's torch-side tables hold exactly these keys).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import hashlib
+import json
+import re
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from engine.api.bands import BANDED, BANDS, THRESHOLDS
@@ -186,6 +189,35 @@ def default_recipe(dataset: str) -> str:
     """The embedded dataset gets the minutes-on-a-CPU recipe; real datasets the short cosine one.
     The CLI and the TUI's Train form share this default."""
     return "demo" if dataset.split("?")[0].strip() == "shapes" else "quick"
+
+
+#: short forms of option names in a method label (``kd+std``); other options keep their name
+OPTION_TAGS: Final = {"standardize": "std"}
+#: a label longer than this names its options by a hash instead (checkpoint names must stay short)
+MAX_LABEL_LENGTH: Final = 40
+
+
+def method_label(method: str, options: Mapping[str, Any] | None = None) -> str:
+    """``kd`` with the options that differ from its recipe's: ``kd+std``, ``kd+temperature2``.
+
+    The label names checkpoints (``vgg11-kd+std-shapes-demo-s0``) and the rows of analyses and seed
+    studies, so two variants of one method never share a name or a row. Options are sorted by name;
+    a switch reads ``+name`` (on) or ``+noname`` (off), a number ``+name<value>``, text ``+name-value``.
+    """
+    parts = []
+    for name in sorted(options or {}):
+        value = (options or {})[name]
+        tag = OPTION_TAGS.get(name, name)
+        if isinstance(value, bool):
+            parts.append(tag if value else f"no{tag}")
+        elif isinstance(value, (int, float)):
+            parts.append(f"{tag}{value:g}")
+        else:
+            parts.append(f"{tag}-{value}")
+    label = "".join(f"+{re.sub(r'[^A-Za-z0-9._-]+', '-', part)}" for part in parts)
+    if len(method) + len(label) > MAX_LABEL_LENGTH:
+        label = "+opts" + hashlib.sha1(json.dumps(options, sort_keys=True, default=str).encode()).hexdigest()[:6]
+    return method + label
 
 
 def parse_method_options(items: Sequence[str]) -> dict[str, dict[str, Any]]:

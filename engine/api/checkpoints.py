@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from engine.api.catalogue import ROLES
+from engine.api.catalogue import ROLES, method_label
 from engine.api.names import check_id
 from engine.api.validate import Fields
 from engine.errors import KdcamError
@@ -64,6 +64,13 @@ class CheckpointMeta:
     #: how the validation split that chose the epoch was drawn: fraction, seed, size, of (training
     #: images before the split), selects_on (validation | test)
     validation: dict[str, Any] | None = None
+    #: a student's method options that differ from its recipe's (``{"standardize": true}``)
+    method_options: dict[str, Any] | None = None
+
+    @property
+    def method_label(self) -> str | None:
+        """The method with its variant (``kd+std``), as checkpoint names and analyses show it."""
+        return None if self.method is None else method_label(self.method, self.method_options)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -111,6 +118,7 @@ class CheckpointMeta:
             model_args=_model_args(f),
             val_accuracy=f.opt_number("val_accuracy", minimum=0.0, maximum=1.0),
             validation=_validation(f),
+            method_options=_method_options(f),
         )
 
 
@@ -122,6 +130,32 @@ def _validation(f: Fields) -> dict[str, Any] | None:
     return {"fraction": v.number("fraction", minimum=0.0, maximum=1.0), "seed": v.integer("seed", minimum=0),
             "size": v.integer("size", minimum=0), "of": v.integer("of", minimum=0),
             "selects_on": v.text("selects_on", choices=("validation", "test"))}
+
+
+#: at most this many method options, each name and text value at most this long
+MAX_METHOD_OPTIONS, MAX_OPTION_TEXT = 32, 64
+
+
+def _method_options(f: Fields) -> dict[str, Any] | None:
+    """Option name -> switch, number or short text (they become part of labels, so all are bounded)."""
+    o = f.opt_obj("method_options")
+    if o is None:
+        return None
+    if len(o.data) > MAX_METHOD_OPTIONS:
+        raise f.error("method_options", f"at most {MAX_METHOD_OPTIONS} options", f"{len(o.data)} options")
+    options: dict[str, Any] = {}
+    for name, value in o.data.items():
+        if not (0 < len(name) <= MAX_OPTION_TEXT and name.isidentifier()):
+            raise o.error(name, "an option name (letters, digits and _)")
+        if isinstance(value, bool):
+            options[name] = value
+        elif isinstance(value, int | float):
+            options[name] = o.number(name)
+        elif isinstance(value, str) and len(value) <= MAX_OPTION_TEXT:
+            options[name] = value
+        else:
+            raise o.error(name, f"true/false, a number or text of at most {MAX_OPTION_TEXT} characters", value)
+    return options
 
 
 def _model_args(f: Fields) -> dict[str, Any] | None:

@@ -18,6 +18,7 @@ from typing import Any
 
 from engine.api.checkpoints import META_SUFFIX, WEIGHTS_SUFFIX
 from engine.api.names import check_id, is_valid_id
+from engine.api.runs import read_run
 from engine.errors import KdcamError
 
 JOURNAL_DIR = ".journal"
@@ -130,6 +131,15 @@ def _owner(reservation: Path) -> str | None:
     return owner if isinstance(owner, str) and is_valid_id("run id", owner) else None
 
 
+def _stopped_for_good(workspace: Path, run_id: str) -> bool:
+    """The run is not running and cannot be resumed (no epoch finished), so it will never use its names."""
+    try:
+        run = read_run(workspace, run_id)
+    except KdcamError:
+        return False  # an unreadable run is reported by the runs list; its names stay held
+    return run.state != "running" and not run.resumable
+
+
 def scan_store(directory: str | Path) -> StoreReport:
     """Classify every file of the store; reads JSON and safetensors headers only (fast, torch-free)."""
     directory = Path(directory)
@@ -155,6 +165,9 @@ def scan_store(directory: str | Path) -> StoreReport:
             owner = _owner(path)
             if owner is None or not (directory.parent / "runs" / owner / "config.json").is_file():
                 report.temporaries.append(Problem(path, "reservation", f"held for run {owner}, which does not exist"))
+            elif _stopped_for_good(directory.parent, owner):
+                report.temporaries.append(Problem(path, "reservation",
+                                                  f"held for run {owner}, which stopped with nothing to resume"))
     names: set[str] = set()
     for path in directory.iterdir():
         if path.name.startswith("."):

@@ -302,6 +302,11 @@ class Stat:
     n: int
     band: str | None = None
 
+    def to_dict(self) -> dict[str, Any]:
+        """As results.json holds it; the band only once one is assigned (the bootstrap assigns none)."""
+        data: dict[str, Any] = {"mean": self.mean, "ci_low": self.ci_low, "ci_high": self.ci_high, "n": self.n}
+        return data if self.band is None else {**data, "band": self.band}
+
     @property
     def half_width(self) -> float | None:
         if self.ci_low is None or self.ci_high is None:

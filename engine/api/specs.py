@@ -164,6 +164,9 @@ class ExportSpec(Spec):
     formats: tuple[str, ...] = EXPORT_FORMATS
     examples: int = 8
     overwrite: bool = False
+    #: the analyses of the report's "Over seeds" section, besides ``analysis``: None finds its seed
+    #: group by name (``<study>-s<seed>``, engine.api.seedgroups); () leaves the section out
+    over_seeds: tuple[str, ...] | None = None
 
     @property
     def title(self) -> str:

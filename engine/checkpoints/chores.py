@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from engine.api.checkpoints import read_meta
 from engine.api.integrity import scan_store
-from engine.api.results import ModelTaps, TapInfo
+from engine.api.results import ModelTaps
 from engine.api.specs import DeleteCheckpointSpec, RenameCheckpointSpec, RepairCheckpointsSpec, TapsSpec
 from engine.api.workspace import Workspace
 from engine.checkpoints.store import CheckpointStore
@@ -63,6 +63,5 @@ def run_taps(spec: TapsSpec, ctx: JobContext) -> ModelTaps:
     else:
         with torch.device("meta"):
             model = build_from_meta(meta, directory)
-    taps = tuple(TapInfo(t.name, t.channels, t.height, t.width)
-                 for t in model.tap_info(meta.input_size, meta.in_channels))
+    taps = tuple(model.tap_info(meta.input_size, meta.in_channels))
     return ModelTaps(taps, model.default_cam_tap, model.default_hint_tap)

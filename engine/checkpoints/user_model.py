@@ -38,9 +38,10 @@ from engine.api.model_code import (
     stored_source,
     untrusted_message,
 )
+from engine.api.results import TapInfo
 from engine.errors import KdcamError
 from engine.models import TappedModel
-from engine.models.base import TapInfo
+from engine.models.base import HookedModel
 
 if TYPE_CHECKING:
     from engine.api.checkpoints import CheckpointMeta
@@ -123,87 +124,30 @@ class _Traced:
     shape: tuple[int, ...]
 
 
-class UserModel(TappedModel):
+class UserModel(HookedModel):
     """A plain ``nn.Module`` exposed through the ``TappedModel`` interface via forward hooks."""
-
-    #: not body + head: CAMs run the whole model with autograd, the gradient taken at the tap
-    sequential = False
 
     def __init__(self, net: nn.Module, in_channels: int = 3, input_size: int = 32):
         super().__init__()
         self.net = net
         traced, self.num_classes = _trace(net, in_channels, input_size)
-        self._taps = {t.name: t for t in traced}
         if not traced:
             raise KdcamError(
                 f"{type(net).__name__} has no submodule that outputs a feature map (N x C x H x W) once per "
                 "forward pass; kdcam needs one for CAMs and feature distillation"
             )
         stages = [t.name for t in traced if "." not in t.name and not isinstance(t.module, _POOLING)]
-        self._stages = tuple(stages) or (_default_cam(traced),)
+        self.set_taps({t.name: t.module for t in traced}, tuple(stages) or (_default_cam(traced),))
         self.default_cam_tap = _default_cam(traced)
-        self.default_hint_tap = self._stages[len(self._stages) // 2]
-
-    @property
-    def tap_names(self) -> tuple[str, ...]:
-        return self._stages
-
-    def has_tap(self, name: str) -> bool:
-        return name in self._taps
-
-    def tap_module(self, name: str) -> nn.Module:
-        if name not in self._taps:
-            raise KeyError(f"unknown tap {name!r}; this model has {', '.join(self._stages)}")
-        return self._taps[name].module
+        self.default_hint_tap = self.tap_names[len(self.tap_names) // 2]
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x)
 
-    def forward_taps(self, x: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
-        taps: dict[str, Tensor] = {}
-        handles = [t.module.register_forward_hook(_recorder(taps, t.name)) for t in self._taps.values()]
-        try:
-            logits = self.net(x)
-        finally:
-            for handle in handles:
-                handle.remove()
-        return logits, taps
-
-    def forward_with_tap_leaf(self, x: Tensor, name: str) -> tuple[Tensor, Tensor]:
-        """Logits, and tap ``name`` as a leaf that requires grad, for d score / d tap.
-
-        Autograd is off until the tap's module returns and on after it, so nothing before
-        the tap records a graph (as the zoo's fast path); the rest of the model sees a copy
-        of the leaf, so in-place operations after the tap (``ReLU(inplace=True)``) still work.
-        """
-        captured: list[Tensor] = []
-
-        def hook(module: nn.Module, args: object, output: Tensor) -> Tensor:
-            torch.set_grad_enabled(True)
-            captured.append(output.detach().requires_grad_(True))
-            return captured[-1].clone()
-
-        handle = self.tap_module(name).register_forward_hook(hook)
-        previous = torch.is_grad_enabled()
-        torch.set_grad_enabled(False)
-        try:
-            logits = self.net(x)
-        finally:
-            torch.set_grad_enabled(previous)
-            handle.remove()
-        return logits, captured[0]
-
     def tap_info(self, input_size: int = 32, in_channels: int = 3) -> list[TapInfo]:
         """Shapes from one blank image (user code may not run on the meta device)."""
         traced, _ = _trace(self.net, in_channels, input_size)
-        return [TapInfo(t.name, *t.shape[1:]) for t in traced if t.name in self._stages]
-
-
-def _recorder(taps: dict[str, Tensor], name: str) -> Callable[..., None]:
-    def hook(module: nn.Module, args: object, output: Tensor) -> None:
-        taps[name] = output
-
-    return hook
+        return [TapInfo(t.name, *t.shape[1:]) for t in traced if t.name in self.tap_names]
 
 
 def _default_cam(traced: list[_Traced]) -> str:

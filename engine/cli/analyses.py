@@ -11,23 +11,21 @@ from typing import Any
 from engine.api.analyses import (
     RESULTS_FILE,
     AnalysisInfo,
-    UnreadableAnalysis,
     analysis_dir,
     load_results,
     scan_analyses,
 )
 from engine.api.display import KEEP, Column
 from engine.api.workspace import Workspace
+from engine.cli.commands import command_group
 from engine.errors import KdcamError
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser(
-        "analyses", help="list, inspect and delete analyses",
+    actions = command_group(
+        subparsers, "analyses", help="list, inspect and delete analyses",
         description="Finished analyses under WORKSPACE/analyses: which teacher, students, data and CAM method.",
     )
-    parser.set_defaults(handler=lambda args: _print_help(parser))
-    actions = parser.add_subparsers(dest="action", metavar="ACTION")
 
     lst = actions.add_parser("list", help="every analysis, newest first")
     lst.add_argument("--json", action="store_true", help="print JSON: analyses and unreadable ones with the reason")
@@ -44,19 +42,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     rm.set_defaults(handler=_delete)
 
 
-def _print_help(parser: argparse.ArgumentParser) -> int:
-    parser.print_help()
-    return 2
-
-
 def analysis_summary(info: AnalysisInfo) -> dict[str, Any]:
     return {"id": info.id, "path": str(info.path), "created": info.created, "teacher": info.teacher,
             "students": list(info.students), "dataset": info.dataset, "n": info.n, "method": info.method,
             "target": info.target, "bands": dict(info.bands)}
-
-
-def _unreadable(entry: UnreadableAnalysis) -> dict[str, str]:
-    return {"id": entry.id, "path": str(entry.path), "reason": entry.reason}
 
 
 def _bands(info: AnalysisInfo) -> str:
@@ -68,13 +57,14 @@ def _bands(info: AnalysisInfo) -> str:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from engine.cli.output import console, error_console, print_json
+    from engine.cli.output import console, print_json, print_unreadable, unreadable_json
     from engine.cli.tables import fitted_table
 
     workspace = Workspace.open(args.workspace)
     infos, broken = scan_analyses(workspace)
+    unreadable = [(b.id, b.path, b.reason) for b in broken]
     if args.json:
-        print_json({"analyses": [analysis_summary(i) for i in infos], "unreadable": [_unreadable(b) for b in broken]})
+        print_json({"analyses": [analysis_summary(i) for i in infos], "unreadable": unreadable_json(unreadable)})
         return 1 if broken else 0
     out = console()
     if not infos:
@@ -92,9 +82,7 @@ def _list(args: argparse.Namespace) -> int:
             Column("created", tuple(i.created.replace("T", " ")[5:16] or "-" for i in infos), 1),
         ]
         out.print(fitted_table(f"analyses in {workspace.analyses}", columns, out.width))
-    for entry in broken:
-        error_console().print(f"[red]unreadable analysis {entry.id}:[/] {entry.reason}", highlight=False,
-                              soft_wrap=True)
+    print_unreadable("analysis", unreadable)
     return 1 if broken else 0
 
 

@@ -6,6 +6,7 @@ torch is imported only when the command runs (by the job), so ``kdcam --help`` s
 from __future__ import annotations
 
 import argparse
+from datetime import UTC, datetime
 from typing import Any
 
 from engine.api.bands import band_style
@@ -51,14 +52,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                         "(default: the student trained with method si)")
     parser.add_argument("--seeds", metavar="S1,S2,...", type=parse_seeds,
                         help="analyse a seed group: {seed} in --students (and --teacher/--baseline/--name) is "
-                        "replaced by each seed in turn, then the analyses are aggregated over seeds")
+                        "replaced by each seed in turn, then the analyses are aggregated over seeds; each seed's "
+                        "analysis is named NAME-sSEED (NAME: --name, else date-time and teacher), which is how the "
+                        "leaderboard (key o) and kdcam export find the group")
     parser.add_argument("--json", action="store_true", help="JSON lines of progress, then the result")
     launch.add_flags(parser)
     parser.set_defaults(handler=_handle)
 
     aggregate = subparsers.add_parser(
         "aggregate", help="summarise analyses of one study trained with several seeds",
-        description="Per method: mean and 95%% interval over seeds of accuracy, similarity to the teacher and "
+        description="Per method: mean and 95% interval over seeds of accuracy, similarity to the teacher and "
         "ground-truth localisation; each method's paired difference from the baseline over seeds and in how "
         "many seeds it was better (and significantly so). Give the analyses of each seed, e.g. those of "
         "kdcam analyze --seeds 0,1,2.",
@@ -84,13 +87,17 @@ def _handle(args: argparse.Namespace) -> int:
             workspace=args.workspace, teacher=fill(args.teacher) or "", students=_names(fill(args.students) or ""),
             dataset=args.dataset, split=args.split, n=args.n, method=args.method, target=args.target,
             layer=args.layer, batch_size=args.batch, seed=args.seed, device=args.device,
-            name=_seed_name(args.name, seed),
+            name=_seed_name(study, seed),
             check_images=args.check_images, sanity_methods=_names(args.sanity_methods), baseline=fill(args.baseline),
         )
 
     if args.seeds and "{seed}" not in args.students:
         raise KdcamError("--seeds needs {seed} in --students (and in --teacher when each seed has its own), e.g. "
                          "vgg11-kd-shapes-demo-s{seed}: each seed's checkpoints are named after it")
+    study = args.name
+    if args.seeds and study is None:  # one name for the whole group, so that it is found as one
+        teacher = args.teacher.replace("-s{seed}", "").replace("{seed}", "")
+        study = f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{teacher}"
     results = []
     for seed in args.seeds or (None,):
         result = run_on_rank(spec_for(seed), as_json=args.json)

@@ -15,16 +15,15 @@ from engine.api.catalogue import ROLES
 from engine.api.checkpoints import CheckpointMeta, meta_path, read_meta, scan_checkpoints, weights_path
 from engine.api.display import percent
 from engine.api.workspace import Workspace
+from engine.cli.commands import command_group
 from engine.errors import KdcamError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "checkpoints", help="import, list, inspect, rename, delete and check (doctor) checkpoints",
+    actions = command_group(
+        subparsers, "checkpoints", help="import, list, inspect, rename, delete and check (doctor) checkpoints",
         description="The workspace's checkpoint store (WORKSPACE/checkpoints: NAME.safetensors + NAME.json).",
     )
-    parser.set_defaults(handler=lambda args: _print_help(parser))
-    actions = parser.add_subparsers(dest="action", metavar="ACTION")
 
     imp = actions.add_parser(
         "import", help="import a .pt/.pth/.th/.safetensors file",
@@ -92,11 +91,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     rm.set_defaults(handler=_delete)
 
 
-def _print_help(parser: argparse.ArgumentParser) -> int:
-    parser.print_help()
-    return 2
-
-
 def _floats(text: str) -> tuple[float, ...]:
     try:
         values = tuple(float(v) for v in text.split(","))
@@ -141,7 +135,7 @@ def _import(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from engine.cli.output import console, print_json
+    from engine.cli.output import console, print_json, print_unreadable
 
     directory = _checkpoints(args)
     metas, broken = scan_checkpoints(directory)
@@ -152,17 +146,8 @@ def _list(args: argparse.Namespace) -> int:
         console().print(f"no readable checkpoints in {directory}")
     else:
         console().print(_table(directory, metas))
-    _report_unreadable(broken)
+    print_unreadable("checkpoint", [(b.name, b.path, b.reason) for b in broken])
     return 1 if broken else 0
-
-
-def _report_unreadable(broken: list[Any]) -> None:
-    """Unreadable checkpoints are named on stderr with the reason, never hidden."""
-    from engine.cli.output import error_console
-
-    for entry in broken:
-        error_console().print(f"[red]unreadable checkpoint {entry.name}:[/] {entry.reason}", highlight=False,
-                              soft_wrap=True)
 
 
 def _table(directory: Path, metas: list[CheckpointMeta]) -> Any:

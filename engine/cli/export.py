@@ -33,6 +33,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="images per CAM grid: most similar, least similar, random (default: 8)")
     parser.add_argument("--overwrite", action="store_true", help="replace a previous kdcam export (a folder under exports/ holding kdcam-export.json); "
                         "any other existing folder is refused")
+    parser.add_argument("--over-seeds", metavar="ID,ID,...|none", type=parse_over_seeds,
+                        help="the analyses of the report's \"Over seeds\" section besides ANALYSIS (the same "
+                        "study trained with other seeds); default: those named <study>-s<seed> like ANALYSIS "
+                        "that measured the same dataset, split, CAM method and target; none: no such section")
     parser.add_argument("--json", action="store_true", help="JSON lines of progress, then the result")
     parser.set_defaults(handler=_handle)
 
@@ -45,11 +49,22 @@ def parse_formats(text: str) -> tuple[str, ...]:
     return formats
 
 
+def parse_over_seeds(text: str) -> tuple[str, ...]:
+    """``none`` (no section) or a comma-separated list of analysis ids."""
+    if text.strip().lower() == "none":
+        return ()
+    ids = tuple(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
+    if not ids:
+        raise argparse.ArgumentTypeError("give analysis ids separated by commas, or none")
+    return ids
+
+
 def _handle(args: argparse.Namespace) -> int:
     from engine.cli.output import console, print_json, run_job
 
     spec = ExportSpec(workspace=args.workspace, analysis=args.analysis, out=args.out,
-                      formats=parse_formats(args.formats), examples=args.examples, overwrite=args.overwrite)
+                      formats=parse_formats(args.formats), examples=args.examples, overwrite=args.overwrite,
+                      over_seeds=args.over_seeds)
     result = run_job(spec, as_json=args.json)
     if args.json:
         print_json({"event": "result", **result.to_dict()})

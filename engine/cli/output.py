@@ -16,6 +16,8 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Iterable
+from pathlib import Path
 from typing import IO, Any
 
 from rich.console import Console
@@ -89,6 +91,21 @@ def jsonable(obj: Any) -> Any:
 
 def print_json(obj: Any) -> None:
     STDOUT.write(json.dumps(obj, indent=2, default=jsonable) + "\n")
+
+
+#: an entry a listing could not read (a run, an analysis, a checkpoint): its id or name, its path, the reason
+Unreadable = tuple[str, Path, str]
+
+
+def unreadable_json(entries: Iterable[Unreadable]) -> list[dict[str, str]]:
+    """The unreadable entries of a ``list --json``, so scripts see them too (never hidden)."""
+    return [{"id": name, "path": str(path), "reason": reason} for name, path, reason in entries]
+
+
+def print_unreadable(kind: str, entries: Iterable[Unreadable]) -> None:
+    """Each unreadable entry named on stderr with the reason, never hidden."""
+    for name, _, reason in entries:
+        error_console().print(f"[red]unreadable {kind} {name}:[/] {reason}", highlight=False, soft_wrap=True)
 
 
 def _os_error(exc: OSError) -> KdcamError:

@@ -10,18 +10,17 @@ from pathlib import Path
 from typing import Any
 
 from engine.api.display import KEEP, Column, csv_number, percent
-from engine.api.runs import RunInfo, UnreadableRun, read_run, scan_runs
+from engine.api.runs import RunInfo, read_run, scan_runs
 from engine.api.workspace import Workspace
+from engine.cli.commands import command_group
 from engine.errors import KdcamError
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser(
-        "runs", help="list, inspect and export training runs",
+    actions = command_group(
+        subparsers, "runs", help="list, inspect and export training runs",
         description="Training runs under WORKSPACE/runs: what each was asked, its state and its epochs.",
     )
-    parser.set_defaults(handler=lambda args: _print_help(parser))
-    actions = parser.add_subparsers(dest="action", metavar="ACTION")
 
     lst = actions.add_parser("list", help="every run, newest first, with its state and best accuracy")
     lst.add_argument("--json", action="store_true", help="print JSON: runs and unreadable runs with the reason")
@@ -39,11 +38,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     exp.set_defaults(handler=_export)
 
 
-def _print_help(parser: argparse.ArgumentParser) -> int:
-    parser.print_help()
-    return 2
-
-
 def _epochs(run: RunInfo) -> str:
     total = run.events[-1].epochs if run.events else run.config.spec.get("epochs")
     return f"{run.last_epoch}/{total if isinstance(total, int) else '?'}"
@@ -57,18 +51,15 @@ def run_summary(run: RunInfo) -> dict[str, Any]:
             "epoch": run.last_epoch, "best_accuracy": run.best_accuracy, "resumable": run.resumable}
 
 
-def _unreadable(entry: UnreadableRun) -> dict[str, str]:
-    return {"id": entry.run_id, "path": str(entry.path), "reason": entry.reason}
-
-
 def _list(args: argparse.Namespace) -> int:
-    from engine.cli.output import console, error_console, print_json
+    from engine.cli.output import console, print_json, print_unreadable, unreadable_json
     from engine.cli.tables import fitted_table
 
     workspace = Workspace.open(args.workspace)
     runs, broken = scan_runs(workspace)
+    unreadable = [(b.run_id, b.path, b.reason) for b in broken]
     if args.json:
-        print_json({"runs": [run_summary(r) for r in runs], "unreadable": [_unreadable(b) for b in broken]})
+        print_json({"runs": [run_summary(r) for r in runs], "unreadable": unreadable_json(unreadable)})
         return 1 if broken else 0
     out = console()
     if not runs:
@@ -90,9 +81,7 @@ def _list(args: argparse.Namespace) -> int:
         for run in runs:
             if run.state == "interrupted":
                 out.print(f"[yellow]{run.run_id}:[/] {run.message}", highlight=False, soft_wrap=True)
-    for entry in broken:
-        error_console().print(f"[red]unreadable run {entry.run_id}:[/] {entry.reason}", highlight=False,
-                              soft_wrap=True)
+    print_unreadable("run", unreadable)
     return 1 if broken else 0
 
 

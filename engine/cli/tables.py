@@ -14,7 +14,8 @@ from engine.api.checkpoints import CheckpointMeta
 from engine.api.display import KEEP, Column, fit_columns, group_twins, percent
 
 GAP = 3  # between columns: one space of padding each side and the (blank) column rule
-RIGHT = frozenset({"params", "acc", "last", "epochs", "best", "n", "students"})
+RIGHT = frozenset({"params", "acc", "last", "epochs", "best", "n", "students", "val acc", "test acc", "last epoch",
+                   "vs si"})
 
 
 def fitted_table(title: str, columns: Sequence[Column], width: int, caption: str | None = None) -> Any:
@@ -56,7 +57,7 @@ def checkpoint_table(directory: Path, metas: list[CheckpointMeta], width: int) -
         col("params", [f"{m.params:,}" if m.params else "-" for m in best], 2),
         col("dataset", [m.dataset or "-" for m in best], 3, shrink=True, minimum=12, middle=False),
         col("role", [m.role for m in best], 5),
-        col("method", [m.method or "-" for m in best], 8),
+        col("method", [m.method_label or "-" for m in best], 8),
         col("teacher", [m.teacher or "-" for m in best], 6, shrink=True, minimum=14),
         col("acc", [percent(m.accuracy, 2, "-") for m in best], 10),
         col("last", [percent(g.last.accuracy, 2, "-") if g.last else "" for g in groups], 7),

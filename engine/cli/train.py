@@ -20,6 +20,7 @@ from engine.api.catalogue import (
     parse_methods,
 )
 from engine.api.catalogue import parse_seeds as catalogue_seeds
+from engine.api.display import KEEP, Column
 from engine.api.results import ExperimentResult, SeedGroupResult, TrainResult
 from engine.api.specs import ExperimentSpec, TrainSpec
 from engine.cli import launch
@@ -202,25 +203,32 @@ def _pct(value: float | None) -> str:
 
 def print_suite(summary: TrainResult) -> None:
     """Test accuracy at the epoch validation chose and at the last epoch, and each student's
-    difference from ``si`` (one seed: intervals come from ``kdcam analyze`` and ``kdcam aggregate``)."""
-    from rich.table import Table
-
+    difference from ``si`` (one seed: intervals come from ``kdcam analyze`` and ``kdcam aggregate``).
+    One line per model at any width: names are shortened from the middle, columns dropped."""
     from engine.cli.output import console
+    from engine.cli.tables import fitted_table
 
-    table = Table(title=f"{summary.dataset} · recipe {summary.recipe} · seed {summary.seed}")
-    columns = ("role", "method", "checkpoint", "val acc", "test acc (best val)", "test acc (last)", "vs si")
-    for column in columns:
-        table.add_column(column, justify="left" if column in ("role", "method", "checkpoint") else "right")
     teacher = summary.teacher
-    table.add_row("teacher", "ce" + (" (reused)" if teacher.reused else ""), teacher.name,
-                  _pct(teacher.val_accuracy), _pct(teacher.accuracy), _pct(teacher.last_accuracy), "")
     baseline = next((s.accuracy for s in summary.students if s.method == "si"), None)
+    rows = [("teacher", teacher.name, teacher.val_accuracy, teacher.accuracy, teacher.last_accuracy, "")]
     for student in summary.students:
-        delta = "" if baseline is None or student.accuracy is None or student.method == "si" \
+        change = "" if baseline is None or student.accuracy is None or student.method == "si" \
             else f"{student.accuracy - baseline:+.2%}"
-        table.add_row("student", student.method, student.name, _pct(student.val_accuracy), _pct(student.accuracy),
-                      _pct(student.last_accuracy), delta)
-    console().print(table)
+        rows.append((student.method, student.name, student.val_accuracy, student.accuracy,
+                     student.last_accuracy, change))
+    model, name, val, best, last, delta = zip(*rows, strict=True)
+    columns = [
+        Column("model", model, 9, shrink=True, min_width=7, middle=False),
+        Column("checkpoint", name, KEEP, shrink=True, min_width=20),
+        Column("val acc", tuple(_pct(v) for v in val), 5),
+        Column("test acc", tuple(_pct(v) for v in best), 10),
+        Column("last epoch", tuple(_pct(v) for v in last), 4),
+        Column("vs si", delta, 8),
+    ]
+    title = f"{summary.dataset} · recipe {summary.recipe} · seed {summary.seed}"
+    caption = "test acc: at the epoch chosen on validation; last epoch: at the final one" + \
+        ("; the teacher was reused from the store" if teacher.reused else "")
+    console().print(fitted_table(title, columns, console().width, caption))
     if baseline is not None and len(summary.students) > 1:
         console().print("vs si: this seed's test accuracies, without an interval; kdcam analyze pairs them per image "
                         "(95% intervals), kdcam aggregate over seeds", style="dim", highlight=False)

@@ -26,7 +26,7 @@ import numpy as np
 
 from engine.data import shapes_v2
 from engine.data.shapes_common import IMAGE_SIZE as IMAGE_SIZE
-from engine.data.shapes_common import TEXTURE_PATTERNS, XX, YY, background, col, object_colours
+from engine.data.shapes_common import background, col, object_frame, shape_masks, texture_masks, two_tone
 from engine.errors import KdcamError
 
 DEFAULT_CLASSES = 20
@@ -147,31 +147,13 @@ def _render(shape_ids: np.ndarray, texture_ids: np.ndarray, rng: np.random.Gener
     cx = rng.uniform(radius * 0.8, IMAGE_SIZE - radius * 0.8)
     cy = rng.uniform(radius * 0.8, IMAGE_SIZE - radius * 0.8)
     angle = rng.uniform(-0.1, 0.1, n)  # +-6 degrees: edges stay near axis-aligned, squares never diamonds
-    dx, dy = XX[None] - col(cx), YY[None] - col(cy)
-    cos, sin = col(np.cos(angle)), col(np.sin(angle))
-    u, v = (cos * dx + sin * dy) / col(radius), (-sin * dx + cos * dy) / col(radius)
-
-    mask = np.zeros((n, IMAGE_SIZE, IMAGE_SIZE), dtype=bool)
-    for shape_id, inside in enumerate(_SHAPE_TESTS):
-        rows = shape_ids == shape_id
-        if rows.any():
-            mask[rows] = inside(u[rows], v[rows])
+    dx, dy, u, v = object_frame(cx, cy, radius, angle)
+    mask = shape_masks(shape_ids, u, v, _SHAPE_TESTS)
 
     # Textures live in pixel units (period ~4-6 px) with a small tilt of their own.
     period = col(rng.uniform(4.0, 6.0, n))
-    tilt = rng.uniform(-0.15, 0.15, n)
-    tcos, tsin = col(np.cos(tilt)), col(np.sin(tilt))
-    tx, ty = tcos * dx + tsin * dy, -tsin * dx + tcos * dy
-    phase = col(rng.uniform(0.0, 1.0, n))
-    second = np.zeros_like(mask)
-    for texture_id, pattern in enumerate(TEXTURE_PATTERNS):
-        rows = texture_ids == texture_id
-        if rows.any():
-            second[rows] = pattern(tx[rows] / period[rows] + phase[rows], ty[rows] / period[rows] + phase[rows])
-
-    primary = object_colours(clutter, rng)
-    secondary = primary * rng.uniform(0.5, 0.7, (n, 1)).astype(np.float32)
-    colour = np.where(second[..., None], secondary[:, None, None, :], primary[:, None, None, :])
+    second = texture_masks(texture_ids, dx, dy, period, rng)
+    colour = two_tone(clutter, second, rng)
     shading = 1.0 + 0.12 * (u * col(rng.uniform(-1, 1, n)) + v * col(rng.uniform(-1, 1, n)))
     image = np.where(mask[..., None], colour * shading[..., None], clutter)
     image += 0.03 * rng.standard_normal(image.shape, dtype=np.float32)

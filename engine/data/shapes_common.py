@@ -1,4 +1,5 @@
-"""What both versions of the ``shapes`` generator draw the same way: clutter, object colours, textures.
+"""What both versions of the ``shapes`` generator draw the same way: clutter, object frames and silhouettes,
+colours, textures.
 
 Version 1's images depend on these exact functions and the order of their random draws:
 change them and ``shapes?v=1`` no longer reproduces old workspaces.
@@ -65,3 +66,48 @@ TEXTURE_PATTERNS: tuple[Callable[[np.ndarray, np.ndarray], np.ndarray], ...] = (
     lambda x, y: ((x % 1.0) < 0.5) ^ ((y % 1.0) < 0.5),  # checkered
     lambda x, y: ((x % 1.0) - 0.5) ** 2 + ((y % 1.0) - 0.5) ** 2 < 0.09,  # dotted
 )
+
+
+def object_frame(cx: np.ndarray, cy: np.ndarray, radius: np.ndarray,
+                 angle: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(dx, dy): every pixel's offset from its image's object centre; (u, v): the same turned by
+    ``angle`` and in units of the object's radius, the coordinates the shape tests take."""
+    dx, dy = XX[None] - col(cx), YY[None] - col(cy)
+    cos, sin = col(np.cos(angle)), col(np.sin(angle))
+    return dx, dy, (cos * dx + sin * dy) / col(radius), (-sin * dx + cos * dy) / col(radius)
+
+
+def shape_masks(shape_ids: np.ndarray, u: np.ndarray, v: np.ndarray,
+                tests: tuple[Callable[[np.ndarray, np.ndarray], np.ndarray], ...]) -> np.ndarray:
+    """Each image's object silhouette: its shape's test (``tests[shape_id]``) at every pixel's (u, v)."""
+    mask = np.zeros((len(shape_ids), IMAGE_SIZE, IMAGE_SIZE), dtype=bool)
+    for shape_id, inside in enumerate(tests):
+        rows = shape_ids == shape_id
+        if rows.any():
+            mask[rows] = inside(u[rows], v[rows])
+    return mask
+
+
+def texture_masks(texture_ids: np.ndarray, dx: np.ndarray, dy: np.ndarray, period: np.ndarray,
+                  rng: np.random.Generator) -> np.ndarray:
+    """Where each image's texture (``TEXTURE_PATTERNS[texture_id]``, ``period`` pixels, a small tilt
+    and phase of its own) uses the secondary colour; ``dx, dy`` are offsets from the texture's centre."""
+    n = len(texture_ids)
+    tilt = rng.uniform(-0.15, 0.15, n)
+    tcos, tsin = col(np.cos(tilt)), col(np.sin(tilt))
+    tx, ty = tcos * dx + tsin * dy, -tsin * dx + tcos * dy
+    phase = col(rng.uniform(0.0, 1.0, n))
+    second = np.zeros(dx.shape, dtype=bool)
+    for texture_id, pattern in enumerate(TEXTURE_PATTERNS):
+        rows = texture_ids == texture_id
+        if rows.any():
+            second[rows] = pattern(tx[rows] / period[rows] + phase[rows], ty[rows] / period[rows] + phase[rows])
+    return second
+
+
+def two_tone(background: np.ndarray, second: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Per-pixel colours of textured objects: an ``object_colours`` colour, and a darker shade of it
+    where ``second`` is set."""
+    primary = object_colours(background, rng)
+    secondary = primary * rng.uniform(0.5, 0.7, (len(background), 1)).astype(np.float32)
+    return np.where(second[..., None], secondary[:, None, None, :], primary[:, None, None, :])

@@ -31,7 +31,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.data.shapes_common import IMAGE_SIZE, TEXTURE_PATTERNS, XX, YY, background, col, object_colours
+from engine.data.shapes_common import (
+    IMAGE_SIZE,
+    TEXTURE_PATTERNS,
+    XX,
+    YY,
+    background,
+    col,
+    object_frame,
+    shape_masks,
+    texture_masks,
+    two_tone,
+)
 
 SHAPES = ("circle", "square", "triangle", "cross", "diamond", "ring", "half-disc", "star")
 TEXTURES = ("solid", "striped-h", "striped-d", "checkered", "dotted")
@@ -102,19 +113,10 @@ def render(shape_ids: np.ndarray, texture_ids: np.ndarray, rng: np.random.Genera
         distractor_masks |= bar
         placed.append((x, y, np.where(ok, length, -1e3).astype(np.float32)))
 
-    dx, dy = XX[None] - col(cx), YY[None] - col(cy)
-    angle = rng.uniform(-0.1, 0.1, n)
-    cos, sin = col(np.cos(angle)), col(np.sin(angle))
-    u, v = (cos * dx + sin * dy) / col(radius), (-sin * dx + cos * dy) / col(radius)
-    mask = np.zeros((n, IMAGE_SIZE, IMAGE_SIZE), dtype=bool)
-    for shape_id, inside in enumerate(SHAPE_TESTS):
-        rows = shape_ids == shape_id
-        if rows.any():
-            mask[rows] = inside(u[rows], v[rows])
+    dx, dy, u, v = object_frame(cx, cy, radius, rng.uniform(-0.1, 0.1, n))
+    mask = shape_masks(shape_ids, u, v, SHAPE_TESTS)
     second = _texture(texture_ids, dx, dy, radius, rng)
-    primary = object_colours(image, rng)
-    secondary = primary * rng.uniform(0.5, 0.7, (n, 1)).astype(np.float32)
-    colour = np.where(second[..., None], secondary[:, None, None, :], primary[:, None, None, :])
+    colour = two_tone(image, second, rng)
     shading = 1.0 + 0.12 * (u * col(rng.uniform(-1, 1, n)) + v * col(rng.uniform(-1, 1, n)))
 
     cue_masks = None
@@ -163,18 +165,8 @@ def _texture(texture_ids: np.ndarray, dx: np.ndarray, dy: np.ndarray, size: np.n
              rng: np.random.Generator) -> np.ndarray:
     """Where each image's texture uses the secondary colour; the period follows the object's size
     (3-5.5 px), so a small object still shows a few periods and none falls below 3 px."""
-    n = len(texture_ids)
-    period = col(np.clip(size * 0.5, 3.0, 5.5) * rng.uniform(0.9, 1.1, n))
-    tilt = rng.uniform(-0.15, 0.15, n)
-    tcos, tsin = col(np.cos(tilt)), col(np.sin(tilt))
-    tx, ty = tcos * dx + tsin * dy, -tsin * dx + tcos * dy
-    phase = col(rng.uniform(0.0, 1.0, n))
-    second = np.zeros(dx.shape, dtype=bool)
-    for texture_id, pattern in enumerate(TEXTURE_PATTERNS):
-        rows = texture_ids == texture_id
-        if rows.any():
-            second[rows] = pattern(tx[rows] / period[rows] + phase[rows], ty[rows] / period[rows] + phase[rows])
-    return second
+    period = col(np.clip(size * 0.5, 3.0, 5.5) * rng.uniform(0.9, 1.1, len(texture_ids)))
+    return texture_masks(texture_ids, dx, dy, period, rng)
 
 
 def _textured(n: int, x: np.ndarray, y: np.ndarray, size: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -185,10 +177,7 @@ def _textured(n: int, x: np.ndarray, y: np.ndarray, size: np.ndarray, rng: np.ra
 
 def _paint(image: np.ndarray, region: np.ndarray, second: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Draw a two-colour textured region in an object-like colour."""
-    primary = object_colours(image, rng)
-    secondary = primary * rng.uniform(0.5, 0.7, (len(image), 1)).astype(np.float32)
-    colour = np.where(second[..., None], secondary[:, None, None, :], primary[:, None, None, :])
-    return np.where(region[..., None], colour, image)
+    return np.where(region[..., None], two_tone(image, second, rng), image)
 
 
 def _star(u: np.ndarray, v: np.ndarray) -> np.ndarray:

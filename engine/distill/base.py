@@ -55,6 +55,15 @@ class Distiller(nn.Module):
     #: switch option -> the options it brings along unless set explicitly (see ``with_companions``)
     companions: ClassVar[dict[str, dict[str, Any]]] = {}
 
+    @classmethod
+    def effective_options(cls, overrides: dict[str, Any], defaults: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The options a run of this method uses: ``defaults`` (the class's unless given, e.g. a
+        recipe's) updated with ``overrides``, each switch that is on bringing its companions."""
+        options = resolve_options(cls.key, cls.defaults if defaults is None else defaults, overrides)
+        for switch, values in cls.companions.items():
+            options = with_companions(options, overrides, switch, values)
+        return options
+
     def __init__(
         self,
         student: TappedModel,
@@ -63,10 +72,7 @@ class Distiller(nn.Module):
         training_set: TrainingSet | None = None,
     ):
         super().__init__()
-        overrides = options or {}
-        self.options = resolve_options(self.key, self.defaults, overrides)
-        for switch, values in self.companions.items():
-            self.options = with_companions(self.options, overrides, switch, values)
+        self.options = self.effective_options(options or {})
         if self.uses_teacher and teacher is None:
             raise KdcamError(f"method {self.key!r} needs a teacher")
         if teacher is not None and self.uses_teacher and teacher.num_classes != student.num_classes:

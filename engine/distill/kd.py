@@ -50,7 +50,6 @@ class LogitKD(Distiller):
                indices: Tensor, epoch: int) -> dict[str, Tensor]:
         assert teacher is not None  # uses_teacher: the base always passes the teacher's outputs
         o = self.options
-        assert teacher is not None
         return {
             "ce": o["ce_weight"] * cross_entropy(logits, labels),
             "kd": o["kd_weight"] * kd_loss(logits, teacher.logits, o["temperature"], o["standardize"]),

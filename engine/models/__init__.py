@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import partial
 
+from engine.api.results import TapInfo
 from engine.errors import KdcamError
 from engine.models.attention import AttentionCNN
-from engine.models.base import TapInfo, TappedModel
+from engine.models.base import TappedModel
 from engine.models.mobilenetv2 import MobileNetV2
 from engine.models.resnet import CIFAR_DEPTHS, bottleneck_resnet, cifar_resnet, cifar_resnet_x4, wide_resnet
 from engine.models.shufflenet import ShuffleNetV1, ShuffleNetV2

@@ -14,7 +14,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from engine.models.base import TapInfo, TappedModel
+from engine.api.results import TapInfo
+from engine.models.base import TappedModel
 
 
 class _Affine(nn.Module):

@@ -7,19 +7,12 @@ libraries that hook modules (pytorch-grad-cam) see the same tensor we do.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 
 import torch
 from torch import Tensor, nn
 
-
-@dataclass(frozen=True)
-class TapInfo:
-    name: str
-    channels: int
-    height: int
-    width: int
+from engine.api.results import TapInfo
 
 
 class TappedModel(nn.Module):
@@ -91,6 +84,85 @@ class TappedModel(nn.Module):
         with torch.no_grad():
             _, taps = functional_call(_TapsView(self), meta_state, (probe,), strict=True)
         return [TapInfo(n, t.shape[1], t.shape[2], t.shape[3]) for n, t in taps.items()]
+
+
+class HookedModel(TappedModel):
+    """A model run whole, whose taps are named submodules' outputs recorded by forward hooks.
+
+    For wrapped models (user code, torchvision's ViT) that are not ``body`` + ``head``. Subclasses
+    call ``set_taps``; ``tap_view`` turns a hooked module's output into the tap (the identity here,
+    a token-to-grid layout for a ViT) and ``tap_unview`` turns a tap-shaped leaf back into what the
+    rest of the model expects from that module.
+    """
+
+    #: not body + head: CAMs run the whole model, the gradient taken at the tap through a hook
+    sequential = False
+
+    def set_taps(self, modules: Mapping[str, nn.Module], stages: tuple[str, ...]) -> None:
+        """Every tap ``forward_taps`` records (``modules``) and the ones listed as ``tap_names``."""
+        self._tap_modules = dict(modules)
+        self._stages = stages
+
+    def tap_view(self, output: Tensor) -> Tensor:
+        return output
+
+    def tap_unview(self, leaf: Tensor, output: Tensor) -> Tensor:
+        """What the model sees after the tap: a copy of the leaf, so in-place operations after the
+        tap (``ReLU(inplace=True)``) do not modify the leaf itself."""
+        return leaf.clone()
+
+    @property
+    def tap_names(self) -> tuple[str, ...]:
+        return self._stages
+
+    def has_tap(self, name: str) -> bool:
+        return name in self._tap_modules
+
+    def tap_module(self, name: str) -> nn.Module:
+        if name not in self._tap_modules:
+            raise KeyError(f"unknown tap {name!r}; this model has {', '.join(self._stages)}")
+        return self._tap_modules[name]
+
+    def forward_taps(self, x: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        taps: dict[str, Tensor] = {}
+
+        def recorder(name: str) -> Callable[[nn.Module, object, Tensor], None]:
+            def hook(module: nn.Module, args: object, output: Tensor) -> None:
+                taps[name] = self.tap_view(output)
+            return hook
+
+        handles = [m.register_forward_hook(recorder(name)) for name, m in self._tap_modules.items()]
+        try:
+            logits = self(x)
+        finally:
+            for handle in handles:
+                handle.remove()
+        return logits, taps
+
+    def forward_with_tap_leaf(self, x: Tensor, name: str) -> tuple[Tensor, Tensor]:
+        """Logits, and tap ``name`` as a leaf that requires grad, for d score / d tap.
+
+        Autograd is off until the tap's module returns and on after it, so nothing before
+        the tap records a graph (as the zoo's fast path); the rest of the model sees
+        ``tap_unview`` of the leaf.
+        """
+        captured: list[Tensor] = []
+
+        def hook(module: nn.Module, args: object, output: Tensor) -> Tensor:
+            torch.set_grad_enabled(True)
+            leaf = self.tap_view(output).detach().requires_grad_(True)
+            captured.append(leaf)
+            return self.tap_unview(leaf, output)
+
+        handle = self.tap_module(name).register_forward_hook(hook)
+        previous = torch.is_grad_enabled()
+        torch.set_grad_enabled(False)
+        try:
+            logits = self(x)
+        finally:
+            torch.set_grad_enabled(previous)
+            handle.remove()
+        return logits, captured[0]
 
 
 class _TapsView(nn.Module):

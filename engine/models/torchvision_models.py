@@ -21,15 +21,15 @@ count) imports with the architecture recognised.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from engine.api.results import TapInfo
 from engine.errors import KdcamError
-from engine.models.base import TapInfo, TappedModel
+from engine.models.base import HookedModel, TappedModel
 
 if TYPE_CHECKING:
     from torchvision.models import VisionTransformer
@@ -99,11 +99,8 @@ class TorchvisionCNN(TappedModel):
         return m("classifier")(pooled.flatten(1))
 
 
-class TorchvisionViT(TappedModel):
+class TorchvisionViT(HookedModel):
     """torchvision's VisionTransformer; taps are token maps laid out over the patch grid."""
-
-    #: not body + head: CAMs run the whole model, the gradient taken at the tap through a hook
-    sequential = False
 
     def __init__(self, net: VisionTransformer, num_classes: int):
         super().__init__()
@@ -111,12 +108,12 @@ class TorchvisionViT(TappedModel):
         self.image_size, self.patch_size, self.hidden_dim = net.image_size, net.patch_size, net.hidden_dim
         _adopt(self, net)
         layers = list(self.get_submodule("encoder.layers").named_children())
-        self._taps: dict[str, nn.Module] = {f"encoder.layers.{name}": layer for name, layer in layers}
-        self.default_hint_tap = list(self._taps)[len(layers) // 2]
+        taps: dict[str, nn.Module] = {f"encoder.layers.{name}": layer for name, layer in layers}
+        self.default_hint_tap = list(taps)[len(layers) // 2]
         last_name, last = layers[-1]
         self.default_cam_tap = f"encoder.layers.{last_name}.ln_1"
-        self._taps[self.default_cam_tap] = last.get_submodule("ln_1")
-        self._stages = tuple(self._taps)
+        taps[self.default_cam_tap] = last.get_submodule("ln_1")
+        self.set_taps(taps, tuple(taps))
 
     def _tokens(self, x: Tensor) -> Tensor:
         n, _, h, w = x.shape
@@ -126,68 +123,21 @@ class TorchvisionViT(TappedModel):
         patches = self.get_submodule("conv_proj")(x).flatten(2).transpose(1, 2)
         return torch.cat([self.get_parameter("class_token").expand(n, -1, -1), patches], dim=1)
 
-    def _grid(self, tokens: Tensor) -> Tensor:
+    def tap_view(self, output: Tensor) -> Tensor:
         """Patch tokens (N x 1+HW x C) as an N x C x H x W map, the class token dropped."""
         side = self.image_size // self.patch_size
-        return tokens[:, 1:].reshape(tokens.shape[0], side, side, tokens.shape[2]).permute(0, 3, 1, 2)
+        return output[:, 1:].reshape(output.shape[0], side, side, output.shape[2]).permute(0, 3, 1, 2)
+
+    def tap_unview(self, leaf: Tensor, output: Tensor) -> Tensor:
+        """The patch tokens rebuilt from the grid leaf, the class token kept as a constant: d score / d leaf
+        is then the gradient at the tap's patch tokens."""
+        patches = leaf.permute(0, 2, 3, 1).reshape(output.shape[0], -1, output.shape[2])
+        return torch.cat([output[:, :1].detach(), patches], dim=1)
 
     def forward(self, x: Tensor) -> Tensor:
         tokens = self.get_submodule("encoder")(self._tokens(x))
         return self.get_submodule("heads")(tokens[:, 0])
 
-    @property
-    def tap_names(self) -> tuple[str, ...]:
-        return self._stages
-
-    def has_tap(self, name: str) -> bool:
-        return name in self._taps
-
-    def tap_module(self, name: str) -> nn.Module:
-        if name not in self._taps:
-            raise KeyError(f"unknown tap {name!r}; this model has {', '.join(self._taps)}")
-        return self._taps[name]
-
-    def forward_taps(self, x: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
-        taps: dict[str, Tensor] = {}
-
-        def recorder(name: str) -> Callable[[nn.Module, object, Tensor], None]:
-            def hook(module: nn.Module, args: object, output: Tensor) -> None:
-                taps[name] = self._grid(output)
-            return hook
-
-        handles = [m.register_forward_hook(recorder(name)) for name, m in self._taps.items()]
-        try:
-            logits = self(x)
-        finally:
-            for handle in handles:
-                handle.remove()
-        return logits, taps
-
-    def forward_with_tap_leaf(self, x: Tensor, name: str) -> tuple[Tensor, Tensor]:
-        """Logits, and tap ``name`` as a grid leaf that requires grad (no graph before it).
-
-        The patch tokens after the tap are rebuilt from the leaf, the class token is kept as
-        a constant: d score / d leaf is the gradient at the tap's patch tokens.
-        """
-        captured: list[Tensor] = []
-
-        def hook(module: nn.Module, args: object, output: Tensor) -> Tensor:
-            torch.set_grad_enabled(True)
-            leaf = self._grid(output).detach().requires_grad_(True)
-            captured.append(leaf)
-            patches = leaf.permute(0, 2, 3, 1).reshape(output.shape[0], -1, output.shape[2])
-            return torch.cat([output[:, :1].detach(), patches], dim=1)
-
-        handle = self.tap_module(name).register_forward_hook(hook)
-        previous = torch.is_grad_enabled()
-        torch.set_grad_enabled(False)
-        try:
-            logits = self(x)
-        finally:
-            torch.set_grad_enabled(previous)
-            handle.remove()
-        return logits, captured[0]
-
     def tap_info(self, input_size: int = INPUT_SIZE, in_channels: int = 3) -> list[TapInfo]:
         side = input_size // self.patch_size
-        return [TapInfo(name, self.hidden_dim, side, side) for name in self._stages]
+        return [TapInfo(name, self.hidden_dim, side, side) for name in self.tap_names]

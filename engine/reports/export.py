@@ -25,6 +25,7 @@ from engine.errors import KdcamError
 from engine.jobs import JobContext
 from engine.reports import report, tables
 from engine.reports.gallery import plan_figures
+from engine.reports.seeds import OverSeeds, csv_table, find_over_seeds
 from engine.reports.source import AnalysisSource
 
 
@@ -104,20 +105,24 @@ def run_export_job(spec: ExportSpec, ctx: JobContext) -> ExportResult:
         raise KdcamError(f"examples per grid (--examples) must be at least 1, got {spec.examples}")
     workspace = Workspace.open(spec.workspace)
     source = AnalysisSource.open(workspace, spec.analysis)
+    over_seeds = find_over_seeds(spec, workspace)
     out = destination(spec, workspace)
     real = _prepare_destination(out, spec.overwrite, workspace)
     sweep_workspace(workspace.root)
     sweep_directory(real.parent, only=real.name)  # an --out outside the workspace
     try:
-        return _build(spec, ctx, source, real)
+        return _build(spec, ctx, source, real, over_seeds)
     except OSError as exc:
         raise _disk_error(exc, out) from None
 
 
-def _build(spec: ExportSpec, ctx: JobContext, source: AnalysisSource, out: Path) -> ExportResult:
+def _build(spec: ExportSpec, ctx: JobContext, source: AnalysisSource, out: Path,
+           over_seeds: OverSeeds | None) -> ExportResult:
     formats = set(spec.formats)
     tasks = plan_figures(source, spec.examples) if formats & {"png", "html"} else []
     csvs = list(tables.CSV_TABLES.items()) if "csv" in formats else []
+    if "csv" in formats and over_seeds is not None and over_seeds.aggregate is not None:
+        csvs.append(("over_seeds.csv", lambda source: csv_table(over_seeds)))
     total = len(tasks) + len(csvs) + int("json" in formats) + int("html" in formats)
     files: dict[str, bytes] = {}
     done = 0
@@ -149,7 +154,7 @@ def _build(spec: ExportSpec, ctx: JobContext, source: AnalysisSource, out: Path)
                 ctx.progress("export", done, total, task.filename)
         if "html" in formats:
             ctx.check_cancelled()
-            put(staging, "report.html", report.render(source, tasks, pngs, list(files)).encode())
+            put(staging, "report.html", report.render(source, tasks, pngs, list(files), over_seeds).encode())
         ctx.check_cancelled()
         atomic.write_json(staging / MANIFEST, manifest_document(source.id, files))
         _move_into_place(staging, out)

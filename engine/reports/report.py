@@ -18,6 +18,8 @@ from engine.api.results import PairEntry, Stat
 from engine.reports import html as h
 from engine.reports.bands import BANDS_BEST_FIRST, METRIC_LABELS, band_colour, band_tint
 from engine.reports.gallery import FigureTask
+from engine.reports.seeds import OverSeeds
+from engine.reports.seeds import section as over_seeds_section
 from engine.reports.source import AnalysisSource
 
 #: model names longer than this are shortened from the middle (whole name on hover); the part that
@@ -342,6 +344,7 @@ FILE_NOTES = {
     "per_image.csv": "one row per image: label, each model's prediction and confidence, every pair metric",
     "per_class_accuracy.csv": "accuracy (and pointing game) per model and class",
     "confused_pairs.csv": "each model's most frequent true → predicted confusions",
+    "over_seeds.csv": "per method over the seed group: each number's mean, 95% t interval and value per seed",
 }
 
 
@@ -355,9 +358,10 @@ def files_section(files: Sequence[str]) -> str:
 
 
 def render(source: AnalysisSource, tasks: list[FigureTask], pngs: Mapping[str, bytes],
-           files: Sequence[str] = ()) -> str:
-    """The whole report.html as text, with figures from ``pngs`` and links to the other ``files``
-    exported beside it (paths relative to the export folder)."""
+           files: Sequence[str] = (), over_seeds: OverSeeds | None = None) -> str:
+    """The whole report.html as text, with figures from ``pngs``, links to the other ``files``
+    exported beside it (paths relative to the export folder) and, when the analysis is one of a
+    seed group, the group summarised per method."""
     by_group: dict[str, list[FigureTask]] = {}
     for task in tasks:
         by_group.setdefault(task.group, []).append(task)
@@ -388,6 +392,11 @@ def render(source: AnalysisSource, tasks: list[FigureTask], pngs: Mapping[str, b
     nav = [("leaderboard-section", "Leaderboard"), ("baseline-section", "Baseline"), ("models-section", "Models"),
            ("metrics-section", "Charts"),
            ("grids-section", "Examples"), ("splits-section", "Splits"), ("diagnosis-section", "Diagnosis")]
+    if over_seeds is not None:
+        sections.insert(2, h.section("Over seeds", over_seeds_section(over_seeds), "seeds-section",
+                                     "The analyses of this study, one per training seed, summarised per method: "
+                                     "what holds for the method rather than for one run."))
+        nav.insert(2, ("seeds-section", "Over seeds"))
     trust = checks(source)
     if trust:
         sections.append(h.section("Can the maps be trusted?", trust, "checks-section"))

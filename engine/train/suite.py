@@ -17,6 +17,7 @@ from typing import Any
 import torch
 
 from engine import distributed
+from engine.api.catalogue import method_label
 from engine.api.checkpoints import CheckpointMeta
 from engine.api.results import SeedGroupResult, StudentOutcome, TeacherOutcome, TrainResult
 from engine.api.runs import read_run
@@ -27,6 +28,7 @@ from engine.checkpoints.store import CheckpointStore
 from engine.data import ImageSet, load_split
 from engine.device import resolve_device
 from engine.distill import Distiller, TrainingSet, build_distiller, check_method
+from engine.distill.base import resolve_options
 from engine.errors import JobCancelled, KdcamError
 from engine.jobs import JobContext
 from engine.models import TappedModel, architectures, build_model
@@ -85,11 +87,26 @@ class Session:
             options = {**self.recipe.method_defaults.get(method, {}), **self.spec.method_options.get(method, {})}
         return build_distiller(method, student, teacher, options, self.training_set).to(self.device)
 
+    def variant_options(self, method: str) -> dict[str, Any]:
+        """The options set for ``method`` in this request that make its run differ from the recipe's:
+        they name the variant (``kd+std``) in checkpoint names, metadata and analyses.
+
+        An option counts when leaving it out would change what runs: ``standardize=true`` does,
+        ``kd_weight=0.9`` next to it does too (the switch would bring 9), the default value alone does not.
+        """
+        cls = check_method(method)
+        base = resolve_options(method, cls.defaults, self.recipe.method_defaults.get(method, {}))
+        chosen = dict(self.spec.method_options.get(method, {}))
+        runs = cls.effective_options(chosen, base)
+        return {name: runs[name] for name in sorted(chosen)
+                if cls.effective_options({k: v for k, v in chosen.items() if k != name}, base) != runs}
+
     def fit(self, name: str, role: str, method: str, arch: str, distiller: Distiller, ctx: JobContext,
             teacher_name: str | None = None, recipe: Recipe | None = None, augment=None,
             resume_run: str | None = None, width: float | None = None) -> FitResult:
         width = width or self.width
         here = distributed.current()
+        options = self.variant_options(method) if role == "student" else {}
         if resume_run:
             run = RunDir.open(self.ws.runs, resume_run)
             name = str(run.config.get("name") or name)
@@ -104,7 +121,8 @@ class Session:
                     config = {"spec": self.spec.to_dict(), "name": name, "role": role, "method": method,
                               "arch": arch, "width": width, "teacher": teacher_name, "recipe": recipe_dict,
                               "dataset": self.spec.dataset, "seed": self.spec.seed, "device": str(self.device),
-                              "world_size": here.world_size, "validation": self.validation}
+                              "world_size": here.world_size, "validation": self.validation,
+                              "method_options": options}
                     run_id = RunDir.create(self.ws.runs, name, config).run_id
                     self.store.reserve([name, f"{name}-last"], run_id)
             name, run_id = distributed.broadcast((name, run_id))
@@ -114,11 +132,13 @@ class Session:
                        recipe=recipe or self.recipe, train_set=self.train_set, test_set=self.test_set,
                        device=self.device, seed=self.spec.seed, teacher_name=teacher_name, compile=self.spec.compile,
                        augment=augment, template=self.template(arch), sync_bn=self.spec.sync_bn,
-                       val_set=self.val_set, validation=self.validation)
+                       val_set=self.val_set, validation=self.validation, method_options=options)
         try:
             result = fit(plan, run, self.store, ctx, resume=resume_run is not None)
         except BaseException as exc:
             _record_stop(run, exc)
+            if here.main and not run.state_path.exists():  # nothing to resume: starting again gets the name
+                self.store.release([name, f"{name}-last"], run.run_id)
             raise
         if here.main:
             self.store.release([name, f"{name}-last"], run.run_id)  # the checkpoints now carry the run id
@@ -189,7 +209,8 @@ def teacher_name(session: Session, arch: str, tag: str = "") -> str:
 
 
 def student_name(session: Session, method: str, tag: str = "") -> str:
-    return f"{session.spec.student}-{method}{tag}-{session.slug()}"
+    label = method_label(method, session.variant_options(method))
+    return f"{session.spec.student}-{label}{tag}-{session.slug()}"
 
 
 def train_teacher(session: Session, arch: str, ctx: JobContext, name: str | None = None,
@@ -283,7 +304,7 @@ def run_train_job(spec: TrainSpec, ctx: JobContext) -> TrainResult:
         result = train_student(session, method, teacher, teacher_ckpt, ctx,
                                name=resumed["name"] if resume_this else None,
                                resume_run=resumed["run_id"] if resume_this else None)
-        students.append(StudentOutcome(method, result.name, result.best_accuracy, result.last_accuracy,
+        students.append(StudentOutcome(method_label(method, session.variant_options(method)), result.name, result.best_accuracy, result.last_accuracy,
                                        result.run_id, result.val_accuracy, result.best_epoch))
     ctx.progress("suite", total, total, "done")
     return TrainResult(spec.dataset, session.recipe.name, spec.seed, session.recipe.epochs, teacher_outcome,

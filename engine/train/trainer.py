@@ -70,6 +70,8 @@ class FitPlan:
     #: how they were drawn (recorded in every checkpoint's metadata)
     val_set: ImageSet | None = None
     validation: dict[str, Any] | None = None
+    #: the student's method options that differ from its recipe's (they name the variant, ``kd+std``)
+    method_options: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -321,7 +323,7 @@ def _save_checkpoint(store: CheckpointStore, name: str, plan: FitPlan, run: RunD
         input_size=data.image_size, mean=tuple(data.mean), std=tuple(data.std), dataset=data.name,
         class_names=list(data.class_names), role=plan.role, method=plan.method, teacher=plan.teacher_name,
         accuracy=record["test_acc"], recipe=plan.recipe.name, epochs=epoch, run_id=run.run_id,
-        val_accuracy=record.get("val_acc"), validation=plan.validation,
+        val_accuracy=record.get("val_acc"), validation=plan.validation, method_options=plan.method_options or None,
     )
     if plan.template is not None:  # the same model code, arguments and architecture label
         meta = dataclasses.replace(meta, arch=plan.template.arch, width=plan.template.width,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import threading
 from pathlib import Path
@@ -109,6 +110,25 @@ def test_a_name_held_for_a_run_that_no_longer_exists_is_reported_and_freed(tmp_p
     assert {p.kind for p in scan_store(store.directory).problems()} == {"reservation"}
     assert main(["-w", str(tmp_path), "checkpoints", "doctor", "--repair"]) == 0
     assert store.free_name("gone", ("", "-last")) == "gone"
+
+
+@pytest.mark.parametrize(("state", "has_state", "stale"), [
+    ("cancelled", False, True), ("failed", False, True), ("cancelled", True, False), ("running", False, False)])
+def test_a_name_held_by_a_stopped_run_is_freed_only_when_there_is_nothing_to_resume(tmp_path, state, has_state,
+                                                                                     stale):
+    """A killed run cannot release its names; doctor frees them unless the run can still resume into them."""
+    run_id = "20260101-000000-000-stopped"
+    run = tmp_path / "runs" / run_id
+    run.mkdir(parents=True)
+    (run / "config.json").write_text(json.dumps({"name": "held", "role": "student", "spec": {}}))
+    (run / "status.json").write_text(json.dumps({"state": state, "pid": os.getpid()}))  # this process: alive
+    if has_state:
+        (run / "state.pt").write_bytes(b"x")
+    store = CheckpointStore(tmp_path / "checkpoints")
+    store.reserve(["held", "held-last"], run_id)
+    assert ({p.kind for p in scan_store(store.directory).problems()} == {"reservation"}) == stale
+    assert main(["-w", str(tmp_path), "checkpoints", "doctor", "--repair"]) == 0
+    assert (store.free_name("held", ("", "-last")) == "held") == stale
 
 
 def test_a_pair_from_two_writes_is_reported_as_mismatched(tmp_path):

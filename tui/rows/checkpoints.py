@@ -37,7 +37,7 @@ class CheckpointRow:
         if m is None:
             return (label, "unreadable", *("—" for _ in COLUMNS[2:]))
         return (label, fmt.percent(m.accuracy), fmt.percent(self.last.accuracy) if self.last else "",
-                m.role, m.method or "—", m.teacher or "—", m.arch if m.width == 1 else f"{m.arch} ×{m.width:g}",
+                m.role, m.method_label or "—", m.teacher or "—", m.arch if m.width == 1 else f"{m.arch} ×{m.width:g}",
                 fmt.params(m.params), fmt.clip(m.dataset or "—", 24), fmt.created(m.created))
 
 
@@ -69,7 +69,7 @@ def inspect_table(meta: CheckpointMeta, taps: list[TapInfo] | None) -> Table:
         ("model", f"{meta.arch} ×{meta.width:g}, {meta.num_classes} classes, "
                   f"{meta.in_channels}x{meta.input_size}x{meta.input_size}, {fmt.params(meta.params)} params"),
         ("normalise", f"mean {tuple(round(v, 4) for v in meta.mean)}  std {tuple(round(v, 4) for v in meta.std)}"),
-        ("trained", f"{meta.role}" + (f", method {meta.method}" if meta.method else "")
+        ("trained", f"{meta.role}" + (f", method {meta.method_label}" if meta.method else "")
                     + (f", teacher {meta.teacher}" if meta.teacher else "")
                     + (f", recipe {meta.recipe}" if meta.recipe else "")
                     + (f", {meta.epochs} epochs" if meta.epochs else "")

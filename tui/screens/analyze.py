@@ -127,7 +127,7 @@ class AnalyzeScreen(KdcamScreen):
         owners = {teacher, twin_of(teacher) if isinstance(teacher, str) else None} - {None}
         for meta in others:
             chosen = meta.teacher in owners and not is_folded_twin(meta.name, names)
-            students.add_option((f"{short[meta.name]} {meta.method or meta.role}", meta.name, chosen))
+            students.add_option((f"{short[meta.name]} {meta.method_label or meta.role}", meta.name, chosen))
 
     def build_spec(self) -> AnalyzeSpec:
         teacher = self.query_one("#teacher", Select).value

@@ -3,6 +3,11 @@ with 95% intervals; sort by any column, split by who was right, switch analyses.
 baseline (an independent model, ``si`` by default) is marked, and Δ columns give each row's
 paired difference from it (the detail line spells out every difference with its interval).
 
+``o`` switches to the view over seeds when the open analysis belongs to a seed group
+(``<study>-s<seed>``, engine.api.seedgroups): the engine aggregates the group as a job (never
+on the UI thread) and the table shows each method's mean and 95% interval over seeds, its
+paired difference from the baseline and "better in k/n seeds (j significantly)".
+
 Analyses whose ``results.json`` cannot be read are listed under the board with the reason;
 one that fails to open shows its error in place of the board."""
 
@@ -19,13 +24,15 @@ from engine.api.analyses import AnalysisInfo, UnreadableAnalysis, load_results, 
 from engine.api.catalogue import WHERE_TO_LOOK_METHODS
 from engine.api.display import shorten_all
 from engine.api.followup import where_to_look_spec
-from engine.api.results import AnalysisResults
-from engine.api.specs import AnalyzeSpec, DemoSpec
+from engine.api.results import AnalysisResults, SeedAggregate
+from engine.api.seedgroups import SeedGroup, find_seed_group
+from engine.api.specs import AggregateSpec, AnalyzeSpec, DemoSpec
 from engine.errors import KdcamError
-from engine.events import Finished, JobEvent
+from engine.events import Cancelled, Failed, Finished, JobEvent
 from tui.bands import legend
 from tui.commands import LeaderboardCommands
 from tui.jobboard import JobRecord
+from tui.rows import seeds as seed_rows
 from tui.rows.leaderboard import COLUMNS, BoardView, Row, analysis_bar, cells, describe, detail_text, name_width
 from tui.screens.base import KdcamScreen
 from tui.widgets.problems import Problems
@@ -58,6 +65,7 @@ class LeaderboardScreen(KdcamScreen):
         Binding("b", "browse", "Browse images"),
         Binding("e", "export", "Export analysis"),
         Binding("t", "train_where", "Train cat/xa"),
+        Binding("o", "toggle_seeds", "Over seeds"),
         Binding("f5", "reload", "Reload"),
     ]
 
@@ -65,6 +73,8 @@ class LeaderboardScreen(KdcamScreen):
     board_view: var[BoardView] = var(BoardView, init=False)
     #: the analysis shown (None: none yet, or the chosen one could not be read)
     results: var[AnalysisResults | None] = var(None, init=False, always_update=True)
+    #: the view over seeds of the open analysis's seed group instead of the single analysis
+    over_seeds: var[bool] = var(False, init=False)
 
     def __init__(self) -> None:
         super().__init__()
@@ -72,6 +82,11 @@ class LeaderboardScreen(KdcamScreen):
         self.opened_id: str | None = None  # the analysis asked for last (shown, or failed to open)
         self._rows: list[Row] = []  # as shown, in table order
         self._name_width = 0  # the student column's width the rows were filled for
+        self.unreadable: list[UnreadableAnalysis] = []
+        self.seed_group: SeedGroup | None = None  # the open analysis's group, once looked for
+        self._seed_job: JobRecord | None = None  # the aggregate job of ``_job_group``
+        self._job_group: SeedGroup | None = None
+        self._aggregate: tuple[SeedGroup, SeedAggregate] | None = None  # the last one computed
 
     def compose_body(self) -> ComposeResult:
         yield Select([], prompt="analysis", id="analysis", compact=True)
@@ -80,6 +95,9 @@ class LeaderboardScreen(KdcamScreen):
         for title in COLUMNS:
             table.add_column(header_label(title, BoardView()), key=title)
         yield table
+        yield Static("", id="seed-heading")
+        seeds: DataTable[str] = DataTable(id="seeds", cursor_type="row", zebra_stripes=True, fixed_columns=1)
+        yield seeds
         yield Static("", id="row-detail")
         yield Problems(id="analysis-problems")
         yield Static(legend().append("\nΔacc, ΔPear.: minus the baseline (·base), paired over images; * its 95% "
@@ -87,10 +105,12 @@ class LeaderboardScreen(KdcamScreen):
 
     def on_mount(self) -> None:
         super().on_mount()
+        self.query_one("#seed-heading").display = False
+        self.query_one("#seeds").display = False
         self.action_reload()
 
     def on_screen_resume(self) -> None:
-        self.query_one("#board", DataTable).focus()
+        self.query_one("#seeds" if self.over_seeds else "#board", DataTable).focus()
         if self.kdcam.selected_analysis and self.opened_id != self.kdcam.selected_analysis:
             self.action_reload()
 
@@ -101,6 +121,8 @@ class LeaderboardScreen(KdcamScreen):
 
     def _listed(self, analyses: list[AnalysisInfo], unreadable: list[UnreadableAnalysis]) -> None:
         self.analyses = analyses
+        self.unreadable = unreadable
+        self._aggregate = None  # an analysis of the group may have been rewritten
         self.query_one("#analysis-problems", Problems).show([(f"analysis {u.id}", u.reason) for u in unreadable])
         select: Select[str] = self.query_one("#analysis", Select)
         wanted = self.kdcam.selected_analysis
@@ -142,6 +164,7 @@ class LeaderboardScreen(KdcamScreen):
     def show_failure(self, analysis_id: str, reason: str) -> None:
         """The chosen analysis cannot be read: say why where the board would be; keys keep working."""
         self.opened_id = analysis_id
+        self.seed_group = None
         self.results = None
         self.query_one("#analysis-bar", Label).update(f"[red]analysis {analysis_id} is unreadable[/red]")
         self.query_one("#row-detail", Static).update(reason)
@@ -149,7 +172,11 @@ class LeaderboardScreen(KdcamScreen):
     def _opened(self, analysis_id: str, results: AnalysisResults) -> None:
         self.opened_id = analysis_id
         self.kdcam.selected_analysis = analysis_id
-        self.query_one("#analysis-bar", Label).update(analysis_bar(results))
+        self.seed_group = group = find_seed_group(analysis_id, self.analyses, self.unreadable)
+        bar = analysis_bar(results)
+        if group is not None and group.aggregable:
+            bar += f" · one of {len(group.members)} seeds of {group.study} (o: over seeds)"
+        self.query_one("#analysis-bar", Label).update(bar)
         self.results = results
 
     def watch_results(self) -> None:
@@ -159,6 +186,8 @@ class LeaderboardScreen(KdcamScreen):
         self.fill()
 
     def fill(self) -> None:
+        if self.over_seeds:
+            self.show_seeds()
         table = self.query_one("#board", DataTable)
         cursor = table.cursor_coordinate
         table.clear()
@@ -179,6 +208,10 @@ class LeaderboardScreen(KdcamScreen):
         self.show_detail()
 
     def on_resize(self) -> None:
+        if not self.over_seeds:  # (the board is fitted again when the seeds view closes)
+            self.fit_names()
+
+    def fit_names(self) -> None:
         """Names get the room a wider terminal has (and lose it again)."""
         students = [row.student for row in self._rows if row.split is None]
         if students and name_width(self.app.size.width, students) != self._name_width:
@@ -187,7 +220,13 @@ class LeaderboardScreen(KdcamScreen):
     def on_data_table_cell_highlighted(self) -> None:
         self.show_detail()
 
+    def on_data_table_row_highlighted(self) -> None:
+        self.show_detail()
+
     def show_detail(self) -> None:
+        if self.over_seeds:
+            self.show_seed_detail()
+            return
         table = self.query_one("#board", DataTable)
         rows = self._rows
         detail = self.query_one("#row-detail", Static)
@@ -199,6 +238,8 @@ class LeaderboardScreen(KdcamScreen):
 
     def action_sort(self) -> None:
         """Sort by the column under the cursor; again on the same column reverses the order."""
+        if self.single_view_only("sorting"):
+            return
         table = self.query_one("#board", DataTable)
         self.sort_by(list(COLUMNS)[table.cursor_column])
 
@@ -225,6 +266,8 @@ class LeaderboardScreen(KdcamScreen):
         self.query_one("#analysis", Select).value = analysis_id
 
     def action_toggle_split(self) -> None:
+        if self.single_view_only("the split by who was right"):
+            return
         self.board_view = self.board_view.toggled_split()
 
     def action_browse(self) -> None:
@@ -250,5 +293,90 @@ class LeaderboardScreen(KdcamScreen):
                     f"({spec.recipe} recipe); the Train screen shows them", title="train where to look")
 
     def job_event(self, event: JobEvent, record: JobRecord | None) -> None:
+        if record is not None and record is self._seed_job:
+            self.seed_job_event(event)
         if isinstance(event, Finished) and record is not None and isinstance(record.spec, ANALYSIS_SPECS):
             self.action_reload()
+
+    # -- over seeds ---------------------------------------------------------------------
+    def single_view_only(self, what: str) -> bool:
+        """True (and says so) when the view over seeds is shown: ``what`` acts on the single analysis."""
+        if self.over_seeds:
+            self.notify(f"{what} applies to the single analysis: o shows it again", timeout=3)
+        return self.over_seeds
+
+    def action_toggle_seeds(self) -> None:
+        self.over_seeds = not self.over_seeds
+
+    def watch_over_seeds(self, shown: bool) -> None:
+        self.query_one("#board").display = not shown
+        self.query_one("#seed-heading").display = shown
+        self.query_one("#seeds").display = shown
+        self.query_one("#seeds" if shown else "#board", DataTable).focus()
+        if shown:
+            self.show_seeds()
+        else:
+            self.fit_names()
+            self.show_detail()
+
+    def show_seeds(self) -> None:
+        """The aggregate of the open analysis's seed group: shown when computed, else asked of the
+        engine; a group of one, or an analysis in none, is said in words."""
+        heading = self.query_one("#seed-heading", Static)
+        table = self.query_one("#seeds", DataTable)
+        if self.results is None or self.opened_id is None:
+            table.clear(columns=True)
+            heading.update("no readable analysis is open: nothing to aggregate over seeds")
+            self.show_seed_detail()
+            return
+        group = self.seed_group
+        if group is None or not group.aggregable:
+            table.clear(columns=True)
+            heading.update(seed_rows.single_message(self.opened_id, group))
+            self.show_seed_detail()
+            return
+        if self._aggregate is not None and self._aggregate[0] == group:
+            self.fill_seeds(group, self._aggregate[1])
+            return
+        table.clear(columns=True)
+        self.query_one("#row-detail", Static).update("")
+        if self._seed_job is not None and self._seed_job.active and self._job_group == group:
+            return  # already being computed
+        self._job_group = group
+        self._seed_job = self.kdcam.submit(AggregateSpec(str(self.kdcam.workspace.root), group.members))
+        heading.update(f"aggregating {len(group.members)} seeds of study {group.study} "
+                       f"({', '.join(group.members)}) as an engine job; it waits for any job ahead of it")
+
+    def fill_seeds(self, group: SeedGroup, aggregate: SeedAggregate) -> None:
+        self.query_one("#seed-heading", Static).update(seed_rows.heading(aggregate, group))
+        table = self.query_one("#seeds", DataTable)
+        cursor = table.cursor_row
+        table.clear(columns=True)
+        table.add_columns(*seed_rows.titles(aggregate))
+        for row in aggregate.rows:
+            table.add_row(*seed_rows.cells(row, aggregate))
+        if table.row_count:
+            table.move_cursor(row=min(cursor, table.row_count - 1))
+        self.show_seed_detail()
+
+    def show_seed_detail(self) -> None:
+        detail = self.query_one("#row-detail", Static)
+        table = self.query_one("#seeds", DataTable)
+        shown = self._aggregate if self._aggregate is not None and self._aggregate[0] == self.seed_group else None
+        if shown is None or not table.row_count or table.cursor_row >= len(shown[1].rows):
+            detail.update("")
+            return
+        detail.update(seed_rows.detail(shown[1].rows[table.cursor_row]))
+
+    def seed_job_event(self, event: JobEvent) -> None:
+        group = self._job_group
+        if group is None:
+            return
+        if isinstance(event, Finished) and isinstance(event.result, SeedAggregate):
+            self._aggregate = (group, event.result)
+            if self.over_seeds and self.seed_group == group:
+                self.fill_seeds(group, event.result)
+        elif isinstance(event, (Failed, Cancelled)) and self.over_seeds and self.seed_group == group:
+            why = event.error if isinstance(event, Failed) else event.message
+            self.query_one("#seed-heading", Static).update(
+                Text(f"the aggregate over seeds of study {group.study} failed: {why}", style="red"))
