@@ -222,6 +222,7 @@ class BrowserScreen(KdcamScreen):
         if len(data.models) != previous_model_count:
             self.cards_layout = None
         await self.fit_grid()
+        self.set_list_columns(data)
         self.refilter()
         self.call_after_refresh(self.fit_grid)  # again once problems shown above the cards have their size
 
@@ -255,6 +256,18 @@ class BrowserScreen(KdcamScreen):
         self.show_image()
 
     # -- list -------------------------------------------------------------------------------
+    def set_list_columns(self, data: LoadedAnalysis) -> None:
+        """Columns as wide as this analysis needs (its widest index and short class name), fixed:
+        the list is drawn right from the first frame, not once the table has measured its cells when
+        next idle, and does not jump when a filter changes the rows."""
+        indices = data.per_image["indices"]
+        index_width = len(str(int(indices.max()))) if len(indices) else 1
+        class_width = max(len(self.short_class(k)) for k in range(len(data.class_names)))
+        table = self.query_one("#image-list", DataTable)
+        table.clear(columns=True)
+        for label, width in (("#", index_width), ("class", class_width), ("T S", len("✓ ✗")), ("r", len("-1.00"))):
+            table.add_column(label, width=max(len(label), width))
+
     def refilter(self) -> None:
         data = self.data
         if data is None:
@@ -270,11 +283,9 @@ class BrowserScreen(KdcamScreen):
         labels, preds = data.per_image["labels"], data.per_image["preds"]
         pearson = data.per_image["pearson"][self.student] if data.students else None
         for row in self.rows:
-            marks = Text()
-            for model_row in (0, 1 + self.student):
-                right = preds[model_row, row] == labels[row]
-                marks.append("✓" if right else "✗", style="green" if right else "red")
-                marks.append(" ")
+            marks = Text(" ").join(
+                Text("✓", style="green") if preds[model_row, row] == labels[row] else Text("✗", style="red")
+                for model_row in (0, 1 + self.student))
             value = float(pearson[row]) if pearson is not None else math.nan
             table.add_row(str(int(data.per_image["indices"][row])), self.short_class(int(labels[row])), marks,
                           "—" if math.isnan(value) else f"{value:.2f}", key=str(row))
