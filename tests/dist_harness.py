@@ -31,6 +31,7 @@ CASES: dict[str, tuple[str, dict[str, Any], int]] = {  # case -> (method, option
     "si": ("si", {}, 63), "kd": ("kd", {}, 63), "dkd": ("dkd", {}, 63), "hints": ("hints", {}, 63),
     "crd": ("crd", {"num_negatives": 32}, 63), "crd-infonce": ("crd", {"mode": "infonce"}, 63),
     "bank": ("crd", {"num_negatives": 32}, 16),
+    "kd-std": ("kd", {"standardize": True}, 63), "cat": ("cat", {}, 63), "xa": ("xa", {}, 63),
 }
 
 

@@ -25,7 +25,7 @@ from engine.data.loader import DeviceLoader
 from engine.errors import KdcamError
 
 ROOT = Path(__file__).resolve().parent.parent
-HARNESS_CASES = ("si", "kd", "dkd", "hints", "crd", "crd-infonce")
+HARNESS_CASES = ("si", "kd", "dkd", "hints", "crd", "crd-infonce", "kd-std", "cat", "xa")
 DATASET = "shapes?classes=4&train=192&test=48"
 SMALL = ["--teacher", "vgg8", "--student", "vgg8", "--width", "0.125", "--teacher-width", "0.125", "--device", "cpu"]
 
