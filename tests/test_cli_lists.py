@@ -156,3 +156,24 @@ def test_the_train_summary_keeps_each_model_on_one_line_and_names_apart_at_80_co
     names = [next(word for word in line.split() if word.startswith("vgg")) for line in body]
     assert len(set(names)) == len(names)  # the part that tells the checkpoints apart is kept
     assert "+1.00%" in body[2] and "40.00%" in body[1]
+
+
+def test_the_analysis_summary_keeps_each_model_on_one_line_and_tells_twins_apart_at_80_columns(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """What ``make run`` and ``kdcam analyze`` print: no name folded over lines, accuracy in percent
+    and its differences in points, a ``-last`` twin not shown as a second ``kd``."""
+    from tests.test_tui_fixtures import ZOO, ZOO_ANALYSIS_ID, zoo_workspace
+
+    monkeypatch.setenv("COLUMNS", "80")
+    assert _kdcam(zoo_workspace(), "analyses", "inspect", ZOO_ANALYSIS_ID) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert all(len(line) <= 80 for line in lines)
+    tables = "\n".join(lines).split("┡")[1:]  # each table's body follows its header rule
+    rows = [[row.split("│")[1].strip() for row in table.splitlines() if row.startswith("│")] for table in tables]
+    models, pairs, differences = rows
+    assert len(models) == len(ZOO) and len(pairs) == len(differences) == len(ZOO) - 1  # + teacher − si
+    assert len(set(models)) == len(models) and all("…" not in label or len(label) > 8 for label in models)
+    assert pairs[:2] == ["si·base", "kd"] and "kd-last" in differences and "at-last" in differences
+    assert any("acc %" in line for line in lines[:5]) and "points [" in "\n".join(lines)
+    accuracy = [row.split("│")[3].strip() for row in "\n".join(lines).split("┡")[1].splitlines() if row.startswith("│")]
+    assert all(float(value) > 1 or float(value) == 0 for value in accuracy)  # percent, not a fraction

@@ -190,7 +190,7 @@ def test_the_cli_prints_the_study_and_refuses_a_seed_group_without_seed_names(st
     args = parser.parse_args(["-w", str(root), "aggregate", *ids])
     assert args.handler(args) == 0
     out = capsys.readouterr().out
-    assert "over 3 seeds" in out and "si (baseline)" in out and "minus si, over seeds" in out
+    assert "over 3 seeds" in out and "si·base" in out and "minus si, over seeds" in out
     args = parser.parse_args(["-w", str(root), "aggregate", *ids, "--json"])
     assert args.handler(args) == 0
     lines = capsys.readouterr().out.strip().splitlines()  # progress events, then the aggregate

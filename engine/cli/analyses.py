@@ -87,8 +87,8 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _inspect(args: argparse.Namespace) -> int:
-    from engine.cli.analyze import print_analysis
     from engine.cli.output import print_json
+    from engine.cli.summaries import print_analysis
 
     results = load_results(args.workspace, args.analysis)  # validates, or one error naming file and field
     path = analysis_dir(args.workspace, args.analysis)

@@ -29,8 +29,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _handle(args: argparse.Namespace) -> int:
     from engine.api.specs import DemoSpec
-    from engine.cli.analyze import print_analysis
     from engine.cli.output import console, print_json, run_job
+    from engine.cli.summaries import print_analysis
     from engine.cli.train import print_suite
 
     options = {"methods": args.methods} if args.methods else {}
