@@ -74,7 +74,8 @@ def _run(root: Path, run_id: str, events: str, status: str = '{"state": "finishe
 
 
 EPOCHS = "".join(json.dumps({"epoch": e, "epochs": 2, "losses": {"ce": 1.2345678, "kd": 0.1},
-                             "train_acc": 0.5, "test_acc": 0.7009999752044678, "lr": 0.05}) + "\n" for e in (1, 2))
+                             "train_acc": 0.5, "val_acc": 0.62, "test_acc": 0.7009999752044678, "lr": 0.05}) + "\n"
+                 for e in (1, 2))
 RUN_ID = "20260101-000000-000-vgg8-kd-shapes-demo-s0"
 
 
@@ -102,8 +103,8 @@ def test_runs_inspect_and_csv_export(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert report["state"] == "finished" and len(report["events"]) == 2 and report["config"]["method"] == "kd"
     assert _kdcam(tmp_path, "runs", "export", RUN_ID, "--csv") == 0
     rows = capsys.readouterr().out.splitlines()
-    assert rows[0] == "epoch,epochs,loss_ce,loss_kd,train_acc,test_acc,lr,images_per_s,elapsed_s"
-    assert rows[1] == "1,2,1.234568,0.1,0.5,0.701,0.05,,"
+    assert rows[0] == "epoch,epochs,loss_ce,loss_kd,train_acc,val_acc,test_acc,lr,images_per_s,elapsed_s"
+    assert rows[1] == "1,2,1.234568,0.1,0.5,0.62,0.701,0.05,,"
     out = tmp_path / "epochs.csv"
     assert _kdcam(tmp_path, "runs", "export", RUN_ID, "--csv", "--out", str(out)) == 0
     assert out.read_text().splitlines() == rows

@@ -107,12 +107,14 @@ def _inspect(args: argparse.Namespace) -> int:
     out.print(summary)
     if run.events:
         terms = sorted({term for e in run.events for term in e.losses})
+        validation = any(e.val_acc is not None for e in run.events)  # the split the best epoch is chosen on
         epochs = Table(title="epochs", title_justify="left")
-        for column in ("epoch", *terms, "train", "test", "lr", "img/s"):
+        for column in ("epoch", *terms, "train", *(("val",) if validation else ()), "test", "lr", "img/s"):
             epochs.add_column(column, justify="right", no_wrap=True)
         for e in run.events:
             epochs.add_row(str(e.epoch), *(f"{e.losses[t]:.4f}" if t in e.losses else "-" for t in terms),
-                           percent(e.train_acc, 2, "-"), percent(e.test_acc, 2, "-"),
+                           percent(e.train_acc, 2, "-"), *((percent(e.val_acc, 2, "-"),) if validation else ()),
+                           percent(e.test_acc, 2, "-"),
                            f"{e.lr:.3g}" if e.lr is not None else "-",
                            f"{e.images_per_s:.0f}" if e.images_per_s is not None else "-")
         out.print(epochs)
@@ -124,11 +126,11 @@ def epochs_csv(run: RunInfo) -> str:
     terms = sorted({term for e in run.events for term in e.losses})
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["epoch", "epochs", *(f"loss_{t}" for t in terms), "train_acc", "test_acc", "lr",
+    writer.writerow(["epoch", "epochs", *(f"loss_{t}" for t in terms), "train_acc", "val_acc", "test_acc", "lr",
                      "images_per_s", "elapsed_s"])
     for e in run.events:
         writer.writerow([e.epoch, csv_number(e.epochs), *(csv_number(e.losses.get(t)) for t in terms),
-                         csv_number(e.train_acc), csv_number(e.test_acc), csv_number(e.lr),
+                         csv_number(e.train_acc), csv_number(e.val_acc), csv_number(e.test_acc), csv_number(e.lr),
                          csv_number(e.images_per_s), csv_number(e.elapsed)])
     return buffer.getvalue()
 

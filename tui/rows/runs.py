@@ -95,11 +95,21 @@ def loss_terms(records: Sequence[EpochRecord]) -> list[str]:
     return sorted({term for r in records for term in r.losses})
 
 
-def epoch_row(record: EpochRecord, terms: Sequence[str]) -> list[str]:
+def has_validation(records: Sequence[EpochRecord]) -> bool:
+    """Runs with a validation split choose their best epoch on it: its accuracy is then shown too."""
+    return any(r.val_acc is not None for r in records)
+
+
+def epoch_columns(terms: Sequence[str], validation: bool) -> tuple[str, ...]:
+    return ("epoch", *terms, "train acc", *(("val acc",) if validation else ()), "test acc", "lr", "img/s", "ETA")
+
+
+def epoch_row(record: EpochRecord, terms: Sequence[str], validation: bool) -> list[str]:
     return [
         f"{record.epoch}/{record.epochs if record.epochs is not None else '?'}",
         *(fmt.number(record.losses.get(term), 4) for term in terms),
         fmt.percent(record.train_acc),
+        *((fmt.percent(record.val_acc),) if validation else ()),
         fmt.percent(record.test_acc),
         f"{record.lr:.2e}" if record.lr is not None else "—",
         f"{record.images_per_s:.0f}" if record.images_per_s is not None else "—",

@@ -18,7 +18,7 @@ from engine.api.specs import TrainSpec
 from engine.errors import KdcamError
 from engine.events import Epoch, JobEvent, Progress, Started
 from tui.jobboard import JobRecord
-from tui.rows.runs import TRAIN_SPECS, RunBook, epoch_row, loss_terms, total_loss
+from tui.rows.runs import TRAIN_SPECS, RunBook, epoch_columns, epoch_row, has_validation, loss_terms, total_loss
 from tui.screens.base import KdcamScreen
 from tui.widgets.chart import BrailleChart
 from tui.widgets.checklist import CheckList
@@ -271,8 +271,8 @@ class TrainScreen(KdcamScreen):
     def show_run(self, run_id: str) -> None:
         self.shown_run = run_id
         records = self.runs.records(run_id)
-        terms = loss_terms(records)
-        columns = ("epoch", *terms, "train acc", "test acc", "lr", "img/s", "ETA")
+        terms, validation = loss_terms(records), has_validation(records)
+        columns = epoch_columns(terms, validation)
         table = self.query_one("#epoch-table", DataTable)
         same_run = run_id == self._table_run and columns == self._columns
         if columns != self._columns:
@@ -283,7 +283,7 @@ class TrainScreen(KdcamScreen):
             table.clear()
         self._table_run = run_id
         for record in records[table.row_count:]:  # a live run only appends
-            table.add_row(*epoch_row(record, terms))
+            table.add_row(*epoch_row(record, terms, validation))
         if records:
             table.move_cursor(row=len(records) - 1)
         position = self.run_ids().index(run_id) + 1 if run_id in self.run_ids() else 0
