@@ -20,7 +20,7 @@ def fake_job(spec: Any, ctx: JobContext) -> str:
     for done in range(0, 101):
         ctx.emit(Progress("j", "epoch 1/2 batches", done, 100, "loss 0.5123 acc 71.2%"))
     ctx.emit(Epoch("j", RUN, EpochRecord(epoch=1, epochs=2, losses={"ce": 0.51234, "kd": 1.2345, "hint": 16.789},
-                                    train_acc=0.7, test_acc=0.729, lr=0.05, images_per_s=812.0)))
+                                    train_acc=0.7, test_acc=0.729, lr=0.05, images_per_s=812.0, val_acc=0.715)))
     return "done"
 
 
@@ -32,6 +32,7 @@ def test_piped_progress_and_epochs_are_whole_lines(monkeypatch: pytest.MonkeyPat
     epoch = [line for line in err if " epoch 1/2 " in line and line.startswith(RUN)]
     assert epoch and len(epoch[0]) > 80  # longer than the 80 columns Rich assumes without a terminal
     assert "hint=16.7890" in epoch[0] and epoch[0].endswith("812 img/s")
+    assert "train 70.00% val 71.50% test 72.90%" in epoch[0]  # the split the best epoch is chosen on
     progress = [line for line in err if line.startswith("epoch 1/2 batches ")]
     # first, every tenth and the last: complete counts, a clock and the note, never an ellipsis
     assert [line.split()[3] for line in progress] == [f"{k}/100" for k in range(0, 101, 10)]

@@ -186,7 +186,8 @@ def _epoch_text(event: Epoch) -> str:
     """An epoch as plain text, after the run id."""
     r = event.record
     losses = " ".join(f"{k}={v:.4f}" for k, v in r.losses.items())
-    return (f"epoch {r.epoch}/{r.epochs} {losses} train {r.train_acc or 0:.2%} test {r.test_acc or 0:.2%} "
+    val = f" val {r.val_acc:.2%}" if r.val_acc is not None else ""  # what the best epoch is chosen on
+    return (f"epoch {r.epoch}/{r.epochs} {losses} train {r.train_acc or 0:.2%}{val} test {r.test_acc or 0:.2%} "
             f"lr {r.lr or 0:.4g} {r.images_per_s or 0:.0f} img/s")
 
 
