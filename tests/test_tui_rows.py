@@ -113,12 +113,12 @@ def test_run_book_merges_disk_and_unreadable_runs(tmp_path: Path) -> None:
     assert list(book.records("a-good")) == list(epochs) and list(book.records("b-bad")) == []
     assert book.problems() == [("run b-bad", "b-bad/status.json: expected a JSON object")]
     assert eta_seconds(epochs[1]) == 20.0
-    assert epoch_row(epochs[1], ["ce"], has_validation(epochs))[:2] == ["2/4", "0.5000"]
-    assert "val acc" not in epoch_columns(["ce"], has_validation(epochs))  # a run without a validation split
+    assert epoch_row(epochs[1], ["ce"], has_validation(epochs))[:2] == ["2/4", "0.500"]
+    assert "val" not in epoch_columns(["ce"], has_validation(epochs))  # a run without a validation split
     chosen_on_val = (EpochRecord(1, 4, {"ce": 1.0}, train_acc=0.5, test_acc=0.25, val_acc=0.375),)
     columns = epoch_columns(["ce"], has_validation(chosen_on_val))
     row = dict(zip(columns, epoch_row(chosen_on_val[0], ["ce"], True), strict=True))
-    assert row["val acc"] == fmt.percent(0.375) and row["test acc"] == fmt.percent(0.25)
+    assert row["val"] == fmt.percent(0.375) and row["test"] == fmt.percent(0.25)
     assert book.ranks("a-good") == ""  # one process: nothing to say
 
 

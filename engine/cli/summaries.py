@@ -99,6 +99,15 @@ def fit(names: list[str], width: int, cell: int, fixed: int = 14) -> list[str]:
     return names[:max(1, (width - fixed) // cell)]
 
 
+def heading(results: AnalysisResults) -> str:
+    """Which analysis the tables below are (the demo prints two that differ only in the layer)."""
+    layers = sorted(set(results.cam.layers.values()))
+    layer = layers[0] if len(layers) == 1 else "each model's own layer"
+    data = results.dataset
+    return (f"[bold]analysis {results.id}[/]: {results.cam.method} at {layer}, target {results.cam.target}, "
+            f"{data.n} {data.split} images of {data.spec}")
+
+
 def print_analysis(results: AnalysisResults, path: str) -> None:
     """Models (accuracy, ground-truth localisation), students against the teacher (bands), and each
     model's difference from the baseline."""
@@ -106,6 +115,7 @@ def print_analysis(results: AnalysisResults, path: str) -> None:
 
     out = console()
     wide = out.width >= WIDE
+    out.print(heading(results), highlight=False)
     regions = [name for name in ("energy_on_distractors", "energy_on_cue")
                if any(m.mask is not None and getattr(m.mask, name) is not None for m in results.models)]
     follows = any(m.follows_cue is not None for m in results.models)

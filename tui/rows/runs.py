@@ -101,13 +101,14 @@ def has_validation(records: Sequence[EpochRecord]) -> bool:
 
 
 def epoch_columns(terms: Sequence[str], validation: bool) -> tuple[str, ...]:
-    return ("epoch", *terms, "train acc", *(("val acc",) if validation else ()), "test acc", "lr", "img/s", "ETA")
+    """Accuracies as train / val / test (percent in the cells): short headers keep test in view at 80 columns."""
+    return ("epoch", *terms, "train", *(("val",) if validation else ()), "test", "lr", "img/s", "ETA")
 
 
 def epoch_row(record: EpochRecord, terms: Sequence[str], validation: bool) -> list[str]:
     return [
         f"{record.epoch}/{record.epochs if record.epochs is not None else '?'}",
-        *(fmt.number(record.losses.get(term), 4) for term in terms),
+        *(fmt.number(record.losses.get(term), 3) for term in terms),
         fmt.percent(record.train_acc),
         *((fmt.percent(record.val_acc),) if validation else ()),
         fmt.percent(record.test_acc),
