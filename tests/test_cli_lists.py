@@ -175,6 +175,6 @@ def test_the_analysis_summary_keeps_each_model_on_one_line_and_tells_twins_apart
     assert len(models) == len(ZOO) and len(pairs) == len(differences) == len(ZOO) - 1  # + teacher − si
     assert len(set(models)) == len(models) and all("…" not in label or len(label) > 8 for label in models)
     assert pairs[:2] == ["si·base", "kd"] and "kd-last" in differences and "at-last" in differences
-    assert any("acc %" in line for line in lines[:5]) and "points [" in "\n".join(lines)
+    assert any("acc %" in line for line in lines[:8]) and "points [" in "\n".join(lines)
     accuracy = [row.split("│")[3].strip() for row in "\n".join(lines).split("┡")[1].splitlines() if row.startswith("│")]
     assert all(float(value) > 1 or float(value) == 0 for value in accuracy)  # percent, not a fraction
