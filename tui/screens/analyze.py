@@ -86,7 +86,8 @@ class AnalyzeScreen(KdcamScreen):
         super().on_mount()
         self.query_one("#analyze-help", Static).update(
             "Every model's CAM is computed on the same images and compared with the teacher's "
-            "(Pearson, L2 similarity, IoU, KL; DESIGN §6). When it finishes, the Leaderboard (4) opens.")
+            "(Pearson, L2 similarity, IoU, KL, each with its 95% interval and band) and with the baseline's "
+            "(the si student). When it finishes, the Leaderboard (4) opens.")
         self.query_one(JobStatus).show(None, "no analysis running")
         self.action_reload()
 
