@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from textual.widget import Widget
-from textual.widgets import Label, SelectionList
+from textual.widgets import Checkbox, Label, SelectionList
 
 from engine.api.specs import TrainSpec
 from engine.events import Progress
@@ -84,3 +84,15 @@ async def test_a_failed_export_speaks_of_the_forms_fields_not_cli_flags(workspac
         message = text_of(line)
         assert "“folder under exports/”" in message and "“overwrite existing”" in message
         assert "--" not in message
+
+
+async def test_the_export_overwrite_box_differs_in_shape_not_only_colour(workspace: Path) -> None:
+    app = KdcamApp(workspace=str(workspace))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("6")
+        box = app.screen.query_one("#overwrite", Checkbox)
+        await pilot.pause()
+        assert box.render_line(0).text.startswith(f"{UNCHECKED} overwrite existing")
+        box.value = True
+        await pilot.pause()
+        assert box.render_line(0).text.startswith(f"{CHECKED} overwrite existing")

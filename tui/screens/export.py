@@ -19,7 +19,7 @@ from engine.events import Finished, JobEvent
 from tui.jobboard import JobRecord
 from tui.rows.leaderboard import describe
 from tui.screens.base import KdcamScreen
-from tui.widgets.checklist import CheckList
+from tui.widgets.checklist import CheckList, MarkedCheckbox
 from tui.widgets.jobstatus import JobStatus
 from tui.widgets.problems import Problems
 
@@ -50,7 +50,7 @@ class ExportScreen(KdcamScreen):
                 yield CheckList[str](*((f, f, True) for f in EXPORT_FORMATS), id="formats", compact=True)
                 yield Label("folder under exports/ (blank: id)")
                 yield Input("", compact=True, id="out")
-                yield Checkbox("overwrite existing", id="overwrite", compact=True)
+                yield MarkedCheckbox("overwrite existing", id="overwrite", compact=True)
                 yield Label("", id="form-error", classes="problem")
                 yield Button("Export (e)", id="export", variant="primary")
             with Vertical(classes="main"):

@@ -1,5 +1,6 @@
-"""A SelectionList whose boxes read ``[x]`` and ``[ ]``: checked and unchecked differ in shape, not only
-in colour (a monochrome terminal, a colour-blind user or a text capture shows which are selected)."""
+"""A SelectionList and a Checkbox whose boxes read ``[x]`` and ``[ ]``: checked and unchecked differ in
+shape, not only in colour (a monochrome terminal, a colour-blind user or a text capture shows which are
+selected)."""
 
 from __future__ import annotations
 
@@ -29,3 +30,19 @@ class CheckList(SelectionList[T]):
         box = CHECKED if selection.value in self.selected else UNCHECKED
         style = segments[1].style  # the button's own style: colour still adds to the shape
         return Strip([*(Segment(char, style) for char in box), *segments[3:]], strip.cell_length)
+
+
+class MarkedCheckbox(Checkbox):
+    """A single Checkbox drawn like CheckList's rows: ``[x] label`` or ``[ ] label``."""
+
+    def render_line(self, y: int) -> Strip:
+        strip = super().render_line(y)
+        segments = list(strip)
+        button = [i for i, segment in enumerate(segments) if segment.text == self.BUTTON_INNER]
+        if not button or button[0] < 1 or button[0] + 1 >= len(segments):
+            return strip
+        i = button[0]
+        box = CHECKED if self.value else UNCHECKED
+        style = segments[i].style
+        return Strip([*segments[:i - 1], *(Segment(char, style) for char in box), *segments[i + 2:]],
+                     strip.cell_length)
