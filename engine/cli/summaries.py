@@ -39,7 +39,7 @@ def summary_table(title: str, headers: Sequence[str], rows: Sequence[Sequence[st
                   marks: Mapping[str, str] | None = None) -> Any:
     """A table of ``rows`` (Rich markup in every cell but the first) on one line each: the first
     column's names shortened against each other to what the other columns leave of ``width``;
-    ``marks`` (name -> e.g. " (baseline)") follow a name whole."""
+    ``marks`` (name -> e.g. "·base") follow a name whole."""
     from rich.markup import escape
     from rich.table import Table
     from rich.text import Text
@@ -59,28 +59,22 @@ def summary_table(title: str, headers: Sequence[str], rows: Sequence[Sequence[st
     return table
 
 
-def fmt(stat: Stat | SeedStat | None, name: str = "", interval: bool = True, digits: int = 2) -> str:
+def fmt(stat: Stat | SeedStat | None, name: str = "", interval: bool = True, digits: int = 2,
+        sign: bool = False) -> str:
     """mean±half-width of the 95% interval (or the mean alone where columns are scarce); shares
-    of images in percent."""
+    of images in percent (points for a difference, ``sign``) with one decimal."""
     if stat is None or stat.mean is None:
         return "–"
     scale, digits = (100, 1) if name in PERCENT else (1, digits)
-    text = f"{scale * stat.mean:.{digits}f}"
+    text = f"{scale * stat.mean:{'+' if sign else ''}.{digits}f}"
     if interval and stat.ci_low is not None and stat.ci_high is not None:
         text += f"±{scale * (stat.ci_high - stat.ci_low) / 2:.{digits}f}"
     return text
 
 
 def signed(stat: Stat | SeedStat | None, name: str, interval: bool) -> str:
-    """A difference with its sign (± the half-width of its 95% interval): points for shares of
-    images, three decimals for the rest."""
-    if stat is None or stat.mean is None:
-        return "–"
-    scale, digits = (100, 1) if name in PERCENT else (1, 3)
-    text = f"{scale * stat.mean:+.{digits}f}"
-    if interval and stat.ci_low is not None and stat.ci_high is not None:
-        text += f"±{scale * (stat.ci_high - stat.ci_low) / 2:.{digits}f}"
-    return text
+    """A difference: with its sign, three decimals (points for shares of images)."""
+    return fmt(stat, name, interval, digits=3, sign=True)
 
 
 def difference(stat: Stat | None, name: str, interval: bool) -> str:
