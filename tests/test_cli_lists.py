@@ -178,3 +178,5 @@ def test_the_analysis_summary_keeps_each_model_on_one_line_and_tells_twins_apart
     assert any("acc %" in line for line in lines[:8]) and "points [" in "\n".join(lines)
     accuracy = [row.split("│")[3].strip() for row in "\n".join(lines).split("┡")[1].splitlines() if row.startswith("│")]
     assert all(float(value) > 1 or float(value) == 0 for value in accuracy)  # percent, not a fraction
+    sanity = "\n".join(lines[next(i for i, line in enumerate(lines) if line.startswith("randomisation check")):])
+    assert f"of {len(ZOO)} models passed" in sanity and "FAILED: teacher" in sanity  # the random-weight teacher

@@ -17,10 +17,10 @@ from torch import Tensor
 from engine.analysis import metrics
 from engine.analysis.collect import cams_for
 from engine.analysis.inputs import AnalysedModel
+from engine.api.catalogue import SANITY_PASS_BELOW
 from engine.checkpoints.building import fresh_copy
 
 SANITY_METRICS = ("spearman", "pearson", "iou")
-PASS_BELOW = 0.5  # |mean Spearman| under this: the maps depend on the learned weights
 
 
 def randomised_copy(am: AnalysedModel, seed: int, device: torch.device) -> AnalysedModel:
@@ -49,5 +49,5 @@ def sanity_values(am: AnalysedModel, images_u8: np.ndarray, classes: np.ndarray,
 
 def passed(mean_spearman: float | None) -> bool | None:
     """None when no image had two usable maps."""
-    return None if mean_spearman is None else bool(abs(mean_spearman) < PASS_BELOW)
+    return None if mean_spearman is None else bool(abs(mean_spearman) < SANITY_PASS_BELOW)
 

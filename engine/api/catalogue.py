@@ -108,6 +108,9 @@ RECIPES: Final = ("paper", "quick", "demo")
 BAND_NAMES: Final = BANDS
 BANDED_METRICS: Final = BANDED
 BAND_THRESHOLDS: Final = THRESHOLDS
+#: the randomisation check passes when |mean Spearman| between a model's maps and those of a randomised
+#: copy is under this: the maps depend on the learned weights (Adebayo et al., 2018)
+SANITY_PASS_BELOW: Final = 0.5
 #: every per-image teacher-vs-student map metric of an analysis, in table order
 MAP_METRICS: Final = ("pearson", "l2_similarity", "iou", "kl", "spearman", "peak_distance")
 METRIC_LABELS: Final = {

@@ -12,9 +12,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from engine.api.bands import band_style
-from engine.api.catalogue import BANDED_METRICS
+from engine.api.catalogue import BANDED_METRICS, SANITY_PASS_BELOW
 from engine.api.display import shorten_all
-from engine.api.results import LOWER_IS_BETTER_ACROSS, AnalysisResults, SeedAggregate, SeedStat, Stat
+from engine.api.results import LOWER_IS_BETTER_ACROSS, AnalysisResults, SanityEntry, SeedAggregate, SeedStat, Stat
 
 #: shares of images: shown ×100 (percent), their differences in points
 PERCENT = frozenset({"accuracy", "follows_cue"})
@@ -136,9 +136,7 @@ def print_analysis(results: AnalysisResults, path: str) -> None:
         _print_pairs(results, wide)
         _print_differences(results, wide)
     for method, entries in (results.sanity.methods if results.sanity else {}).items():
-        verdicts = ", ".join(f"{name} {'passed' if e.passed else 'FAILED' if e.passed is False else 'n/a'} "
-                             f"(Spearman {fmt(e.spearman)})" for name, e in entries.items())
-        out.print(f"randomisation check ({method}): {verdicts}", highlight=False)
+        out.print(sanity_line(method, entries), highlight=False)
     out.print(f"[green]analysis written to[/] {path}", highlight=False)
 
 
@@ -164,6 +162,22 @@ def student_labels(results: AnalysisResults) -> dict[str, str]:
         for student in students:
             labels[student] = method + student[len(common):] if len(students) > 1 else method
     return labels
+
+
+def sanity_line(method: str, entries: Mapping[str, SanityEntry]) -> str:
+    """The randomisation check in one sentence: how many models passed, the range of Spearman
+    similarities to their randomised copies' maps, and each model that failed or was not checked."""
+    passed = sum(e.passed is True for e in entries.values())
+    spearman = [e.spearman.mean for e in entries.values() if e.spearman.mean is not None]
+    text = f"randomisation check ({method}): {passed} of {len(entries)} models passed"
+    if spearman:
+        text += (f" (Spearman to the maps of a randomised copy {min(spearman):.2f} to {max(spearman):.2f}; "
+                 f"pass: under {SANITY_PASS_BELOW})")
+    for name, entry in entries.items():
+        if entry.passed is not True:
+            verdict = "FAILED" if entry.passed is False else "not checked"
+            text += f"; {verdict}: {name} (Spearman {fmt(entry.spearman)})"
+    return text
 
 
 def _print_pairs(results: AnalysisResults, wide: bool) -> None:
