@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.torch_threads import single_thread
 
 
 @pytest.fixture(autouse=True)
@@ -13,3 +16,10 @@ def _private_trust_store(tmp_path_factory: pytest.TempPathFactory, monkeypatch: 
     directory = tmp_path_factory.mktemp("kdcam-config")
     monkeypatch.setenv("KDCAM_CONFIG_DIR", str(directory))
     return directory
+
+
+@pytest.fixture
+def one_thread() -> Iterator[None]:
+    """For modules that train or analyse tiny models: ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
+    with single_thread():
+        yield

@@ -8,7 +8,6 @@ have something real to measure.
 from __future__ import annotations
 
 import threading
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -29,22 +28,12 @@ from engine.errors import JobCancelled
 from engine.events import Progress
 from engine.jobs import JobContext
 from engine.models import build_model
+from tests.torch_threads import single_thread
 
 pytestmark = pytest.mark.slow
 
 DATASET = "shapes?classes=4&train=800&test=96"
 CLASSES = 4
-
-
-@contextmanager
-def one_thread():
-    """Tiny models train faster on one thread than fighting over two busy cores."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 def _train(model: torch.nn.Module, epochs: int, seed: int) -> torch.nn.Module:
@@ -72,7 +61,7 @@ def _save(store: CheckpointStore, name: str, model: torch.nn.Module, arch: str, 
 def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("ws")
     store = CheckpointStore(root / "checkpoints")
-    with one_thread():
+    with single_thread():
         torch.manual_seed(0)
         teacher = _train(build_model("vgg8", CLASSES, width=0.125), epochs=5, seed=0)
         _save(store, "teacher", teacher, "vgg8", 0.125, "teacher")
@@ -97,7 +86,7 @@ def _spec(workspace: Path, **changes) -> AnalyzeSpec:
 @pytest.fixture(scope="module")
 def analysis(workspace: Path) -> tuple[dict, list]:
     events: list = []
-    with one_thread():
+    with single_thread():
         outcome = run_analysis_job(_spec(workspace, name="main"), _context(events))
     return outcome, events
 
@@ -217,7 +206,7 @@ def test_cancelling_leaves_no_directory(workspace):
             cancel.set()
 
     ctx = JobContext("test", cancel_after_first_batch, cancel)
-    with pytest.raises(JobCancelled), one_thread():
+    with pytest.raises(JobCancelled), single_thread():
         run_analysis_job(_spec(workspace, name="cancelled"), ctx)
     leftovers = [p.name for p in (workspace / "analyses").iterdir() if p.name != "main"]
     assert leftovers == []

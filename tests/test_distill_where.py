@@ -5,7 +5,6 @@ analysis engine's Grad-CAM, and the spec/command a student that looks elsewhere 
 
 from __future__ import annotations
 
-import math
 import shlex
 from pathlib import Path
 
@@ -28,20 +27,8 @@ from engine.distill.kd import kd_loss, standardize
 from engine.distill.xa import explanation_loss, gradcam_on_graph, upsampled
 from engine.errors import KdcamError
 from engine.models import TappedModel, architectures, build_model
+from tests.test_distill import S, T, Y, kl, softmax
 from tests.test_reports_fixture import write_synthetic_analysis
-
-S = np.array([[2.0, 0.5, -1.0, 0.0], [0.1, 0.2, 3.0, -0.5]])
-T = np.array([[1.0, 1.5, -0.5, 0.2], [-1.0, 0.0, 2.0, 1.0]])
-Y = np.array([1, 2])
-
-
-def softmax(v: np.ndarray) -> np.ndarray:
-    e = np.exp(v - v.max())
-    return e / e.sum()
-
-
-def kl(p: np.ndarray, q: np.ndarray) -> float:
-    return float(sum(pi * math.log(pi / qi) for pi, qi in zip(p, q, strict=True)))
 
 
 def zscore(v: np.ndarray) -> np.ndarray:

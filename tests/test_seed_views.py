@@ -45,32 +45,15 @@ def _context() -> JobContext:
 
 @functools.cache
 def _study() -> Path:
-    """A workspace with three seeds of one study (teacher, si, kd each) analysed as study-s0..2,
-    and one analysis outside the group; built once per session, tests copy it."""
-    import torch
-
-    from engine.api.checkpoints import CheckpointMeta
-    from engine.api.specs import AnalyzeSpec
-    from engine.checkpoints.store import CheckpointStore
-    from engine.data import load_split
-    from engine.models import build_model
+    """A workspace with three seeds of one study (teacher, si, kd each) analysed as study-s0..2;
+    built once per session, tests copy it."""
+    from tests.test_seeds_validation import write_study
 
     base = Path(tempfile.mkdtemp(prefix="kdcam-seeds-"))
     atexit.register(shutil.rmtree, base, True)
     root = base / "ws"
-    ws = Workspace.open(root).ensure()
-    store = CheckpointStore(ws.checkpoints)
-    data = load_split(DATASET, "test")
-    for seed in range(3):
-        for offset, (name, role, method) in enumerate((("t", "teacher", "ce"), ("si", "student", "si"),
-                                                       ("kd", "student", "kd"))):
-            torch.manual_seed(10 * seed + offset)
-            store.save(f"{name}-s{seed}", build_model("vgg8", 4, width=0.0625), CheckpointMeta(
-                name=f"{name}-s{seed}", arch="vgg8", num_classes=4, width=0.0625, role=role, method=method,
-                mean=data.mean, std=data.std, dataset=DATASET))
-        run_inline(AnalyzeSpec(workspace=str(root), teacher=f"t-s{seed}", students=(f"kd-s{seed}", f"si-s{seed}"),
-                               dataset=DATASET, batch_size=40, check_images=0, resamples=200, device="cpu",
-                               name=f"study-s{seed}"), _context())
+    Workspace.open(root).ensure()
+    assert write_study(root) == list(STUDY)
     return root
 
 

@@ -32,18 +32,12 @@ from engine.runners import run_spec
 from engine.train.trainer import _chosen
 from engine.train.validation import carve_validation
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 def _context() -> JobContext:
     return JobContext("test", lambda e: None, threading.Event())
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models on a shared 2-core machine: one thread avoids spin contention."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 # -- validation split ----------------------------------------------------------------------------
@@ -114,10 +108,9 @@ def test_seed_statistics_use_the_student_t_interval():
 DATASET = "shapes?classes=4&train=40&test=40"
 
 
-@pytest.fixture(scope="module")
-def study(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
-    """Three 'seeds' of a study: untrained models whose numbers differ by seed (enough for bookkeeping)."""
-    root = tmp_path_factory.mktemp("study")
+def write_study(root: Path) -> list[str]:
+    """Three 'seeds' of a study in workspace ``root``: untrained teacher, si and kd per seed (their
+    numbers differ by seed, enough for bookkeeping), analysed as study-s0..2; returns the ids."""
     store = CheckpointStore(root / "checkpoints")
     data = load_split(DATASET, "test")
     ids = []
@@ -132,7 +125,13 @@ def study(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
                            dataset=DATASET, batch_size=40, check_images=0, resamples=200, device="cpu",
                            name=f"study-s{seed}")
         ids.append(run_analysis_job(spec, _context()).id)
-    return root, ids
+    return ids
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
+    root = tmp_path_factory.mktemp("study")
+    return root, write_study(root)
 
 
 def test_aggregate_summarises_each_method_over_seeds_with_paired_differences_and_k_of_n(study):

@@ -20,16 +20,10 @@ from engine.models import build_model
 from engine.train.recipes import resolve_recipe
 from engine.train.suite import run_train_job
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 DATASET = "shapes?classes=4&train=96&test=32"
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models on a shared 2-core machine: one thread avoids spin contention (5x faster here)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 def tiny_spec(workspace, **overrides) -> TrainSpec:

@@ -24,15 +24,9 @@ from tests.hostile.store_helpers import (
     wait,
 )
 
-pytestmark = pytest.mark.filterwarnings("ignore:This process .* is multi-threaded, use of fork")
+pytestmark = [pytest.mark.filterwarnings("ignore:This process .* is multi-threaded, use of fork"),
+              pytest.mark.usefixtures("one_thread")]
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 def summary(path: Path) -> dict:

@@ -19,15 +19,9 @@ from engine.checkpoints.store import CheckpointStore
 from engine.models import build_model
 from tests.hostile.store_helpers import TRAIN, check_workspace, kdcam
 
-pytestmark = pytest.mark.filterwarnings("ignore:This process .* is multi-threaded, use of fork")
+pytestmark = [pytest.mark.filterwarnings("ignore:This process .* is multi-threaded, use of fork"),
+              pytest.mark.usefixtures("one_thread")]
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 def small_store(workspace: Path) -> CheckpointStore:

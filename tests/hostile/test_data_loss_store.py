@@ -28,13 +28,8 @@ from engine.jobs import JobContext
 from engine.models import build_model
 from engine.train.suite import run_train_job
 
+pytestmark = pytest.mark.usefixtures("one_thread")
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 def digest(directory: Path) -> dict[str, str]:

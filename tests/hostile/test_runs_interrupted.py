@@ -34,17 +34,11 @@ from engine.jobs import JobContext
 from engine.train.rundir import RunDir
 from engine.train.suite import run_train_job
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 TINY = ["--dataset", "shapes?train=32&test=16&classes=4", "--teacher", "vgg8", "--student", "vgg8", "--methods", "si",
         "--epochs", "1", "--width", "0.06", "--batch-size", "16", "--recipe", "quick", "--device", "cpu"]
 
-
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    """Tiny models on a shared 2-core machine: one thread avoids spin contention."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 def train(workspace: Path, *extra: str) -> int:
