@@ -48,3 +48,25 @@ def test_demo_ends_with_a_tui_command_that_runs_from_this_shell(monkeypatch: pyt
     monkeypatch.setenv("PATH", "/nonexistent")
     command = shlex.split(tui_command())
     assert shutil.which(command[0]) or Path(command[0]).exists()
+
+
+def test_deleting_or_trusting_asks_at_a_terminal_and_refuses_without_one(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    import io
+
+    from engine.cli.output import confirmed
+    from engine.errors import KdcamError
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    assert confirmed("delete x?", True, "refused", "kept")  # --yes: nothing asked
+    monkeypatch.setattr("sys.stdin", io.StringIO())
+    with pytest.raises(KdcamError, match="refused"):
+        confirmed("delete x?", False, "refused", "kept")
+    monkeypatch.setattr("sys.stdin", Terminal())
+    for answer, expected in (("y", True), (" YES ", True), ("", False), ("n", False)):
+        monkeypatch.setattr("builtins.input", lambda prompt, a=answer: a)
+        assert confirmed("delete x?", False, "refused", "kept") is expected
+    assert capsys.readouterr().out.count("kept") == 2

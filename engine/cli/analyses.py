@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
+from collections.abc import Sequence
 from typing import Any
 
 from engine.api.analyses import (
@@ -57,33 +57,27 @@ def _bands(info: AnalysisInfo) -> str:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from engine.cli.output import console, print_json, print_unreadable, unreadable_json
-    from engine.cli.tables import fitted_table
+    from engine.cli.tables import print_listing
 
     workspace = Workspace.open(args.workspace)
     infos, broken = scan_analyses(workspace)
-    unreadable = [(b.id, b.path, b.reason) for b in broken]
-    if args.json:
-        print_json({"analyses": [analysis_summary(i) for i in infos], "unreadable": unreadable_json(unreadable)})
-        return 1 if broken else 0
-    out = console()
-    if not infos:
-        out.print(f"no readable analyses in {workspace.analyses}", highlight=False)
-    else:
-        columns = [
-            Column("id", tuple(i.id for i in infos), KEEP, shrink=True, min_width=16),
-            Column("teacher", tuple(i.teacher for i in infos), 8, shrink=True, min_width=14),
-            Column("students", tuple(str(len(i.students)) for i in infos), 7),
-            Column("cam", tuple(i.method for i in infos), 9),
-            Column("target", tuple(i.target for i in infos), 3),
-            Column("n", tuple(str(i.n) for i in infos), 4),
-            Column("dataset", tuple(i.dataset for i in infos), 2, shrink=True, min_width=12, middle=False),
-            Column("bands", tuple(_bands(i) for i in infos), 5, shrink=True, min_width=12, middle=False),
-            Column("created", tuple(i.created.replace("T", " ")[5:16] or "-" for i in infos), 1),
-        ]
-        out.print(fitted_table(f"analyses in {workspace.analyses}", columns, out.width))
-    print_unreadable("analysis", unreadable)
-    return 1 if broken else 0
+    return print_listing("analyses", "analysis", workspace.analyses, infos,
+                         [(b.id, b.path, b.reason) for b in broken], as_json=args.json, summary=analysis_summary,
+                         columns=_columns)
+
+
+def _columns(infos: Sequence[AnalysisInfo]) -> list[Column]:
+    return [
+        Column("id", tuple(i.id for i in infos), KEEP, shrink=True, min_width=16),
+        Column("teacher", tuple(i.teacher for i in infos), 8, shrink=True, min_width=14),
+        Column("students", tuple(str(len(i.students)) for i in infos), 7),
+        Column("cam", tuple(i.method for i in infos), 9),
+        Column("target", tuple(i.target for i in infos), 3),
+        Column("n", tuple(str(i.n) for i in infos), 4),
+        Column("dataset", tuple(i.dataset for i in infos), 2, shrink=True, min_width=12, middle=False),
+        Column("bands", tuple(_bands(i) for i in infos), 5, shrink=True, min_width=12, middle=False),
+        Column("created", tuple(i.created.replace("T", " ")[5:16] or "-" for i in infos), 1),
+    ]
 
 
 def _inspect(args: argparse.Namespace) -> int:
@@ -101,20 +95,16 @@ def _inspect(args: argparse.Namespace) -> int:
 
 def _delete(args: argparse.Namespace) -> int:
     from engine.api.specs import DeleteAnalysisSpec
-    from engine.cli.output import console, run_job
+    from engine.cli.output import confirmed, console, run_job
 
     workspace = Workspace.open(args.workspace)
     path = analysis_dir(workspace, args.analysis)
     if path.is_symlink() or not path.is_dir():
         known = ", ".join(i.id for i in scan_analyses(workspace)[0]) or "none"
         raise KdcamError(f"no analysis {args.analysis!r} in {workspace.analyses} (known: {known})")
-    if not args.yes:
-        if not sys.stdin.isatty():
-            raise KdcamError(f"refusing to delete analysis {args.analysis!r} without confirmation; pass --yes")
-        answer = input(f"delete analysis {args.analysis!r} ({path})? [y/N] ")
-        if answer.strip().lower() not in ("y", "yes"):
-            console().print("kept")
-            return 1
+    if not confirmed(f"delete analysis {args.analysis!r} ({path})?", args.yes,
+                     f"refusing to delete analysis {args.analysis!r} without confirmation; pass --yes", "kept"):
+        return 1
     run_job(DeleteAnalysisSpec(workspace=str(workspace.root), analysis=args.analysis), quiet=True)
     console().print(f"deleted analysis [bold]{args.analysis}[/]", highlight=False)
     return 0

@@ -209,7 +209,7 @@ def _inspect(args: argparse.Namespace) -> int:
 def _trust(args: argparse.Namespace) -> int:
     from engine.api import trust
     from engine.api.model_code import stored_source
-    from engine.cli.output import console
+    from engine.cli.output import confirmed, console
 
     directory = _checkpoints(args)
     meta = read_meta(directory, args.name)
@@ -224,13 +224,9 @@ def _trust(args: argparse.Namespace) -> int:
     lines = source.data.count(b"\n")
     out.print(f"checkpoint [bold]{meta.name}[/] runs [bold]{def_name}[/] from\n  {path}\n  sha256 {source.sha256}\n"
               f"({lines} lines). Trusting it lets kdcam execute this file as you.", highlight=False)
-    if not args.yes:
-        if not sys.stdin.isatty():
-            raise KdcamError(f"refusing to trust {path} without confirmation; read it, then pass --yes")
-        answer = input("trust this exact content? [y/N] ")
-        if answer.strip().lower() not in ("y", "yes"):
-            out.print("not trusted")
-            return 1
+    if not confirmed("trust this exact content?", args.yes,
+                     f"refusing to trust {path} without confirmation; read it, then pass --yes", "not trusted"):
+        return 1
     trust.trust(source.sha256, str(path))
     out.print(f"trusted (recorded in {trust.trust_path()})", highlight=False)
     return 0
@@ -247,16 +243,12 @@ def _rename(args: argparse.Namespace) -> int:
 
 def _delete(args: argparse.Namespace) -> int:
     from engine.api.specs import DeleteCheckpointSpec
-    from engine.cli.output import console, run_job
+    from engine.cli.output import confirmed, console, run_job
 
     read_meta(_checkpoints(args), args.name)  # a clear error for unknown names, before asking
-    if not args.yes:
-        if not sys.stdin.isatty():
-            raise KdcamError(f"refusing to delete {args.name!r} without confirmation; pass --yes")
-        answer = input(f"delete checkpoint {args.name!r} (both files)? [y/N] ")
-        if answer.strip().lower() not in ("y", "yes"):
-            console().print("kept")
-            return 1
+    if not confirmed(f"delete checkpoint {args.name!r} (both files)?", args.yes,
+                     f"refusing to delete {args.name!r} without confirmation; pass --yes", "kept"):
+        return 1
     run_job(DeleteCheckpointSpec(workspace=args.workspace, name=args.name), quiet=True)
     console().print(f"deleted [bold]{args.name}[/]")
     return 0

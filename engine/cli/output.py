@@ -108,6 +108,20 @@ def print_unreadable(kind: str, entries: Iterable[Unreadable]) -> None:
         error_console().print(f"[red]unreadable {kind} {name}:[/] {reason}", highlight=False, soft_wrap=True)
 
 
+def confirmed(question: str, yes: bool, refusal: str, declined: str) -> bool:
+    """Whether to go ahead with something that cannot be undone: ``--yes``, or "y" typed at a
+    terminal. Without a terminal it refuses with ``refusal`` (a script never deletes or trusts by
+    accident); a "no" prints ``declined``."""
+    if yes:
+        return True
+    if not sys.stdin.isatty():
+        raise KdcamError(refusal)
+    if input(f"{question} [y/N] ").strip().lower() in ("y", "yes"):
+        return True
+    console().print(declined)
+    return False
+
+
 def _os_error(exc: OSError) -> KdcamError:
     """A file-system failure (full disk, read-only, permissions) as one message naming the file."""
     where = f"{exc.filename}: " if exc.filename else ""

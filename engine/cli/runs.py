@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -52,37 +53,31 @@ def run_summary(run: RunInfo) -> dict[str, Any]:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from engine.cli.output import console, print_json, print_unreadable, unreadable_json
-    from engine.cli.tables import fitted_table
+    from engine.cli.tables import print_listing
 
     workspace = Workspace.open(args.workspace)
     runs, broken = scan_runs(workspace)
-    unreadable = [(b.run_id, b.path, b.reason) for b in broken]
-    if args.json:
-        print_json({"runs": [run_summary(r) for r in runs], "unreadable": unreadable_json(unreadable)})
-        return 1 if broken else 0
-    out = console()
-    if not runs:
-        out.print(f"no readable runs in {workspace.runs}", highlight=False)
-    else:
-        columns = [
-            # the id is what resume and inspect take: shown whole (it names the checkpoint too)
-            Column("run", tuple(r.run_id for r in runs), KEEP),
-            Column("state", tuple(r.state for r in runs), 9),
-            Column("checkpoint", tuple(r.config.name for r in runs), 0, shrink=True, min_width=16),
-            Column("method", tuple(r.config.method or r.config.role for r in runs), 5),
-            Column("epochs", tuple(_epochs(r) for r in runs), 6),
-            Column("best", tuple(percent(r.best_accuracy, 2, "-") for r in runs), 7),
-            Column("dataset", tuple(r.config.dataset or "-" for r in runs), 2, shrink=True, min_width=12,
-                   middle=False),
-            Column("teacher", tuple(r.config.teacher or "-" for r in runs), 1, shrink=True, min_width=14),
-        ]
-        out.print(fitted_table(f"runs in {workspace.runs}", columns, out.width))
-        for run in runs:
-            if run.state == "interrupted":
-                out.print(f"[yellow]{run.run_id}:[/] {run.message}", highlight=False, soft_wrap=True)
-    print_unreadable("run", unreadable)
-    return 1 if broken else 0
+    return print_listing("runs", "run", workspace.runs, runs, [(b.run_id, b.path, b.reason) for b in broken],
+                         as_json=args.json, summary=run_summary, columns=_columns, notes=_interrupted)
+
+
+def _columns(runs: Sequence[RunInfo]) -> list[Column]:
+    return [
+        # the id is what resume and inspect take: shown whole (it names the checkpoint too)
+        Column("run", tuple(r.run_id for r in runs), KEEP),
+        Column("state", tuple(r.state for r in runs), 9),
+        Column("checkpoint", tuple(r.config.name for r in runs), 0, shrink=True, min_width=16),
+        Column("method", tuple(r.config.method or r.config.role for r in runs), 5),
+        Column("epochs", tuple(_epochs(r) for r in runs), 6),
+        Column("best", tuple(percent(r.best_accuracy, 2, "-") for r in runs), 7),
+        Column("dataset", tuple(r.config.dataset or "-" for r in runs), 2, shrink=True, min_width=12, middle=False),
+        Column("teacher", tuple(r.config.teacher or "-" for r in runs), 1, shrink=True, min_width=14),
+    ]
+
+
+def _interrupted(runs: Sequence[RunInfo]) -> list[str]:
+    """Under the table: why each interrupted run stopped and how to resume it."""
+    return [f"[yellow]{run.run_id}:[/] {run.message}" for run in runs if run.state == "interrupted"]
 
 
 def _inspect(args: argparse.Namespace) -> int:

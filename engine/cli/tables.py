@@ -6,12 +6,14 @@ shortened from the middle, rather than cells being wrapped over several lines.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from engine.api.checkpoints import CheckpointMeta
 from engine.api.display import KEEP, Column, fit_columns, group_twins, percent
+
+T = TypeVar("T")
 
 GAP = 3  # between columns: one space of padding each side and the (blank) column rule
 RIGHT = frozenset({"params", "acc", "last", "epochs", "best", "n", "students", "val acc", "test acc", "last epoch",
@@ -34,6 +36,29 @@ def fitted_table(title: str, columns: Sequence[Column], width: int, caption: str
     for row in zip(*cells, strict=True):
         table.add_row(*row)
     return table
+
+
+def print_listing(plural: str, singular: str, directory: Path, entries: Sequence[T],
+                  unreadable: list[tuple[str, Path, str]], *, as_json: bool, summary: Callable[[T], dict[str, Any]],
+                  columns: Callable[[Sequence[T]], list[Column]],
+                  notes: Callable[[Sequence[T]], Iterable[str]] = lambda entries: ()) -> int:
+    """What a ``list`` command prints: JSON of the entries and of the unreadable ones (for scripts),
+    else a table fitted to the terminal, ``notes`` under it and each unreadable entry named on
+    stderr. The exit status is 1 when any entry could not be read."""
+    from engine.cli.output import console, print_json, print_unreadable, unreadable_json
+
+    if as_json:
+        print_json({plural: [summary(e) for e in entries], "unreadable": unreadable_json(unreadable)})
+        return 1 if unreadable else 0
+    out = console()
+    if not entries:
+        out.print(f"no readable {plural} in {directory}", highlight=False)
+    else:
+        out.print(fitted_table(f"{plural} in {directory}", columns(entries), out.width))
+        for note in notes(entries):
+            out.print(note, highlight=False, soft_wrap=True)
+    print_unreadable(singular, unreadable)
+    return 1 if unreadable else 0
 
 
 def arch_label(meta: CheckpointMeta) -> str:
