@@ -10,7 +10,7 @@ import pytest
 
 from engine.api.analyses import UnreadableAnalysis, list_analyses, load_results
 from engine.api.checkpoints import CheckpointMeta, UnreadableCheckpoint
-from engine.api.runs import EpochRecord, UnreadableRun
+from engine.api.runs import EpochRecord, UnreadableRun, has_validation
 from engine.api.workspace import Workspace
 from tests.test_reports_fixture import write_synthetic_analysis
 from tui import format as fmt
@@ -19,7 +19,7 @@ from tui.rows.browser import OUTCOMES, Filters, LruCache, load_analysis, outcome
 from tui.rows.checkpoints import COLUMNS, checkpoint_rows
 from tui.rows.leaderboard import COLUMNS as BOARD_COLUMNS
 from tui.rows.leaderboard import BoardView, cells, stat_text
-from tui.rows.runs import RunBook, epoch_columns, epoch_row, eta_seconds, has_validation
+from tui.rows.runs import RunBook, epoch_columns, epoch_row, eta_seconds
 
 STUDENTS = ("kd-student", "at-student", "si-student")
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -65,6 +66,12 @@ class EpochRecord:
         if self.val_acc is not None:  # absent in runs without a validation split, as they wrote it
             data["val_acc"] = self.val_acc
         return data
+
+
+def has_validation(records: Sequence[EpochRecord]) -> bool:
+    """Whether a run chose its best epoch on a validation split (runs written before the split have
+    none): every view that lists epochs then shows the validation accuracy too."""
+    return any(r.val_acc is not None for r in records)
 
 
 @dataclass(frozen=True)

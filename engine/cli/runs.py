@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.api.display import KEEP, Column, csv_number, percent
-from engine.api.runs import RunInfo, read_run, scan_runs
+from engine.api.runs import RunInfo, has_validation, read_run, scan_runs
 from engine.api.workspace import Workspace
 from engine.cli.commands import command_group
 from engine.errors import KdcamError
@@ -102,7 +102,7 @@ def _inspect(args: argparse.Namespace) -> int:
     out.print(summary)
     if run.events:
         terms = sorted({term for e in run.events for term in e.losses})
-        validation = any(e.val_acc is not None for e in run.events)  # the split the best epoch is chosen on
+        validation = has_validation(run.events)
         epochs = Table(title="epochs", title_justify="left")
         for column in ("epoch", *terms, "train", *(("val",) if validation else ()), "test", "lr", "img/s"):
             epochs.add_column(column, justify="right", no_wrap=True)

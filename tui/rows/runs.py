@@ -95,11 +95,6 @@ def loss_terms(records: Sequence[EpochRecord]) -> list[str]:
     return sorted({term for r in records for term in r.losses})
 
 
-def has_validation(records: Sequence[EpochRecord]) -> bool:
-    """Runs with a validation split choose their best epoch on it: its accuracy is then shown too."""
-    return any(r.val_acc is not None for r in records)
-
-
 def epoch_columns(terms: Sequence[str], validation: bool) -> tuple[str, ...]:
     """Accuracies as train / val / test (percent in the cells): short headers keep test in view at 80 columns."""
     return ("epoch", *terms, "train", *(("val",) if validation else ()), "test", "lr", "img/s", "ETA")

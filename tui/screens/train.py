@@ -13,12 +13,12 @@ from textual.widgets import Button, DataTable, Input, Label, ProgressBar, Select
 
 from engine.api.catalogue import DEFAULT_METHODS, KD_METHODS, RECIPES, default_recipe, parse_method_options, parse_seeds
 from engine.api.display import shorten
-from engine.api.runs import RunInfo, UnreadableRun, runs_signature, scan_runs
+from engine.api.runs import RunInfo, UnreadableRun, has_validation, runs_signature, scan_runs
 from engine.api.specs import TrainSpec
 from engine.errors import KdcamError
 from engine.events import Epoch, JobEvent, Progress, Started
 from tui.jobboard import JobRecord
-from tui.rows.runs import TRAIN_SPECS, RunBook, epoch_columns, epoch_row, has_validation, loss_terms, total_loss
+from tui.rows.runs import TRAIN_SPECS, RunBook, epoch_columns, epoch_row, loss_terms, total_loss
 from tui.screens.base import KdcamScreen
 from tui.widgets.chart import BrailleChart
 from tui.widgets.checklist import CheckList
