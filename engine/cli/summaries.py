@@ -22,8 +22,9 @@ PERCENT = frozenset({"accuracy", "follows_cue"})
 SHORT = {"accuracy": "acc %", "pearson": "Pearson", "l2_similarity": "L2 sim", "iou": "IoU", "kl": "KL",
          "agreement": "agree", "output_kl": "out KL", "pointing_game": "pointing", "energy_in_mask": "in mask",
          "energy_on_distractors": "on distr.", "energy_on_cue": "on cue", "follows_cue": "cue %"}
-#: what the baseline comparison shows: accuracy, the banded similarities, ground-truth localisation
-DIFFERENCE_COLUMNS = ("accuracy", *BANDED_METRICS, "pointing_game", "energy_in_mask", "energy_on_distractors",
+#: what the summaries show per model, over seeds and as differences from the baseline: accuracy, the
+#: banded similarities, ground-truth localisation
+QUANTITIES = ("accuracy", *BANDED_METRICS, "pointing_game", "energy_in_mask", "energy_on_distractors",
                       "energy_on_cue", "follows_cue")
 #: the narrowest a shortened model name gets, whatever the terminal
 MIN_NAME = 8
@@ -212,7 +213,7 @@ def _print_differences(results: AnalysisResults, wide: bool) -> None:
     diffs = [(labels[p.student], {**(results.model(p.student).vs_baseline or {}), **(p.vs_baseline or {})})
              for p in results.pairs if p.student != results.baseline]
     diffs.insert(0, ("teacher", dict(results.teacher.vs_baseline or {})))
-    columns = [c for c in DIFFERENCE_COLUMNS if any(c in d for _, d in diffs)]
+    columns = [c for c in QUANTITIES if any(c in d for _, d in diffs)]
     width = console().width
     wide = wide and width >= 12 + 16 * len(columns)  # ±half-widths only where they fit
     columns = fit(columns, width, 16 if wide else 11)
@@ -231,8 +232,7 @@ def print_aggregate(aggregated: SeedAggregate) -> None:
     out = console()
     wide = out.width >= WIDE
     seeds = len(aggregated.analyses)
-    names = [n for n in ("accuracy", *BANDED_METRICS, "pointing_game", "energy_in_mask", "energy_on_distractors",
-                         "energy_on_cue", "follows_cue") if any(n in r.metrics for r in aggregated.rows)]
+    names = [n for n in QUANTITIES if any(n in r.metrics for r in aggregated.rows)]
     names = fit(names, out.width, 12 if wide else 10, fixed=20)
     marks = {row.method: BASELINE_MARK for row in aggregated.rows if row.role == "baseline"}
     rows = [[row.method, str(max((s.n for s in row.metrics.values()), default=0)),
