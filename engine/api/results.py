@@ -12,8 +12,9 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from engine.api.bands import BANDS
-from engine.api.catalogue import BANDED_METRICS, MAP_METRICS, OUTCOME_SPLITS, ROLES
+from engine.api.catalogue import BANDED_METRICS, CAM_METHODS, MAP_METRICS, OUTCOME_SPLITS, ROLES, TARGETS, parse_target
 from engine.api.validate import Fields
+from engine.errors import KdcamError
 
 SCHEMA = "kdcam.analysis"
 SCHEMA_VERSION = 1
@@ -365,7 +366,12 @@ class CamInfo:
     @classmethod
     def from_fields(cls, f: Fields) -> CamInfo:
         layers = f.obj("layers")
-        return cls(f.text("method"), f.text("target"), {name: layers.text(name) for name in layers.data})
+        target = f.text("target")
+        try:
+            parse_target(target)
+        except KdcamError:
+            raise f.error("target", f"one of {', '.join(TARGETS)}", target) from None
+        return cls(f.text("method", choices=CAM_METHODS), target, {name: layers.name(name) for name in layers.key_names()})
 
 
 @dataclass(frozen=True)
@@ -430,8 +436,8 @@ class ModelEntry:
     def from_fields(cls, f: Fields) -> ModelEntry:
         mask = f.opt_obj("mask")
         return cls(
-            f.text("name"), f.text("role", choices=("teacher", "student", "baseline", *ROLES)), f.text("arch", ""),
-            f.number("width", 1.0), f.opt_integer("params", minimum=0), f.text("tap", ""), f.opt_text("method"),
+            f.name("name"), f.text("role", choices=("teacher", "student", "baseline", *ROLES)), f.text("arch", ""),
+            f.number("width", 1.0), f.opt_integer("params", minimum=0), f.name("tap", ""), f.opt_name("method"),
             _opt_float(f, "checkpoint_accuracy"), Stat.from_fields(f.obj("accuracy")),
             _opt_float(f, "mean_confidence"), f.integer("degenerate", 0, minimum=0),
             MaskScores.from_fields(mask) if mask else None, _differences(f, MODEL_DIFFERENCES),
@@ -481,7 +487,7 @@ class PairEntry:
                                           {m: Stat.from_fields(split_metrics.obj(m)) for m in split_metrics.data})
         scores_f = f.obj("band_scores")
         return cls(
-            f.text("teacher"), f.text("student"), f.opt_text("method"), Stat.from_fields(f.obj("agreement")),
+            f.name("teacher"), f.name("student"), f.opt_name("method"), Stat.from_fields(f.obj("agreement")),
             Stat.from_fields(f.obj("output_kl")),
             {key: degenerate_f.integer(key, minimum=0) for key in degenerate_f.data},
             f.integer("n_valid", minimum=0, maximum=MAX_IMAGES), metrics, f.text("band", choices=BANDS),

@@ -17,7 +17,11 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
+from engine.api.names import is_valid_id
 from engine.errors import KdcamError
+
+#: what a name read from a file must look like
+NAME_RULE = "a name of letters, digits and . _ + - starting with a letter or digit"
 
 T = TypeVar("T")
 
@@ -106,6 +110,27 @@ class Fields:
 
     def opt_text(self, key: str) -> str | None:
         return None if self.data.get(key) is None else self.text(key)
+
+    def name(self, key: str, default: str | _Missing = MISSING) -> str:
+        """A model, method or tap name: held to the one name rule (``engine.api.names``), because every
+        front-end shows it and brackets or control characters there would be read as markup or
+        terminal escapes. An absent key gives ``default``, which is not checked."""
+        if key not in self.data and not isinstance(default, _Missing):
+            return default
+        value = self.text(key)
+        if not is_valid_id("name", value):
+            raise self.error(key, NAME_RULE, value)
+        return value
+
+    def opt_name(self, key: str) -> str | None:
+        return None if self.data.get(key) is None else self.name(key)
+
+    def key_names(self) -> list[str]:
+        """This object's keys, each a name under the same rule (e.g. a map from model to tap)."""
+        for key in self.data:
+            if not is_valid_id("name", key):
+                raise KdcamError(f"{self.where}: key {key!r}: expected {NAME_RULE}")
+        return list(self.data)
 
     def integer(self, key: str, default: int | _Missing = MISSING, minimum: int | None = None,
                 maximum: int | None = None) -> int:
