@@ -180,3 +180,18 @@ def test_the_analysis_summary_keeps_each_model_on_one_line_and_tells_twins_apart
     assert all(float(value) > 1 or float(value) == 0 for value in accuracy)  # percent, not a fraction
     sanity = "\n".join(lines[next(i for i, line in enumerate(lines) if line.startswith("randomisation check")):])
     assert f"of {len(ZOO)} models passed" in sanity and "FAILED: teacher" in sanity  # the random-weight teacher
+
+
+def test_markup_in_file_text_is_printed_as_written(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """A dataset spec is free text from a file: ``[/bold]`` in it made Rich's markup parser raise."""
+    monkeypatch.setenv("COLUMNS", "200")
+    ws = workspace_copy(tmp_path / "ws")
+    results = ws / "analyses" / ANALYSIS_ID / "results.json"
+    doc = json.loads(results.read_text())
+    doc["dataset"]["spec"] = "[/bold]spec"
+    results.write_text(json.dumps(doc))
+    assert _kdcam(ws, "analyses", "list") == 0
+    assert "[/bold]spec" in capsys.readouterr().out
+    assert _kdcam(ws, "analyses", "inspect", ANALYSIS_ID) == 0
+    assert "images of [/bold]spec" in capsys.readouterr().out

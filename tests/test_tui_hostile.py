@@ -146,6 +146,21 @@ def corrupt_arrays(ws: Path) -> None:
     truncate(copy_analysis(ws, "bad-per-image") / "per_image.npz")
 
 
+def markup_in_file_text(ws: Path) -> None:
+    """Text a front-end shows, written as Rich/Textual markup: a closing tag that closes nothing made
+    the markup parser raise inside a table cell, closing the app. Free text (dataset spec, class
+    names) must show as written; names that must be names make their file unreadable, named."""
+    edit_json(ws / "checkpoints" / "teacher.json", setting("dataset", "[/]shapes[red]"))
+    bad_checkpoint(ws, "bad-markup", "accuracy", "[/]")
+
+    def hostile_text(data: Any) -> Any:
+        data["dataset"]["spec"] = "[/bold]spec"
+        data["dataset"]["class_names"][0] = "[/]c0"
+        return data
+
+    edit_json(ws / "analyses" / ANALYSIS_ID / "results.json", hostile_text)
+
+
 RESULTS_SHOWN = ["analysis fixture-gradcam", "analysis bad-n", "analysis bad-pair", "results.json"]
 KINDS = {
     "checkpoint-json": Kind(corrupt_checkpoints, {
@@ -160,6 +175,9 @@ KINDS = {
     }, analysis_readable=False),
     "analysis-arrays": Kind(corrupt_arrays, {}, browse=[("bad-images", "images.npy"),
                                                          ("bad-per-image", "per_image.npz")]),
+    "markup-in-file-text": Kind(markup_in_file_text, {
+        "checkpoints": ["bad-markup.json"], "leaderboard": ["[/bold]spec"], "browser": ["[/]c0"],
+    }),
 }
 
 

@@ -146,6 +146,8 @@ def _names(text: str) -> tuple[str, ...]:
 def print_where_to_look(results: AnalysisResults, workspace: str) -> None:
     """For students that look elsewhere (band Acceptable or worse): the command that retrains them with
     the methods that distil where to look, from the same teacher."""
+    from rich.markup import escape
+
     from engine.api.followup import where_to_look_hints
     from engine.cli.output import console
 
@@ -153,7 +155,7 @@ def print_where_to_look(results: AnalysisResults, workspace: str) -> None:
     if not hints:
         return
     out = console()
-    names = ", ".join(f"{pair.method or pair.student} ({pair.band})" for pair, _ in hints)
+    names = escape(", ".join(f"{pair.method or pair.student} ({pair.band})" for pair, _ in hints))
     out.print(f"[bold]where to look:[/] {names} look elsewhere than the teacher; train students that distil "
               "its class activation maps (cat) and align their Grad-CAMs to its (xa) with:", highlight=False)
     for _, command in hints:

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from rich.markup import escape
+
 from engine.api.bands import band_style
 from engine.api.catalogue import BANDED_METRICS, SANITY_PASS_BELOW
 from engine.api.display import shorten_all
@@ -41,7 +43,6 @@ def summary_table(title: str, headers: Sequence[str], rows: Sequence[Sequence[st
     """A table of ``rows`` (Rich markup in every cell but the first) on one line each: the first
     column's names shortened against each other to what the other columns leave of ``width``;
     ``marks`` (name -> e.g. "·base") follow a name whole."""
-    from rich.markup import escape
     from rich.table import Table
     from rich.text import Text
 
@@ -99,8 +100,9 @@ def heading(results: AnalysisResults) -> str:
     layers = sorted(set(results.cam.layers.values()))
     layer = layers[0] if len(layers) == 1 else "each model's own layer"
     data = results.dataset
-    return (f"[bold]analysis {results.id}[/]: {results.cam.method} at {layer}, target {results.cam.target}, "
-            f"{data.n} {data.split} images of {data.spec}")
+    return (f"[bold]analysis {escape(results.id)}[/]: " +
+            escape(f"{results.cam.method} at {layer}, target {results.cam.target}, {data.n} {data.split} images of "
+                   f"{data.spec}"))
 
 
 def print_analysis(results: AnalysisResults, path: str) -> None:
@@ -131,14 +133,14 @@ def print_analysis(results: AnalysisResults, path: str) -> None:
     if results.baseline is not None and teacher_gap is not None and teacher_gap.mean is not None:
         bounds = f" [{100 * teacher_gap.ci_low:+.1f}, {100 * teacher_gap.ci_high:+.1f}]" \
             if teacher_gap.ci_low is not None and teacher_gap.ci_high is not None else ""
-        out.print(f"teacher − baseline ({results.baseline}) accuracy: {100 * teacher_gap.mean:+.1f} points{bounds} "
+        out.print(f"teacher − baseline ({escape(results.baseline)}) accuracy: {100 * teacher_gap.mean:+.1f} points{bounds} "
                   f"(paired over {teacher_gap.n} images, 95% bootstrap interval)", highlight=False)
     if results.pairs:
         _print_pairs(results, wide)
         _print_differences(results, wide)
     for method, entries in (results.sanity.methods if results.sanity else {}).items():
         out.print(sanity_line(method, entries), highlight=False)
-    out.print(f"[green]analysis written to[/] {path}", highlight=False)
+    out.print(f"[green]analysis written to[/] {escape(path)}", highlight=False)
 
 
 def student_labels(results: AnalysisResults) -> dict[str, str]:
@@ -170,14 +172,14 @@ def sanity_line(method: str, entries: Mapping[str, SanityEntry]) -> str:
     similarities to their randomised copies' maps, and each model that failed or was not checked."""
     passed = sum(e.passed is True for e in entries.values())
     spearman = [e.spearman.mean for e in entries.values() if e.spearman.mean is not None]
-    text = f"randomisation check ({method}): {passed} of {len(entries)} models passed"
+    text = f"randomisation check ({escape(method)}): {passed} of {len(entries)} models passed"
     if spearman:
         text += (f" (Spearman to the maps of a randomised copy {min(spearman):.2f} to {max(spearman):.2f}; "
                  f"pass: under {SANITY_PASS_BELOW})")
     for name, entry in entries.items():
         if entry.passed is not True:
             verdict = "FAILED" if entry.passed is False else "not checked"
-            text += f"; {verdict}: {name} (Spearman {fmt(entry.spearman)})"
+            text += f"; {verdict}: {escape(name)} (Spearman {fmt(entry.spearman)})"
     return text
 
 
@@ -194,7 +196,7 @@ def _print_pairs(results: AnalysisResults, wide: bool) -> None:
                  for n in BANDED_METRICS]
         rows.append([label, f"[{band_style(pair.band)}]{pair.band}[/]", *cells, fmt(pair.agreement, interval=wide),
                      fmt(pair.output_kl, interval=wide)])
-    title = f"students vs teacher ({results.cam.method}, target {results.cam.target}; ·base: the baseline)"
+    title = escape(f"students vs teacher ({results.cam.method}, target {results.cam.target}; ·base: the baseline)")
     if not wide:
         title += " · means; 95% intervals in the report and the TUI"
     headers = ("student", "band", *(SHORT[n] for n in BANDED_METRICS), "agree", "out KL")
@@ -217,7 +219,7 @@ def _print_differences(results: AnalysisResults, wide: bool) -> None:
     width = console().width
     wide = wide and width >= 12 + 16 * len(columns)  # ±half-widths only where they fit
     columns = fit(columns, width, 16 if wide else 11)
-    title = (f"minus the baseline {results.baseline}: mean paired difference"
+    title = (f"minus the baseline {escape(results.baseline)}: mean paired difference"
              + (" ± 95% bootstrap half-width" if wide else " (intervals in the report, the TUI and --json)")
              + "; accuracy in points; * (green/red): its 95% interval excludes 0, better/worse")
     rows = [[label, *(difference(d.get(c), c, wide) for c in columns)] for label, d in diffs]
@@ -237,7 +239,7 @@ def print_aggregate(aggregated: SeedAggregate) -> None:
     marks = {row.method: BASELINE_MARK for row in aggregated.rows if row.role == "baseline"}
     rows = [[row.method, str(max((s.n for s in row.metrics.values()), default=0)),
              *(fmt(row.metrics.get(name), name, wide) for name in names)] for row in aggregated.rows]
-    out.print(summary_table(f"over {seeds} seeds ({aggregated.dataset}, {aggregated.cam}): mean ± 95% t half-width "
+    out.print(summary_table(f"over {seeds} seeds ({escape(aggregated.dataset)}, {escape(aggregated.cam)}): mean ± 95% t half-width "
                             "over seeds; ·base: the baseline", ("method", "n", *(SHORT[n] for n in names)), rows, out.width, marks))
     if aggregated.baseline is None:
         out.print("no baseline in these analyses: no differences to report", highlight=False)
@@ -255,7 +257,7 @@ def print_aggregate(aggregated: SeedAggregate) -> None:
             cells.append("–" if d is None else
                          f"{signed(d.stat, name, wide)} {d.better}/{d.stat.n}" + (f" ({d.significant})" if wide else ""))
         rows.append([row.method, *cells])
-    out.print(summary_table(f"minus {aggregated.baseline}, over seeds: mean paired difference ± 95% t half-width "
+    out.print(summary_table(f"minus {escape(aggregated.baseline)}, over seeds: mean paired difference ± 95% t half-width "
                             "(accuracy in points) · better in k/n seeds (j: significantly, in that seed's own "
                             "analysis)", ("method", *(f"Δ {SHORT[n].removesuffix(' %')}" for n in diffs)), rows,
                             out.width))

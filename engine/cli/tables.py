@@ -25,16 +25,18 @@ def fitted_table(title: str, columns: Sequence[Column], width: int, caption: str
     against their own cells so the part that tells names apart stays visible."""
     from rich import box
     from rich.table import Table
+    from rich.text import Text
 
     fitted = fit_columns(columns, width, gap=GAP)
-    table = Table(title=title, caption=caption, box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False,
-                  title_justify="left", caption_justify="left")
+    # plain text, never markup: names, paths and dataset specs come from files anyone may have written
+    table = Table(title=Text(title), caption=Text(caption) if caption else None, box=box.SIMPLE_HEAD,
+                  pad_edge=False, show_edge=False, title_justify="left", caption_justify="left")
     for column, size in fitted:
         table.add_column(column.header, justify="right" if column.header in RIGHT else "left", no_wrap=True,
                          overflow="ellipsis", width=size)
     cells = [column.fitted_cells(size) for column, size in fitted]
     for row in zip(*cells, strict=True):
-        table.add_row(*row)
+        table.add_row(*(Text(cell) for cell in row))
     return table
 
 

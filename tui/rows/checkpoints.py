@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rich.table import Table
+from rich.text import Text
 
 from engine.api.checkpoints import CheckpointMeta, UnreadableCheckpoint
 from engine.api.display import LAST_SUFFIX, group_twins
@@ -64,7 +65,7 @@ def inspect_table(meta: CheckpointMeta, taps: list[TapInfo] | None) -> Table:
     table = Table.grid(padding=(0, 2))
     table.add_column(style="bold")
     table.add_column()
-    rows = [
+    rows: list[tuple[str, str | Text]] = [
         ("name", meta.name),
         ("model", f"{meta.arch} ×{meta.width:g}, {meta.num_classes} classes, "
                   f"{meta.in_channels}x{meta.input_size}x{meta.input_size}, {fmt.params(meta.params)} params"),
@@ -82,11 +83,11 @@ def inspect_table(meta: CheckpointMeta, taps: list[TapInfo] | None) -> Table:
     if meta.model_def:
         rows.append(("model def", meta.model_def))
     if taps is None:
-        rows.append(("taps", "[dim]enter or t lists the feature taps[/dim]"))
+        rows.append(("taps", Text("enter or t lists the feature taps", style="dim")))
     else:
         rows.append(("taps", "  ".join(f"{t.name} {t.channels}×{t.height}×{t.width}" for t in taps)))
     for key, value in rows:
-        table.add_row(key, value)
+        table.add_row(key, Text(value) if isinstance(value, str) else value)  # file text, never markup
     return table
 
 
@@ -95,7 +96,7 @@ def problem_table(row: CheckpointRow) -> Table:
     table = Table.grid(padding=(0, 2))
     table.add_column(style="bold")
     table.add_column()
-    table.add_row("name", row.name)
-    table.add_row("[red]unreadable[/red]", row.problem or "")
+    table.add_row("name", Text(row.name))
+    table.add_row("[red]unreadable[/red]", Text(row.problem or ""))
     table.add_row("", "[dim]fix or replace its .json file; the other checkpoints are unaffected[/dim]")
     return table

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from rich.markup import escape
 from rich.text import Text
 
 from engine.api.analyses import AnalysisInfo
@@ -189,7 +190,7 @@ def analysis_bar(results: AnalysisResults) -> str:
         lead = (f" ({100 * gap.mean:+.1f} [{100 * gap.ci_low:+.1f}, {100 * gap.ci_high:+.1f}] vs "
                 f"baseline {results.baseline})")
     return (f"teacher [b]{teacher.name}[/b] acc % {stat_text(teacher.accuracy, True)}{lead} · "
-            f"{dataset.spec} {dataset.split} n={dataset.n} · "
+            f"{escape(dataset.spec)} {dataset.split} n={dataset.n} · "
             f"CAM {cam.method} target {cam.target} layer {','.join(layers) or '?'}")
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 from textual import work
@@ -287,7 +288,7 @@ class BrowserScreen(KdcamScreen):
                 Text("✓", style="green") if preds[model_row, row] == labels[row] else Text("✗", style="red")
                 for model_row in (0, 1 + self.student))
             value = float(pearson[row]) if pearson is not None else math.nan
-            table.add_row(str(int(data.per_image["indices"][row])), self.short_class(int(labels[row])), marks,
+            table.add_row(str(int(data.per_image["indices"][row])), Text(self.short_class(int(labels[row]))), marks,
                           "—" if math.isnan(value) else f"{value:.2f}", key=str(row))
         if keep in self.rows:
             table.move_cursor(row=self.rows.index(keep))
@@ -393,7 +394,7 @@ class BrowserScreen(KdcamScreen):
         # keys change comes first: a narrow panel cuts the end, which the list beside it shows.
         self.query_one("#panel-title", Label).update(
             f"{data.method} · target {self.target_label()} · {'overlay' if self.blend else 'heatmap'} · image "
-            f"{int(data.per_image['indices'][row])}, true {self.class_name(int(data.per_image['labels'][row]))}",
+            f"{int(data.per_image['indices'][row])}, true {escape(self.class_name(int(data.per_image['labels'][row])))}",
             layout=False)
         self.show_cards(row, layout)
         self.query_one("#image-metrics", Static).update(self.metrics_table(row), layout=False)
@@ -504,7 +505,7 @@ class BrowserScreen(KdcamScreen):
             return
         counts = np.bincount(data.per_image["labels"], minlength=len(data.class_names))
         options: list[tuple[str, object]] = [("all classes", None)]
-        options += [(f"{k}: {name} ({counts[k]} images)", k) for k, name in enumerate(data.class_names)]
+        options += [(f"{k}: {escape(name)} ({counts[k]} images)", k) for k, name in enumerate(data.class_names)]
 
         def picked(value: object) -> None:
             if value is not PickerDialog.CANCELLED and (value is None or isinstance(value, int)):
