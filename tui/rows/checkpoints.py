@@ -83,7 +83,7 @@ def inspect_table(meta: CheckpointMeta, taps: list[TapInfo] | None) -> Table:
     if meta.model_def:
         rows.append(("model def", meta.model_def))
     if taps is None:
-        rows.append(("taps", Text("enter or t lists the feature taps", style="dim")))
+        rows.append(("taps", Text.assemble(("enter or t lists the feature taps", "dim"))))
     else:
         rows.append(("taps", "  ".join(f"{t.name} {t.channels}×{t.height}×{t.width}" for t in taps)))
     for key, value in rows:

@@ -4,7 +4,7 @@ A checkpoint whose metadata cannot be read is listed, marked unreadable, with th
 
 from __future__ import annotations
 
-from rich.text import Text
+from rich.markup import escape
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -74,7 +74,7 @@ class CheckpointsScreen(KdcamScreen):
         self.rows = {row.name: row for row in rows}
         table.clear()
         for row in rows:
-            table.add_row(*(Text(cell) for cell in row.cells()), key=row.name)  # file text, never markup
+            table.add_row(*(escape(cell) for cell in row.cells()), key=row.name)  # file text, never markup
         if current in self.rows:
             table.move_cursor(row=table.get_row_index(current))
         self._show_inspect()

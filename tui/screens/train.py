@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -311,7 +312,7 @@ class TrainScreen(KdcamScreen):
         table = self.query_one("#jobs", DataTable)
         table.clear()
         for record in self.kdcam.board.of_type(*TRAIN_SPECS):
-            table.add_row(*queue_row(record))
+            table.add_row(*(Text(cell) for cell in queue_row(record)))  # job text quotes specs: never markup
         self.refresh_progress()
         self.show_empty_title()
 
@@ -334,9 +335,9 @@ class TrainScreen(KdcamScreen):
             status.update("no job running")
             return
         if progress is None:
-            status.update(f"{running.title}: starting")
+            status.update(Text(f"{running.title}: starting"))
             return
-        status.update(f"{running.title}: {progress.phase} {progress.done}/{progress.total} {progress.message}")
+        status.update(Text(f"{running.title}: {progress.phase} {progress.done}/{progress.total} {progress.message}"))
         bar.update(total=max(progress.total, 1), progress=progress.done)
 
     def job_event(self, event: JobEvent, record: JobRecord | None) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.markup import escape
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Label, ProgressBar
@@ -30,9 +31,9 @@ class JobStatus(Vertical):
             error = in_form_terms(record.error or "", record.spec.kind)
             line.update(f"[red]{escape(record.title)} failed:[/red] {escape(error)}")
         elif record.state != "running" or progress is None:
-            line.update(f"{record.title}: {record.state}")
+            line.update(Text(f"{record.title}: {record.state}"))
         else:
-            line.update(f"{record.title}: {progress.phase} {progress.done}/{progress.total} {progress.message}")
+            line.update(Text(f"{record.title}: {progress.phase} {progress.done}/{progress.total} {progress.message}"))
         if progress is not None:
             bar.update(total=max(progress.total, 1), progress=progress.done if record.state != "finished"
                        else progress.total)
