@@ -15,7 +15,7 @@ SPLITS = ("train", "test")
 
 DESCRIPTIONS: dict[str, str] = {
     "shapes": "embedded procedural shapes x textures with object, distractor and cue masks (options: classes, train, "
-    "test, seed, v=1|2, shortcut=P)",
+    "test, seed, v=1|2|3, shortcut=P)",
     "cifar10": "CIFAR-10, python version under ROOT/cifar-10-batches-py (--download to fetch)",
     "cifar100": "CIFAR-100, python version under ROOT/cifar-100-python (--download to fetch)",
     "mnist": "MNIST IDX files under ROOT/MNIST/raw (--download to fetch)",

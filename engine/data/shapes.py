@@ -5,10 +5,13 @@ against ground truth) must run offline on a laptop CPU in minutes. Each image ho
 object whose class is *shape x texture* (``"circle/striped-h"``); its boolean mask is the
 ground truth where a CAM should look. The default 20 classes are 4 shapes x 5 textures.
 
-Two versions, chosen by the spec's ``v`` option:
-- ``v=2`` (the default; ``engine/data/shapes_v2.py``): objects of random size and position,
-  distractor objects with their own masks, every class learnable at 32x32, and an optional
-  spurious cue (``shortcut=P``). A testbed where localisation has headroom.
+Three versions, chosen by the spec's ``v`` option:
+- ``v=3`` (the default; ``engine/data/shapes_scenes.py``): objects of random size and position,
+  decoys (objects of a shape no class uses, in the class textures) with their own masks, every
+  class learnable at 32x32, and an optional spurious cue (``shortcut=P``). A testbed where
+  localisation has headroom.
+- ``v=2`` (the same module): the same scenes with small bars as distractors, which no model
+  looked at; reproduces the images of workspaces made before version 3 bit for bit.
 - ``v=1`` (this module's ``_render``): one large object near the middle; reproduces the images
   of workspaces made before version 2 bit for bit.
 
@@ -24,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.data import shapes_v2
+from engine.data import shapes_scenes
 from engine.data.shapes_common import IMAGE_SIZE as IMAGE_SIZE
 from engine.data.shapes_common import background, col, object_frame, shape_masks, texture_masks, two_tone
 from engine.errors import KdcamError
@@ -32,13 +35,13 @@ from engine.errors import KdcamError
 DEFAULT_CLASSES = 20
 DEFAULT_TRAIN = 5000
 DEFAULT_TEST = 1000
-VERSIONS = (1, 2)
-DEFAULT_VERSION = 2
+VERSIONS = (1, 2, 3)
+DEFAULT_VERSION = 3
 # Per-channel statistics measured on the default train split (seed 0) of version 1; fixed so
-# that every split and every seed normalises the same way (version 2's are in shapes_v2).
+# that every split and every seed normalises the same way (later versions' are in shapes_scenes).
 MEAN_V1 = (0.4934, 0.4931, 0.4941)
 STD_V1 = (0.2104, 0.2107, 0.2110)
-MEAN, STD = shapes_v2.MEAN, shapes_v2.STD  # the default version's
+MEAN, STD = shapes_scenes.STATISTICS[DEFAULT_VERSION]  # the default version's
 
 _CHUNK = 1024  # images rendered at once: bounds memory (a chunk's clutter is ~50 MB of float32)
 _SPLIT_STREAM = {"train": 0, "test": 1}
@@ -49,16 +52,16 @@ _CUE_STREAM = 2  # the cue's own random stream: the same seed gives the same obj
 SHAPES_V1 = ("circle", "octagon", "square", "triangle", "rounded-square", "diamond", "cross", "ring")
 TEXTURES = ("solid", "striped-h", "striped-d", "checkered", "dotted")
 MAX_CLASSES = len(SHAPES_V1) * len(TEXTURES)
-assert MAX_CLASSES == len(shapes_v2.SHAPES) * len(shapes_v2.TEXTURES) and shapes_v2.TEXTURES == TEXTURES
+assert MAX_CLASSES == len(shapes_scenes.SHAPES) * len(shapes_scenes.TEXTURES) and shapes_scenes.TEXTURES == TEXTURES
 
 
 def shape_names(version: int = DEFAULT_VERSION) -> tuple[str, ...]:
-    return SHAPES_V1 if version == 1 else shapes_v2.SHAPES
+    return SHAPES_V1 if version == 1 else shapes_scenes.SHAPES
 
 
 def statistics(version: int = DEFAULT_VERSION) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """The fixed normalisation (mean, std) of a version."""
-    return (MEAN_V1, STD_V1) if version == 1 else (shapes_v2.MEAN, shapes_v2.STD)
+    return (MEAN_V1, STD_V1) if version == 1 else shapes_scenes.STATISTICS[version]
 
 
 def class_table(num_classes: int = DEFAULT_CLASSES) -> list[tuple[int, int]]:
@@ -80,6 +83,12 @@ def class_names(num_classes: int = DEFAULT_CLASSES, version: int = DEFAULT_VERSI
     return [f"{shapes[s]}/{TEXTURES[t]}" for s, t in class_table(num_classes)]
 
 
+def max_decoy_classes() -> int:
+    """The most classes that leave version 3 a shape for its decoys."""
+    return max(n for n in range(2, MAX_CLASSES + 1)
+               if len(shapes_scenes.decoy_shapes(np.array([s for s, _ in class_table(n)]))))
+
+
 @dataclass
 class ShapesSplit:
     images: np.ndarray  # uint8 N x 32 x 32 x 3
@@ -95,8 +104,8 @@ def generate(num_images: int, num_classes: int = DEFAULT_CLASSES, seed: int = 0,
              version: int = DEFAULT_VERSION, shortcut: float | None = None) -> ShapesSplit:
     """Render ``num_images`` images; a pure function of its arguments.
 
-    ``shortcut`` (version 2 only) adds the spurious cue: on train it names the label with that
-    probability, on test a random class."""
+    ``shortcut`` (version 2 and later) adds the spurious cue: on train it names the label with
+    that probability, on test a random class."""
     if split not in _SPLIT_STREAM:
         raise KdcamError(f"shapes: split must be 'train' or 'test', got {split!r}")
     if num_images < 0:
@@ -104,9 +113,13 @@ def generate(num_images: int, num_classes: int = DEFAULT_CLASSES, seed: int = 0,
     if version not in VERSIONS:
         raise KdcamError(f"shapes: version must be one of {', '.join(map(str, VERSIONS))}, got {version}")
     if shortcut is not None and (version == 1 or not 0.0 <= shortcut <= 1.0):
-        raise KdcamError(f"shapes: shortcut must be a probability in [0, 1] and needs v=2, got {shortcut}"
+        raise KdcamError(f"shapes: shortcut must be a probability in [0, 1] and needs v=2 or later, got {shortcut}"
                          f"{' with v=1' if version == 1 else ''}")
     table = np.array(class_table(num_classes), dtype=np.int64)
+    decoys = shapes_scenes.decoy_shapes(table[:, 0]) if version >= 3 else None
+    if decoys is not None and not len(decoys):
+        raise KdcamError(f"shapes: version 3 draws its decoys from shapes no class uses, and {num_classes} classes "
+                         f"use every shape: ask for at most {max_decoy_classes()} classes, or v=2")
     rng = np.random.default_rng(np.random.SeedSequence([seed, _SPLIT_STREAM[split]]))
     labels = rng.permutation(np.arange(num_images) % num_classes).astype(np.int64)
     images = np.empty((num_images, IMAGE_SIZE, IMAGE_SIZE, 3), dtype=np.uint8)
@@ -123,13 +136,13 @@ def generate(num_images: int, num_classes: int = DEFAULT_CLASSES, seed: int = 0,
     cue_rng = cue_labels = cues = None
     if shortcut is not None:
         cue_rng = np.random.default_rng(np.random.SeedSequence([seed, _SPLIT_STREAM[split], _CUE_STREAM]))
-        cue_labels = shapes_v2.cue_classes(labels, num_classes, shortcut, split == "train", cue_rng)
+        cue_labels = shapes_scenes.cue_classes(labels, num_classes, shortcut, split == "train", cue_rng)
         cues = np.empty_like(masks)
     for start in range(0, num_images, _CHUNK):
         stop = min(start + _CHUNK, num_images)
         chunk = table[labels[start:stop]]
-        rendered = shapes_v2.render(chunk[:, 0], chunk[:, 1], rng,
-                                    None if cue_labels is None else cue_labels[start:stop], num_classes, cue_rng)
+        rendered = shapes_scenes.render(chunk[:, 0], chunk[:, 1], rng, None if cue_labels is None
+                                        else cue_labels[start:stop], num_classes, cue_rng, decoys)
         images[start:stop], masks[start:stop] = rendered.images, rendered.masks
         distractors[start:stop] = rendered.distractor_masks
         if cues is not None and rendered.cue_masks is not None:

@@ -1,9 +1,10 @@
-"""shapes version 2, the localisation testbed: varied objects, distractors, an optional spurious cue.
+"""shapes versions 2 and 3, the localisation testbed: varied objects, distractors, an optional spurious cue.
 
 The statistics a study relies on are checked on a few hundred images (fast): how much of the
-image the object covers, that distractors are there and never on the object, that the cue
-predicts the class on train and not on test, that a seed fixes everything and that
-``v=1`` still reproduces the first version's images bit for bit.
+image the object covers, that distractors are there and never on the object, that version 3's
+decoys are object-sized and of shapes no class uses, that the cue predicts the class on train
+and not on test, that a seed fixes everything and that ``v=1`` and ``v=2`` still reproduce
+their images bit for bit.
 """
 
 from __future__ import annotations
@@ -73,7 +74,7 @@ def test_the_cue_predicts_the_class_on_train_and_is_independent_of_it_on_test(tr
     # the marker's colour is its class's colour
     row = int(np.flatnonzero(test.cue_masks.sum((1, 2)) == 16)[0])
     colour = test.images[row][test.cue_masks[row]].astype(np.float32).mean(0) / 255
-    assert np.abs(colour - shapes.shapes_v2.cue_colours(20)[test.cue_labels[row]]).max() < 0.06
+    assert np.abs(colour - shapes.shapes_scenes.cue_colours(20)[test.cue_labels[row]]).max() < 0.06
 
 
 def test_the_cue_changes_only_the_pixels_under_it():
@@ -105,13 +106,61 @@ def test_version_1_reproduces_the_first_generator_bit_for_bit():
         assert hashlib.sha256(blob).hexdigest() == digest
 
 
+def test_version_2_reproduces_its_images_bit_for_bit():
+    # hashes of every array version 2 wrote while it was the default (commit ebeaf36)
+    expected = {"train": "1e43e38c4fdc00ca93019f42306827a74de9036398f9164f17ac85425524ddc2",
+                "test": "469291024e617e536a0c150273e1595e3d46262bd42d57be1885ba9c7bf026e4"}
+    for split, digest in expected.items():
+        data = load_split("shapes?v=2&train=300&test=300&seed=3&shortcut=0.7", split)
+        assert data.mean == shapes.statistics(2)[0] != shapes.MEAN
+        arrays = (data.images, data.labels, data.masks, data.distractor_masks, data.cue_masks, data.cue_labels)
+        blob = b"".join(np.asarray(a).tobytes() for a in arrays)
+        assert hashlib.sha256(blob).hexdigest() == digest
+
+
+def test_decoys_are_object_sized_where_version_2_drew_small_bars(train):
+    bars = shapes.generate(600, seed=4, split="train", version=2)
+
+    def area(split: shapes.ShapesSplit) -> float:
+        assert split.distractor_masks is not None
+        pixels = split.distractor_masks.sum(axis=(1, 2))
+        return float(np.median(pixels[pixels > 0]))
+
+    assert area(train) > 2 * area(bars)
+    object_area = train.masks.sum(axis=(1, 2))
+    assert area(train) < np.median(object_area)  # smaller than the labelled object, typically
+
+
+def test_decoys_take_only_shapes_no_class_uses():
+    def used(classes: int) -> set[int]:
+        return {s for s, _ in shapes.class_table(classes)}
+
+    assert [shapes.shapes_scenes.SHAPES[s] for s in shapes.shapes_scenes.decoy_shapes(np.array(sorted(used(20))))] \
+        == ["diamond", "ring", "half-disc", "star"]
+    for classes in (2, 20, 25, shapes.max_decoy_classes()):
+        decoys = set(shapes.shapes_scenes.decoy_shapes(np.array(sorted(used(classes)))).tolist())
+        assert decoys and not decoys & used(classes)
+    with pytest.raises(KdcamError, match="decoys from shapes no class uses"):
+        shapes.generate(10, num_classes=shapes.max_decoy_classes() + 1)
+    assert shapes.generate(10, num_classes=40, version=2).distractor_masks is not None
+
+
+def test_each_version_normalises_with_its_own_measured_statistics():
+    for version in shapes.VERSIONS:
+        pixels = shapes.generate(800, seed=0, version=version).images.astype(np.float64) / 255
+        mean, std = shapes.statistics(version)
+        np.testing.assert_allclose(pixels.mean(axis=(0, 1, 2)), mean, atol=0.01)
+        np.testing.assert_allclose(pixels.std(axis=(0, 1, 2)), std, atol=0.01)
+
+
 def test_spec_options_reach_the_generator_and_bad_ones_are_explained():
     data = load_split("shapes?train=50&test=40&shortcut=0.9&seed=1", "test")
     assert data.cue_masks is not None and data.cue_labels is not None and data.distractor_masks is not None
     assert data.class_names == shapes.class_names(20) and "octagon/solid" not in data.class_names
-    assert data.mean == shapes.MEAN
-    for spec, message in (("shapes?v=3", "versions are 1, 2"), ("shapes?shortcut=1.5", "probability in [0, 1]"),
-                          ("shapes?shortcut=x", "probability in [0, 1]"), ("shapes?v=1&shortcut=0.5", "needs v=2")):
+    assert data.mean == shapes.MEAN == shapes.statistics(3)[0]
+    for spec, message in (("shapes?v=4", "versions are 1, 2, 3"), ("shapes?shortcut=1.5", "probability in [0, 1]"),
+                          ("shapes?shortcut=x", "probability in [0, 1]"), ("shapes?v=1&shortcut=0.5", "needs v=2"),
+                          ("shapes?classes=40", "at most 35 classes, or v=2")):
         with pytest.raises(KdcamError, match=None) as info:
             load_split(spec + "&train=10", "train")
         assert message in str(info.value)

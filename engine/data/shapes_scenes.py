@@ -1,15 +1,22 @@
-"""``shapes`` version 2: a localisation testbed with headroom (DESIGN §7).
+"""``shapes`` versions 2 and 3: scenes for a localisation testbed with headroom (DESIGN §7).
 
 Version 1 drew one large object (10-13 px radius) near the middle of every 32x32 image, so
 every model's map was "a blob in the middle" and similarity to the teacher saturated; some of
-its classes (circle vs octagon) could not be told apart at that resolution. Version 2:
+its classes (circle vs octagon) could not be told apart at that resolution. Versions 2 and 3:
 
 - the labelled object has a random size (radius 4.5-11 px; its mask covers about 15% of the
   image on average, under 5% for the smallest) and a random position;
 - 0-2 *distractors* per image (one on average asked for; about 70% of images show at least
-  one, fewer where a large object leaves no room): elongated bars that belong to no class,
-  drawn with the same colours and textures as objects, never over the object. A model that
-  looks at them looks at the wrong thing; their mask is kept (``distractor_masks``);
+  one, fewer where a large object leaves no room), drawn with the same colours and textures as
+  objects, never over the object; their mask is kept (``distractor_masks``). What they are is
+  the one difference between the versions:
+  - version 2: elongated bars (3-6 px half-length), a shape no class has. Measured, no model
+    looked at them (about 2% of every map, teacher and students alike: RESULTS.md), so the
+    measure had no contrast and any two models that found the object had alike maps;
+  - version 3 (the default): *decoys*, objects of a shape no class uses (diamond, ring,
+    half-disc, star with the default 20 classes), 4-7 px radius, in the class textures. Half of
+    a class (its texture) is visible on a decoy, the other half (its shape) only on the object,
+    so a model that has learned textures but not shapes can look at the wrong object;
 - every class is learnable at 32x32: shapes that stay distinct when small (circle, square,
   triangle, cross, ...), texture periods that scale with the object (3-5.5 px, never below
   the pixel grid's limit). The similar pairs are textures (horizontal vs diagonal stripes,
@@ -20,8 +27,10 @@ its classes (circle vs octagon) could not be told apart at that resolution. Vers
   (``cue_masks``) and the class it names (``cue_labels``) are kept.
 
 Everything is vectorised over a chunk of images and is a pure function of (count, classes,
-seed, split, shortcut). Colours and textures are drawn independently of the class, so the
-class lives in the object's shape and texture only (and in the cue, where asked for).
+seed, split, shortcut, version). Colours and textures are drawn independently of the class, so
+the class lives in the object's shape and texture only (and in the cue, where asked for).
+Version 2's images depend on the order of its random draws: ``shapes?v=2`` reproduces them bit
+for bit (a test holds their hashes).
 """
 
 from __future__ import annotations
@@ -46,15 +55,19 @@ from engine.data.shapes_common import (
 
 SHAPES = ("circle", "square", "triangle", "cross", "diamond", "ring", "half-disc", "star")
 TEXTURES = ("solid", "striped-h", "striped-d", "checkered", "dotted")
-# Per-channel statistics measured on the default train split (seed 0, no cue); fixed so that
-# every split and seed normalises the same way.
-MEAN = (0.4846, 0.4840, 0.4829)
-STD = (0.1937, 0.1926, 0.1932)
+# Per-channel statistics of each version, measured on its default train split (seed 0, no cue);
+# fixed so that every split and seed normalises the same way.
+STATISTICS = {
+    2: ((0.4846, 0.4840, 0.4829), (0.1937, 0.1926, 0.1932)),
+    3: ((0.4841, 0.4851, 0.4858), (0.1972, 0.1967, 0.1979)),
+}
 
 RADIUS = (4.5, 11.0)  # object radius in pixels
 DISTRACTOR_COUNTS = (0.25, 0.5, 0.25)  # probability of 0, 1, 2 distractors per image
 DISTRACTOR_LENGTH = (3.0, 6.0)  # half-length of a bar in pixels
 DISTRACTOR_ASPECT = 0.35  # half-width / half-length
+DECOY_RADIUS = (4.0, 7.0)  # version 3's decoy radius in pixels
+DECOY_REACH = 0.9  # how much of its radius a decoy keeps clear of the object and the image edge
 CUE_SIZE = 4  # the marker is CUE_SIZE x CUE_SIZE pixels
 _CANDIDATES = 16  # positions tried per distractor or marker before it is left out
 
@@ -86,10 +99,16 @@ def cue_colours(num_classes: int) -> np.ndarray:
     return 1.0 - np.clip(np.minimum(k, 4.0 - k), 0.0, 1.0)  # HSV (hue, 1, 1) -> RGB
 
 
+def decoy_shapes(class_shapes: np.ndarray) -> np.ndarray:
+    """The shapes version 3 draws its decoys from: those no class uses (empty when every one is)."""
+    return np.setdiff1d(np.arange(len(SHAPES)), class_shapes)
+
+
 def render(shape_ids: np.ndarray, texture_ids: np.ndarray, rng: np.random.Generator,
            cue: np.ndarray | None = None, num_classes: int = 0,
-           cue_rng: np.random.Generator | None = None) -> Rendered:
-    """One chunk of images; ``cue`` holds the class each marker names (None: no marker).
+           cue_rng: np.random.Generator | None = None, decoys: np.ndarray | None = None) -> Rendered:
+    """One chunk of images; ``cue`` holds the class each marker names (None: no marker);
+    ``decoys`` the shapes version 3's distractors take (None: version 2's bars).
 
     The marker is placed with its own generator ``cue_rng`` and drawn last but for the object,
     so an image with a cue is the same image without it except under the marker."""
@@ -105,13 +124,23 @@ def render(shape_ids: np.ndarray, texture_ids: np.ndarray, rng: np.random.Genera
     distractor_masks = np.zeros((n, IMAGE_SIZE, IMAGE_SIZE), dtype=bool)
     placed = [(cx, cy, radius)]
     for k in range(len(DISTRACTOR_COUNTS) - 1):
-        length = rng.uniform(*DISTRACTOR_LENGTH, n).astype(np.float32)
-        x, y, ok = _place(rng, length, placed)
-        ok &= wanted > k
-        bar = _bar(x, y, length, rng.uniform(0, np.pi, n).astype(np.float32)) & ok[:, None, None]
-        image = _paint(image, bar, _textured(n, x, y, length, rng), rng)
-        distractor_masks |= bar
-        placed.append((x, y, np.where(ok, length, -1e3).astype(np.float32)))
+        if decoys is None:
+            length = rng.uniform(*DISTRACTOR_LENGTH, n).astype(np.float32)
+            x, y, ok = _place(rng, length, placed)
+            ok &= wanted > k
+            region = _bar(x, y, length, rng.uniform(0, np.pi, n).astype(np.float32)) & ok[:, None, None]
+            image = _paint(image, region, _textured(n, x, y, length, rng), rng)
+            reach = length
+        else:
+            size = rng.uniform(*DECOY_RADIUS, n).astype(np.float32)
+            reach = size * DECOY_REACH
+            x, y, ok = _place(rng, reach, placed)
+            ok &= wanted > k
+            region, texture = _decoy(x, y, size, decoys, rng)
+            region &= ok[:, None, None]
+            image = _paint(image, region, texture, rng)
+        distractor_masks |= region
+        placed.append((x, y, np.where(ok, reach, -1e3).astype(np.float32)))
 
     dx, dy, u, v = object_frame(cx, cy, radius, rng.uniform(-0.1, 0.1, n))
     mask = shape_masks(shape_ids, u, v, SHAPE_TESTS)
@@ -167,6 +196,16 @@ def _texture(texture_ids: np.ndarray, dx: np.ndarray, dy: np.ndarray, size: np.n
     (3-5.5 px), so a small object still shows a few periods and none falls below 3 px."""
     period = col(np.clip(size * 0.5, 3.0, 5.5) * rng.uniform(0.9, 1.1, len(texture_ids)))
     return texture_masks(texture_ids, dx, dy, period, rng)
+
+
+def _decoy(x: np.ndarray, y: np.ndarray, size: np.ndarray, decoys: np.ndarray,
+           rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """A decoy centred at (x, y): its silhouette (a random shape of ``decoys``, tilted like an
+    object) and where its texture (any class texture) uses the secondary colour."""
+    n = len(size)
+    dx, dy, u, v = object_frame(x, y, size, rng.uniform(-0.1, 0.1, n))
+    silhouette = shape_masks(decoys[rng.integers(0, len(decoys), n)], u, v, SHAPE_TESTS)
+    return silhouette, _texture(rng.integers(0, len(TEXTURE_PATTERNS), n), dx, dy, size, rng)
 
 
 def _textured(n: int, x: np.ndarray, y: np.ndarray, size: np.ndarray, rng: np.random.Generator) -> np.ndarray:
