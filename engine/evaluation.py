@@ -16,6 +16,7 @@ from engine.api.workspace import Workspace
 from engine.checkpoints.store import CheckpointStore
 from engine.data import ImageSet, load_split
 from engine.data.loader import DeviceLoader
+from engine.data.registry import check_shapes_version
 from engine.device import resolve_device
 from engine.errors import KdcamError
 from engine.jobs import JobContext
@@ -47,6 +48,7 @@ def evaluate_checkpoint(store: CheckpointStore, name: str, imageset: ImageSet, d
     if len(imageset) == 0:
         raise KdcamError(f"dataset {imageset.name!r} split {imageset.split!r} has no images")
     meta = store.meta(name)
+    check_shapes_version(imageset.name, name, meta.mean, meta.std)
     if imageset.channels != meta.in_channels or imageset.image_size != meta.input_size:
         raise KdcamError(f"checkpoint {name!r} takes {meta.in_channels}x{meta.input_size}x{meta.input_size} images "
                          f"but {imageset.name!r} has {imageset.channels}x{imageset.image_size}x{imageset.image_size}")

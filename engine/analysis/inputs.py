@@ -18,6 +18,7 @@ from engine.api.workspace import Workspace
 from engine.cam import METHODS, resolve_tap
 from engine.checkpoints.store import CheckpointStore
 from engine.data import ImageSet, load_split
+from engine.data.registry import check_shapes_version
 from engine.device import resolve_device
 from engine.errors import KdcamError
 from engine.models import TappedModel
@@ -76,6 +77,8 @@ def load_inputs(spec: AnalyzeSpec, ws: Workspace) -> AnalysisInputs:
     baseline = _baseline(spec, metas[1:])
     _check_class_counts(metas)
     _check_target(spec.target, metas[0])
+    for meta in metas:
+        check_shapes_version(spec.dataset, meta.name, meta.mean, meta.std)
     imageset = load_split(spec.dataset, spec.split, ws.data)
     rows, selection = _select_rows(spec, imageset)
     _check_labels(imageset, metas[0])

@@ -7,15 +7,17 @@ typo never silently trains on the defaults.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
+
+import numpy as np
 
 from engine.api.datasets import DESCRIPTIONS, SPLITS, DatasetSpec, parse_spec
 from engine.data import ImageSet
 from engine.errors import KdcamError
 from engine.limits import MAX_DATA_BYTES, MAX_IMAGES
 
-__all__ = ["SPLITS", "DatasetSpec", "describe_datasets", "load_split", "parse_spec"]
+__all__ = ["SPLITS", "DatasetSpec", "check_shapes_version", "describe_datasets", "load_split", "parse_spec"]
 
 
 def load_split(spec: str, split: str, root: Path = Path("data"), download: bool = False) -> ImageSet:
@@ -63,6 +65,27 @@ def shapes_version(spec: DatasetSpec) -> int:
     if version not in shapes.VERSIONS:
         raise KdcamError(f"dataset shapes: option v={version}: versions are {', '.join(map(str, shapes.VERSIONS))}")
     return version
+
+
+def check_shapes_version(dataset: str, checkpoint: str, mean: Sequence[float], std: Sequence[float]) -> None:
+    """Refuse to pair a checkpoint trained on one ``shapes`` version with another version's images.
+
+    A checkpoint records ``dataset: "shapes"`` whatever the default version was when it was
+    trained, so a workspace made before a version change would silently be analysed on other
+    images. Its normalisation tells the version apart: each version's statistics are fixed, and
+    training copies them into the checkpoint. Imported models (other statistics) are not checked."""
+    spec = parse_spec(dataset)
+    if spec.kind != "shapes" or len(mean) != 3 or len(std) != 3:
+        return
+    from engine.data import shapes
+
+    wanted = shapes_version(spec)
+    trained = next((v for v in shapes.VERSIONS if np.allclose(shapes.statistics(v), (mean, std), rtol=0, atol=5e-5)),
+                   None)
+    if trained is not None and trained != wanted:
+        raise KdcamError(f"checkpoint {checkpoint!r} was trained on shapes version {trained} (its normalisation is "
+                         f"that version's) but {dataset!r} is version {wanted}: give the dataset as "
+                         f"'shapes?v={trained}' (for example --dataset 'shapes?v={trained}')")
 
 
 def _shortcut(spec: DatasetSpec) -> float | None:

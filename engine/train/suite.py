@@ -26,6 +26,7 @@ from engine.api.workspace import Workspace, read_json
 from engine.checkpoints.building import build_from_meta
 from engine.checkpoints.store import CheckpointStore
 from engine.data import ImageSet, load_split
+from engine.data.registry import check_shapes_version
 from engine.device import resolve_device
 from engine.distill import Distiller, TrainingSet, build_distiller, check_method
 from engine.distill.base import resolve_options
@@ -188,6 +189,7 @@ def load_teacher(session: Session, name: str) -> TappedModel:
     """A stored teacher, checked against the dataset's classes; frozen, on the training device."""
     model, meta = session.store.load(name, device="cpu")
     data = session.train_set
+    check_shapes_version(session.spec.dataset, name, meta.mean, meta.std)
     if meta.num_classes != data.num_classes:
         raise KdcamError(f"teacher checkpoint {name!r} has {meta.num_classes} classes but {data.name!r} has "
                          f"{data.num_classes}; distil on the dataset the teacher was trained on")
