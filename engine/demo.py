@@ -36,8 +36,8 @@ TEACHER_DIR = Path(__file__).parent / "demo_data"
 TEACHER_COMMAND = ("kdcam -w W train --recipe demo --methods si --seed 0   # then vgg16-shapes-demo-s0 "
                    "(the best-on-validation epoch) is the teacher, renamed")
 #: (analysis name, CAM method, target, layer): the first is the one the report is made from. The
-#: last stage's maps are 4x4 on a 32-pixel image, so any two models that look near the object have
-#: alike maps there; stage 3 (8x8) is where the models' maps can be told apart (RESULTS.md).
+#: last stage's maps are 4x4 on a 32-pixel image; stage 3's (8x8) show whether what a student
+#: shares with the teacher there holds at a finer scale (RESULTS.md).
 ANALYSES: tuple[tuple[str, str, str, str | None], ...] = (
     ("demo-gradcam", "gradcam", "label", None),
     ("demo-gradcam-stage3", "gradcam", "label", "stage3"),

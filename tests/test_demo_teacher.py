@@ -47,7 +47,7 @@ def test_a_checkpoint_trained_on_another_shapes_version_is_refused_with_the_spec
     with pytest.raises(KdcamError, match=r"trained on shapes version 3 .* 'shapes\?v=3'"):
         run_eval_job(spec, JobContext("test", lambda event: None, threading.Event()))
     v2_mean, v2_std = shapes.statistics(2)
-    with pytest.raises(KdcamError, match=r"version 2 .*--dataset 'shapes\?v=2'"):
+    with pytest.raises(KdcamError, match=r"version 2 .*use the dataset 'shapes\?v=2'"):
         check_shapes_version("shapes?train=10", "old-student", v2_mean, v2_std)
     check_shapes_version("shapes?v=2", "old-student", v2_mean, v2_std)
     check_shapes_version("shapes", "imported", (0.5, 0.5, 0.5), (0.25, 0.25, 0.25))  # not a shapes statistic

@@ -84,8 +84,8 @@ def check_shapes_version(dataset: str, checkpoint: str, mean: Sequence[float], s
                    None)
     if trained is not None and trained != wanted:
         raise KdcamError(f"checkpoint {checkpoint!r} was trained on shapes version {trained} (its normalisation is "
-                         f"that version's) but {dataset!r} is version {wanted}: give the dataset as "
-                         f"'shapes?v={trained}' (for example --dataset 'shapes?v={trained}')")
+                         f"that version's) but {dataset!r} is version {wanted}: use the dataset 'shapes?v={trained}' "
+                         "with it")
 
 
 def _shortcut(spec: DatasetSpec) -> float | None:
