@@ -377,7 +377,7 @@ class CamInfo:
 @dataclass(frozen=True)
 class MaskScores:
     """Ground-truth localisation of a model's own maps. The distractor and cue shares exist where the
-    dataset marks those regions (shapes v2); files written before them read as None."""
+    dataset marks those regions (shapes v2 and later); files written before them read as None."""
 
     pointing_game: Stat
     energy_in_mask: Stat

@@ -168,7 +168,7 @@ def models_table(source: AnalysisSource) -> str:
     return h.table(columns, rows, "models")
 
 
-#: where else a map can lie, on datasets that mark it (shapes v2)
+#: where else a map can lie, on datasets that mark it (shapes v2 and later)
 REGIONS = {"energy_on_distractors": "energy on distractors", "energy_on_cue": "energy on the cue"}
 #: the differences from the baseline the report shows, in order, with their labels
 DIFFERENCES = {"accuracy": "accuracy", **{m: METRIC_LABELS[m] for m in BANDED_METRICS},

@@ -50,13 +50,14 @@ RECIPES: dict[str, Recipe] = {
     "quick": Recipe("quick", 0.05, 0.9, 5e-4, 128, 30, "cosine"),
     # the embedded shapes dataset (5,000 training images): students at 1/16 width for 8 epochs, the
     # teacher at 1/8 width for 40 (a thinner or shorter-trained VGG-16 is barely better than the
-    # student, and KD needs a better teacher: 40 epochs reach ~97% on shapes v2, 8 student epochs
-    # ~45%); 7 students in minutes on a laptop CPU (the demo ships the teacher). CRD's K keeps the
-    # paper's negatives-to-images ratio (16384 of 50,000). Feature-matching weights are scaled so
-    # that the distillation term starts below the cross-entropy (~3 = ln 20) instead of swamping it
-    # for the whole of an 8-epoch run: the reference AT x1000 starts at ~31 and hints x100 at ~17
-    # against this teacher (the students then stay near 13% and at chance); x100 and x10 start
-    # at ~1.9 and ~1.7. The ``paper`` recipe keeps the reference weights (DESIGN §4).
+    # student, and KD needs a better teacher: 40 epochs reach ~95% on shapes v3 (~97% on v2), 8
+    # student epochs ~30% (~45%)); 7 students in minutes on a laptop CPU (the demo ships the teacher).
+    # CRD's K keeps the paper's negatives-to-images ratio (16384 of 50,000). Feature-matching weights
+    # are scaled so that the distillation term starts below the cross-entropy (~3 = ln 20) instead of
+    # swamping it for the whole of an 8-epoch run: the reference AT x1000 starts at ~31 and hints x100
+    # at ~17 against the v2 teacher (the students then stay near 13% and at chance); x100 and x10
+    # start at ~1.9 and ~1.7 (v3: epoch-1 means 3.0 and 1.7). The ``paper`` recipe keeps the reference weights
+    # (DESIGN §4).
     "demo": Recipe("demo", 0.05, 0.9, 5e-4, 64, 8, "cosine", width=0.0625, teacher_width=0.125, teacher_epochs=40,
                    method_defaults={"crd": {"num_negatives": 1638}, "at": {"at_weight": 100.0},
                                     "hints": {"hint_weight": 10.0}}),
