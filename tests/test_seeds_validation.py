@@ -202,3 +202,44 @@ def test_the_cli_prints_the_study_and_refuses_a_seed_group_without_seed_names(st
         args.handler(args)
     with pytest.raises(SystemExit):
         parser.parse_args(["-w", str(root), "analyze", "--teacher", "t", "--seeds", "1,1"])
+
+
+def test_results_tables_writes_the_seed_tables_from_what_aggregate_json_printed(study, capsys, tmp_path):
+    # RESULTS.md's tables come from docs/results_tables.py; it must read the CLI's real output
+    # (progress lines first) and print the numbers the aggregate holds, in percent where it says so
+    import argparse
+    import importlib.util
+
+    from engine.cli import analyze
+
+    spec = importlib.util.spec_from_file_location("results_tables", Path(__file__).parents[1] / "docs" /
+                                                  "results_tables.py")
+    assert spec is not None and spec.loader is not None
+    tables = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tables)
+    root, ids = study
+    parser = argparse.ArgumentParser(prog="kdcam")
+    parser.add_argument("--workspace", "-w", default=".")
+    analyze.register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["-w", str(root), "aggregate", *ids, "--json"])
+    assert args.handler(args) == 0
+    printed = tmp_path / "study.json"
+    printed.write_text(capsys.readouterr().out)
+    tables.main([str(printed)])
+    lines = capsys.readouterr().out.splitlines()
+    study_rows = tables.last_document(printed.read_text())["rows"]
+    kd = next(r for r in study_rows if r["method"] == "kd")
+    pearson = kd["metrics"]["pearson"]
+    assert pearson["ci_low"] < pearson["ci_high"]  # the seeds differ, so the interval is printed
+    assert next(line for line in lines if line.startswith("| si (baseline) |"))
+    kd_value = next(line for line in lines if line.startswith("| kd | ") and "·" not in line)
+    assert kd_value.split(" | ")[2] == (f"{pearson['mean']:.3f} [{pearson['ci_low']:.3f}, "
+                                        f"{pearson['ci_high']:.3f}]").replace("-", "−")
+    assert kd_value.split(" | ")[1] == f"{kd['metrics']['accuracy']['mean'] * 100:.1f}"  # the same in every seed
+    difference = kd["vs_baseline"]["accuracy"]
+    kd_difference = next(line for line in lines if line.startswith("| kd | ") and "·" in line)
+    assert kd_difference.split(" | ")[1].endswith(f"· {difference['better']}/3 ({difference['significant']})")
+    tables.main(["--analysis", str(root / "analyses" / ids[0] / "results.json")])
+    per_model = capsys.readouterr().out.splitlines()
+    assert per_model[0].startswith("| model | accuracy (%) | Δ (pts) | pointing game |")
+    assert [line.split(" | ")[0] for line in per_model[2:]] == ["| teacher", "| kd", "| si (baseline)"]
