@@ -5,6 +5,7 @@ analysis engine's Grad-CAM, and the spec/command a student that looks elsewhere 
 
 from __future__ import annotations
 
+import dataclasses
 import shlex
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from torch import nn
 from engine.api import catalogue
 from engine.api.analyses import load_results
 from engine.api.followup import looks_elsewhere, train_command, where_to_look_hints, where_to_look_spec
+from engine.api.results import AnalysisResults
 from engine.api.specs import DemoSpec, TrainSpec
 from engine.api.workspace import Workspace
 from engine.cam import compute_cams, postprocess
@@ -310,6 +312,26 @@ def test_analyze_prints_the_train_command_for_students_that_look_elsewhere(analy
     hints = where_to_look_hints(results, str(root))
     assert hints, "the synthetic analysis has a student with blank maps (band Problematic)"
     assert "where to look:" in out and all(command in " ".join(out.split()) for _, command in hints)
+
+
+def test_hints_name_only_the_where_to_look_methods_the_analysis_does_not_already_hold(analysis):
+    # an analysis of cat and xa students whose band is Acceptable must not send the user to train them again
+    root, analysis_id = analysis
+    results = load_results(root, analysis_id)
+    (pair, command), *_ = where_to_look_hints(results, str(root))
+    assert "--methods cat,xa" in command
+    flagged = next(m for m in results.models if m.name == pair.student)
+    other = next(m for m in results.models if m.role != "teacher" and m.name != flagged.name)
+    assert (other.arch, other.width) == (flagged.arch, flagged.width)
+
+    def relabelled(methods: dict[str, str]) -> AnalysisResults:
+        return dataclasses.replace(results, models=tuple(
+            dataclasses.replace(m, method=methods.get(m.name, m.method)) for m in results.models))
+
+    with_cat = relabelled({other.name: "cat+cat_weight0.045"})  # a variant counts as its method
+    assert [words[words.index("--methods") + 1] for words in
+            (shlex.split(c) for _, c in where_to_look_hints(with_cat, str(root)))] == ["xa"]
+    assert where_to_look_hints(relabelled({other.name: "cat", flagged.name: "xa"}), str(root)) == []
 
 
 def test_at_warm_up_ramps_the_reference_term_and_defaults_to_none():

@@ -50,14 +50,26 @@ def train_command(spec: TrainSpec) -> str:
     return " ".join(shlex.quote(part) for part in parts)
 
 
+def untried_methods(results: AnalysisResults, student: str) -> tuple[str, ...]:
+    """The where-to-look methods no student of ``student``'s architecture in the analysis was trained
+    with (a variant such as ``cat+cat_weight0.045`` counts as ``cat``): suggesting one already there
+    would send the user to train what they are looking at."""
+    entry = next((m for m in results.models if m.name == student), None)
+    tried = {(m.method or "").split("+")[0] for m in results.models
+             if m.role != "teacher" and entry is not None and (m.arch, m.width) == (entry.arch, entry.width)}
+    return tuple(method for method in WHERE_TO_LOOK_METHODS if method not in tried)
+
+
 def where_to_look_hints(results: AnalysisResults, workspace: str) -> list[tuple[PairEntry, str]]:
-    """(pair, command) for each student whose band is Acceptable or worse, one command per architecture."""
+    """(pair, command) for each student whose band is Acceptable or worse, one command per architecture,
+    naming only the where-to-look methods the analysis does not already hold for that architecture."""
     hints: list[tuple[PairEntry, str]] = []
     seen: set[str] = set()
     for pair in results.pairs:
-        if not looks_elsewhere(pair):
+        methods = untried_methods(results, pair.student)
+        if not looks_elsewhere(pair) or not methods:
             continue
-        command = train_command(where_to_look_spec(results, pair.student, workspace))
+        command = train_command(where_to_look_spec(results, pair.student, workspace, methods))
         if command not in seen:
             seen.add(command)
             hints.append((pair, command))
