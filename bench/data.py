@@ -77,9 +77,10 @@ def main() -> None:
     imageset = load_split(f"shapes?train={args.images}", "train")
     device_loader = DeviceLoader(imageset, args.batch_size, "cpu", train=True, seed=0)
     runs: dict[str, Callable[[], object]] = {
-        "shapes generation (numpy)": lambda: shapes.generate(args.images, seed=0),
-        "DeviceLoader, train (crop+flip)": lambda: one_epoch(device_loader),
+        f"shapes v{version} generation (numpy)": partial(shapes.generate, args.images, seed=0, version=version)
+        for version in reversed(shapes.VERSIONS)
     }
+    runs["DeviceLoader, train (crop+flip)"] = lambda: one_epoch(device_loader)
     for workers in (int(w) for w in args.workers.split(",")):
         baseline = textbook_loader(imageset.images, imageset.labels, args.batch_size,
                                    imageset.mean, imageset.std, workers)
