@@ -18,7 +18,7 @@ def test_data_benchmark_runs_and_reports_ratios():
         cwd=ROOT, capture_output=True, text=True, timeout=120, check=True,
     )
     lines = result.stdout.splitlines()
-    assert any(line.startswith("shapes generation") for line in lines)
+    assert [line.split()[1] for line in lines if line.startswith("shapes v")] == ["v3", "v2", "v1"]  # every version
     assert any(line.startswith("DeviceLoader, train") for line in lines)
     baselines = [line for line in lines if line.startswith("torchvision transforms")]
     assert len(baselines) == 1 and all(line.rstrip().endswith("x") for line in baselines)
