@@ -56,8 +56,9 @@ RECIPES: dict[str, Recipe] = {
     # are scaled so that the distillation term starts below the cross-entropy (~3 = ln 20) instead of
     # swamping it for the whole of an 8-epoch run: the reference AT x1000 starts at ~31 and hints x100
     # at ~17 against the v2 teacher (the students then stay near 13% and at chance); x100 and x10
-    # start at ~1.9 and ~1.7 (v3: epoch-1 means 3.0 and 1.7). The ``paper`` recipe keeps the reference weights
-    # (DESIGN §4).
+    # start at ~1.9 and ~1.7 (first-epoch means, as the live table shows them; v3: 3.0 and 1.7
+    # against CE 3.0; at initialisation both are higher, ~7 and ~5.5). The ``paper`` recipe keeps the
+    # reference weights (DESIGN §4).
     "demo": Recipe("demo", 0.05, 0.9, 5e-4, 64, 8, "cosine", width=0.0625, teacher_width=0.125, teacher_epochs=40,
                    method_defaults={"crd": {"num_negatives": 1638}, "at": {"at_weight": 100.0},
                                     "hints": {"hint_weight": 10.0}}),
