@@ -223,6 +223,9 @@ def test_tmux_without_passthrough_falls_back_to_half_blocks_and_says_why(tmp_pat
         col, row = card_cell(0)
         box = [line[col:col + BOX[0]] for line in shown.splitlines()[row:row + BOX[1]]]
         assert sum(line.count("▀") for line in box) > BOX[0] * 5, "the first card is not drawn in half-blocks"
+        if os.environ.get("KDCAM_SCREENSHOTS"):  # the README's half-block picture (make docs-screenshots)
+            Image.fromarray(term.settled()).quantize(64).save(
+                Path(os.environ["KDCAM_SCREENSHOTS"]) / "browser-halfblocks.png", optimize=True)
         term.key("question")
         shown = wait_for("half-blocks: inside tmux without passthrough")
         assert "`allow-passthrough on`" in shown, "the help does not say how to get pictures in tmux"
