@@ -58,7 +58,7 @@ terminal:
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq xvfb xterm xdotool imagemagick \
 	    kitty tmux fonts-dejavu-core >/dev/null; } || echo "xvfb/xterm/kitty/tmux/xdotool/imagemagick not installed: the terminal-image tests will be skipped"; }
 
-# The README's screenshot of Sixel images, taken by the terminal-image test.
+# The README's browser pictures (Sixel, kitty, half-blocks), taken by the terminal-image tests.
 docs-screenshots: $(TEST_STAMP) terminal
 	KDCAM_SCREENSHOTS=docs $(BIN)/python -m pytest -q tests/test_terminal_images.py
 
