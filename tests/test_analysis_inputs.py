@@ -75,6 +75,12 @@ def test_unknown_checkpoint_method_and_target(workspace):
     _fails(workspace, r"unknown CAM method 'gradcam\+\+\+'", method="gradcam+++")
     _fails(workspace, r"target 'class:9' is out of range", target="class:9")
     _fails(workspace, r"unknown target 'best'", target="best")
+    # the same parser as the front-ends: a negative or non-integer class, and targets the job would
+    # compare as written (padded, leading zero) are refused before anything is loaded
+    _fails(workspace, r"class index must be non-negative", target="class:-1")
+    _fails(workspace, r"expected class:K with an integer K", target="class:x")
+    _fails(workspace, r"target ' label': write it as 'label'", target=" label")
+    _fails(workspace, r"target 'class:01': write it as 'class:1'", target="class:01")
 
 
 def test_attention_maps_need_attention_models(workspace):

@@ -89,6 +89,11 @@ def test_parse_target_accepts_the_catalogue_targets(text: str, expected: tuple[s
     assert catalogue.parse_target(text) == expected
 
 
+@pytest.mark.parametrize(("text", "expected"), [(" own ", "own"), ("class:03", "class:3"), ("class:+2", "class:2")])
+def test_canonical_target_is_how_the_analysis_job_compares_targets(text: str, expected: str) -> None:
+    assert catalogue.canonical_target(text) == expected == catalogue.canonical_target(expected)
+
+
 @pytest.mark.parametrize("text", ["class:x", "class:-1", "predicted", ""])
 def test_parse_target_refuses_anything_else(text: str) -> None:
     from engine.errors import KdcamError

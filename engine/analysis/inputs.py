@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from engine.api.catalogue import canonical_target
 from engine.api.checkpoints import CheckpointMeta
 from engine.api.specs import AnalyzeSpec
 from engine.api.workspace import Workspace
@@ -22,8 +23,6 @@ from engine.data.registry import check_shapes_version
 from engine.device import resolve_device
 from engine.errors import KdcamError
 from engine.models import TappedModel
-
-TARGETS = ("label", "teacher", "own", "class:K")
 
 
 @dataclass
@@ -120,13 +119,9 @@ def _check_spec(spec: AnalyzeSpec) -> None:
     for method in spec.sanity_methods:
         if method not in METHODS:
             raise KdcamError(f"unknown CAM method {method!r} for the sanity check; choose one of: {', '.join(METHODS)}")
-    if spec.target not in ("label", "teacher", "own") and not spec.target.startswith("class:"):
-        raise KdcamError(f"unknown target {spec.target!r} for an analysis; choose one of: {', '.join(TARGETS)}")
-    if spec.target.startswith("class:"):
-        try:
-            int(spec.target.removeprefix("class:"))
-        except ValueError:
-            raise KdcamError(f"bad target {spec.target!r}: expected class:K with an integer K") from None
+    canonical = canonical_target(spec.target)  # the one parser every front-end uses
+    if spec.target != canonical:  # the job compares targets as written: ' label' or 'class:01' would misfire
+        raise KdcamError(f"target {spec.target!r}: write it as {canonical!r}")
     if spec.n is not None and spec.n < 1:
         raise KdcamError(f"--n must be at least 1, got {spec.n}")
     if spec.batch_size < 1:

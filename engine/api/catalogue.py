@@ -160,6 +160,12 @@ def parse_target(text: str) -> tuple[str, int | None]:
     raise KdcamError(f"unknown target {text!r}; choose from: {', '.join(TARGETS)}")
 
 
+def canonical_target(text: str) -> str:
+    """A target as the analysis job compares it (``' class:01'`` -> ``'class:1'``); parse errors as parse_target's."""
+    name, k = parse_target(text)
+    return name if k is None else f"class:{k}"
+
+
 def check_cam_method(name: str) -> str:
     if name not in CAM_METHODS:
         raise KdcamError(f"unknown CAM method {name!r}; choose from: {', '.join(CAM_METHODS)}")

@@ -11,7 +11,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Input, Label, Select, SelectionList, Static
 
-from engine.api.catalogue import CAM_METHODS, DEFAULT_CAM_METHOD, DEFAULT_TARGET, TARGETS, parse_target
+from engine.api.catalogue import CAM_METHODS, DEFAULT_CAM_METHOD, DEFAULT_TARGET, TARGETS, canonical_target
 from engine.api.checkpoints import CheckpointMeta, UnreadableCheckpoint, scan_checkpoints
 from engine.api.display import is_folded_twin, natural_sorted, shorten_all, twin_of
 from engine.api.results import AnalysisJobResult
@@ -145,9 +145,8 @@ class AnalyzeScreen(KdcamScreen):
         if teacher_meta is None:
             raise ValueError(f"teacher: {teacher} is no longer in the store (f5 reloads)")
         dataset = self.query_one("#dataset", Input).value.strip() or teacher_meta.dataset or "shapes"
-        target = self.query_one("#target", Input).value.strip() or DEFAULT_TARGET
         try:
-            parse_target(target)
+            target = canonical_target(self.query_one("#target", Input).value.strip() or DEFAULT_TARGET)
         except KdcamError as exc:
             raise ValueError(f"target: {exc}") from None
         return AnalyzeSpec(
