@@ -5,6 +5,7 @@ them, loading validates every file against results.json, and every corruption gi
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -33,10 +34,13 @@ def test_lists_complete_analyses_newest_first_and_names_broken_ones(tmp_path: Pa
     (tmp_path / "analyses" / "empty").mkdir()  # no results.json
     broken = _analysis(tmp_path, "broken")
     (broken / "results.json").write_text('{"schema": "kdcam.analysis", "version": "1"}')
+    # a readable results.json in a folder whose name is not an id (a stranger's markup) is not an analysis
+    shutil.copytree(tmp_path / "analyses" / "old", tmp_path / "analyses" / "[ @click=app.quit]old")
     infos, unreadable = analyses.scan_analyses(tmp_path)
     assert [info.id for info in infos] == ["new", "old"]
     assert infos[0].students == ("kd-student", "at-student", "si-student") and infos[0].n == 12
-    assert [(u.id, "version" in u.reason) for u in unreadable] == [("broken", True)]
+    assert [(u.id, "version" in u.reason) for u in unreadable] == [("[ @click=app.quit]old", False), ("broken", True)]
+    assert "invalid analysis id" in unreadable[0].reason
 
 
 def test_opens_arrays_memory_mapped_after_checking_them(tmp_path: Path) -> None:

@@ -165,3 +165,16 @@ def test_each_bad_export_manifest_is_named_and_the_folder_is_not_an_export(
     with pytest.raises(KdcamError, match=pattern):
         read_manifest(tmp_path)
     assert not is_export(tmp_path)
+
+
+def test_a_valid_export_in_a_folder_whose_name_is_not_a_name_is_not_listed(tmp_path: Path) -> None:
+    # the TUI lists exports by folder name: a stranger's '[ @click=app.quit]x' must not be one
+    from engine.api.exports import MANIFEST, list_exports, manifest_document
+
+    ws = Workspace.open(tmp_path / "ws").ensure()
+    for name in ("report", "[ @click=app.quit]x"):
+        folder = ws.exports / name
+        folder.mkdir()
+        (folder / "a.txt").write_bytes(b"a")
+        (folder / MANIFEST).write_text(json.dumps(manifest_document("a1", {"a.txt": b"a"})))
+    assert list_exports(ws) == ["report"]

@@ -99,8 +99,8 @@ def scan_analyses(ws: Workspace | str | Path) -> tuple[list[AnalysisInfo], list[
     for path in root.iterdir():
         if path.name.startswith(".") or not path.is_dir() or not (path / RESULTS_FILE).exists():
             continue
-        try:
-            infos.append(_info(path, read_results(path / RESULTS_FILE)))
+        try:  # a folder name that is not an id (a stranger's '[b]x') is broken, never listed as an analysis
+            infos.append(_info(path, read_results(root / check_analysis_id(path.name) / RESULTS_FILE)))
         except KdcamError as exc:
             broken.append(UnreadableAnalysis(path.name, path, str(exc)))
     return sorted(infos, key=lambda info: (info.created, info.id), reverse=True), sorted(broken, key=lambda b: b.id)

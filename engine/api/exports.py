@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from engine.api.names import check_id
 from engine.api.validate import Fields, read_json_file
 from engine.api.workspace import Workspace
 from engine.errors import KdcamError
@@ -93,8 +94,8 @@ def scan_exports(ws: Workspace | str | Path) -> list[ExportManifest]:
     found = []
     for folder in sorted(workspace.exports.iterdir()):
         if folder.is_dir() and not folder.name.startswith(".") and not folder.is_symlink():
-            try:
-                found.append(read_manifest(folder))
+            try:  # a folder whose name is not a name kdcam writes ('[b]x') is not one of its exports
+                found.append(read_manifest(folder.parent / check_id("export name", folder.name)))
             except KdcamError:
                 continue
     return found
