@@ -161,6 +161,26 @@ def markup_in_file_text(ws: Path) -> None:
     edit_json(ws / "analyses" / ANALYSIS_ID / "results.json", hostile_text)
 
 
+#: markup Textual's parser reads although rich.markup.escape leaves it alone (a tag may start with a space)
+CLICK = "[ @click=app.quit]x"
+
+
+def markup_in_names_and_folders(ws: Path) -> None:
+    """Folder names and free-text fields a stranger controls, written as markup: an analysis folder
+    whose name is an action tag, a run folder named like a style, a split and a checkpoint method
+    that close nothing. As markup they crashed the app (a worker's MarkupError, then a toast that
+    failed again) or planted a clickable action; they must show as written or as unreadable."""
+    copy_analysis(ws, CLICK)
+    edit_json(ws / "analyses" / ANALYSIS_ID / "results.json", lambda data: {
+        **data, "dataset": {**data["dataset"], "split": "[/x]test"}})
+    store = ws / "checkpoints"
+    shutil.copy(store / "teacher.safetensors", store / "odd-method.safetensors")
+    meta = json.loads((store / "teacher.json").read_text())
+    meta.update(name="odd-method", role="student", teacher="teacher", method="[/x]kd")
+    (store / "odd-method.json").write_text(json.dumps(meta))
+    write_run(ws, "[b]run")
+
+
 RESULTS_SHOWN = ["analysis fixture-gradcam", "analysis bad-n", "analysis bad-pair", "results.json"]
 KINDS = {
     "checkpoint-json": Kind(corrupt_checkpoints, {
@@ -177,6 +197,10 @@ KINDS = {
                                                          ("bad-per-image", "per_image.npz")]),
     "markup-in-file-text": Kind(markup_in_file_text, {
         "checkpoints": ["bad-markup.json"], "leaderboard": ["[/bold]spec"], "browser": ["[/]c0"],
+    }),
+    "markup-in-names-and-folders": Kind(markup_in_names_and_folders, {
+        "leaderboard": ["[/x]test", f"analysis {CLICK}"], "browser": [f"analysis {CLICK}"],
+        "export": [f"analysis {CLICK}"], "train": ["[b]run"],
     }),
 }
 
@@ -266,3 +290,24 @@ async def test_tui_survives_and_names_the_broken_file(kind: str, tmp_path: Path)
         assert_no_crash_notice(app)
 
     assert workspace_hashes(ws) == before, "the TUI modified workspace files"
+
+
+@pytest.mark.parametrize("text", ["[/]", CLICK, "[UNK] token", "a\\[b]c", "[[b]]", "end\\"])
+def test_markup_literal_shows_any_text_as_written(text: str) -> None:
+    from textual.content import Content
+
+    from tui.format import markup_literal
+
+    shown = Content.from_markup(markup_literal(text))
+    assert shown.plain == text and not shown.spans
+
+
+async def test_toasts_show_workspace_text_as_written(tmp_path: Path) -> None:
+    # a toast's markup error is raised while rendering, where nothing catches it: the app closed
+    app = KdcamApp(workspace=str(workspace_copy(tmp_path / "ws")))
+    async with app.run_test(size=SIZE) as pilot:
+        app.screen.notify(f"cannot read {CLICK} [/]")  # Widget.notify passes markup=True itself
+        await pilot.pause(0.3)
+        assert app.is_running
+        assert [str(n.message) for n in app._notifications][-1] == f"cannot read {CLICK} [/]"
+        assert not any(n.markup for n in app._notifications)

@@ -17,6 +17,7 @@ from typing import Any
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
 from engine.api.results import DemoResult
@@ -64,6 +65,16 @@ class KdcamApp(App[None]):
         self._progress_lock = threading.Lock()
         self._pending_progress: dict[str, Progress] = {}
 
+    def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
+               timeout: float | None = None, markup: bool = False) -> None:
+        """Every toast shows its message as written, never as markup (``markup`` is ignored).
+
+        Messages quote names, ids, paths and error texts that come from workspace files; as markup a
+        stranger's ``[/]`` crashed the app from inside a toast, where nothing can catch it, and even
+        kdcam's own "[ and ] switch runs" lost its brackets. Screens call ``Widget.notify``, which
+        passes ``markup=True`` explicitly, hence the override rather than a default."""
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
+
     # -- engine link -------------------------------------------------------------------
     @property
     def runner(self) -> JobRunner:
@@ -102,7 +113,7 @@ class KdcamApp(App[None]):
         if record is not None:
             if isinstance(event, Failed):
                 self.notify(in_form_terms(event.error, record.spec.kind), title=f"{record.title} failed",
-                            severity="error", timeout=10, markup=False)
+                            severity="error", timeout=10)
             elif isinstance(event, Cancelled):
                 self.notify(event.message, title=record.title, severity="warning")
             elif isinstance(event, Finished) and isinstance(record.spec, DemoSpec):

@@ -8,7 +8,9 @@ from functools import partial
 from typing import Any, Protocol
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.content import Content
 
+from tui.format import markup_literal
 from tui.rows.leaderboard import COLUMNS
 
 
@@ -35,14 +37,19 @@ class ScreenCommands(Provider):
 
     async def discover(self) -> Hits:
         for title, help_text, callback in self.commands():
-            yield DiscoveryHit(title, callback, help=help_text)
+            yield DiscoveryHit(Content(title), callback, help=markup_literal(help_text))
 
     async def search(self, query: str) -> Hits:
+        # titles and help name analyses and studies (workspace folder names): shown as written, never
+        # as markup; Matcher.highlight would parse the title, so the match is highlighted here
         matcher = self.matcher(query)
         for title, help_text, callback in self.commands():
-            score = matcher.match(title)
+            score, offsets = matcher.fuzzy_search.match(matcher.query, title)
             if score > 0:
-                yield Hit(score, matcher.highlight(title), callback, text=title, help=help_text)
+                prompt = Content(title)
+                for offset in offsets:
+                    prompt = prompt.stylize(matcher.match_style, offset, offset + 1)
+                yield Hit(score, prompt, callback, text=title, help=markup_literal(help_text))
 
 
 class LeaderboardCommands(ScreenCommands):

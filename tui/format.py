@@ -62,3 +62,11 @@ def in_form_terms(message: str, kind: str) -> str:
     (``--out``), the TUI user sees fields ("folder under exports/"). Options with no field stay."""
     fields = FORM_FIELDS.get(kind, {})
     return _OPTION.sub(lambda m: f"“{fields[m.group()]}”" if m.group() in fields else m.group(), message)
+
+
+def markup_literal(text: str) -> str:
+    """``text`` for the few Textual APIs that take only a markup string (the command palette's help
+    line): every ``[`` escaped, so it shows as written. ``rich.markup.escape`` is not enough there:
+    it leaves ``[ @click=…]`` and ``[UNK]`` alone, and Textual's parser reads both as tags."""
+    return text.replace("[", "\\[")
+

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Generic, TypeVar
 
 import numpy as np
-from rich.markup import escape
+from rich.text import Text
 
 from engine.api.analyses import AnalysisFiles, AnalysisInfo
 from engine.api.catalogue import MAP_METRICS, METRIC_SHORT, OUTCOME_SPLITS
@@ -127,15 +127,16 @@ class Filters:
     def rows(self, data: LoadedAnalysis) -> list[int]:
         return visible_rows(data, self.student, self.class_filter, self.outcome, self.degenerate_only, self.sort)
 
-    def describe(self, data: LoadedAnalysis, shown: int, width: int) -> str:
+    def describe(self, data: LoadedAnalysis, shown: int, width: int) -> Text:
         """Three lines of at most ``width`` characters where names allow: the student (shortened against
-        the others), the order, the filters."""
+        the others), the order, the filters. Text, not markup: class names are free text from results.json."""
         student = shorten_all(data.students, width - len("student "))[data.students[self.student]] \
             if data.students else "—"
-        return (f"student [b]{escape(student)}[/b]\n"
-                f"sort {self.sort} · {shown}/{len(data.per_image['labels'])} shown\n"
-                f"class {escape(data.class_name(self.class_filter))} · "
-                f"who {(self.outcome or 'all').replace('_', ' ')}{' · degenerate' if self.degenerate_only else ''}")
+        return Text.assemble("student ", (student, "bold"), "\n",
+                             f"sort {self.sort} · {shown}/{len(data.per_image['labels'])} shown\n",
+                             f"class {data.class_name(self.class_filter)} · ",
+                             f"who {(self.outcome or 'all').replace('_', ' ')}"
+                             f"{' · degenerate' if self.degenerate_only else ''}")
 
 
 def visible_rows(data: LoadedAnalysis, student: int, class_filter: int | None, outcome: str | None,

@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from rich.markup import escape
 from rich.text import Text
 
 from engine.api.analyses import AnalysisInfo
@@ -180,8 +179,9 @@ def detail_text(row: Row) -> Text:
     return text
 
 
-def analysis_bar(results: AnalysisResults) -> str:
-    """One line naming what was analysed: teacher (and its lead over the baseline), images, CAM settings."""
+def analysis_bar(results: AnalysisResults) -> Text:
+    """One line naming what was analysed: teacher (and its lead over the baseline), images, CAM settings.
+    Text, not markup: the dataset spec and split are free text from results.json."""
     teacher, dataset, cam = results.teacher, results.dataset, results.cam
     layers = sorted(set(cam.layers.values()))
     gap = (teacher.vs_baseline or {}).get("accuracy")
@@ -189,9 +189,9 @@ def analysis_bar(results: AnalysisResults) -> str:
     if gap is not None and gap.mean is not None and gap.ci_low is not None and gap.ci_high is not None:
         lead = (f" ({100 * gap.mean:+.1f} [{100 * gap.ci_low:+.1f}, {100 * gap.ci_high:+.1f}] vs "
                 f"baseline {results.baseline})")
-    return (f"teacher [b]{teacher.name}[/b] acc % {stat_text(teacher.accuracy, True)}{lead} · "
-            f"{escape(dataset.spec)} {dataset.split} n={dataset.n} · "
-            f"CAM {cam.method} target {cam.target} layer {','.join(layers) or '?'}")
+    return Text.assemble("teacher ", (teacher.name, "bold"), f" acc % {stat_text(teacher.accuracy, True)}{lead} · ",
+                         f"{dataset.spec} {dataset.split} n={dataset.n} · ",
+                         f"CAM {cam.method} target {cam.target} layer {','.join(layers) or '?'}")
 
 
 def describe(info: AnalysisInfo) -> str:

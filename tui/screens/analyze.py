@@ -9,6 +9,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.content import Content
 from textual.widgets import Button, Input, Label, Select, SelectionList, Static
 
 from engine.api.catalogue import CAM_METHODS, DEFAULT_CAM_METHOD, DEFAULT_TARGET, TARGETS, canonical_target
@@ -128,7 +129,8 @@ class AnalyzeScreen(KdcamScreen):
         owners = {teacher, twin_of(teacher) if isinstance(teacher, str) else None} - {None}
         for meta in others:
             chosen = meta.teacher in owners and not is_folded_twin(meta.name, names)
-            students.add_option((f"{short[meta.name]} {meta.method_label or meta.role}", meta.name, chosen))
+            # the method comes from the checkpoint's JSON, free text: shown as written
+            students.add_option((Content(f"{short[meta.name]} {meta.method_label or meta.role}"), meta.name, chosen))
 
     def build_spec(self) -> AnalyzeSpec:
         teacher = self.query_one("#teacher", Select).value

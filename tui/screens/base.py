@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, cast
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.screen import Screen
 from textual.widgets import Header
@@ -65,7 +66,7 @@ class KdcamScreen(JobAware, Screen[None]):
         try:
             spec = self.build_spec()
         except ValueError as exc:
-            error.update(str(exc))
+            error.update(Text(str(exc)))  # the message quotes what was typed: text, not markup
             return None
         error.update("")
         return self.kdcam.submit(spec)

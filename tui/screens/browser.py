@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 from textual import work
@@ -197,7 +196,7 @@ class BrowserScreen(KdcamScreen):
             [(f"analysis {info.id}", reason), *((f"analysis {u.id}", u.reason) for u in unreadable)])
         self.call_after_refresh(self.fit_grid)  # the problems take room from the cards
         if self.data is None:
-            self.query_one("#panel-title", Label).update(f"analysis {info.id} cannot be shown")
+            self.query_one("#panel-title", Label).update(Text(f"analysis {info.id} cannot be shown"))
         else:
             self.notify(reason, title=f"analysis {info.id} cannot be shown", severity="error", timeout=10)
 
@@ -392,9 +391,9 @@ class BrowserScreen(KdcamScreen):
         images.display, page.display = True, layout.paged
         # Title, cards and metrics have fixed sizes: a key repaints them without a layout pass. What the
         # keys change comes first: a narrow panel cuts the end, which the list beside it shows.
-        self.query_one("#panel-title", Label).update(
+        self.query_one("#panel-title", Label).update(Text(  # class names are free text from results.json
             f"{data.method} · target {self.target_label()} · {'overlay' if self.blend else 'heatmap'} · image "
-            f"{int(data.per_image['indices'][row])}, true {escape(self.class_name(int(data.per_image['labels'][row])))}",
+            f"{int(data.per_image['indices'][row])}, true {self.class_name(int(data.per_image['labels'][row]))}"),
             layout=False)
         self.show_cards(row, layout)
         self.query_one("#image-metrics", Static).update(self.metrics_table(row), layout=False)
@@ -505,7 +504,7 @@ class BrowserScreen(KdcamScreen):
             return
         counts = np.bincount(data.per_image["labels"], minlength=len(data.class_names))
         options: list[tuple[str, object]] = [("all classes", None)]
-        options += [(f"{k}: {escape(name)} ({counts[k]} images)", k) for k, name in enumerate(data.class_names)]
+        options += [(f"{k}: {name} ({counts[k]} images)", k) for k, name in enumerate(data.class_names)]
 
         def picked(value: object) -> None:
             if value is not PickerDialog.CANCELLED and (value is None or isinstance(value, int)):

@@ -5,10 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import cast
 
+from rich.text import Text
 from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, OptionList, Static
 
@@ -77,6 +79,7 @@ class PickerDialog(ModalScreen[object]):
     CANCELLED = object()
 
     def __init__(self, title: str, options: list[tuple[str, object]], current: object = None) -> None:
+        """``options``: (label, value); labels are shown as written (class names come from files)."""
         super().__init__()
         self.dialog_title, self.options, self.current = title, options, current
         self.shown: list[tuple[str, object]] = list(options)
@@ -85,7 +88,7 @@ class PickerDialog(ModalScreen[object]):
         with Vertical(classes="dialog"):
             yield Static(self.dialog_title, classes="dialog-title")
             yield Input(placeholder="type to filter", id="filter")
-            yield OptionList(*(label for label, _ in self.options), id="choices")
+            yield OptionList(*(Content(label) for label, _ in self.options), id="choices")
 
     def on_mount(self) -> None:
         values = [value for _, value in self.options]
@@ -98,7 +101,7 @@ class PickerDialog(ModalScreen[object]):
         self.shown = [(label, value) for label, value in self.options if all(w in label.lower() for w in words)]
         choices = self.query_one("#choices", OptionList)
         choices.clear_options()
-        choices.add_options([label for label, _ in self.shown])
+        choices.add_options([Content(label) for label, _ in self.shown])
         if self.shown:
             choices.highlighted = 0
 
@@ -164,7 +167,8 @@ class ImportDialog(JobAware, ModalScreen[str | None]):
         return self.query_one(f"#{field_id}", Input).value.strip() or None
 
     def _show_error(self, message: str) -> None:
-        self.query_one("#error", Label).update(message)
+        # import errors quote the stranger's file (tensor names) and the typed path: text, not markup
+        self.query_one("#error", Label).update(Text(message))
 
     def on_input_submitted(self) -> None:
         self.start_import()

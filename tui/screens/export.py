@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -86,8 +87,8 @@ class ExportScreen(KdcamScreen):
             select.value = wanted
         elif ids:
             select.value = ids[0]
-        self.query_one("#export-list", Static).update(
-            "\n".join(f"exports/{name}" for name in exports) or "none yet")
+        self.query_one("#export-list", Static).update(Text(
+            "\n".join(f"exports/{name}" for name in exports) or "none yet"))
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "export":
@@ -125,8 +126,8 @@ class ExportScreen(KdcamScreen):
                 fallback = self.kdcam.workspace.exports / (spec.out or spec.analysis) \
                     if isinstance(spec, ExportSpec) else self.kdcam.workspace.exports
                 path = output_path(event.result, fallback)
-                self.query_one("#export-result", Static).update(
-                    f"[green]written:[/green] [b]{path}[/b]\nopen {path / 'report.html'} in a browser")
+                self.query_one("#export-result", Static).update(Text.assemble(  # a path may hold '[': text
+                    ("written:", "green"), " ", (str(path), "bold"), f"\nopen {path / 'report.html'} in a browser"))
                 self.action_reload()
         elif isinstance(event, Finished) and isinstance(record.spec, ANALYSIS_SPECS):
             self.action_reload()

@@ -166,8 +166,9 @@ class LeaderboardScreen(KdcamScreen):
         self.opened_id = analysis_id
         self.seed_group = None
         self.results = None
-        self.query_one("#analysis-bar", Label).update(f"[red]analysis {analysis_id} is unreadable[/red]")
-        self.query_one("#row-detail", Static).update(reason)
+        # the id may be a stranger's folder name and the reason quotes file contents: text, not markup
+        self.query_one("#analysis-bar", Label).update(Text(f"analysis {analysis_id} is unreadable", style="red"))
+        self.query_one("#row-detail", Static).update(Text(reason))
 
     def _opened(self, analysis_id: str, results: AnalysisResults) -> None:
         self.opened_id = analysis_id
@@ -175,7 +176,7 @@ class LeaderboardScreen(KdcamScreen):
         self.seed_group = group = find_seed_group(analysis_id, self.analyses, self.unreadable)
         bar = analysis_bar(results)
         if group is not None and group.aggregable:
-            bar += f" · one of {len(group.members)} seeds of {group.study} (o: over seeds)"
+            bar.append(f" · one of {len(group.members)} seeds of {group.study} (o: over seeds)")
         self.query_one("#analysis-bar", Label).update(bar)
         self.results = results
 

@@ -187,7 +187,7 @@ class TrainScreen(KdcamScreen):
         try:
             self.build_spec()
         except ValueError as exc:
-            error.update(str(exc))
+            error.update(Text(str(exc)))  # the message quotes what was typed: '[/]' is text
         else:
             error.update("")
 
@@ -292,8 +292,8 @@ class TrainScreen(KdcamScreen):
         # the id on the first line (cut in the middle where the pane is narrow), the state after it
         room = title.content_size.width - len("Run ")
         shown = shorten(run_id, room, self.run_ids()) if room > 0 else run_id
-        title.update(f"Run {shown} — {self.runs.status(run_id)}{self.runs.ranks(run_id)}  "
-                     f"({position}/{len(self.run_ids())}, [ ] switch)")
+        title.update(Text(f"Run {shown} — {self.runs.status(run_id)}{self.runs.ranks(run_id)}  "  # ids of unreadable
+                          f"({position}/{len(self.run_ids())}, [ ] switch)"))  # runs are raw folder names
         self.query_one("#loss-curve", BrailleChart).set_values([total_loss(r) for r in records])
         self.query_one("#acc-curve", BrailleChart).set_values(
             [None if r.test_acc is None else 100 * r.test_acc for r in records])
@@ -303,10 +303,10 @@ class TrainScreen(KdcamScreen):
         if self.run_ids():
             return
         running = self.kdcam.board.running()
-        self.query_one("#run-title", Label).update(
+        self.query_one("#run-title", Label).update(Text(  # a title names the dataset spec: free text
             f"Waiting for the first epoch of: {running.title}"
             if running is not None and isinstance(running.spec, TRAIN_SPECS)
-            else "No training runs in this workspace yet: fill in the form (tab) and press s.")
+            else "No training runs in this workspace yet: fill in the form (tab) and press s."))
 
     def refresh_jobs(self) -> None:
         table = self.query_one("#jobs", DataTable)

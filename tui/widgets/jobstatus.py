@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from rich.markup import escape
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
@@ -29,7 +28,7 @@ class JobStatus(Vertical):
         progress = record.progress
         if record.state == "failed":
             error = in_form_terms(record.error or "", record.spec.kind)
-            line.update(f"[red]{escape(record.title)} failed:[/red] {escape(error)}")
+            line.update(Text.assemble((f"{record.title} failed:", "red"), f" {error}"))  # errors quote files
         elif record.state != "running" or progress is None:
             line.update(Text(f"{record.title}: {record.state}"))
         else:
