@@ -16,6 +16,8 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from textual.pilot import Pilot
+from textual.screen import Screen
 from textual.widgets import DataTable, Static
 
 from engine.api.analyses import AnalysisInfo, UnreadableAnalysis
@@ -97,15 +99,21 @@ def test_a_seed_group_is_the_study_name_and_the_same_measurement() -> None:
 SIZE = (160, 45)
 
 
+async def open_leaderboard(app: KdcamApp, pilot: Pilot) -> Screen[object]:
+    """Key 4, once the board lists the open analysis's two students."""
+    await pilot.press("4")
+    screen = app.screen
+    await wait_for(pilot, lambda: screen.query_one("#board", DataTable).row_count == 2)
+    return screen
+
+
 async def test_o_shows_the_seed_group_aggregated_by_an_engine_job(study: Path) -> None:
     expected = engine_aggregate(study)
     app = KdcamApp(workspace=str(study))
     app.selected_analysis = "study-s1"
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("4")
-        screen = app.screen
+        screen = await open_leaderboard(app, pilot)
         board = screen.query_one("#board", DataTable)
-        await wait_for(pilot, lambda: board.row_count == 2)
         assert "one of 3 seeds of study (o: over seeds)" in text_of(screen.query_one("#analysis-bar"))
         title, help_text, toggle = next(iter(LeaderboardCommands(screen).commands()))
         assert title == "Show the aggregate over seeds" and "study-s0, study-s1, study-s2" in help_text
@@ -148,9 +156,7 @@ async def test_a_group_of_one_is_said_in_words(study: Path) -> None:
         shutil.rmtree(study / "analyses" / f"study-s{seed}")
     app = KdcamApp(workspace=str(study))
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("4")
-        screen = app.screen
-        await wait_for(pilot, lambda: screen.query_one("#board", DataTable).row_count == 2)
+        screen = await open_leaderboard(app, pilot)
         await pilot.press("o")
         heading = screen.query_one("#seed-heading", Static)
         await wait_for(pilot, lambda: "only 1 analysis" in text_of(heading))
@@ -164,9 +170,7 @@ async def test_a_corrupt_sibling_is_named_and_the_others_are_aggregated(study: P
     app = KdcamApp(workspace=str(study))
     app.selected_analysis = "study-s0"
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("4")
-        screen = app.screen
-        await wait_for(pilot, lambda: screen.query_one("#board", DataTable).row_count == 2)
+        screen = await open_leaderboard(app, pilot)
         await pilot.press("o")
         seeds = screen.query_one("#seeds", DataTable)
         await wait_for(pilot, lambda: seeds.row_count == 3, timeout=60)
