@@ -1,5 +1,5 @@
-"""What both versions of the ``shapes`` generator draw the same way: clutter, object frames and silhouettes,
-colours, textures.
+"""What every version of the ``shapes`` generator draws the same way: clutter, object frames and silhouettes,
+colours, textures (version 3's decoys use the same frames, silhouettes and textures as its objects).
 
 Version 1's images depend on these exact functions and the order of their random draws:
 change them and ``shapes?v=1`` no longer reproduces old workspaces.
